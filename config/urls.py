@@ -1,0 +1,18 @@
+from django.contrib import admin
+from django.contrib.staticfiles.urls import staticfiles_urlpatterns
+from django.urls import include, path
+
+from integrations.views import onboarding
+from teams.views import home
+
+urlpatterns = [
+    path("", home, name="home"),
+    path("onboarding/", onboarding, name="onboarding"),
+    path("accounts/", include("accounts.urls")),
+    path("accounts/", include("django.contrib.auth.urls")),
+    path("t/", include("teams.urls")),
+    path("admin/", admin.site.urls),
+]
+
+# Serves static/ when DEBUG is on (make run); production puts a web server or CDN in front.
+urlpatterns += staticfiles_urlpatterns()

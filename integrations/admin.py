@@ -1,0 +1,66 @@
+from django.contrib import admin
+
+from integrations.models import GitHubIntegration, GitHubMember, MemberSyncRun
+
+
+@admin.register(GitHubIntegration)
+class GitHubIntegrationAdmin(admin.ModelAdmin):
+    list_display = ["organization_login", "team", "member_sync_status", "member_sync_completed_at", "connected_at"]
+    list_filter = ["member_sync_status"]
+    search_fields = ["organization_login", "team__name", "team__slug"]
+    list_select_related = ["team"]
+    # The encrypted token column is not editable, so no form shows it; only whether one is stored.
+    readonly_fields = [
+        "has_access_token",
+        "scopes",
+        "connected_by",
+        "connected_at",
+        "member_sync_status",
+        "member_sync_started_at",
+        "member_sync_completed_at",
+        "member_sync_error",
+        "member_sync_result",
+    ]
+    fields = ["team", "organization_login", "organization_id", *readonly_fields]
+    raw_id_fields = ["team"]
+
+    @admin.display(boolean=True, description="Token stored")
+    def has_access_token(self, obj):
+        return obj.has_access_token
+
+
+@admin.register(MemberSyncRun)
+class MemberSyncRunAdmin(admin.ModelAdmin):
+    """Run history, for operators: read only, since runs are written by the worker alone."""
+
+    list_display = [
+        "id",
+        "integration",
+        "trigger",
+        "status",
+        "requested_by",
+        "queued_at",
+        "duration",
+        "fetched",
+        "total",
+        "api_calls",
+    ]
+    list_filter = ["status", "trigger"]
+    search_fields = ["integration__organization_login", "integration__team__slug", "error"]
+    list_select_related = ["integration", "requested_by"]
+    date_hierarchy = "queued_at"
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(GitHubMember)
+class GitHubMemberAdmin(admin.ModelAdmin):
+    list_display = ["login", "name", "role", "is_active", "integration", "first_seen_at", "left_at"]
+    list_filter = ["is_active", "role"]
+    search_fields = ["login", "name", "email", "github_id"]
+    list_select_related = ["integration"]
+    raw_id_fields = ["integration"]

@@ -1,0 +1,166 @@
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from integrations import crypto
+from teams.models import Team
+
+
+class MemberSyncStatus(models.TextChoices):
+    PENDING = "pending", "Never synced"
+    QUEUED = "queued", "Queued"
+    SYNCING = "syncing", "Syncing"
+    COMPLETE = "complete", "Complete"
+    ERROR = "error", "Error"
+
+
+ACTIVE_SYNC_STATUSES = [MemberSyncStatus.QUEUED, MemberSyncStatus.SYNCING]
+
+
+class GitHubIntegration(models.Model):
+    """A team's connection to one GitHub organization, and the state of its latest member sync."""
+
+    team = models.OneToOneField(Team, on_delete=models.CASCADE, related_name="github_integration")
+    organization_login = models.CharField(max_length=255)
+    organization_id = models.BigIntegerField(null=True, blank=True)
+    # Never the token itself: see access_token below and integrations/crypto.py.
+    encrypted_access_token = models.TextField(blank=True, editable=False)
+    scopes = models.CharField(max_length=500, blank=True, help_text="Scopes GitHub granted, comma-separated.")
+    connected_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    connected_at = models.DateTimeField(default=timezone.now)
+
+    member_sync_status = models.CharField(
+        max_length=10, choices=MemberSyncStatus.choices, default=MemberSyncStatus.PENDING
+    )
+    member_sync_started_at = models.DateTimeField(null=True, blank=True)
+    member_sync_completed_at = models.DateTimeField(null=True, blank=True)
+    member_sync_error = models.TextField(blank=True)
+    member_sync_result = models.JSONField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = "GitHub integration"
+
+    def __str__(self):
+        return f"{self.team} ↔ {self.organization_login}"
+
+    @property
+    def access_token(self) -> str:
+        return crypto.decrypt(self.encrypted_access_token) if self.encrypted_access_token else ""
+
+    @access_token.setter
+    def access_token(self, token: str):
+        self.encrypted_access_token = crypto.encrypt(token) if token else ""
+
+    @property
+    def has_access_token(self) -> bool:
+        return bool(self.encrypted_access_token)
+
+    @property
+    def scope_list(self) -> list[str]:
+        return [scope.strip() for scope in self.scopes.split(",") if scope.strip()]
+
+
+class MemberSyncRun(models.Model):
+    """One member sync of one integration, from the request to its end: the run history."""
+
+    Status = MemberSyncStatus
+
+    class Trigger(models.TextChoices):
+        MANUAL = "manual", "Manual"
+        ONBOARDING = "onboarding", "Onboarding"
+        WEBHOOK = "webhook", "Webhook"
+        SCHEDULE = "schedule", "Schedule"
+
+    integration = models.ForeignKey(GitHubIntegration, on_delete=models.CASCADE, related_name="member_sync_runs")
+    trigger = models.CharField(max_length=10, choices=Trigger.choices)
+    status = models.CharField(max_length=10, choices=MemberSyncStatus.choices, default=MemberSyncStatus.QUEUED)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    queued_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+
+    fetched = models.PositiveIntegerField(default=0)
+    total = models.PositiveIntegerField(null=True, blank=True)
+    members_created = models.PositiveIntegerField(default=0)
+    members_updated = models.PositiveIntegerField(default=0)
+    members_deactivated = models.PositiveIntegerField(default=0)
+    members_unchanged = models.PositiveIntegerField(default=0)
+    api_calls = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-queued_at", "-id"]
+        indexes = [models.Index(fields=["integration", "-queued_at"], name="member_sync_run_history")]
+        constraints = [
+            # The database, not the application, guarantees one queued-or-syncing run at a time:
+            # a double click or two admins at once cannot start two.
+            models.UniqueConstraint(
+                fields=["integration"],
+                condition=Q(status__in=ACTIVE_SYNC_STATUSES),
+                name="one_active_member_sync_per_integration",
+            ),
+        ]
+
+    def __str__(self):
+        return f"Member sync #{self.pk} of {self.integration.organization_login} ({self.status})"
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in ACTIVE_SYNC_STATUSES
+
+    @property
+    def duration(self):
+        if self.started_at and self.finished_at:
+            return self.finished_at - self.started_at
+        return None
+
+    def result(self) -> dict | None:
+        """The summary SPEC §5 puts in events and in GitHubIntegration.member_sync_result."""
+        if self.status != MemberSyncStatus.COMPLETE:
+            return None
+        return {
+            "created": self.members_created,
+            "updated": self.members_updated,
+            "deactivated": self.members_deactivated,
+            "unchanged": self.members_unchanged,
+            "total": self.total,
+        }
+
+
+class GitHubMember(models.Model):
+    """A member of the connected organization, keyed by GitHub's numeric user id, which survives
+    login renames. Members who leave are marked inactive, never deleted."""
+
+    class Role(models.TextChoices):
+        ADMIN = "admin", "Admin"
+        MEMBER = "member", "Member"
+
+    integration = models.ForeignKey(GitHubIntegration, on_delete=models.CASCADE, related_name="members")
+    github_id = models.BigIntegerField(help_text="GitHub's databaseId for the user.")
+    node_id = models.CharField(max_length=100, blank=True)
+    login = models.CharField(max_length=255)
+    name = models.CharField(max_length=255, blank=True)
+    email = models.CharField(max_length=255, blank=True)
+    avatar_url = models.CharField(max_length=500, blank=True)
+    role = models.CharField(max_length=10, choices=Role.choices, default=Role.MEMBER)
+    is_active = models.BooleanField(default=True)
+    first_seen_at = models.DateTimeField(default=timezone.now)
+    left_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = "GitHub member"
+        ordering = ["login"]
+        constraints = [
+            models.UniqueConstraint(fields=["integration", "github_id"], name="one_member_per_github_user"),
+        ]
+        indexes = [models.Index(fields=["integration", "is_active", "login"], name="github_member_listing")]
+
+    def __str__(self):
+        return self.login

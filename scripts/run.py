@@ -1,0 +1,113 @@
+"""`make run`: Redis if none answers, the Dramatiq worker and the web server, all stopped together
+on Ctrl-C or SIGTERM."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+from services import ensure_redis
+
+ROOT = Path(__file__).resolve().parent.parent
+PYTHON = sys.executable
+
+
+def wait_until_serving(url, processes, timeout=60.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if any(process.poll() is not None for process in processes):
+            return False
+        try:
+            with urllib.request.urlopen(url, timeout=1):  # noqa: S310 (our own http:// URL)
+                return True
+        except OSError:
+            time.sleep(0.1)
+    return False
+
+
+def stop(processes):
+    for process in processes:
+        if process.poll() is None:
+            process.terminate()
+    deadline = time.monotonic() + 15
+    for process in processes:
+        try:
+            process.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+def main():
+    port = os.environ.setdefault("PORT", "8000")
+    processes = []
+
+    def on_signal(signum, frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, on_signal)
+    try:
+        redis_server = ensure_redis(daemonize=False)
+        if redis_server is not None:
+            processes.append(redis_server)
+        # Each child gets its own session so that Ctrl-C reaches only this script, which then stops
+        # them in order and waits for them.
+        processes.append(
+            subprocess.Popen(
+                [
+                    PYTHON,
+                    "manage.py",
+                    "rundramatiq",
+                    "--processes",
+                    "1",
+                    "--threads",
+                    "4",
+                    "--worker-shutdown-timeout",
+                    "10000",
+                ],
+                cwd=ROOT,
+                start_new_session=True,
+            )
+        )
+        processes.append(
+            subprocess.Popen(
+                [
+                    PYTHON,
+                    "-m",
+                    "uvicorn",
+                    "config.asgi:application",
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    port,
+                    # uvicorn waits for open event streams forever without it (SPEC §8).
+                    "--timeout-graceful-shutdown",
+                    "3",
+                ],
+                cwd=ROOT,
+                start_new_session=True,
+            )
+        )
+        base = f"http://127.0.0.1:{port}"
+        if not wait_until_serving(f"{base}/accounts/login/", processes):
+            sys.exit("The web server did not start; see the output above.")
+        print(
+            f"\nMember Sync is running at {base}/\n"
+            f"  Sign up at {base}/accounts/signup/ (or log in at {base}/accounts/login/).\n"
+            f"  The Django admin is at {base}/admin/ (create a user: .venv/bin/python manage.py createsuperuser).\n"
+            "  Press Ctrl-C to stop.\n",
+            flush=True,
+        )
+        while all(process.poll() is None for process in processes):
+            time.sleep(0.5)
+        sys.exit("A process stopped unexpectedly; stopping the others.")
+    except KeyboardInterrupt:
+        print("\nStopping…", flush=True)
+    finally:
+        stop(list(reversed(processes)))
+
+
+if __name__ == "__main__":
+    main()

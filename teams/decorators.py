@@ -1,0 +1,43 @@
+"""View decorators that turn the URL's `team_slug` into `request.team`.
+
+A user who is not a member gets 404, so a team's existence does not leak; a member who is not an
+admin gets 403 on admin actions.
+"""
+
+from functools import wraps
+
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.http import Http404
+
+from teams.models import Membership
+
+
+def _resolve_team(request, team_slug):
+    membership = Membership.objects.select_related("team").filter(user=request.user, team__slug=team_slug).first()
+    if membership is None:
+        raise Http404("No such team.")
+    request.team = membership.team
+    request.team_membership = membership
+    return membership
+
+
+def login_and_team_required(view):
+    @login_required
+    @wraps(view)
+    def wrapper(request, team_slug, *args, **kwargs):
+        _resolve_team(request, team_slug)
+        return view(request, team_slug, *args, **kwargs)
+
+    return wrapper
+
+
+def team_admin_required(view):
+    @login_required
+    @wraps(view)
+    def wrapper(request, team_slug, *args, **kwargs):
+        if not _resolve_team(request, team_slug).is_admin:
+            raise PermissionDenied("Only team admins may do this.")
+        return view(request, team_slug, *args, **kwargs)
+
+    return wrapper

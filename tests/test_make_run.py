@@ -1,0 +1,72 @@
+"""`make run` from this checkout: serves the login page, and SIGTERM stops every process it started."""
+
+import os
+import signal
+import subprocess
+import threading
+import uuid
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import free_port, http_status, wait_for
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def processes_with_marker(marker):
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            if marker.encode() in (proc / "environ").read_bytes():
+                found.append(int(proc.name))
+        except OSError:
+            continue
+    return found
+
+
+@pytest.fixture
+def make_run(tmp_path):
+    marker = f"MAKE_RUN_TEST={uuid.uuid4()}"
+    port = free_port()
+    env = {
+        **os.environ,
+        "PORT": str(port),
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'run.sqlite3'}",
+        marker.split("=")[0]: marker.split("=")[1],
+    }
+    process = subprocess.Popen(
+        ["make", "--no-print-directory", "run"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    output = []
+    threading.Thread(target=lambda: output.extend(process.stdout), daemon=True).start()
+    yield process, port, marker, output
+    if process.poll() is None:
+        process.kill()
+    for pid in processes_with_marker(marker):
+        os.kill(pid, signal.SIGKILL)
+
+
+def test_make_run_serves_the_login_page_and_stops_on_sigterm(make_run):
+    process, port, marker, output = make_run
+    url = f"http://127.0.0.1:{port}/accounts/login/"
+    wait_for(
+        lambda: any("Sign up at" in line for line in output) or process.poll() is not None,
+        timeout=120,
+        message="make run to print how to log in",
+    )
+    assert process.poll() is None, "".join(output)
+    assert http_status(url) == 200
+    assert len(processes_with_marker(marker)) >= 4  # make, the supervisor, the worker, uvicorn
+
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=30) != 0
+    wait_for(lambda: not processes_with_marker(marker), timeout=20, message="every process to stop")
+    assert http_status(url) is None
