@@ -1,6 +1,7 @@
 """Settings, read from the environment variables listed in the README (SPEC §5)."""
 
 import os
+import tempfile
 from pathlib import Path
 
 import dj_database_url
@@ -85,6 +86,11 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"].setdefault("OPTIONS", {}).update(
         {"timeout": 20, "transaction_mode": "IMMEDIATE", "init_command": "PRAGMA journal_mode=WAL;"}
     )
+    # A file, not memory, so that the worker and web processes the tests start share it; one per
+    # test run, so that two runs side by side do not share it.
+    DATABASES["default"]["TEST"] = {
+        "NAME": os.path.join(tempfile.gettempdir(), f"member-sync-test-{os.getpid()}.sqlite3")
+    }
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -112,6 +118,10 @@ STATIC_ROOT = BASE_DIR / "staticfiles"
 TOKEN_ENCRYPTION_KEYS = env_list("TOKEN_ENCRYPTION_KEYS")
 
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+# Events get a Redis of their own: django-eventstream publishes on one unprefixed pub/sub channel
+# whatever the database number, so whoever can write to that Redis can inject events (SPEC §8).
+# Defaults to REDIS_URL for development; give production its own server or ACL user.
+EVENTS_REDIS_URL = os.environ.get("EVENTS_REDIS_URL", REDIS_URL)
 
 GITHUB_CLIENT_ID = os.environ.get("GITHUB_CLIENT_ID", "")
 GITHUB_CLIENT_SECRET = os.environ.get("GITHUB_CLIENT_SECRET", "")
@@ -129,9 +139,23 @@ def default_graphql_url(api_url):
 
 GITHUB_GRAPHQL_URL = os.environ.get("GITHUB_GRAPHQL_URL", default_graphql_url(GITHUB_API_URL))
 
+# Workers poll their queue: 100 ms instead of the default second brings pick-up from ~450 ms to
+# ~60 ms (SPEC §8). Read by dramatiq when `rundramatiq` starts, which inherits this environment.
+os.environ.setdefault("dramatiq_worker_timeout", "100")
+
+# How long a worker may go silent before its messages go to another worker (SPEC §8). A syncing
+# run whose heartbeat is older than this has lost its worker, and a redelivered message takes it.
+DRAMATIQ_HEARTBEAT_TIMEOUT_MS = int(os.environ.get("DRAMATIQ_HEARTBEAT_TIMEOUT_MS", 60_000))
+
 DRAMATIQ_BROKER = {
     "BROKER": "dramatiq.brokers.redis.RedisBroker",
-    "OPTIONS": {"url": REDIS_URL},
+    "OPTIONS": {
+        "url": REDIS_URL,
+        # How long before a dead worker's messages are given to another (SPEC §8).
+        "heartbeat_timeout": DRAMATIQ_HEARTBEAT_TIMEOUT_MS,
+        # Out of a million broker commands, how many also requeue dead workers' messages.
+        "maintenance_chance": int(os.environ.get("DRAMATIQ_MAINTENANCE_CHANCE", 1_000)),
+    },
     # Written out because django-dramatiq's default names dramatiq.middleware.Prometheus, which
     # dramatiq 2.x removed (SPEC §8). DbConnectionsMiddleware must run before AdminMiddleware.
     "MIDDLEWARE": [
@@ -143,9 +167,25 @@ DRAMATIQ_BROKER = {
         "dramatiq.middleware.ShutdownNotifications",
         "django_dramatiq.middleware.DbConnectionsMiddleware",
         "django_dramatiq.middleware.AdminMiddleware",
+        "integrations.reaper.StalledRunReaper",
     ],
 }
 DRAMATIQ_TASKS_DATABASE = "default"
+
+
+def redis_connection_kwargs(url):
+    """redis.Redis(**kwargs) for a redis:// URL: django-eventstream takes keyword arguments."""
+    from redis.connection import parse_url
+
+    return parse_url(url)
+
+
+EVENTSTREAM_REDIS = redis_connection_kwargs(EVENTS_REDIS_URL)
+# Events are kept in Redis for replay (Last-Event-ID), so that an open stream never touches the
+# database while it waits.
+EVENTSTREAM_STORAGE_CLASS = "django_eventstream.storage.RedisStorage"
+EVENTSTREAM_STORAGE_CONNECTION = EVENTSTREAM_REDIS
+EVENTSTREAM_CHANNELMANAGER_CLASS = "integrations.channels.TeamChannelManager"
 
 LOGGING = {
     "version": 1,

@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.contrib.staticfiles.urls import staticfiles_urlpatterns
 from django.urls import include, path
 
-from integrations.views import onboarding
+from integrations.views.onboarding import onboarding
 from teams.views import home
 
 urlpatterns = [
@@ -11,6 +11,7 @@ urlpatterns = [
     path("accounts/", include("accounts.urls")),
     path("accounts/", include("django.contrib.auth.urls")),
     path("t/", include("teams.urls")),
+    path("", include("integrations.urls")),
     path("admin/", admin.site.urls),
 ]
 

@@ -84,6 +84,9 @@ class MemberSyncRun(models.Model):
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     heartbeat_at = models.DateTimeField(null=True, blank=True)
+    waiting_until = models.DateTimeField(
+        null=True, blank=True, help_text="Set while the run waits for GitHub's rate limit to reset."
+    )
 
     fetched = models.PositiveIntegerField(default=0)
     total = models.PositiveIntegerField(null=True, blank=True)

@@ -40,7 +40,7 @@ class SyncResult:
 
 
 @dataclass
-class _Fetched:
+class FetchedMembers:
     members: dict[int, OrganizationMember]
     skipped: int
     organization_login: str
@@ -49,16 +49,16 @@ class _Fetched:
 def sync_members(
     integration: GitHubIntegration, *, client: GitHubClient, on_progress: ProgressCallback | None = None
 ) -> SyncResult:
-    fetched = _fetch_members(integration, client, on_progress or (lambda fetched, total: None))
-    with transaction.atomic():
-        counts = _apply(integration, fetched)
-        if fetched.organization_login != integration.organization_login:
-            integration.organization_login = fetched.organization_login
-            integration.save(update_fields=["organization_login"])
+    fetched = fetch_members(integration, client=client, on_progress=on_progress)
+    counts = apply_members(integration, fetched)
     return SyncResult(**counts, total=len(fetched.members), api_calls=client.api_calls, skipped=fetched.skipped)
 
 
-def _fetch_members(integration, client, on_progress) -> _Fetched:
+def fetch_members(
+    integration: GitHubIntegration, *, client: GitHubClient, on_progress: ProgressCallback | None = None
+) -> FetchedMembers:
+    """Every page of the organization's members. Writes nothing."""
+    on_progress = on_progress or (lambda fetched, total: None)
     login = integration.organization_login
     try:
         return _read_all_pages(client, login, on_progress)
@@ -70,7 +70,7 @@ def _fetch_members(integration, client, on_progress) -> _Fetched:
         return _read_all_pages(client, renamed_to, on_progress)
 
 
-def _read_all_pages(client, login, on_progress) -> _Fetched:
+def _read_all_pages(client, login, on_progress) -> FetchedMembers:
     members: dict[int, OrganizationMember] = {}
     skipped = 0
     for page in client.iter_member_pages(login):
@@ -79,7 +79,7 @@ def _read_all_pages(client, login, on_progress) -> _Fetched:
         members.update((member.github_id, member) for member in page.members)
         skipped += page.skipped
         on_progress(len(members), page.total)
-    return _Fetched(members=members, skipped=skipped, organization_login=login)
+    return FetchedMembers(members=members, skipped=skipped, organization_login=login)
 
 
 def _current_login(integration, client) -> str | None:
@@ -102,7 +102,13 @@ def _profile(member: OrganizationMember) -> dict:
     return values
 
 
-def _apply(integration, fetched: _Fetched) -> dict:
+@transaction.atomic
+def apply_members(integration: GitHubIntegration, fetched: FetchedMembers) -> dict:
+    """Create, update, deactivate and reactivate members to match what was fetched, in one
+    transaction. Returns the counts of created, updated, deactivated and unchanged members."""
+    if fetched.organization_login != integration.organization_login:
+        integration.organization_login = fetched.organization_login
+        integration.save(update_fields=["organization_login"])
     now = timezone.now()
     may_deactivate = fetched.skipped == 0
     remaining = dict(fetched.members)

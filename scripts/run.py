@@ -1,10 +1,12 @@
-"""`make run`: Redis if none answers, the Dramatiq worker and the web server, all stopped together
-on Ctrl-C or SIGTERM."""
+"""`make run`: Redis if none answers, the GitHub simulator unless GITHUB_API_URL is set, the
+Dramatiq worker and the web server, all stopped together on Ctrl-C or SIGTERM."""
 
 import os
+import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -26,6 +28,37 @@ def wait_until_serving(url, processes, timeout=60.0):
         except OSError:
             time.sleep(0.1)
     return False
+
+
+DEMO_ORGANIZATION = "demo-org=1500"
+
+
+def start_github_simulator(processes):
+    """The GitHub simulator, unless GITHUB_API_URL points at a real GitHub. Returns the
+    environment that points the app at it."""
+    process = subprocess.Popen(
+        [PYTHON, "manage.py", "github_simulator", "--port", "0", "--org", DEMO_ORGANIZATION],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    processes.append(process)
+    for line in process.stdout:
+        match = re.search(r"http://[\d.]+:\d+", line)
+        if match:
+            url = match.group(0)
+            # Keep reading what it prints, so that a full pipe never blocks it.
+            threading.Thread(target=process.stdout.read, daemon=True).start()
+            print(f"GitHub simulator at {url} (organization {DEMO_ORGANIZATION})", flush=True)
+            return {
+                "GITHUB_WEB_URL": url,
+                "GITHUB_API_URL": url,
+                "GITHUB_GRAPHQL_URL": f"{url}/graphql",
+                "GITHUB_CLIENT_ID": os.environ.get("GITHUB_CLIENT_ID") or "member-sync-dev",
+                "GITHUB_CLIENT_SECRET": os.environ.get("GITHUB_CLIENT_SECRET") or "member-sync-dev-secret",
+            }
+    sys.exit("The GitHub simulator did not start; see the output above.")
 
 
 def stop(processes):
@@ -52,6 +85,8 @@ def main():
         redis_server = ensure_redis(daemonize=False)
         if redis_server is not None:
             processes.append(redis_server)
+        if not os.environ.get("GITHUB_API_URL"):
+            os.environ.update(start_github_simulator(processes))
         # Each child gets its own session so that Ctrl-C reaches only this script, which then stops
         # them in order and waits for them.
         processes.append(

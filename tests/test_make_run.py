@@ -1,4 +1,5 @@
-"""`make run` from this checkout: serves the login page, and SIGTERM stops every process it started."""
+"""`make run` from this checkout: serves the login page with the GitHub simulator beside it, and SIGTERM
+stops every process it started."""
 
 import os
 import signal
@@ -35,6 +36,7 @@ def make_run(tmp_path):
         **os.environ,
         "PORT": str(port),
         "DATABASE_URL": f"sqlite:///{tmp_path / 'run.sqlite3'}",
+        "GITHUB_API_URL": "",
         marker.split("=")[0]: marker.split("=")[1],
     }
     process = subprocess.Popen(
@@ -64,7 +66,8 @@ def test_make_run_serves_the_login_page_and_stops_on_sigterm(make_run):
     )
     assert process.poll() is None, "".join(output)
     assert http_status(url) == 200
-    assert len(processes_with_marker(marker)) >= 4  # make, the supervisor, the worker, uvicorn
+    assert any("GitHub simulator at http://127.0.0.1:" in line for line in output)
+    assert len(processes_with_marker(marker)) >= 5  # make, the supervisor, the simulator, the worker, uvicorn
 
     process.send_signal(signal.SIGTERM)
     assert process.wait(timeout=30) != 0

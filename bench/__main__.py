@@ -1,0 +1,6 @@
+"""`make bench`: every benchmark, each printing its table and its bars."""
+
+from bench import member_sync
+
+if __name__ == "__main__":
+    member_sync.main()

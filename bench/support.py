@@ -1,0 +1,75 @@
+"""What every benchmark needs: a throwaway database, the GitHub simulator in its own process, and
+a table printer."""
+
+import os
+import re
+import subprocess
+import sys
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def bench_environment(database_path):
+    return {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "config.settings",
+        "SECRET_KEY": os.environ.get("SECRET_KEY", "bench-only-secret-key"),
+        "DATABASE_URL": os.environ.get("BENCH_DATABASE_URL", f"sqlite:///{database_path}"),
+        "LOG_LEVEL": "WARNING",
+    }
+
+
+@contextmanager
+def bench_database():
+    """A migrated database for one benchmark run: a temporary SQLite file, or BENCH_DATABASE_URL."""
+    with tempfile.TemporaryDirectory() as directory:
+        env = bench_environment(Path(directory) / "bench.sqlite3")
+        subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=env, check=True)
+        yield env
+
+
+@contextmanager
+def github_simulator(env, orgs):
+    """The simulator in a process of its own, so that its work does not count against ours."""
+    args = [sys.executable, "manage.py", "github_simulator", "--port", "0"]
+    for login, size in orgs.items():
+        args += ["--org", f"{login}={size}"]
+    process = subprocess.Popen(args, cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True)
+    try:
+        for line in process.stdout:
+            match = re.search(r"(http://127\.0\.0\.1:\d+)", line)
+            if match:
+                yield match.group(1)
+                break
+        else:
+            raise RuntimeError("the GitHub simulator did not start")
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def control(simulator_url, path, payload):
+    response = requests.post(f"{simulator_url}/_simulator/{path}", json=payload, timeout=10)
+    response.raise_for_status()
+    return response.json() if response.content else None
+
+
+def print_table(title, columns, rows):
+    cells = [[str(row.get(column, "")) for column in columns] for row in rows]
+    widths = [max(len(column), *(len(row[i]) for row in cells)) for i, column in enumerate(columns)]
+    print(f"\n{title}")
+    print("  ".join(column.ljust(width) for column, width in zip(columns, widths, strict=True)))
+    print("  ".join("-" * width for width in widths))
+    for row in cells:
+        print("  ".join(cell.rjust(width) for cell, width in zip(row, widths, strict=True)))
+
+
+def print_bars(bars):
+    print()
+    for label, ok, figure in bars:
+        print(f"{'PASS' if ok else 'FAIL'}  {label}: {figure}")

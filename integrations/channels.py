@@ -1,0 +1,32 @@
+"""Who may read which event channel: only members of a team read its channel."""
+
+from django.db import connection
+from django_eventstream.channelmanager import DefaultChannelManager
+
+from integrations.events import team_channel
+from teams.models import Membership, Team
+
+
+class TeamChannelManager(DefaultChannelManager):
+    def get_channels_for_request(self, request, view_kwargs):
+        team_id = Team.objects.filter(slug=view_kwargs.get("team_slug", "")).values_list("pk", flat=True).first()
+        # An unknown team still gets a channel name, one nobody can read, so the answer is the
+        # same forbidden stream-error as for a team one is not a member of.
+        return {team_channel(team_id) if team_id else "team-unknown"}
+
+    def can_read_channel(self, user, channel):
+        try:
+            team_id = int(channel.removeprefix("team-"))
+        except ValueError:
+            return False
+        if user is None or not user.is_authenticated:
+            return False
+        allowed = Membership.objects.filter(user=user, team_id=team_id).exists()
+        # An open stream waits in this thread for minutes: it must not keep a database connection
+        # (1,000 streams would hold 1,000). The next query opens a new one.
+        if not connection.in_atomic_block:
+            connection.close()
+        return allowed
+
+    def is_channel_reliable(self, channel):
+        return True

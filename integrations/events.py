@@ -1,0 +1,52 @@
+"""Member-sync events on a team's Server-Sent-Events channel. The only caller of send_event.
+
+An event carries what SPEC §5 lists and nothing else: never a token, never another team's data.
+"""
+
+import logging
+
+from django.utils import timezone
+from django_eventstream import get_current_event_id, send_event
+
+logger = logging.getLogger(__name__)
+
+MEMBER_SYNC_EVENT = "member-sync"
+
+
+def team_channel(team_id: int) -> str:
+    # By id, not slug: a slug freed by a deleted team and taken by a new one must not replay the
+    # old team's events to the new team's members.
+    return f"team-{team_id}"
+
+
+def member_sync_payload(run) -> dict:
+    return {
+        "run": run.pk,
+        "status": run.status,
+        "trigger": run.trigger,
+        "fetched": run.fetched,
+        "total": run.total,
+        "result": run.result(),
+        "error": run.error or None,
+        "waiting_until": run.waiting_until.isoformat() if run.waiting_until else None,
+        "at": timezone.now().isoformat(),
+    }
+
+
+def publish_member_sync(run, *, team_id: int) -> None:
+    """Publish the run's state. A failure to publish is logged, never raised: the run's state is in
+    the database, and the page shows it on its next load."""
+    try:
+        send_event(team_channel(team_id), MEMBER_SYNC_EVENT, member_sync_payload(run))
+    except Exception:
+        logger.exception("Could not publish member-sync event for run %s", run.pk)
+
+
+def current_event_id(team_id: int) -> str:
+    """The channel's last event id, rendered into pages so their EventSource starts from there and
+    misses nothing sent between the render and the connect (SPEC §8)."""
+    try:
+        return get_current_event_id([team_channel(team_id)])
+    except Exception:
+        logger.exception("Could not read the current event id of team %s", team_id)
+        return ""

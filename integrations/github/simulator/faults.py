@@ -1,0 +1,236 @@
+"""Fault injection, and what GitHub really answers in each case: status, headers and body.
+
+Sources: docs.github.com ("Troubleshooting the REST API", "Rate limits and query limits for the GraphQL
+API", SAML SSO and OAuth App access restrictions) and responses recorded in public issue threads.
+"""
+
+import hashlib
+import time
+from dataclasses import dataclass
+
+from integrations.github.simulator.organizations import VIEWER
+from integrations.github.simulator.responses import JSON, Response, github_error, json_response
+from integrations.github.simulator.tokens import RATE_LIMIT, WINDOW_SECONDS, Budget
+
+# Every fault and its options with their defaults ("path" is common to all).
+FAULTS = {
+    "server_error": {"status": 502},
+    "connection_reset": {},
+    # GitHub's GraphQL error type was RATE_LIMITED for years; since late 2025 some answers say RATE_LIMIT.
+    "rate_limit_exhausted": {"reset_in": 60, "graphql_type": "RATE_LIMITED"},
+    "secondary_rate_limit": {"retry_after": 30},
+    "bad_credentials": {},
+    "sso_required": {},
+    "access_restricted": {},
+    "org_not_found": {},
+    "resource_limits": {"max_first": 50},
+    "malformed_json": {},
+    "null_fields": {},
+}
+# Faults that replace the whole answer, before the request reaches an endpoint.
+TRANSPORT_FAULTS = (
+    "server_error",
+    "connection_reset",
+    "malformed_json",
+    "rate_limit_exhausted",
+    "secondary_rate_limit",
+    "bad_credentials",
+)
+ORGANIZATION_FAULTS = ("org_not_found", "sso_required", "access_restricted")
+# Without a path option a fault hits the API only, not the OAuth pages.
+API_PATHS = ("/user", "/orgs/", "/organizations/", "/graphql")
+
+REST_DOCS = "https://docs.github.com/rest"
+GRAPHQL_DOCS = "https://docs.github.com/graphql"
+RATE_LIMIT_DOCS = "https://docs.github.com/rest/using-the-rest-api/rate-limits-for-the-rest-api"
+SAML_DOCS = "https://docs.github.com/articles/authenticating-to-a-github-organization-with-saml-single-sign-on/"
+RESTRICTIONS_DOCS = "https://docs.github.com/articles/restricting-access-to-your-organization-s-data/"
+SSO_MESSAGE = (
+    "Resource protected by organization SAML enforcement. You must grant your OAuth token access to this organization."
+)
+# A value that marks a field to leave out of a member altogether (null_fields).
+MISSING = "\x00missing\x00"
+
+
+@dataclass
+class Fault:
+    name: str
+    times: int | None  # None: until cleared
+    path: str | None
+    options: dict
+
+    def applies_to(self, path: str) -> bool:
+        return path.startswith(self.path) if self.path else path.startswith(API_PATHS)
+
+
+class FaultBook:
+    def __init__(self, lock):
+        self._lock = lock
+        self._faults: list[Fault] = []
+
+    def inject(self, name: str, *, times: int | None = 1, path: str | None = None, **options) -> Fault:
+        if name not in FAULTS:
+            raise ValueError(f"Unknown fault {name!r}; the simulator knows {', '.join(FAULTS)}.")
+        if unknown := set(options) - set(FAULTS[name]):
+            raise ValueError(f"The {name} fault takes no option {', '.join(sorted(unknown))}.")
+        if times is not None and times < 1:
+            raise ValueError("times is a positive number, or None for a fault that lasts until cleared.")
+        fault = Fault(name, times, path, {**FAULTS[name], **options})
+        _check_options(fault)
+        with self._lock:
+            self._faults.append(fault)
+        return fault
+
+    def clear(self) -> None:
+        with self._lock:
+            self._faults.clear()
+
+    def find(self, names, path: str) -> Fault | None:
+        """The earliest injected fault among names that applies to path, without using it up."""
+        with self._lock:
+            return next((fault for fault in self._faults if fault.name in names and fault.applies_to(path)), None)
+
+    def consume(self, fault: Fault) -> None:
+        with self._lock:
+            if fault.times is not None:
+                fault.times -= 1
+                if fault.times == 0 and fault in self._faults:
+                    self._faults.remove(fault)
+
+    def take(self, names, path: str) -> Fault | None:
+        with self._lock:
+            if (fault := self.find(names, path)) is not None:
+                self.consume(fault)
+            return fault
+
+
+def _check_options(fault: Fault) -> None:
+    options = fault.options
+    if fault.name == "server_error" and not 500 <= options["status"] <= 599:
+        raise ValueError("server_error's status is a 5xx status.")
+    if fault.name == "rate_limit_exhausted" and options["graphql_type"] not in ("RATE_LIMITED", "RATE_LIMIT"):
+        raise ValueError("rate_limit_exhausted's graphql_type is RATE_LIMITED or RATE_LIMIT.")
+    for name in ("reset_in", "retry_after", "max_first"):
+        if name in options and not (isinstance(options[name], int) and options[name] >= 0):
+            raise ValueError(f"{fault.name}'s {name} is a whole number of at least 0.")
+
+
+def transport_response(fault: Fault, *, graphql: bool, budget_headers, request_id: str) -> Response:
+    """The answer a transport fault gives in place of the endpoint's."""
+    options = fault.options
+    if fault.name == "connection_reset":
+        return Response(0, reset_connection=True)
+    if fault.name == "server_error":
+        return _server_error(options["status"], graphql=graphql, request_id=request_id)
+    if fault.name == "malformed_json":
+        body = b'{"data":{"organization":{"membersWithRole":{"totalCount":' if graphql else b'[{"login":"octocat","id":'
+        return Response(200, body, [("Content-Type", JSON)])
+    if fault.name == "rate_limit_exhausted":
+        reset_at = int(time.time()) + options["reset_in"]
+        return rate_limited(
+            graphql=graphql, reset_at=reset_at, request_id=request_id, error_type=options["graphql_type"]
+        )
+    if fault.name == "secondary_rate_limit":
+        return _secondary_rate_limited(options["retry_after"], budget_headers, request_id)
+    return bad_credentials(graphql=graphql)
+
+
+def rate_limited(
+    *, graphql: bool, reset_at: int, request_id: str, limit: int = RATE_LIMIT, error_type: str = "RATE_LIMITED"
+) -> Response:
+    """Primary rate limit exhausted: REST answers 403, GraphQL 200 with an error; both with remaining 0."""
+    headers = Budget(limit, reset_at, used=limit).headers("graphql" if graphql else "core")
+    if graphql:
+        if error_type == "RATE_LIMIT":
+            error = {
+                "type": "RATE_LIMIT",
+                "code": "graphql_rate_limit",
+                "message": f"API rate limit already exceeded for user ID {VIEWER.database_id}.",
+            }
+        else:
+            error = {"type": "RATE_LIMITED", "message": f"API rate limit exceeded for user ID {VIEWER.database_id}."}
+        return json_response(200, {"errors": [error]}, headers)
+    timestamp = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())
+    message = (
+        f"API rate limit exceeded for user ID {VIEWER.database_id}. If you reach out to GitHub Support for help, "
+        f"please include the request ID {request_id} and timestamp {timestamp}."
+    )
+    return github_error(403, message, f"{RATE_LIMIT_DOCS}#about-rate-limits", headers)
+
+
+def _secondary_rate_limited(retry_after: int, budget_headers, request_id: str) -> Response:
+    message = (
+        "You have exceeded a secondary rate limit. Please wait a few minutes before you try again. If you reach out "
+        f"to GitHub Support for help, please include the request ID {request_id}."
+    )
+    headers = [("Retry-After", str(retry_after)), *budget_headers]
+    return github_error(403, message, f"{RATE_LIMIT_DOCS}#about-secondary-rate-limits", headers)
+
+
+def bad_credentials(*, graphql: bool) -> Response:
+    if graphql:
+        # What GitHub sends with a GraphQL 401: a zero budget, which is not a rate limit.
+        headers = Budget(0, int(time.time()) + WINDOW_SECONDS).headers("graphql")
+        return github_error(401, "Bad credentials", GRAPHQL_DOCS, headers)
+    return github_error(401, "Bad credentials", REST_DOCS)
+
+
+def _server_error(status: int, *, graphql: bool, request_id: str) -> Response:
+    if status == 504:
+        message = (
+            "We couldn't respond to your request in time. Sorry about that. Please try resubmitting your request "
+            "and contact us if the problem persists."
+        )
+        return json_response(504, {"message": message})
+    if graphql and status == 502:
+        message = (
+            "Something went wrong while executing your query. This may be the result of a timeout, or it could be "
+            f"a GitHub bug. Please include `{request_id}` when reporting this issue."
+        )
+        return json_response(502, {"data": None, "errors": [{"message": message}]})
+    return json_response(status, {"message": "Server Error"})
+
+
+def sso_header(web_url: str, org_login: str) -> tuple[str, str]:
+    # GitHub's authorization_request is an opaque token; this one is stable for an organization.
+    request = hashlib.blake2b(org_login.lower().encode(), digest_size=20).hexdigest()
+    return "X-GitHub-SSO", f"required; url={web_url}/orgs/{org_login}/sso?authorization_request={request}"
+
+
+def access_restricted_message(org_login: str) -> str:
+    return (
+        f"Although you appear to have the correct authorization credentials, the `{org_login}` organization has "
+        "enabled OAuth App access restrictions, meaning that data access to third-parties is limited. For more "
+        f"information on these restrictions, including how to approve this app, visit {RESTRICTIONS_DOCS}"
+    )
+
+
+# null_fields: every eighth member is intact; the others each lack something, or carry hostile text.
+_GRAPHQL_DAMAGE = (
+    {"name": None},
+    {"email": MISSING},
+    {"avatarUrl": None},
+    {"login": None},
+    {"databaseId": None},
+    {"email": None, "name": MISSING},
+    {"name": "<script>alert('member')</script>"},
+    {},
+)
+_REST_DAMAGE = ({}, {"avatar_url": None}, {}, {"login": None}, {"id": None}, {"node_id": None}, {}, {})
+
+
+def damage_graphql_user(node: dict, index: int) -> dict:
+    return {**node, **_GRAPHQL_DAMAGE[index % len(_GRAPHQL_DAMAGE)]}
+
+
+def damage_rest_user(user: dict, index: int) -> dict:
+    return {**user, **_REST_DAMAGE[index % len(_REST_DAMAGE)]}
+
+
+def drop_missing(value):
+    """The JSON value without the members' fields marked MISSING."""
+    if isinstance(value, dict):
+        return {key: drop_missing(item) for key, item in value.items() if item != MISSING}
+    if isinstance(value, list):
+        return [drop_missing(item) for item in value]
+    return value

@@ -1,0 +1,214 @@
+"""The OAuth web flow: GitHub's authorize page, its answers to Authorize and Cancel, and the exchange of
+the code for a token (https://docs.github.com/apps/oauth-apps/building-oauth-apps/authorizing-oauth-apps)."""
+
+import re
+import secrets
+import time
+from dataclasses import dataclass
+from html import escape
+from urllib.parse import urlencode, urlsplit
+
+from integrations.github.simulator.organizations import VIEWER, avatar_url
+from integrations.github.simulator.responses import Response, html, json_response, redirect
+
+CODE_LIFETIME_SECONDS = 600
+_TROUBLESHOOTING = "https://docs.github.com/apps/managing-oauth-apps"
+_TOKEN_ERRORS = {
+    "bad_verification_code": "The code passed is incorrect or expired.",
+    "incorrect_client_credentials": "The client_id and/or client_secret passed are incorrect.",
+    "redirect_uri_mismatch": "The redirect_uri MUST match the registered callback URL for this application.",
+}
+_SCOPE_DESCRIPTIONS = {
+    "read:org": ("Organizations and teams", "Read-only access"),
+    "write:org": ("Organizations and teams", "Read and write access"),
+    "admin:org": ("Organizations and teams", "Full access"),
+    "user": ("Personal user data", "Full access"),
+    "read:user": ("Personal user data", "Profile information (read-only)"),
+    "user:email": ("Personal user data", "Email addresses (read-only)"),
+}
+
+
+@dataclass(frozen=True)
+class Grant:
+    client_id: str
+    redirect_uri: str
+    scopes: tuple[str, ...]
+    expires_at: float
+
+
+class Codes:
+    """Authorization codes: single use, valid for ten minutes, as GitHub's."""
+
+    def __init__(self, lock):
+        self._lock = lock
+        self._grants: dict[str, Grant] = {}
+
+    def issue(self, client_id: str, redirect_uri: str, scopes: tuple[str, ...]) -> str:
+        code = secrets.token_hex(10)
+        with self._lock:
+            self._grants[code] = Grant(client_id, redirect_uri, scopes, time.time() + CODE_LIFETIME_SECONDS)
+        return code
+
+    def get(self, code: str) -> Grant | None:
+        with self._lock:
+            grant = self._grants.get(code)
+            return grant if grant and grant.expires_at > time.time() else None
+
+    def discard(self, code: str) -> None:
+        with self._lock:
+            self._grants.pop(code, None)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._grants.clear()
+
+
+def handle(state, request) -> Response:
+    path, method = request.path.rstrip("/"), request.method
+    if path == "/login/oauth/authorize" and method == "GET":
+        return _authorize_page(state, request.query)
+    if path == "/login/oauth/authorize" and method == "POST":
+        return _authorize(state, request.form())
+    if path == "/login/oauth/cancel" and method == "GET":
+        return _cancel(request.query)
+    if path == "/login/oauth/access_token" and method == "POST":
+        return _exchange(state, request)
+    return html(404, _page("Page not found", "<p>This is not the web page you are looking for.</p>"))
+
+
+def _authorize_page(state, query) -> Response:
+    if refusal := _invalid(query):
+        return refusal
+    scopes = _scopes(query.get("scope", ""))
+    hidden = "".join(
+        f'<input type="hidden" name="{name}" value="{escape(query.get(name, ""))}">'
+        for name in ("client_id", "redirect_uri", "state", "scope")
+    )
+    cancel = "/login/oauth/cancel?" + urlencode({name: query.get(name, "") for name in ("redirect_uri", "state")})
+    scope_items = (
+        "".join(
+            f"<li><strong>{escape(title)}</strong> <span>{escape(detail)}</span> <code>{escape(scope)}</code></li>"
+            for scope in scopes
+            for title, detail in [_SCOPE_DESCRIPTIONS.get(scope, (scope, "Access"))]
+        )
+        or "<li>Public information (read-only)</li>"
+    )
+    org_items = "".join(
+        f'<li><img src="{escape(avatar_url(org.id))}" alt="" width="20" height="20"> {escape(org.login)} '
+        '<span class="granted">✓ Granted</span></li>'
+        for org in state.orgs
+    )
+    app = escape(query.get("client_id", ""))
+    body = f"""
+<main class="box">
+  <h1>Authorize <span class="app">{app}</span></h1>
+  <p class="who"><strong>{app}</strong> wants to access your <strong>{VIEWER.login}</strong> account</p>
+  <section><h2>Permissions requested</h2><ul class="scopes">{scope_items}</ul></section>
+  <section><h2>Organization access</h2><ul class="orgs">{org_items}</ul></section>
+  <form method="post" action="/login/oauth/authorize">
+    {hidden}
+    <a class="cancel" href="{escape(cancel)}">Cancel</a>
+    <button type="submit" class="btn-primary">Authorize</button>
+  </form>
+  <p class="redirect">Authorizing will redirect to <strong>{escape(_origin(query["redirect_uri"]))}</strong></p>
+</main>"""
+    return html(200, _page(f"Authorize application {app}", body))
+
+
+def _authorize(state, form) -> Response:
+    if refusal := _invalid(form):
+        return refusal
+    code = state.codes.issue(form["client_id"], form["redirect_uri"], _scopes(form.get("scope", "")))
+    return redirect(_with_query(form["redirect_uri"], {"code": code, "state": form.get("state")}))
+
+
+def _cancel(query) -> Response:
+    if not _is_web_url(query.get("redirect_uri", "")):
+        return html(400, _page("Bad request", "<p>The redirect_uri is missing or not an http(s) URL.</p>"))
+    parameters = {
+        "error": "access_denied",
+        "error_description": "The user has denied your application access.",
+        "error_uri": f"{_TROUBLESHOOTING}/troubleshooting-authorization-request-errors/#access-denied",
+        "state": query.get("state"),
+    }
+    return redirect(_with_query(query["redirect_uri"], parameters))
+
+
+def _exchange(state, request) -> Response:
+    form = request.form()
+    code = form.get("code", "")
+    grant = state.codes.get(code)
+    if grant is None:
+        error = "bad_verification_code"
+    elif form.get("client_id") != grant.client_id or not form.get("client_secret"):
+        error = "incorrect_client_credentials"
+    elif form.get("redirect_uri", grant.redirect_uri) != grant.redirect_uri:
+        error = "redirect_uri_mismatch"
+    else:
+        state.codes.discard(code)
+        token = state.tokens.issue(grant.scopes)
+        return _token_answer(request, {"access_token": token, "token_type": "bearer", "scope": ",".join(grant.scopes)})
+    # GitHub answers a failed exchange with 200, the error in the body.
+    anchor = error.replace("_", "-") + ("2" if error == "redirect_uri_mismatch" else "")
+    error_uri = f"{_TROUBLESHOOTING}/troubleshooting-oauth-app-access-token-request-errors/#{anchor}"
+    return _token_answer(request, {"error": error, "error_description": _TOKEN_ERRORS[error], "error_uri": error_uri})
+
+
+def _token_answer(request, payload: dict) -> Response:
+    """JSON when asked for it, else form-encoded, as GitHub answers the token endpoint."""
+    if "application/json" in request.headers.get("accept", ""):
+        return json_response(200, payload)
+    content_type = "application/x-www-form-urlencoded; charset=utf-8"
+    return Response(200, urlencode(payload).encode(), [("Content-Type", content_type)])
+
+
+def _invalid(fields) -> Response | None:
+    if not fields.get("client_id"):
+        return html(404, _page("Page not found", "<p>No OAuth application has this client_id.</p>"))
+    if not _is_web_url(fields.get("redirect_uri", "")):
+        body = "<p>The redirect_uri is missing or not an http(s) URL: the simulator knows no registered callback.</p>"
+        return html(400, _page("Bad request", body))
+    return None
+
+
+def _scopes(requested: str) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(scope for scope in re.split(r"[\s,]+", requested) if scope))
+
+
+def _is_web_url(url: str) -> bool:
+    parts = urlsplit(url)
+    return parts.scheme in ("http", "https") and bool(parts.netloc)
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def _with_query(url: str, parameters: dict) -> str:
+    query = urlencode({name: value for name, value in parameters.items() if value is not None})
+    return f"{url}{'&' if urlsplit(url).query else '?'}{query}"
+
+
+def _page(title: str, body: str) -> str:
+    return f"""<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<title>{escape(title)}</title>
+<style>
+  body {{ font: 14px -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; background: #f6f8fa; color: #1f2328; }}
+  .box {{ max-width: 480px; margin: 48px auto; background: #fff; border: 1px solid #d1d9e0; border-radius: 6px;
+         padding: 24px; }}
+  h1 {{ font-size: 24px; font-weight: 300; text-align: center; }}
+  h2 {{ font-size: 14px; border-top: 1px solid #d1d9e0; padding-top: 16px; }}
+  ul {{ list-style: none; padding: 0; }} li {{ margin: 8px 0; }}
+  .granted {{ color: #1a7f37; float: right; }}
+  form {{ display: flex; justify-content: space-between; align-items: center; margin-top: 24px; }}
+  .btn-primary {{ background: #1f883d; color: #fff; border: 1px solid rgba(31,35,40,.15); border-radius: 6px;
+                 padding: 5px 16px; font-size: 14px; font-weight: 500; cursor: pointer; }}
+  .redirect {{ color: #59636e; font-size: 12px; text-align: center; }}
+</style>
+</head>
+<body>{body}</body>
+</html>"""

@@ -1,0 +1,193 @@
+"""The run service: requests member syncs and records every transition of a run (SPEC §4).
+
+pending (never synced) → queued → syncing → complete | error
+
+Each transition is a conditional UPDATE … WHERE status IN (…), checked by its row count, so two
+workers, a redelivered message and the reaper can never move one run twice. Each is mirrored on
+the integration's member_sync_* fields and published as a member-sync event.
+"""
+
+import logging
+import time
+from datetime import timedelta
+from functools import partial
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from integrations.events import publish_member_sync
+from integrations.models import ACTIVE_SYNC_STATUSES, GitHubIntegration, MemberSyncRun
+
+logger = logging.getLogger(__name__)
+
+Status = MemberSyncRun.Status
+
+# A syncing run's heartbeat moves with every page. The reaper ends one silent this long.
+REAP_SYNCING_AFTER = timedelta(minutes=5)
+# A queued run whose message never arrives (the broker lost it) is ended after this long.
+REAP_QUEUED_AFTER = timedelta(minutes=30)
+
+QUEUE_UNAVAILABLE = "The sync queue is unavailable, so the sync could not start. Try again in a minute."
+WORKER_LOST = "The worker running this sync stopped before it finished. Press Sync Now to run it again."
+QUEUED_TOO_LONG = "This sync waited too long for a worker and was cancelled. Press Sync Now to run it again."
+
+
+def request_member_sync(
+    *, integration: GitHubIntegration, trigger: str, requested_by=None
+) -> tuple[MemberSyncRun, bool]:
+    """Queue a sync, or return the run already under way. Returns (run, created).
+
+    The database allows one queued-or-syncing run per integration, so a double click or two admins
+    at once start one run. The actor is enqueued after commit, so the worker never reads before the
+    run exists; if the broker cannot be reached the run ends as an error at once.
+    """
+    try:
+        with transaction.atomic():
+            run = MemberSyncRun.objects.create(integration=integration, trigger=trigger, requested_by=requested_by)
+            _save_on_integration(run)
+    except IntegrityError:
+        active = MemberSyncRun.objects.filter(integration=integration, status__in=ACTIVE_SYNC_STATUSES).first()
+        if active is None:  # it finished between our insert and this read: ask again
+            return request_member_sync(integration=integration, trigger=trigger, requested_by=requested_by)
+        return active, False
+    transaction.on_commit(partial(_enqueue, run))
+    return run, True
+
+
+def _enqueue(run):
+    from integrations.tasks import sync_github_members  # the actor records its transitions here
+
+    try:
+        sync_github_members.send(run.pk)
+    except Exception:
+        logger.exception("Could not enqueue member sync run %s", run.pk)
+        fail_run(run, QUEUE_UNAVAILABLE)
+        return
+    publish_member_sync(run, team_id=run.integration.team_id)
+
+
+def start_run(run_id: int) -> MemberSyncRun | None:
+    """Claim a queued run for this worker, or a syncing one whose worker died. None when the run
+    is finished, taken by a live worker, or gone: the message is then a duplicate.
+
+    The broker hands a message to another worker only after the first has been silent for its
+    heartbeat timeout; a run silent as long has lost its worker too.
+    """
+    now = timezone.now()
+    stale_heartbeat = timedelta(milliseconds=settings.DRAMATIQ_HEARTBEAT_TIMEOUT_MS)
+    claimable = MemberSyncRun.objects.filter(pk=run_id, status=Status.QUEUED) | MemberSyncRun.objects.filter(
+        pk=run_id, status=Status.SYNCING, heartbeat_at__lt=now - stale_heartbeat
+    )
+    claimed = claimable.update(
+        status=Status.SYNCING, started_at=now, heartbeat_at=now, waiting_until=None, fetched=0, error=""
+    )
+    if not claimed:
+        return None
+    run = MemberSyncRun.objects.select_related("integration").get(pk=run_id)
+    _save_on_integration(run)
+    publish_member_sync(run, team_id=run.integration.team_id)
+    return run
+
+
+class ProgressReporter:
+    """The sync's progress callback: moves the heartbeat with every page and publishes progress at
+    most a few times a second."""
+
+    min_interval = 0.25
+
+    def __init__(self, run, client):
+        self.run = run
+        self.client = client
+        self.last_published = 0.0
+
+    def __call__(self, fetched, total):
+        run = self.run
+        run.fetched, run.total, run.api_calls = fetched, total, self.client.api_calls
+        MemberSyncRun.objects.filter(pk=run.pk, status=Status.SYNCING).update(
+            fetched=fetched, total=total, api_calls=run.api_calls, heartbeat_at=timezone.now()
+        )
+        if time.monotonic() - self.last_published >= self.min_interval:
+            self.last_published = time.monotonic()
+            publish_member_sync(run, team_id=run.integration.team_id)
+
+
+def complete_run(run, result) -> bool:
+    return _transition(
+        run,
+        from_statuses=[Status.SYNCING],
+        status=Status.COMPLETE,
+        finished_at=timezone.now(),
+        fetched=result.total,
+        total=result.total,
+        members_created=result.created,
+        members_updated=result.updated,
+        members_deactivated=result.deactivated,
+        members_unchanged=result.unchanged,
+        api_calls=result.api_calls,
+        error="",
+    )
+
+
+def fail_run(run, message: str) -> bool:
+    return _transition(
+        run,
+        from_statuses=ACTIVE_SYNC_STATUSES,
+        status=Status.ERROR,
+        finished_at=timezone.now(),
+        waiting_until=None,
+        error=message,
+    )
+
+
+def fail_run_if_syncing(run, message: str) -> bool:
+    return _transition(
+        run, from_statuses=[Status.SYNCING], status=Status.ERROR, finished_at=timezone.now(), error=message
+    )
+
+
+def retry_run_later(run, *, until, message: str = "") -> bool:
+    """Back to queued, to be picked up again at `until` (a rate limit's reset, or a backoff)."""
+    return _transition(run, from_statuses=[Status.SYNCING], status=Status.QUEUED, waiting_until=until, error=message)
+
+
+def reap_stalled_runs() -> int:
+    """End runs whose worker died and runs whose message never came. The periodic check."""
+    now = timezone.now()
+    stalled = MemberSyncRun.objects.filter(status=Status.SYNCING, heartbeat_at__lt=now - REAP_SYNCING_AFTER)
+    forgotten = MemberSyncRun.objects.filter(status=Status.QUEUED, queued_at__lt=now - REAP_QUEUED_AFTER).exclude(
+        waiting_until__gt=now - REAP_QUEUED_AFTER
+    )
+    reaped = 0
+    for run in stalled.select_related("integration"):
+        reaped += fail_run(run, WORKER_LOST)
+    for run in forgotten.select_related("integration"):
+        reaped += fail_run(run, QUEUED_TOO_LONG)
+    return reaped
+
+
+def _transition(run, *, from_statuses, **changes) -> bool:
+    moved = MemberSyncRun.objects.filter(pk=run.pk, status__in=from_statuses).update(**changes)
+    if not moved:
+        return False
+    for field, value in changes.items():
+        setattr(run, field, value)
+    _save_on_integration(run)
+    publish_member_sync(run, team_id=run.integration.team_id)
+    return True
+
+
+def _save_on_integration(run):
+    """Mirror the run's state on its integration's member_sync_* fields (SPEC §5)."""
+    fields = {"member_sync_status": run.status}
+    if run.status == Status.QUEUED:
+        fields["member_sync_error"] = ""
+    elif run.status == Status.SYNCING:
+        fields["member_sync_started_at"] = run.started_at
+    else:
+        fields.update(
+            member_sync_completed_at=run.finished_at, member_sync_error=run.error, member_sync_result=run.result()
+        )
+    GitHubIntegration.objects.filter(pk=run.integration_id).update(**fields)
+    for field, value in fields.items():
+        setattr(run.integration, field, value)

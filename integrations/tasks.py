@@ -1,0 +1,80 @@
+"""Dramatiq actors. Thin: they claim the run, call the sync service and record the outcome."""
+
+import logging
+import random
+from datetime import timedelta
+
+import dramatiq
+from django.utils import timezone
+from dramatiq.middleware import CurrentMessage, Shutdown, TimeLimitExceeded
+
+from integrations import runs
+from integrations.crypto import TokenUnreadable
+from integrations.github.client import GitHubClient
+from integrations.github.errors import GitHubError, RateLimited
+from integrations.sync import sync_members
+
+logger = logging.getLogger(__name__)
+
+MAX_RETRIES = 5
+TIME_LIMIT = timedelta(minutes=30)
+
+TIMED_OUT = "The sync took longer than 30 minutes and was stopped. Press Sync Now to try again."
+SHUTTING_DOWN = "The worker is restarting; the sync will start again shortly."
+UNEXPECTED = "The sync failed unexpectedly. Press Sync Now to try again; if it fails again, contact support."
+RECONNECT_NEEDED = "The stored GitHub token can no longer be read. Reconnect GitHub."
+
+
+@dramatiq.actor(
+    queue_name="member_sync",
+    max_retries=MAX_RETRIES,
+    time_limit=int(TIME_LIMIT.total_seconds() * 1000),
+    notify_shutdown=True,
+)
+def sync_github_members(run_id: int):
+    run = runs.start_run(run_id)
+    if run is None:
+        logger.info("Member sync run %s is finished, taken or gone: nothing to do", run_id)
+        return
+    try:
+        client = GitHubClient(run.integration.access_token)
+        result = sync_members(run.integration, client=client, on_progress=runs.ProgressReporter(run, client))
+        runs.complete_run(run, result)
+    except GitHubError as error:
+        if error.transient and _retries_left():
+            until = _retry_at(error)
+            runs.retry_run_later(run, until=until, message=str(error))
+            raise dramatiq.Retry(str(error), delay=_milliseconds_until(until)) from error
+        runs.fail_run(run, str(error))
+    except TokenUnreadable:
+        runs.fail_run(run, RECONNECT_NEEDED)
+    except TimeLimitExceeded:
+        runs.fail_run(run, TIMED_OUT)
+    except Shutdown:
+        # Back to queued: the Retries middleware enqueues the message again and a worker takes it.
+        runs.retry_run_later(run, until=timezone.now(), message=SHUTTING_DOWN)
+        raise
+    except Exception:
+        logger.exception("Member sync run %s failed", run_id)
+        runs.fail_run(run, UNEXPECTED)
+    finally:
+        # Whatever ended the actor (an Interrupt is a BaseException), the run must not stay syncing.
+        runs.fail_run_if_syncing(run, UNEXPECTED)
+
+
+def _retries_left() -> bool:
+    message = CurrentMessage.get_current_message()
+    return message is None or message.options.get("retries", 0) < MAX_RETRIES
+
+
+def _retry_at(error):
+    if isinstance(error, RateLimited):
+        return error.reset_at
+    message = CurrentMessage.get_current_message()
+    attempt = message.options.get("retries", 0) if message else 0
+    backoff = min(300, 5 * 2**attempt) * random.uniform(0.8, 1.2)  # noqa: S311 (jitter, not security)
+    return timezone.now() + timedelta(seconds=backoff)
+
+
+def _milliseconds_until(moment) -> int:
+    return max(0, int((moment - timezone.now()).total_seconds() * 1000))

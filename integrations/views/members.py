@@ -1,0 +1,97 @@
+"""The members page of a team's GitHub integration, and the Sync Now action."""
+
+from django.contrib import messages
+from django.core.paginator import Paginator
+from django.db.models import Q
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_POST
+
+from integrations.events import current_event_id
+from integrations.models import GitHubIntegration, GitHubMember, MemberSyncRun
+from integrations.runs import request_member_sync
+from teams.decorators import login_and_team_required, team_admin_required
+
+MEMBERS_PER_PAGE = 50
+NOT_CONNECTED = "Connect GitHub before syncing members."
+
+
+def _integration(team):
+    return GitHubIntegration.objects.filter(team=team).first()
+
+
+def _wants_partial(request):
+    # The page's script asks for the partial; a plain form POST (no JavaScript) gets a redirect.
+    return request.headers.get("HX-Request") == "true"
+
+
+def status_context(request, integration):
+    team = request.team
+    latest_run = integration.member_sync_runs.select_related("requested_by").first() if integration else None
+    return {
+        "team": team,
+        "integration": integration,
+        "latest_run": latest_run,
+        "is_admin": request.team_membership.is_admin,
+        "events_url": reverse("integrations:github_member_events", args=[team.slug]),
+        "last_event_id": current_event_id(team.pk),
+    }
+
+
+@require_GET
+@login_and_team_required
+def github_members(request, team_slug):
+    integration = _integration(request.team)
+    context = status_context(request, integration)
+    if integration is not None:
+        context.update(member_list_context(request, integration))
+        context["recent_runs"] = integration.member_sync_runs.select_related("requested_by")[:5]
+    return render(request, "integrations/github_members.html", context)
+
+
+def member_list_context(request, integration):
+    members = GitHubMember.objects.filter(integration=integration)
+    query = request.GET.get("q", "").strip()[:100]
+    role = request.GET.get("role", "")
+    state = request.GET.get("state", "active")
+    if query:
+        members = members.filter(Q(login__icontains=query) | Q(name__icontains=query))
+    if role in GitHubMember.Role.values:
+        members = members.filter(role=role)
+    members = members.filter(is_active=(state != "inactive"))
+    page = Paginator(members.order_by("login", "pk"), MEMBERS_PER_PAGE).get_page(request.GET.get("page"))
+    return {"members_page": page, "query": query, "role": role, "state": state}
+
+
+@require_POST
+@team_admin_required
+def github_members_sync(request, team_slug):
+    integration = _integration(request.team)
+    if integration is None:
+        if _wants_partial(request):
+            return render(
+                request, "integrations/partials/member_sync_status.html", {"error": NOT_CONNECTED}, status=409
+            )
+        messages.error(request, NOT_CONNECTED)
+        return redirect("integrations:github_members", team_slug=team_slug)
+    run, created = request_member_sync(
+        integration=integration, trigger=MemberSyncRun.Trigger.MANUAL, requested_by=request.user
+    )
+    if _wants_partial(request):
+        response = render(
+            request, "integrations/partials/member_sync_status.html", status_context(request, integration)
+        )
+        response.status_code = 202 if created and run.status != MemberSyncRun.Status.ERROR else 200
+        return response
+    if not created:
+        messages.info(request, "A sync is already under way.")
+    elif run.status == MemberSyncRun.Status.ERROR:
+        messages.error(request, run.error)
+    return redirect("integrations:github_members", team_slug=team_slug)
+
+
+@require_GET
+@login_and_team_required
+def github_members_sync_progress(request, team_slug):
+    context = status_context(request, _integration(request.team))
+    return render(request, "integrations/partials/member_sync_status.html", context)

@@ -1,0 +1,73 @@
+"""Fixtures shared by the test modules: the GitHub simulator, and GitHub's published API descriptions."""
+
+import json
+from pathlib import Path
+
+import pytest
+from graphql import build_schema
+
+from integrations.github.simulator import Simulator
+
+GITHUB_DESCRIPTIONS = Path(__file__).resolve().parent.parent.parent / "shared" / "github"
+
+
+@pytest.fixture(scope="session")
+def github_simulator():
+    """One simulator for the whole session: starting a server per test would cost more than the tests."""
+    simulator = Simulator(orgs={"acme": 250})
+    simulator.start()
+    yield simulator
+    simulator.stop()
+
+
+@pytest.fixture
+def github(github_simulator):
+    """The session's simulator as if new: the organization acme (250 members), no faults, no latency,
+    no requests counted. Tokens issued by earlier tests stay valid."""
+    github_simulator.reset()
+    return github_simulator
+
+
+@pytest.fixture
+def github_token(github):
+    """A token as the product gets it from the OAuth flow: the read:org scope, viewer octocat."""
+    return github.issue_token(scopes=("read:org",))
+
+
+@pytest.fixture(scope="session")
+def github_graphql_schema():
+    """GitHub's public GraphQL schema; building it from its 1.2 MB takes seconds, hence once a session.
+    It breaks one rule graphql-core 3.3 checks (deprecated fields implementing undeprecated interface
+    fields), for which validate() and execute() would refuse it: assumed valid."""
+    return build_schema((GITHUB_DESCRIPTIONS / "schema.graphql").read_text(), assume_valid=True)
+
+
+@pytest.fixture(scope="session")
+def github_rest_schema():
+    """The JSON Schema of a REST operation's 200 response in GitHub's OpenAPI description, as a function
+    of the operation's path (e.g. "/orgs/{org}/members")."""
+    description = json.loads((GITHUB_DESCRIPTIONS / "rest-openapi-subset.json").read_text())
+
+    def schema(path):
+        operation = description["paths"][path]["get"]
+        return json_schema(operation["responses"]["200"]["content"]["application/json"]["schema"])
+
+    return schema
+
+
+def json_schema(openapi_schema):
+    """OpenAPI 3.0 marks nullable values with "nullable: true", which JSON Schema does not know: an
+    equivalent schema that also accepts null there."""
+    if not isinstance(openapi_schema, dict):
+        return openapi_schema
+    converted = {}
+    for key, value in openapi_schema.items():
+        if key in ("properties", "patternProperties"):
+            converted[key] = {name: json_schema(schema) for name, schema in value.items()}
+        elif key in ("items", "additionalProperties", "not"):
+            converted[key] = json_schema(value)
+        elif key in ("oneOf", "anyOf", "allOf"):
+            converted[key] = [json_schema(schema) for schema in value]
+        elif key != "nullable":
+            converted[key] = value
+    return {"anyOf": [converted, {"type": "null"}]} if openapi_schema.get("nullable") else converted

@@ -1,0 +1,204 @@
+"""The real parts, started for a test: a `rundramatiq` worker and a uvicorn web server sharing the
+test database and Redis, plus a small Server-Sent-Events client."""
+
+import asyncio
+import json
+import os
+import queue
+import signal
+import subprocess
+import sys
+import threading
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import requests
+from django.db import connection
+
+from tests.helpers import free_port, http_status, wait_for
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_database_url():
+    """The URL of the database this test run uses, for processes started beside it."""
+    settings = connection.settings_dict
+    if connection.vendor == "sqlite":
+        return f"sqlite:///{settings['NAME']}"
+    host, port, user = settings["HOST"] or "127.0.0.1", settings["PORT"] or 5432, settings["USER"]
+    return f"postgres://{user}@{host}:{port}/{settings['NAME']}"
+
+
+def stack_environment(**overrides):
+    env = {
+        **os.environ,
+        "DATABASE_URL": test_database_url(),
+        "SECRET_KEY": os.environ.get("SECRET_KEY", "django-insecure-test-only-key"),
+        "PYTHONUNBUFFERED": "1",
+        "LOG_LEVEL": "WARNING",
+    }
+    env.update({key: str(value) for key, value in overrides.items()})
+    return env
+
+
+@contextmanager
+def running(args, env, *, ready=None, timeout=60):
+    process = subprocess.Popen(args, cwd=ROOT, env=env, start_new_session=True)
+    try:
+        if ready is not None:
+            wait_for(lambda: ready() or process.poll() is not None, timeout=timeout, message=" ".join(args[:4]))
+            assert process.poll() is None, f"{args} exited with {process.returncode}"
+        yield process
+    finally:
+        stop(process)
+
+
+def stop(process, sig=signal.SIGTERM, timeout=20):
+    if process.poll() is None:
+        os.killpg(process.pid, sig)
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=timeout)
+
+
+def worker_command():
+    return [sys.executable, "manage.py", "rundramatiq", "--processes", "1", "--threads", "2"]
+
+
+@contextmanager
+def worker(env):
+    with running(worker_command(), env) as process:
+        yield process
+
+
+@contextmanager
+def web_server(env, port=None):
+    port = port or free_port()
+    url = f"http://127.0.0.1:{port}"
+    args = [
+        sys.executable, "-m", "uvicorn", "config.asgi:application",
+        "--host", "127.0.0.1", "--port", str(port), "--timeout-graceful-shutdown", "2", "--log-level", "warning",
+    ]  # fmt: skip
+    with running(args, env, ready=lambda: http_status(f"{url}/accounts/login/") == 200) as process:
+        process.url = url
+        yield process
+
+
+class EventStream:
+    """Reads one Server-Sent-Events stream in a thread; events arrive on a queue."""
+
+    def __init__(self, url, *, cookies=None, last_event_id=None):
+        headers = {"Accept": "text/event-stream"}
+        if last_event_id:
+            headers["Last-Event-ID"] = last_event_id
+        self.response = requests.get(url, headers=headers, cookies=cookies, stream=True, timeout=(5, 60))
+        self.events = queue.Queue()
+        self.last_event_id = last_event_id
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self):
+        event = {}
+        try:
+            for line in self.response.iter_lines(decode_unicode=True):
+                if line == "":
+                    if event.get("event"):
+                        self.events.put(event)
+                    event = {}
+                elif not line.startswith(":"):
+                    field, _, value = line.partition(":")
+                    event[field] = value.removeprefix(" ")
+        except (requests.RequestException, AttributeError, ValueError):
+            pass  # the stream was closed
+        self.events.put(None)
+
+    def next(self, event_type="member-sync", *, timeout=30, where=lambda data: True):
+        """The next event of this type whose data satisfies `where`; skips others."""
+        deadline = time.monotonic() + timeout
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise AssertionError(f"no {event_type} event within {timeout} s")
+            try:
+                event = self.events.get(timeout=remaining)
+            except queue.Empty:
+                continue
+            if event is None:
+                raise AssertionError("the stream closed")
+            if event.get("id") and event["event"] not in ("stream-error",):
+                self.last_event_id = event["id"]
+            if event["event"] == event_type:
+                data = json.loads(event["data"]) if event.get("data") else None
+                if where(data):
+                    return data
+
+    def close(self):
+        self.response.close()
+
+
+class ManyStreams:
+    """Hundreds of event streams held open by one thread with asyncio: what a few hundred open
+    browser tabs cost the web server."""
+
+    def __init__(self, url, *, cookies, count):
+        self.url, self.cookies, self.count = url, cookies, count
+        self.loop = asyncio.new_event_loop()
+        self.connections = []
+        threading.Thread(target=self.loop.run_forever, daemon=True).start()
+
+    def run(self, coroutine, timeout=120):
+        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout)
+
+    def open(self):
+        """Connect them all and wait until each has received its `stream-open` event."""
+
+        async def connect_all():
+            return await asyncio.gather(*(self._connect() for _ in range(self.count)))
+
+        self.connections = self.run(connect_all())
+
+    async def _connect(self):
+        parsed = urlsplit(self.url)
+        reader, writer = await asyncio.open_connection(parsed.hostname, parsed.port, limit=2**20)
+        cookie = "; ".join(f"{name}={value}" for name, value in self.cookies.items())
+        writer.write(
+            f"GET {parsed.path}?{parsed.query} HTTP/1.1\r\nHost: {parsed.netloc}\r\nAccept: text/event-stream\r\n"
+            f"Cookie: {cookie}\r\n\r\n".encode()
+        )
+        await writer.drain()
+        await self._read_until(reader, b"event: stream-open")
+        return reader, writer
+
+    @staticmethod
+    async def _read_until(reader, marker):
+        seen = b""
+        while marker not in seen:
+            chunk = await reader.read(65536)
+            if not chunk:
+                raise AssertionError("a stream closed before " + marker.decode())
+            seen = seen[-len(marker) :] + chunk
+        return seen
+
+    def receive_all(self, marker, timeout=60):
+        """Wait until every stream has received `marker`; returns the seconds each took."""
+
+        async def one(reader):
+            started = time.monotonic()
+            await self._read_until(reader, marker)
+            return time.monotonic() - started
+
+        async def every():
+            return await asyncio.wait_for(asyncio.gather(*(one(reader) for reader, _ in self.connections)), timeout)
+
+        return self.run(every(), timeout=timeout + 5)
+
+    def close(self):
+        async def close_all():
+            for _, writer in self.connections:
+                writer.close()
+
+        self.run(close_all())
+        self.loop.call_soon_threadsafe(self.loop.stop)

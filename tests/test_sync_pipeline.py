@@ -1,0 +1,211 @@
+"""The whole pipeline with real processes: a `rundramatiq` worker and a uvicorn web server on the
+real Redis broker and event bus, the GitHub simulator over HTTP, and SSE clients."""
+
+import os
+import signal
+from pathlib import Path
+
+import pytest
+import requests
+from django.db import connection
+from django.test import Client
+
+from integrations import runs
+from integrations.events import current_event_id
+from integrations.models import GitHubIntegration, MemberSyncRun
+from teams.models import Membership, Team
+from tests.helpers import wait_for
+from tests.stack import EventStream, ManyStreams, stack_environment, web_server, worker
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+Status = MemberSyncRun.Status
+
+
+@pytest.fixture
+def env(github):
+    return stack_environment(
+        GITHUB_API_URL=github.url, GITHUB_GRAPHQL_URL=f"{github.url}/graphql", GITHUB_WEB_URL=github.url
+    )
+
+
+@pytest.fixture
+def broker():
+    import dramatiq
+
+    dramatiq.get_broker().flush_all()
+
+
+@pytest.fixture
+def team(django_user_model, github, broker):
+    team = Team.objects.create(name="Acme", slug="acme")
+    team.admin = django_user_model.objects.create_user("alice", password="x")
+    Membership.objects.create(team=team, user=team.admin, role=Membership.Role.ADMIN)
+    github.add_org("acme", size=250)
+    integration = GitHubIntegration(team=team, organization_login="acme", organization_id=github.org("acme").id)
+    integration.access_token = github.issue_token(scopes=("read:org",))
+    integration.save()
+    team.integration = integration
+    return team
+
+
+@pytest.fixture
+def outsider(django_user_model):
+    other = Team.objects.create(name="Globex", slug="globex")
+    user = django_user_model.objects.create_user("charlie", password="x")
+    Membership.objects.create(team=other, user=user, role=Membership.Role.ADMIN)
+    return user
+
+
+def session_cookies(user):
+    client = Client()
+    client.force_login(user)
+    return {"sessionid": client.cookies["sessionid"].value}
+
+
+def post_sync_now(web_url, cookies):
+    http = requests.Session()
+    http.cookies.update(cookies)
+    http.get(f"{web_url}/t/acme/github/members/", timeout=10).raise_for_status()
+    return http.post(
+        f"{web_url}/t/acme/github/members/sync/",
+        headers={"X-CSRFToken": http.cookies["csrftoken"], "HX-Request": "true", "Referer": web_url},
+        timeout=10,
+    )
+
+
+def run_status():
+    run = MemberSyncRun.objects.order_by("-pk").first()
+    return run.status if run else None
+
+
+def test_an_event_sent_by_the_worker_reaches_the_browser(team, env):
+    cookies = session_cookies(team.admin)
+    with web_server(env) as web, worker(env):
+        stream = EventStream(f"{web.url}/t/acme/events/", cookies=cookies)
+        stream.next("stream-open")
+
+        response = post_sync_now(web.url, cookies)
+        assert response.status_code == 202
+
+        queued = stream.next(where=lambda data: data["status"] == "queued")
+        syncing = stream.next(where=lambda data: data["status"] == "syncing")
+        complete = stream.next(where=lambda data: data["status"] == "complete")
+        stream.close()
+
+    assert queued["run"] == syncing["run"] == complete["run"]
+    assert complete["trigger"] == "manual"
+    assert complete["result"] == {"created": 250, "updated": 0, "deactivated": 0, "unchanged": 0, "total": 250}
+    assert (complete["fetched"], complete["total"], complete["error"]) == (250, 250, None)
+    assert set(complete) >= {"run", "status", "trigger", "fetched", "total", "result", "error", "at"}
+    assert team.integration.access_token not in str(complete)
+
+
+def test_a_member_of_another_team_gets_no_event(team, outsider, env):
+    with web_server(env) as web:
+        stranger = EventStream(f"{web.url}/t/acme/events/", cookies=session_cookies(outsider))
+        anonymous = EventStream(f"{web.url}/t/acme/events/")
+        member = EventStream(f"{web.url}/t/acme/events/", cookies=session_cookies(team.admin))
+        member.next("stream-open")
+
+        runs.request_member_sync(integration=team.integration, trigger="manual", requested_by=team.admin)
+        member.next(where=lambda data: data["status"] == "queued")
+
+        for denied in (stranger, anonymous):
+            assert denied.next("stream-error")["condition"] == "forbidden"
+            with pytest.raises(AssertionError, match="closed"):
+                denied.next("member-sync", timeout=5)
+        for stream in (stranger, anonymous, member):
+            stream.close()
+
+
+def test_a_client_reconnecting_with_last_event_id_receives_what_it_missed(team, env):
+    cookies = session_cookies(team.admin)
+    with web_server(env) as web, worker(env):
+        stream = EventStream(f"{web.url}/t/acme/events/", cookies=cookies)
+        stream.next("stream-open")
+        runs.request_member_sync(integration=team.integration, trigger="manual", requested_by=team.admin)
+        stream.next(where=lambda data: data["status"] == "queued")
+        missed_from = stream.last_event_id
+        stream.close()
+
+        wait_for(lambda: run_status() == Status.COMPLETE, timeout=60, message="the run to complete")
+
+        resumed = EventStream(f"{web.url}/t/acme/events/", cookies=cookies, last_event_id=missed_from)
+        assert resumed.next(where=lambda data: data["status"] == "syncing")
+        assert resumed.next(where=lambda data: data["status"] == "complete")["result"]["created"] == 250
+        resumed.close()
+
+
+def test_the_page_renders_the_event_id_the_stream_starts_from(team, env):
+    runs.request_member_sync(integration=team.integration, trigger="manual", requested_by=team.admin)
+    rendered_id = current_event_id(team.pk)
+    client = Client()
+    client.force_login(team.admin)
+
+    page = client.get("/t/acme/github/members/").content.decode()
+
+    assert rendered_id
+    assert f"lastEventId={requests.utils.quote(rendered_id, safe='')}" in page
+
+
+def test_a_run_whose_worker_is_killed_mid_sync_still_ends(team, env, github):
+    github.add_org("big", size=3000)
+    GitHubIntegration.objects.filter(pk=team.integration.pk).update(organization_login="big", organization_id=None)
+    github.set_latency(50)
+    # A dead worker's message goes to another after this much silence; short, for the test.
+    env = {**env, "DRAMATIQ_HEARTBEAT_TIMEOUT_MS": "3000", "DRAMATIQ_MAINTENANCE_CHANCE": "1000000"}
+
+    with worker(env) as first:
+        team.integration.refresh_from_db()
+        runs.request_member_sync(integration=team.integration, trigger="manual", requested_by=team.admin)
+        wait_for(
+            lambda: MemberSyncRun.objects.filter(status=Status.SYNCING, fetched__gte=300).exists(),
+            timeout=60,
+            message="the sync to be under way",
+        )
+        os.killpg(first.pid, signal.SIGKILL)
+        first.wait(timeout=10)
+
+    assert run_status() == Status.SYNCING
+    with worker(env):
+        wait_for(lambda: run_status() in (Status.COMPLETE, Status.ERROR), timeout=90, message="the run to end")
+
+    run = MemberSyncRun.objects.get()
+    assert run.status == Status.COMPLETE, run.error
+    assert run.total == 3000
+
+
+def database_connections_of(process):
+    """Database connections the web server process holds."""
+    if connection.vendor == "sqlite":
+        database = Path(connection.settings_dict["NAME"]).resolve()
+        links = []
+        for fd in Path(f"/proc/{process.pid}/fd").iterdir():
+            try:
+                links.append(fd.resolve())
+            except OSError:
+                continue
+        return sum(1 for link in links if link == database)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+        return cursor.fetchone()[0]
+
+
+def test_500_open_streams_hold_few_database_connections(team, env):
+    cookies = session_cookies(team.admin)
+    with web_server(env) as web:
+        streams = ManyStreams(f"{web.url}/t/acme/events/", cookies=cookies, count=500)
+        try:
+            streams.open()
+            held = database_connections_of(web)
+
+            runs.request_member_sync(integration=team.integration, trigger="manual", requested_by=team.admin)
+            latencies = streams.receive_all(b'"status": "queued"')
+        finally:
+            streams.close()
+
+    assert held < 10
+    assert len(latencies) == 500
