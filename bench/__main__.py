@@ -1,6 +1,7 @@
 """`make bench`: every benchmark, each printing its table and its bars."""
 
-from bench import member_sync
+from bench import member_sync, pipeline
 
 if __name__ == "__main__":
     member_sync.main()
+    pipeline.main()

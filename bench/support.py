@@ -66,7 +66,8 @@ def print_table(title, columns, rows):
     print("  ".join(column.ljust(width) for column, width in zip(columns, widths, strict=True)))
     print("  ".join("-" * width for width in widths))
     for row in cells:
-        print("  ".join(cell.rjust(width) for cell, width in zip(row, widths, strict=True)))
+        first, *rest = zip(row, widths, strict=True)
+        print("  ".join([first[0].ljust(first[1]), *(cell.rjust(width) for cell, width in rest)]))
 
 
 def print_bars(bars):

@@ -20,6 +20,7 @@ def team_channel(team_id: int) -> str:
 
 
 def member_sync_payload(run) -> dict:
+    waiting = run.status == run.Status.QUEUED and run.waiting_until is not None
     return {
         "run": run.pk,
         "status": run.status,
@@ -27,8 +28,10 @@ def member_sync_payload(run) -> dict:
         "fetched": run.fetched,
         "total": run.total,
         "result": run.result(),
-        "error": run.error or None,
-        "waiting_until": run.waiting_until.isoformat() if run.waiting_until else None,
+        "error": (run.error or None) if run.status == run.Status.ERROR else None,
+        # Beyond SPEC §5: a queued run waiting for GitHub (a rate limit's reset, or a retry after
+        # GitHub failed) says until when, and why.
+        "waiting": {"until": run.waiting_until.isoformat(), "reason": run.error} if waiting else None,
         "at": timezone.now().isoformat(),
     }
 

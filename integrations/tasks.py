@@ -30,6 +30,9 @@ RECONNECT_NEEDED = "The stored GitHub token can no longer be read. Reconnect Git
     max_retries=MAX_RETRIES,
     time_limit=int(TIME_LIMIT.total_seconds() * 1000),
     notify_shutdown=True,
+    # Only a worker shutdown is retried by the middleware's backoff (the actor sets its own delays
+    # otherwise): come back soon.
+    min_backoff=1000,
 )
 def sync_github_members(run_id: int):
     run = runs.start_run(run_id)

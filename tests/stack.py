@@ -55,14 +55,20 @@ def running(args, env, *, ready=None, timeout=60):
         stop(process)
 
 
-def stop(process, sig=signal.SIGTERM, timeout=20):
+def stop(process, timeout=20):
+    """SIGTERM to the process alone (dramatiq's main process forwards it to its workers; a second
+    SIGTERM would kill them at once), then SIGKILL to its whole group if it lingers."""
     if process.poll() is None:
-        os.killpg(process.pid, sig)
+        process.send_signal(signal.SIGTERM)
         try:
             process.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=timeout)
+            pass
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    process.wait(timeout=timeout)
 
 
 def worker_command():
@@ -106,6 +112,7 @@ class EventStream:
             for line in self.response.iter_lines(decode_unicode=True):
                 if line == "":
                     if event.get("event"):
+                        event["received_at"] = time.time()
                         self.events.put(event)
                     event = {}
                 elif not line.startswith(":"):
@@ -133,6 +140,7 @@ class EventStream:
             if event["event"] == event_type:
                 data = json.loads(event["data"]) if event.get("data") else None
                 if where(data):
+                    self.last_received_at = event["received_at"]
                     return data
 
     def close(self):
@@ -182,13 +190,12 @@ class ManyStreams:
             seen = seen[-len(marker) :] + chunk
         return seen
 
-    def receive_all(self, marker, timeout=60):
-        """Wait until every stream has received `marker`; returns the seconds each took."""
+    def wait_for_all(self, marker, timeout=60):
+        """Wait until every stream has received `marker`; returns the wall-clock time each did."""
 
         async def one(reader):
-            started = time.monotonic()
             await self._read_until(reader, marker)
-            return time.monotonic() - started
+            return time.time()
 
         async def every():
             return await asyncio.wait_for(asyncio.gather(*(one(reader) for reader, _ in self.connections)), timeout)

@@ -203,9 +203,33 @@ def test_500_open_streams_hold_few_database_connections(team, env):
             held = database_connections_of(web)
 
             runs.request_member_sync(integration=team.integration, trigger="manual", requested_by=team.admin)
-            latencies = streams.receive_all(b'"status": "queued"')
+            received = streams.wait_for_all(b'"status": "queued"')
         finally:
             streams.close()
 
     assert held < 10
-    assert len(latencies) == 500
+    assert len(received) == 500
+
+
+def test_a_run_interrupted_by_a_worker_shutdown_is_finished_by_the_next_worker(team, env, github):
+    github.add_org("big", size=3000)
+    GitHubIntegration.objects.filter(pk=team.integration.pk).update(organization_login="big", organization_id=None)
+    github.set_latency(50)
+    env = {**env, "DRAMATIQ_HEARTBEAT_TIMEOUT_MS": "3000"}
+
+    with worker(env) as first:
+        team.integration.refresh_from_db()
+        runs.request_member_sync(integration=team.integration, trigger="manual", requested_by=team.admin)
+        wait_for(
+            lambda: MemberSyncRun.objects.filter(status=Status.SYNCING, fetched__gte=300).exists(),
+            timeout=60,
+            message="the sync to be under way",
+        )
+        first.send_signal(signal.SIGTERM)
+        first.wait(timeout=30)
+
+    assert run_status() == Status.QUEUED
+    with worker(env):
+        wait_for(lambda: run_status() in (Status.COMPLETE, Status.ERROR), timeout=90, message="the run to end")
+    run = MemberSyncRun.objects.get()
+    assert run.status == Status.COMPLETE, run.error

@@ -1,0 +1,136 @@
+"""Benchmark of the sync pipeline with its real processes (uvicorn, a rundramatiq worker, Redis,
+the GitHub simulator): how fast Sync Now answers, how soon a worker picks the run up, and how soon
+a worker's event reaches 1, 200 and 1,000 connected browsers."""
+
+import os
+import statistics
+import time
+from datetime import datetime
+
+import requests
+
+from bench.support import bench_database, control, github_simulator, print_bars, print_table
+
+REQUESTS = 40
+EVENTS_PER_CLIENT_COUNT = 5
+CLIENT_COUNTS = (1, 200, 1000)
+ORG = "bench-tiny"
+
+
+def percentile(values, fraction):
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
+
+
+def ms(seconds):
+    return round(seconds * 1000, 1)
+
+
+def main():
+    with bench_database() as env, github_simulator(env, {ORG: 5}) as simulator_url:
+        env.update(
+            GITHUB_API_URL=simulator_url, GITHUB_GRAPHQL_URL=f"{simulator_url}/graphql", GITHUB_WEB_URL=simulator_url
+        )
+        os.environ.update(env)
+        import django
+
+        django.setup()
+        # Imported after setup: they need Django's settings and apps.
+        from tests.stack import EventStream, ManyStreams, web_server, worker
+
+        cookies, team_slug = _bench_team(control(simulator_url, "tokens", {"scopes": ["read:org"]})["token"])
+        with web_server(env) as web, worker(env):
+            events_url = f"{web.url}/t/{team_slug}/events/"
+            stream = EventStream(events_url, cookies=cookies)
+            stream.next("stream-open")
+            sync_now = _sync_now_client(web.url, team_slug, cookies)
+
+            request_times, pickup_times = [], []
+            for _ in range(REQUESTS):
+                started = time.time()
+                run_id = sync_now()
+                request_times.append(time.time() - started)
+                stream.next(where=lambda data, run_id=run_id: data["run"] == run_id and data["status"] == "syncing")
+                pickup_times.append(stream.last_received_at - started)
+                stream.next(where=lambda data, run_id=run_id: data["run"] == run_id and data["status"] == "complete")
+
+            event_rows = []
+            for count in CLIENT_COUNTS:
+                streams = ManyStreams(events_url, cookies=cookies, count=count)
+                streams.open()
+                latencies = []
+                for _ in range(EVENTS_PER_CLIENT_COUNT):
+                    run_id = sync_now()
+                    marker = f'"run": {run_id}, "status": "complete"'.encode()
+                    received = streams.wait_for_all(marker)
+                    complete = stream.next(
+                        where=lambda data, run_id=run_id: data["run"] == run_id and data["status"] == "complete"
+                    )
+                    published = datetime.fromisoformat(complete["at"]).timestamp()
+                    latencies += [at - published for at in received]
+                streams.close()
+                event_rows.append(_row(f"event latency, {count} client(s)", latencies))
+            stream.close()
+
+    rows = [_row("Sync Now request", request_times), _row("pick-up (request → syncing event)", pickup_times)]
+    rows += event_rows
+    print_table(
+        "Sync pipeline (real uvicorn, rundramatiq, Redis)", ["measure", "n", "p50 ms", "p99 ms", "max ms"], rows
+    )
+    at_200 = next(row for row in event_rows if "200" in row["measure"])
+    print_bars(
+        [
+            ("Sync Now request p50 < 30 ms", rows[0]["p50 ms"] < 30, f"{rows[0]['p50 ms']} ms"),
+            ("pick-up p50 < 150 ms", rows[1]["p50 ms"] < 150, f"{rows[1]['p50 ms']} ms"),
+            ("event latency p50 < 50 ms at 200 clients", at_200["p50 ms"] < 50, f"{at_200['p50 ms']} ms"),
+        ]
+    )
+
+
+def _row(measure, values):
+    return {
+        "measure": measure,
+        "n": len(values),
+        "p50 ms": ms(statistics.median(values)),
+        "p99 ms": ms(percentile(values, 0.99)),
+        "max ms": ms(max(values)),
+    }
+
+
+def _bench_team(token):
+    from django.contrib.auth import get_user_model
+    from django.test import Client
+
+    from integrations.models import GitHubIntegration
+    from teams.models import Membership, Team
+
+    user = get_user_model().objects.create_user("bench-admin")
+    team = Team.objects.create(name="Bench", slug="bench")
+    Membership.objects.create(team=team, user=user, role=Membership.Role.ADMIN)
+    integration = GitHubIntegration(team=team, organization_login=ORG)
+    integration.access_token = token
+    integration.save()
+    client = Client()
+    client.force_login(user)
+    return {"sessionid": client.cookies["sessionid"].value}, team.slug
+
+
+def _sync_now_client(web_url, team_slug, cookies):
+    """Press Sync Now as the page's script does; returns the run id the answer names."""
+    from integrations.models import MemberSyncRun
+
+    http = requests.Session()
+    http.cookies.update(cookies)
+    http.get(f"{web_url}/t/{team_slug}/github/members/", timeout=10).raise_for_status()
+    headers = {"X-CSRFToken": http.cookies["csrftoken"], "HX-Request": "true"}
+
+    def sync_now():
+        response = http.post(f"{web_url}/t/{team_slug}/github/members/sync/", headers=headers, timeout=10)
+        assert response.status_code == 202, response.status_code
+        return MemberSyncRun.objects.order_by("-pk").values_list("pk", flat=True).first()
+
+    return sync_now
+
+
+if __name__ == "__main__":
+    main()
