@@ -1,7 +1,8 @@
 """`make bench`: every benchmark, each printing its table and its bars."""
 
-from bench import member_sync, pipeline
+from bench import member_sync, members_page, pipeline
 
 if __name__ == "__main__":
     member_sync.main()
     pipeline.main()
+    members_page.main()

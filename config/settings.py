@@ -151,6 +151,8 @@ DRAMATIQ_BROKER = {
     "BROKER": "dramatiq.brokers.redis.RedisBroker",
     "OPTIONS": {
         "url": REDIS_URL,
+        # Keys of two deployments sharing one Redis stay apart.
+        "namespace": os.environ.get("DRAMATIQ_NAMESPACE", "dramatiq"),
         # How long before a dead worker's messages are given to another (SPEC §8).
         "heartbeat_timeout": DRAMATIQ_HEARTBEAT_TIMEOUT_MS,
         # Out of a million broker commands, how many also requeue dead workers' messages.
@@ -186,6 +188,8 @@ EVENTSTREAM_REDIS = redis_connection_kwargs(EVENTS_REDIS_URL)
 EVENTSTREAM_STORAGE_CLASS = "django_eventstream.storage.RedisStorage"
 EVENTSTREAM_STORAGE_CONNECTION = EVENTSTREAM_REDIS
 EVENTSTREAM_CHANNELMANAGER_CLASS = "integrations.channels.TeamChannelManager"
+# Channel names (and so their stored events) of two deployments sharing one Redis stay apart.
+EVENTS_CHANNEL_PREFIX = os.environ.get("EVENTS_CHANNEL_PREFIX", "")
 
 LOGGING = {
     "version": 1,

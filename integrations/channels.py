@@ -3,7 +3,7 @@
 from django.db import connection
 from django_eventstream.channelmanager import DefaultChannelManager
 
-from integrations.events import team_channel
+from integrations.events import team_channel, team_of_channel
 from teams.models import Membership, Team
 
 
@@ -12,14 +12,11 @@ class TeamChannelManager(DefaultChannelManager):
         team_id = Team.objects.filter(slug=view_kwargs.get("team_slug", "")).values_list("pk", flat=True).first()
         # An unknown team still gets a channel name, one nobody can read, so the answer is the
         # same forbidden stream-error as for a team one is not a member of.
-        return {team_channel(team_id) if team_id else "team-unknown"}
+        return {team_channel(team_id) if team_id else "no-such-team"}
 
     def can_read_channel(self, user, channel):
-        try:
-            team_id = int(channel.removeprefix("team-"))
-        except ValueError:
-            return False
-        if user is None or not user.is_authenticated:
+        team_id = team_of_channel(channel)
+        if team_id is None or user is None or not user.is_authenticated:
             return False
         allowed = Membership.objects.filter(user=user, team_id=team_id).exists()
         # An open stream waits in this thread for minutes: it must not keep a database connection

@@ -5,6 +5,7 @@ An event carries what SPEC §5 lists and nothing else: never a token, never anot
 
 import logging
 
+from django.conf import settings
 from django.utils import timezone
 from django_eventstream import get_current_event_id, send_event
 
@@ -16,7 +17,16 @@ MEMBER_SYNC_EVENT = "member-sync"
 def team_channel(team_id: int) -> str:
     # By id, not slug: a slug freed by a deleted team and taken by a new one must not replay the
     # old team's events to the new team's members.
-    return f"team-{team_id}"
+    return f"{settings.EVENTS_CHANNEL_PREFIX}team-{team_id}"
+
+
+def team_of_channel(channel: str) -> int | None:
+    """The team id a channel name stands for, or None if it names no team."""
+    prefix = f"{settings.EVENTS_CHANNEL_PREFIX}team-"
+    number = channel.removeprefix(prefix)
+    if number == channel or not number.isdecimal():
+        return None
+    return int(number)
 
 
 def member_sync_payload(run) -> dict:

@@ -13,8 +13,9 @@ from dataclasses import asdict, dataclass
 from django.db import transaction
 from django.utils import timezone
 
-from integrations.github.client import GitHubClient, OrganizationMember
+from integrations.github.client import GitHubClient
 from integrations.github.errors import OrganizationNotFound
+from integrations.github.records import OrganizationMember
 from integrations.member_writes import PROFILE_FIELDS, insert_members, update_members
 from integrations.models import GitHubIntegration, GitHubMember
 

@@ -1,11 +1,15 @@
 from django.urls import path
 from django_eventstream.views import events
 
-from integrations.views import members
+from integrations.views import members, onboarding
 
 app_name = "integrations"
 
 urlpatterns = [
+    # Not team-scoped: during onboarding there is no team yet.
+    path("github/connect/", onboarding.github_connect, name="github_connect"),
+    path("github/callback/", onboarding.github_callback, name="github_callback"),
+    path("github/organizations/", onboarding.github_select_org, name="github_select_org"),
     path("t/<slug:team_slug>/github/members/", members.github_members, name="github_members"),
     path("t/<slug:team_slug>/github/members/sync/", members.github_members_sync, name="github_members_sync"),
     path(

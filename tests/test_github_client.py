@@ -17,7 +17,7 @@ import requests
 from requests.adapters import BaseAdapter
 from requests.structures import CaseInsensitiveDict
 
-from integrations.github.client import GitHubClient, OAuthToken, authorize_url, exchange_code
+from integrations.github.client import GitHubClient
 from integrations.github.errors import (
     AccessRestricted,
     BadCredentials,
@@ -30,6 +30,8 @@ from integrations.github.errors import (
     ScopeMissing,
     SSORequired,
 )
+from integrations.github.oauth import authorize_url, exchange_code
+from integrations.github.records import OAuthToken
 
 API = "https://api.github.test"
 GRAPHQL = f"{API}/graphql"
@@ -302,6 +304,31 @@ def test_untrusted_text_is_cleaned_but_html_is_left_to_escaping(client, fake):
 
 
 @pytest.mark.parametrize(
+    ("avatar_url", "kept"),
+    [
+        ("https://avatars.githubusercontent.com/u/1?v=4", True),
+        ("http://localhost:8000/a.png", True),
+        # Past the plain form, the full check decides.
+        ("HTTPS://AVATARS.EXAMPLE.COM/u/1", True),
+        ("https://user@avatars.example.com/u/1", True),
+        ("https://bücher.example/a.png", True),
+        ("https://avatars.example.com/u/1 x", False),
+        ("https://avatars.example.com/\x85", False),
+        ("ftp://avatars.example.com/u/1", False),
+        ("https:///u/1", False),
+        ("//avatars.example.com/u/1", False),
+        ("https://avatars.example.com/" + "x" * 2048, False),
+    ],
+)
+def test_only_plausible_web_urls_are_kept(client, fake, avatar_url, kept):
+    fake.on("POST", "/graphql", Answer(json=members_page(edge(1, avatarUrl=avatar_url))))
+
+    [member] = read_members(client)[0].members
+
+    assert member.avatar_url == (avatar_url if kept else "")
+
+
+@pytest.mark.parametrize(
     "bad_edge",
     [
         edge(1, databaseId=None),
@@ -375,7 +402,7 @@ def test_a_cursor_that_does_not_advance_is_malformed(client, fake):
 
 
 def test_an_oversized_answer_is_refused(client, fake, monkeypatch):
-    monkeypatch.setattr("integrations.github.client.MAX_BODY_BYTES", 1000)
+    monkeypatch.setattr("integrations.github.transport.MAX_BODY_BYTES", 1000)
     fake.on("POST", "/graphql", Answer(json=members_page(*(edge(number) for number in range(1, 50)))))
 
     assert isinstance(raised(read_members, client), MalformedResponse)
@@ -1162,3 +1189,20 @@ def test_the_rate_limit_message_tells_the_time_in_utc():
     reset = datetime(2030, 1, 1, 16, 5, tzinfo=UTC).astimezone(UTC)
 
     assert str(RateLimited(reset)).startswith("GitHub rate limit reached; waiting until 16:05 UTC")
+
+
+def test_a_malformed_sso_url_falls_back_to_the_organizations_sso_page():
+    from integrations.github.error_mapping import sso_url
+
+    assert sso_url("required; url=http://[", "acme", web_url="https://github.com") == "https://github.com/orgs/acme/sso"
+
+
+def test_a_netrc_entry_never_replaces_the_token(tmp_path, monkeypatch):
+    from integrations.github.transport import new_session
+
+    (tmp_path / ".netrc").write_text("machine api.github.com login someone password other-secret\n")
+    monkeypatch.setenv("NETRC", str(tmp_path / ".netrc"))
+    session = new_session(retries=0, backoff_factor=0, resend=False)
+    session.headers["Authorization"] = "Bearer the-token"
+    prepared = session.prepare_request(requests.Request("GET", "https://api.github.com/user"))
+    assert prepared.headers["Authorization"] == "Bearer the-token"

@@ -8,7 +8,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import requests
 
-from integrations.github.client import GitHubClient, authorize_url, exchange_code
+from integrations.github.client import GitHubClient
 from integrations.github.errors import (
     AccessRestricted,
     BadCredentials,
@@ -21,6 +21,7 @@ from integrations.github.errors import (
     ScopeMissing,
     SSORequired,
 )
+from integrations.github.oauth import authorize_url, exchange_code
 from integrations.github.simulator import Simulator
 
 CALLBACK = "https://app.example/integrations/github/callback/"

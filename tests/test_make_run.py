@@ -33,7 +33,7 @@ def make_run(tmp_path):
     marker = f"MAKE_RUN_TEST={uuid.uuid4()}"
     port = free_port()
     env = {
-        **os.environ,
+        **{name: value for name, value in os.environ.items() if name != "DJANGO_SETTINGS_MODULE"},
         "PORT": str(port),
         "DATABASE_URL": f"sqlite:///{tmp_path / 'run.sqlite3'}",
         "GITHUB_API_URL": "",

@@ -4,7 +4,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from integrations.github.client import GitHubClient, MembersPage, OrganizationMember
+from integrations.github.client import GitHubClient
 from integrations.github.errors import (
     AccessRestricted,
     BadCredentials,
@@ -14,6 +14,7 @@ from integrations.github.errors import (
     RateLimited,
     SSORequired,
 )
+from integrations.github.records import MembersPage, OrganizationMember
 from integrations.models import GitHubIntegration, GitHubMember
 from integrations.sync import sync_members
 from teams.models import Team

@@ -72,7 +72,7 @@ class PublishTestCase(BaseTestCase):
         pubsub.close()
         assert message is not None
         event = json.loads(message["data"])
-        assert (event["channel"], event["event_type"]) == (f"team-{self.team.pk}", "member-sync")
+        assert (event["channel"], event["event_type"]) == (team_channel(self.team.pk), "member-sync")
         assert json.loads(event["data"])["run"] == run.pk
 
 
@@ -89,10 +89,10 @@ class ChannelAccessTestCase(BaseTestCase):
         assert not self.manager.can_read_channel(None, team_channel(self.team.pk))
 
     def test_a_channel_that_is_no_team_is_read_by_nobody(self):
-        for channel in ("team-unknown", "team-", "anything", f"team-{self.team.pk}x"):
+        for channel in ("no-such-team", team_channel(""), "anything", f"{team_channel(self.team.pk)}x"):
             assert not self.manager.can_read_channel(self.alice, channel)
 
     def test_the_url_names_the_team_by_slug_and_the_channel_by_id(self):
         channels = self.manager.get_channels_for_request(None, {"team_slug": "acme"})
         assert channels == {team_channel(self.team.pk)}
-        assert self.manager.get_channels_for_request(None, {"team_slug": "nope"}) == {"team-unknown"}
+        assert self.manager.get_channels_for_request(None, {"team_slug": "nope"}) == {"no-such-team"}

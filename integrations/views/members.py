@@ -16,7 +16,7 @@ MEMBERS_PER_PAGE = 50
 NOT_CONNECTED = "Connect GitHub before syncing members."
 
 
-def _integration(team):
+def integration_of(team):
     return GitHubIntegration.objects.filter(team=team).first()
 
 
@@ -41,7 +41,7 @@ def status_context(request, integration):
 @require_GET
 @login_and_team_required
 def github_members(request, team_slug):
-    integration = _integration(request.team)
+    integration = integration_of(request.team)
     context = status_context(request, integration)
     if integration is not None:
         context.update(member_list_context(request, integration))
@@ -66,7 +66,7 @@ def member_list_context(request, integration):
 @require_POST
 @team_admin_required
 def github_members_sync(request, team_slug):
-    integration = _integration(request.team)
+    integration = integration_of(request.team)
     if integration is None:
         if _wants_partial(request):
             return render(
@@ -93,5 +93,5 @@ def github_members_sync(request, team_slug):
 @require_GET
 @login_and_team_required
 def github_members_sync_progress(request, team_slug):
-    context = status_context(request, _integration(request.team))
+    context = status_context(request, integration_of(request.team))
     return render(request, "integrations/partials/member_sync_status.html", context)

@@ -1,7 +1,224 @@
+"""Onboarding (SPEC §4): /onboarding/ → Connect GitHub → GitHub's authorize page → the callback →
+the organization choice → the new team's page, while the members are imported in the background.
+
+`?team=<slug>` on github_connect is an admin of an existing team: a team without an integration
+goes through the organization choice; a team with one is reconnected (new token) and its admin sent
+back to the members page.
+
+Every failure is a page that says what happened and what to do, with a way back; never the token
+or the code in a page or a log.
+"""
+
+import logging
+import secrets
+import time
+
+import requests
+from django.conf import settings
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.shortcuts import render
+from django.core.exceptions import PermissionDenied
+from django.http import Http404
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_http_methods
+
+from integrations import crypto
+from integrations.github.client import GitHubClient
+from integrations.github.errors import GitHubError, GitHubUnavailable, MalformedResponse, OAuthError, RateLimited
+from integrations.github.oauth import authorize_url, exchange_code
+from integrations.github.records import Organization
+from integrations.models import GitHubIntegration
+from integrations.onboarding import connect_organization, reconnect
+from teams.models import Membership, Team
+
+logger = logging.getLogger(__name__)
+
+# The sign-in under way, from github_connect to github_callback: {"state", "created_at", "team"}.
+STATE_SESSION_KEY = "github_oauth_state"
+# From the callback to the organization choice: {"token" (encrypted), "scopes", "team", "organizations"}.
+PENDING_SESSION_KEY = "github_onboarding"
+STATE_LIFETIME_SECONDS = 600
+
+NOT_CONFIGURED = (
+    "GitHub is not configured on this server, so it cannot be connected. "
+    "An operator must set GITHUB_CLIENT_ID and GITHUB_CLIENT_SECRET."
+)
+NOT_STARTED = "This GitHub sign-in was not started here, or was already used. Start again with Connect GitHub."
+WRONG_STATE = (
+    "GitHub's answer does not belong to the sign-in started here, so it was refused. Start again with Connect GitHub."
+)
+EXPIRED = (
+    f"The GitHub sign-in took longer than {STATE_LIFETIME_SECONDS // 60} minutes and expired. "
+    "Start again with Connect GitHub."
+)
+NO_CODE = "GitHub sent no authorization code. Start again with Connect GitHub."
+UNAVAILABLE = "GitHub did not answer as expected, so nothing was connected. Try again in a few minutes."
+SIGN_IN_UNREADABLE = "The GitHub sign-in can no longer be read on this server. Start again with Connect GitHub."
+NOT_YOURS = "That organization is not one of your GitHub organizations. Choose one from the list."
 
 
+@require_GET
 @login_required
 def onboarding(request):
-    return render(request, "integrations/onboarding.html")
+    team = Team.objects.filter(memberships__user=request.user).order_by("memberships__created_at").first()
+    if team is not None:
+        return redirect("teams:team_home", team_slug=team.slug)
+    return render(request, "integrations/onboarding.html", {"github_configured": bool(settings.GITHUB_CLIENT_ID)})
+
+
+@require_GET
+@login_required
+def github_connect(request):
+    team = _admin_team(request.user, request.GET["team"]) if request.GET.get("team") else None
+    if not settings.GITHUB_CLIENT_ID:
+        return _problem(request, NOT_CONFIGURED, title="GitHub is not configured", status=503, team=team)
+    state = secrets.token_urlsafe(32)
+    request.session[STATE_SESSION_KEY] = {"state": state, "created_at": time.time(), "team": team and team.slug}
+    # A new sign-in replaces one abandoned at the organization choice.
+    request.session.pop(PENDING_SESSION_KEY, None)
+    return redirect(authorize_url(state=state, redirect_uri=_redirect_uri(request)))
+
+
+@require_GET
+@login_required
+def github_callback(request):
+    # Popped, so that a state works once, whatever comes of it.
+    started = request.session.pop(STATE_SESSION_KEY, None)
+    if started is None:
+        return _problem(request, NOT_STARTED)
+    team = _admin_team(request.user, started["team"]) if started["team"] else None
+    if not secrets.compare_digest(started["state"].encode(), request.GET.get("state", "").encode()):
+        return _problem(request, WRONG_STATE, team=team)
+    if time.time() - started["created_at"] > STATE_LIFETIME_SECONDS:
+        return _problem(request, EXPIRED, team=team)
+    if "error" in request.GET:
+        return _problem(request, OAuthError(request.GET["error"]).message, team=team)
+    if not request.GET.get("code"):
+        return _problem(request, NO_CODE, team=team)
+    try:
+        token = exchange_code(request.GET["code"], redirect_uri=_redirect_uri(request))
+    except (GitHubError, requests.RequestException) as error:
+        return _github_problem(request, error, team=team)
+    integration = GitHubIntegration.objects.filter(team=team).first() if team else None
+    if integration is not None:
+        return _reconnect(request, integration, token)
+    request.session[PENDING_SESSION_KEY] = {
+        "token": crypto.encrypt(token.access_token),
+        "scopes": token.scopes,
+        "team": team and team.slug,
+    }
+    return redirect("integrations:github_select_org")
+
+
+@require_http_methods(["GET", "POST"])
+@login_required
+def github_select_org(request):
+    pending = request.session.get(PENDING_SESSION_KEY)
+    if pending is None:
+        return redirect("onboarding")
+    team = _admin_team(request.user, pending["team"]) if pending["team"] else None
+    try:
+        token = crypto.decrypt(pending["token"])
+    except crypto.TokenUnreadable:
+        del request.session[PENDING_SESSION_KEY]
+        return _problem(request, SIGN_IN_UNREADABLE, team=team)
+    try:
+        organizations = _listed_organizations(request, pending, token)
+    except (GitHubError, requests.RequestException) as error:
+        return _github_problem(request, error, team=team)
+    if request.method == "GET":
+        return render(request, "integrations/select_organization.html", {"organizations": organizations, "team": team})
+
+    chosen = next((org for org in organizations if str(org.id) == request.POST.get("organization")), None)
+    if chosen is None:
+        return _problem(request, NOT_YOURS, back=(reverse("integrations:github_select_org"), "Choose again"))
+    team = connect_organization(
+        user=request.user, organization=chosen, token=token, scopes=pending["scopes"], team=team
+    )
+    del request.session[PENDING_SESSION_KEY]
+    return redirect("teams:team_home", team_slug=team.slug)
+
+
+def _listed_organizations(request, pending, token) -> list[Organization]:
+    """The user's organizations as GitHub lists them: fetched for the page and kept in the session,
+    so that the choice posted is checked against the list shown (an id not in it is refused)."""
+    if request.method == "POST" and "organizations" in pending:
+        return [Organization(**organization) for organization in pending["organizations"]]
+    organizations = _organizations_of(token)
+    pending["organizations"] = [org.model_dump(include={"id", "login", "name"}) for org in organizations]
+    request.session.modified = True
+    return organizations
+
+
+def _reconnect(request, integration, token):
+    team = integration.team
+    try:
+        organizations = _organizations_of(token.access_token)
+    except (GitHubError, requests.RequestException) as error:
+        return _github_problem(request, error, team=team)
+    # A token of another GitHub account would only fail at the next sync.
+    organization = next((org for org in organizations if _is_organization_of(org, integration)), None)
+    if organization is None:
+        message = (
+            f"The GitHub account you authorized does not belong to {integration.organization_login}. "
+            "Connect GitHub again with an account that does."
+        )
+        return _problem(request, message, team=team)
+    reconnect(
+        integration=integration,
+        user=request.user,
+        token=token.access_token,
+        scopes=token.scopes,
+        organization=organization,
+    )
+    messages.success(request, "GitHub is connected again. Press Sync Now to update the members.")
+    return redirect("integrations:github_members", team_slug=team.slug)
+
+
+def _is_organization_of(organization: Organization, integration: GitHubIntegration) -> bool:
+    # By id, which survives renames; integrations saved without one only have the login.
+    if integration.organization_id is not None:
+        return organization.id == integration.organization_id
+    return organization.login.lower() == integration.organization_login.lower()
+
+
+def _organizations_of(token: str) -> list[Organization]:
+    # One request to /user/orgs (per hundred organizations); a single retry, without backoff, so
+    # that the page does not hang while GitHub is down.
+    with GitHubClient(token, retries=1) as client:
+        return client.viewer_organizations()
+
+
+def _admin_team(user, team_slug) -> Team:
+    """teams.decorators' rule, for a slug that is not in the path: a non-member gets 404, a member
+    who is not an admin 403."""
+    membership = Membership.objects.select_related("team").filter(user=user, team__slug=team_slug).first()
+    if membership is None:
+        raise Http404("No such team.")
+    if not membership.is_admin:
+        raise PermissionDenied("Only team admins may connect GitHub.")
+    return membership.team
+
+
+def _redirect_uri(request) -> str:
+    return request.build_absolute_uri(reverse("integrations:github_callback"))
+
+
+def _github_problem(request, error, *, team=None):
+    code = error.code if isinstance(error, OAuthError) else ""
+    logger.warning("Connecting GitHub failed: %s %s", type(error).__name__, code)
+    if isinstance(error, RateLimited):
+        message = f"GitHub's rate limit for your account is used up until {error.reset_at:%H:%M} UTC. Try again then."
+        return _problem(request, message, title="GitHub is busy", status=502, team=team)
+    if isinstance(error, GitHubUnavailable | MalformedResponse | requests.RequestException):
+        return _problem(request, UNAVAILABLE, title="GitHub is unavailable", status=502, team=team)
+    return _problem(request, error.message, team=team)
+
+
+def _problem(request, message, *, title="GitHub was not connected", status=400, team=None, back=None):
+    if back is None and team is not None:
+        back = (reverse("integrations:github_members", args=[team.slug]), f"Back to the members of {team.name}")
+    back_url, back_label = back or (reverse("onboarding"), "Back to Connect GitHub")
+    context = {"title": title, "message": message, "back_url": back_url, "back_label": back_label}
+    return render(request, "integrations/oauth_problem.html", context, status=status)

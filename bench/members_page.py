@@ -1,0 +1,79 @@
+"""Benchmark of the members page of a team with 10,000 members: its response time and its SQL
+statement count, next to a team of 100."""
+
+import os
+import statistics
+import time
+
+from bench.support import bench_database, print_bars, print_table
+
+REQUESTS = 50
+SIZES = (100, 10_000)
+
+
+def main():
+    with bench_database() as env:
+        os.environ.update(env)
+        import django
+
+        django.setup()
+        rows = [_measure(size) for size in SIZES]
+    print_table(
+        "Members page (Django test client, in process)", ["members", "requests", "p50 ms", "p99 ms", "SQL"], rows
+    )
+    big, small = rows[-1], rows[0]
+    print_bars(
+        [
+            ("members page of 10,000 members p50 < 100 ms", big["p50 ms"] < 100, f"{big['p50 ms']} ms"),
+            ("SQL statements the same for 100 and 10,000 members", big["SQL"] == small["SQL"],
+             f"{small['SQL']} and {big['SQL']}"),
+        ]
+    )  # fmt: skip
+
+
+def _measure(size):
+    from django.contrib.auth import get_user_model
+    from django.db import connection
+    from django.test import Client
+    from django.test.utils import CaptureQueriesContext
+    from django.utils import timezone
+
+    from integrations.member_writes import insert_members
+    from integrations.models import GitHubIntegration
+    from teams.models import Membership, Team
+
+    user = get_user_model().objects.create_user(f"bench-{size}")
+    team = Team.objects.create(name=f"Bench {size}", slug=f"bench-{size}")
+    Membership.objects.create(team=team, user=user, role=Membership.Role.ADMIN)
+    integration = GitHubIntegration.objects.create(team=team, organization_login=f"bench-{size}")
+    members = [
+        {"github_id": n, "node_id": f"U_{n}", "login": f"user-{n:05d}", "name": f"User {n}", "email": "",
+         "avatar_url": "", "role": "admin" if n % 10 == 0 else "member"}
+        for n in range(1, size + 1)
+    ]  # fmt: skip
+    insert_members(integration_id=integration.pk, members=members, now=timezone.now())
+
+    client = Client(HTTP_HOST="127.0.0.1")
+    client.force_login(user)
+    url = f"/t/{team.slug}/github/members/"
+    client.get(url)  # warm up templates and connections
+    times = []
+    for _ in range(REQUESTS):
+        started = time.perf_counter()
+        response = client.get(url)
+        times.append(time.perf_counter() - started)
+        assert response.status_code == 200
+    with CaptureQueriesContext(connection) as queries:
+        client.get(url)
+    times.sort()
+    return {
+        "members": size,
+        "requests": REQUESTS,
+        "p50 ms": round(statistics.median(times) * 1000, 1),
+        "p99 ms": round(times[-1] * 1000, 1),
+        "SQL": len(queries.captured_queries),
+    }
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,100 @@
+"""Connecting a GitHub organization: the team, its admin, the integration and the first sync (SPEC §4).
+
+The views hand over what GitHub answered (the organization record, the token and its scopes); the
+first sync is only queued here, so that no request waits on the organization's members.
+"""
+
+from collections.abc import Sequence
+from itertools import count
+
+from django.contrib.auth import get_user_model
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.text import slugify
+
+from integrations.github.records import Organization
+from integrations.models import GitHubIntegration, MemberSyncRun
+from integrations.runs import request_member_sync
+from teams.models import Membership, Team
+
+# Leaves room in Team.slug's 100 characters for a "-N" suffix.
+SLUG_BASE_LENGTH = 90
+# GitHub's organization names may be longer than a team's.
+TEAM_NAME_LENGTH = Team._meta.get_field("name").max_length
+
+
+def connect_organization(
+    *, user, organization: Organization, token: str, scopes: Sequence[str], team: Team | None = None
+) -> Team:
+    """Create a team for the organization with the user as its admin, or connect `team` (an existing
+    team without an integration), and queue the first member sync.
+
+    A user who already belongs to a team connected to this organization gets that team back, so a
+    second onboarding (or a double submit) does not make another.
+    """
+    with transaction.atomic():
+        if team is None:
+            # Serializes one user's onboardings (PostgreSQL; SQLite's IMMEDIATE transactions already
+            # do), so that two submits at once cannot both find no team and create two.
+            get_user_model().objects.select_for_update().get(pk=user.pk)
+            existing = (
+                Team.objects.filter(memberships__user=user, github_integration__organization_id=organization.id)
+                .order_by("pk")
+                .first()
+            )
+            if existing is not None:
+                return existing
+            team = _create_team(name=organization.name or organization.login, login=organization.login)
+            Membership.objects.create(team=team, user=user, role=Membership.Role.ADMIN)
+        else:
+            # Two admins connecting the same team at once: the second finds the first's integration.
+            Team.objects.select_for_update().get(pk=team.pk)
+            if GitHubIntegration.objects.filter(team=team).exists():
+                return team
+        integration = GitHubIntegration(
+            team=team,
+            organization_login=organization.login,
+            organization_id=organization.id,
+            scopes=",".join(scopes),
+            connected_by=user,
+            connected_at=timezone.now(),
+        )
+        integration.access_token = token
+        integration.save()
+        request_member_sync(integration=integration, trigger=MemberSyncRun.Trigger.ONBOARDING, requested_by=user)
+    return team
+
+
+def reconnect(
+    *, integration: GitHubIntegration, user, token: str, scopes: Sequence[str], organization: Organization | None = None
+) -> GitHubIntegration:
+    """Give an existing integration a new token, after the old one was revoked or lost a scope.
+
+    `organization`, GitHub's current record of the integration's organization, brings a renamed
+    organization's new login along: the old one no longer resolves.
+    """
+    integration.access_token = token
+    integration.scopes = ",".join(scopes)
+    integration.connected_by = user
+    integration.connected_at = timezone.now()
+    fields = ["encrypted_access_token", "scopes", "connected_by", "connected_at"]
+    if organization is not None:
+        integration.organization_login = organization.login
+        integration.organization_id = organization.id
+        fields += ["organization_login", "organization_id"]
+    integration.save(update_fields=fields)
+    return integration
+
+
+def _create_team(*, name: str, login: str) -> Team:
+    base = slugify(login)[:SLUG_BASE_LENGTH].strip("-") or "team"
+    taken = set(Team.objects.filter(slug__startswith=base).values_list("slug", flat=True))
+    for number in count(1):
+        slug = base if number == 1 else f"{base}-{number}"
+        if slug in taken:
+            continue
+        try:
+            with transaction.atomic():
+                return Team.objects.create(name=name[:TEAM_NAME_LENGTH], slug=slug)
+        except IntegrityError:  # another onboarding took it since the read above
+            continue

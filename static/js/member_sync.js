@@ -1,0 +1,155 @@
+// Keeps a member-sync status block live: #member-sync-status on the members page, or
+// #member-sync-banner on the team page. One EventSource, opened from the event id the page was
+// rendered with, so nothing sent between the render and the connect is missed. No polling: the
+// browser reconnects by itself and the server replays what was missed (Last-Event-ID).
+
+const LABELS = { pending: "Never synced", queued: "Queued", syncing: "Syncing", complete: "Complete", error: "Error" };
+const RECONNECT_MS = 3000;
+
+function $(root, role) {
+  return root.querySelector(`[data-role="${role}"]`);
+}
+
+function show(element, visible) {
+  if (element) element.hidden = !visible;
+}
+
+function setText(element, text) {
+  if (element) element.textContent = text;
+}
+
+function clockTime(iso) {
+  return new Date(iso).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+}
+
+function progressText(data) {
+  return data.total ? `${data.fetched} of ${data.total}` : `${data.fetched} fetched`;
+}
+
+function renderProgress(root, data) {
+  const syncing = data.status === "syncing";
+  show($(root, "progress"), syncing);
+  const bar = root.querySelector("progress");
+  if (bar && syncing) {
+    if (data.total) bar.max = data.total;
+    else bar.removeAttribute("value");
+    if (data.total) bar.value = data.fetched;
+  }
+  setText($(root, "progress-text"), progressText(data));
+}
+
+function renderWaiting(root, data) {
+  show($(root, "waiting"), Boolean(data.waiting));
+  if (data.waiting) setText($(root, "waiting"), `${data.waiting.reason} (retrying at ${clockTime(data.waiting.until)})`);
+}
+
+function renderStatus(root, data) {
+  root.dataset.status = data.status;
+  const badge = $(root, "badge");
+  if (badge) {
+    badge.textContent = LABELS[data.status] || data.status;
+    badge.className = `badge badge-${data.status}`;
+  }
+  renderProgress(root, data);
+  renderWaiting(root, data);
+  show($(root, "error"), data.status === "error");
+  show($(root, "reconnect"), data.status === "error");
+  setText($(root, "error"), data.error || "");
+  const button = root.querySelector('[data-role="sync-form"] button');
+  if (button) button.disabled = data.status === "queued" || data.status === "syncing";
+}
+
+function renderBanner(root, data) {
+  const org = root.dataset.organization;
+  const headline = {
+    queued: `Importing members from ${org}…`,
+    syncing: `Importing members from ${org}…`,
+    complete: `Imported ${data.result ? data.result.total : data.fetched} members from ${org}.`,
+    error: `Importing members from ${org} failed.`,
+  }[data.status];
+  setText($(root, "headline"), headline || "");
+  show($(root, "done-link"), data.status === "complete");
+  show($(root, "retry-link"), data.status === "error");
+}
+
+// After a run ends, one request brings the page's server-rendered pieces up to date (the member
+// list, the last run's summary, the run history).
+async function refreshFromServer() {
+  const response = await fetch(window.location.href, { headers: { Accept: "text/html" } });
+  if (!response.ok) return;
+  const fresh = new DOMParser().parseFromString(await response.text(), "text/html");
+  for (const id of ["github-members-section", "member-sync-runs"]) {
+    const current = document.getElementById(id);
+    const replacement = fresh.getElementById(id);
+    if (current && replacement) current.replaceWith(replacement);
+  }
+  const summary = fresh.querySelector('#member-sync-status [data-role="summary"]');
+  const current = document.querySelector('#member-sync-status [data-role="summary"]');
+  if (summary && current) current.replaceWith(summary);
+}
+
+function listen(root) {
+  const isBanner = root.id === "member-sync-banner";
+  const base = root.dataset.eventsUrl.split("?")[0];
+  let lastEventId = new URL(root.dataset.eventsUrl, window.location.href).searchParams.get("lastEventId") || "";
+  let currentRun = null;
+
+  function onEvent(message) {
+    if (message.lastEventId) lastEventId = message.lastEventId;
+    const data = JSON.parse(message.data);
+    if (currentRun !== null && data.run < currentRun) return; // a replayed event of an older run
+    currentRun = data.run;
+    renderStatus(root, data);
+    if (isBanner) renderBanner(root, data);
+    else if (data.status === "complete" || data.status === "error") refreshFromServer();
+  }
+
+  function open() {
+    const url = lastEventId ? `${base}?lastEventId=${encodeURIComponent(lastEventId)}` : base;
+    const source = new EventSource(url);
+    source.addEventListener("member-sync", onEvent);
+    source.addEventListener("stream-error", () => {
+      source.close();
+      show($(root, "live-off"), true);
+    });
+    // The browser retries a dropped stream by itself; a stream it gave up on (the server answered
+    // with an error while restarting) is opened again from the last event seen.
+    source.addEventListener("error", () => {
+      if (source.readyState === EventSource.CLOSED) window.setTimeout(open, RECONNECT_MS);
+    });
+  }
+
+  open();
+  return { follow: (run) => (currentRun = run) };
+}
+
+// Sync Now without a page load: POST the form, show the status partial it answers with.
+function enhanceSyncForm(root, listener) {
+  root.addEventListener("submit", async (event) => {
+    const form = event.target.closest('[data-role="sync-form"]');
+    if (!form) return;
+    event.preventDefault();
+    const button = form.querySelector("button");
+    button.disabled = true;
+    const response = await fetch(form.action, {
+      method: "POST",
+      body: new FormData(form),
+      headers: { "HX-Request": "true", "X-CSRFToken": form.elements.csrfmiddlewaretoken.value },
+    });
+    const fresh = new DOMParser().parseFromString(await response.text(), "text/html").body.firstElementChild;
+    if (!fresh) {
+      button.disabled = false;
+      return;
+    }
+    // Keep this element (it holds the listener); take the server's rendering of its content.
+    root.dataset.status = fresh.dataset.status || root.dataset.status;
+    root.replaceChildren(...fresh.childNodes);
+    if (fresh.dataset.run) listener.follow(Number(fresh.dataset.run));
+  });
+}
+
+const root = document.querySelector("#member-sync-status[data-events-url], #member-sync-banner[data-events-url]");
+if (root) {
+  const listener = listen(root);
+  enhanceSyncForm(root, listener);
+}

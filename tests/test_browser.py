@@ -1,0 +1,182 @@
+"""What people see, in a real browser (Debian's Chromium driven by Playwright) against the real
+stack: uvicorn, a rundramatiq worker, Redis and the GitHub simulator."""
+
+import os
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from django.test import Client
+from playwright.sync_api import expect, sync_playwright
+
+from integrations.models import GitHubIntegration, MemberSyncRun
+from teams.models import Membership, Team
+from tests.helpers import free_port, wait_for
+from tests.stack import stack_environment, web_server, worker
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+SCREENSHOTS = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+LIVE = 30_000  # ms a live update may take in these tests; they take well under a second
+
+
+@pytest.fixture(scope="module")
+def browser():
+    # Playwright's sync API runs an event loop in this thread; the tests' own database calls are
+    # not async code, whatever Django's guard concludes from that loop.
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+    del os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"]
+
+
+@pytest.fixture
+def env(github):
+    import dramatiq
+
+    dramatiq.get_broker().flush_all()
+    return stack_environment(
+        DEBUG=1,
+        GITHUB_API_URL=github.url,
+        GITHUB_GRAPHQL_URL=f"{github.url}/graphql",
+        GITHUB_WEB_URL=github.url,
+        GITHUB_CLIENT_ID="member-sync-test",
+        GITHUB_CLIENT_SECRET="member-sync-test-secret",
+    )
+
+
+@pytest.fixture
+def team(django_user_model, github):
+    team = Team.objects.create(name="Acme", slug="acme")
+    team.admin = django_user_model.objects.create_user("alice", password="x")
+    Membership.objects.create(team=team, user=team.admin, role=Membership.Role.ADMIN)
+    integration = GitHubIntegration(team=team, organization_login="acme", organization_id=github.org("acme").id)
+    integration.access_token = github.issue_token(scopes=("read:org",))
+    integration.save()
+    team.integration = integration
+    return team
+
+
+def logged_in_page(browser, web, user):
+    client = Client()
+    client.force_login(user)
+    context = browser.new_context(viewport={"width": 1100, "height": 900})
+    context.add_cookies([{"name": "sessionid", "value": client.cookies["sessionid"].value, "url": web.url}])
+    return context.new_page()
+
+
+def first_login(github, org="acme"):
+    """The login the member table lists first."""
+    return min(member.login for member in github.org(org).members)
+
+
+def screenshot(page, name):
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=SCREENSHOTS / f"{name}.png", full_page=True)
+
+
+def test_sign_up_to_the_onboarding_banner_complete(browser, env, github):
+    with web_server(env) as web, worker(env):
+        page = browser.new_context(viewport={"width": 1100, "height": 800}).new_page()
+        page.goto(f"{web.url}/accounts/signup/")
+        page.get_by_label("Username:").fill("dana")
+        page.get_by_label("Password:", exact=True).fill("a-long-unusual-pass-41")
+        page.get_by_label("Password confirmation:").fill("a-long-unusual-pass-41")
+        page.get_by_role("button", name="Create account").click()
+        expect(page).to_have_url(f"{web.url}/onboarding/")
+
+        page.get_by_role("link", name="Connect GitHub").or_(page.get_by_role("button", name="Connect GitHub")).click()
+        page.get_by_role("button", name="Authorize").click()
+        page.get_by_role("button", name="acme").click()
+
+        banner = page.locator("#member-sync-banner")
+        expect(banner).to_be_visible()
+        assert page.url.startswith(f"{web.url}/t/")
+        expect(banner).to_contain_text("Importing members from acme")
+        screenshot(page, "onboarding-banner-importing")
+        expect(banner).to_have_attribute("data-status", "complete", timeout=LIVE)
+        expect(banner).to_contain_text("Imported 250 members from acme.")
+        screenshot(page, "onboarding-banner-complete")
+
+    run = MemberSyncRun.objects.get()
+    assert (run.trigger, run.status) == ("onboarding", "complete")
+
+
+def test_sync_now_to_complete_with_the_members_listed_and_no_polling(browser, env, team, github):
+    with web_server(env) as web, worker(env):
+        page = logged_in_page(browser, web, team.admin)
+        page.goto(f"{web.url}/t/acme/github/members/")
+        status = page.locator("#member-sync-status")
+        expect(status).to_have_attribute("data-status", "pending")
+
+        requests = []
+        page.on("request", lambda request: requests.append(f"{request.method} {request.url}"))
+        page.get_by_role("button", name="Sync Now").click()
+        expect(status).to_have_attribute("data-status", "complete", timeout=LIVE)
+        expect(page.locator("#github-members")).to_contain_text(first_login(github))
+        expect(page.locator("#member-sync-status [role=status]")).to_have_text("Complete")
+        screenshot(page, "members-complete")
+
+    repeated = [request for request, count in Counter(requests).items() if count > 1]
+    assert repeated == [], f"requests repeated during the sync: {repeated}"
+    assert f"POST {web.url}/t/acme/github/members/sync/" in requests
+    assert not any("/sync/progress/" in request for request in requests)
+
+
+def test_a_second_tab_sees_the_same_updates(browser, env, team, github):
+    github.add_org("big", size=3000)
+    GitHubIntegration.objects.filter(pk=team.integration.pk).update(organization_login="big", organization_id=None)
+    github.set_latency(40)
+    with web_server(env) as web, worker(env):
+        first = logged_in_page(browser, web, team.admin)
+        second = first.context.new_page()
+        for page in (first, second):
+            page.goto(f"{web.url}/t/acme/github/members/")
+        first.get_by_role("button", name="Sync Now").click()
+
+        expect(second.locator("#member-sync-status")).to_have_attribute("data-status", "syncing", timeout=LIVE)
+        expect(second.locator("#member-sync-status progress")).to_be_visible()
+        screenshot(second, "members-syncing")
+        expect(second.locator("#member-sync-status")).to_have_attribute("data-status", "complete", timeout=LIVE)
+        expect(second.locator("#github-members")).to_contain_text(first_login(github, "big"))
+
+
+def test_the_stream_recovers_after_the_web_server_restarts_mid_sync(browser, env, team, github):
+    github.add_org("big", size=3000)
+    GitHubIntegration.objects.filter(pk=team.integration.pk).update(organization_login="big", organization_id=None)
+    github.set_latency(40)
+    port = free_port()
+    with worker(env):
+        with web_server(env, port=port) as web:
+            page = logged_in_page(browser, web, team.admin)
+            page.goto(f"{web.url}/t/acme/github/members/")
+            page.get_by_role("button", name="Sync Now").click()
+            expect(page.locator("#member-sync-status")).to_have_attribute("data-status", "syncing", timeout=LIVE)
+        # The web server is down while the worker goes on syncing.
+        wait_for(lambda: MemberSyncRun.objects.filter(fetched__gte=1000).exists(), timeout=60, message="progress")
+        with web_server(env, port=port):
+            expect(page.locator("#member-sync-status")).to_have_attribute("data-status", "complete", timeout=60_000)
+            expect(page.locator("#member-sync-status [role=status]")).to_have_text("Complete")
+
+
+def test_an_error_is_shown_with_what_to_do(browser, env, team, github):
+    github.inject("bad_credentials", times=None)
+    with web_server(env) as web, worker(env):
+        page = logged_in_page(browser, web, team.admin)
+        page.goto(f"{web.url}/t/acme/github/members/")
+        page.get_by_role("button", name="Sync Now").click()
+        status = page.locator("#member-sync-status")
+        expect(status).to_have_attribute("data-status", "error", timeout=LIVE)
+        expect(status.get_by_role("alert")).to_contain_text("Reconnect GitHub")
+        screenshot(page, "members-error")
