@@ -87,6 +87,9 @@ def screenshot(page, name):
 
 
 def test_sign_up_to_the_onboarding_banner_complete(browser, env, github):
+    # Big and slow enough for the import to be seen under way.
+    github.add_org("acme", size=3000)
+    github.set_latency(30)
     with web_server(env) as web, worker(env):
         page = browser.new_context(viewport={"width": 1100, "height": 800}).new_page()
         page.goto(f"{web.url}/accounts/signup/")
@@ -104,9 +107,11 @@ def test_sign_up_to_the_onboarding_banner_complete(browser, env, github):
         expect(banner).to_be_visible()
         assert page.url.startswith(f"{web.url}/t/")
         expect(banner).to_contain_text("Importing members from acme")
+        expect(banner.locator("progress")).to_be_visible()
+        expect(banner).to_contain_text(" of 3000")
         screenshot(page, "onboarding-banner-importing")
         expect(banner).to_have_attribute("data-status", "complete", timeout=LIVE)
-        expect(banner).to_contain_text("Imported 250 members from acme.")
+        expect(banner).to_contain_text("Imported 3000 members from acme.")
         screenshot(page, "onboarding-banner-complete")
 
     run = MemberSyncRun.objects.get()

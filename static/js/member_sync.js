@@ -68,6 +68,8 @@ function renderBanner(root, data) {
     error: `Importing members from ${org} failed.`,
   }[data.status];
   setText($(root, "headline"), headline || "");
+  root.classList.remove(...[...root.classList].filter((name) => name.startsWith("banner-")));
+  root.classList.add(`banner-${data.status}`);
   show($(root, "done-link"), data.status === "complete");
   show($(root, "retry-link"), data.status === "error");
 }
