@@ -40,6 +40,7 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "django.contrib.humanize",
     "accounts",
     "teams",
     "integrations",
@@ -81,7 +82,16 @@ DATABASES = {
         conn_max_age=0,
     )
 }
-if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # A pool bounds the connections a process opens: a burst of event streams connecting at once
+    # (a thousand browsers reconnecting after a deploy) waits its turn instead of exhausting the
+    # server's max_connections. Each stream gives its connection back once it has checked access.
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": 1,
+        "max_size": int(os.environ.get("DATABASE_POOL_SIZE", 8)),
+        "timeout": 30,
+    }
+elif DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # A web process and a worker write the same file: wait for the lock instead of failing at once.
     DATABASES["default"].setdefault("OPTIONS", {}).update(
         {"timeout": 20, "transaction_mode": "IMMEDIATE", "init_command": "PRAGMA journal_mode=WAL;"}

@@ -71,3 +71,15 @@ def json_schema(openapi_schema):
         elif key != "nullable":
             converted[key] = value
     return {"anyOf": [converted, {"type": "null"}]} if openapi_schema.get("nullable") else converted
+
+
+@pytest.fixture
+def broker():
+    """The real Redis broker of this test run (its own namespace, see tests/settings.py), emptied
+    before and after the test so that no queued message outlives it."""
+    import dramatiq
+
+    broker = dramatiq.get_broker()
+    broker.flush_all()
+    yield broker
+    broker.flush_all()

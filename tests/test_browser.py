@@ -42,10 +42,7 @@ def browser():
 
 
 @pytest.fixture
-def env(github):
-    import dramatiq
-
-    dramatiq.get_broker().flush_all()
+def env(github, broker):
     return stack_environment(
         DEBUG=1,
         GITHUB_API_URL=github.url,

@@ -21,14 +21,6 @@ Status = MemberSyncRun.Status
 Trigger = MemberSyncRun.Trigger
 
 
-@pytest.fixture
-def broker():
-    broker = dramatiq.get_broker()
-    broker.flush_all()
-    yield broker
-    broker.flush_all()
-
-
 def queued_messages(broker):
     return broker.client.llen(f"{broker.namespace}:member_sync")
 

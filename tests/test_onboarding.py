@@ -5,7 +5,6 @@ import logging
 from html.parser import HTMLParser
 from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
 
-import dramatiq
 import pytest
 import requests
 from django.template.loader import render_to_string
@@ -48,14 +47,6 @@ def oauth(github, settings):
     settings.GITHUB_CLIENT_ID = "member-sync-test"
     settings.GITHUB_CLIENT_SECRET = "member-sync-test-secret"
     return github
-
-
-@pytest.fixture
-def broker():
-    broker = dramatiq.get_broker()
-    broker.flush_all()
-    yield broker
-    broker.flush_all()
 
 
 @pytest.fixture

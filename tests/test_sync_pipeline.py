@@ -30,13 +30,6 @@ def env(github):
 
 
 @pytest.fixture
-def broker():
-    import dramatiq
-
-    dramatiq.get_broker().flush_all()
-
-
-@pytest.fixture
 def team(django_user_model, github, broker):
     team = Team.objects.create(name="Acme", slug="acme")
     team.admin = django_user_model.objects.create_user("alice", password="x")
@@ -149,21 +142,26 @@ def test_the_page_renders_the_event_id_the_stream_starts_from(team, env):
     assert f"lastEventId={requests.utils.quote(rendered_id, safe='')}" in page
 
 
-def test_a_run_whose_worker_is_killed_mid_sync_still_ends(team, env, github):
+def start_a_long_sync(team, github):
+    """A sync of 3,000 members, slow enough to interrupt: returns once it is under way."""
     github.add_org("big", size=3000)
     GitHubIntegration.objects.filter(pk=team.integration.pk).update(organization_login="big", organization_id=None)
     github.set_latency(50)
+    team.integration.refresh_from_db()
+    runs.request_member_sync(integration=team.integration, trigger="manual", requested_by=team.admin)
+    wait_for(
+        lambda: MemberSyncRun.objects.filter(status=Status.SYNCING, fetched__gte=300).exists(),
+        timeout=60,
+        message="the sync to be under way",
+    )
+
+
+def test_a_run_whose_worker_is_killed_mid_sync_still_ends(team, env, github):
     # A dead worker's message goes to another after this much silence; short, for the test.
     env = {**env, "DRAMATIQ_HEARTBEAT_TIMEOUT_MS": "3000", "DRAMATIQ_MAINTENANCE_CHANCE": "1000000"}
 
     with worker(env) as first:
-        team.integration.refresh_from_db()
-        runs.request_member_sync(integration=team.integration, trigger="manual", requested_by=team.admin)
-        wait_for(
-            lambda: MemberSyncRun.objects.filter(status=Status.SYNCING, fetched__gte=300).exists(),
-            timeout=60,
-            message="the sync to be under way",
-        )
+        start_a_long_sync(team, github)
         os.killpg(first.pid, signal.SIGKILL)
         first.wait(timeout=10)
 
@@ -177,21 +175,30 @@ def test_a_run_whose_worker_is_killed_mid_sync_still_ends(team, env, github):
 
 
 def database_connections_of(process):
-    """Database connections the web server process holds."""
+    """Database connections the web server process holds: open handles on the SQLite file, or
+    established TCP connections to PostgreSQL's port, read from /proc."""
     if connection.vendor == "sqlite":
         database = Path(connection.settings_dict["NAME"]).resolve()
-        links = []
-        for fd in Path(f"/proc/{process.pid}/fd").iterdir():
-            try:
-                links.append(fd.resolve())
-            except OSError:
-                continue
-        return sum(1 for link in links if link == database)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
-        )
-        return cursor.fetchone()[0]
+        return sum(1 for target in _fd_targets(process.pid) if target == str(database))
+    port = int(connection.settings_dict["PORT"] or 5432)
+    sockets = {target[len("socket:[") : -1] for target in _fd_targets(process.pid) if target.startswith("socket:[")}
+    held = 0
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            remote_port, state, inode = int(fields[2].rsplit(":", 1)[1], 16), fields[3], fields[9]
+            held += remote_port == port and state == "01" and inode in sockets
+    return held
+
+
+def _fd_targets(pid):
+    targets = []
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            targets.append(os.readlink(fd))
+        except OSError:
+            continue
+    return targets
 
 
 def test_500_open_streams_hold_few_database_connections(team, env):
@@ -212,19 +219,8 @@ def test_500_open_streams_hold_few_database_connections(team, env):
 
 
 def test_a_run_interrupted_by_a_worker_shutdown_is_finished_by_the_next_worker(team, env, github):
-    github.add_org("big", size=3000)
-    GitHubIntegration.objects.filter(pk=team.integration.pk).update(organization_login="big", organization_id=None)
-    github.set_latency(50)
-    env = {**env, "DRAMATIQ_HEARTBEAT_TIMEOUT_MS": "3000"}
-
     with worker(env) as first:
-        team.integration.refresh_from_db()
-        runs.request_member_sync(integration=team.integration, trigger="manual", requested_by=team.admin)
-        wait_for(
-            lambda: MemberSyncRun.objects.filter(status=Status.SYNCING, fetched__gte=300).exists(),
-            timeout=60,
-            message="the sync to be under way",
-        )
+        start_a_long_sync(team, github)
         first.send_signal(signal.SIGTERM)
         first.wait(timeout=30)
 
