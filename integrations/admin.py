@@ -59,8 +59,16 @@ class MemberSyncRunAdmin(admin.ModelAdmin):
 
 @admin.register(GitHubMember)
 class GitHubMemberAdmin(admin.ModelAdmin):
+    """Members as the last sync left them: read only, since the next sync would undo any edit."""
+
     list_display = ["login", "name", "role", "is_active", "integration", "first_seen_at", "left_at"]
     list_filter = ["is_active", "role"]
     search_fields = ["login", "name", "email", "github_id"]
     list_select_related = ["integration"]
     raw_id_fields = ["integration"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
