@@ -10,6 +10,11 @@ from django.core.exceptions import ImproperlyConfigured
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 
+def env(name, default=""):
+    """The variable's value; an empty one counts as unset."""
+    return os.environ.get(name) or default
+
+
 def env_bool(name, default=False):
     value = os.environ.get(name)
     if value is None:
@@ -18,12 +23,12 @@ def env_bool(name, default=False):
 
 
 def env_list(name, default=""):
-    return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
+    return [item.strip() for item in env(name, default).split(",") if item.strip()]
 
 
 DEBUG = env_bool("DEBUG", default=False)
 
-SECRET_KEY = os.environ.get("SECRET_KEY", "")
+SECRET_KEY = env("SECRET_KEY", "")
 if not SECRET_KEY:
     if not DEBUG:
         raise ImproperlyConfigured("Set SECRET_KEY (or DEBUG=1 for local development).")
@@ -78,7 +83,7 @@ WSGI_APPLICATION = "config.wsgi.application"
 
 DATABASES = {
     "default": dj_database_url.parse(
-        os.environ.get("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}"),
+        env("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}"),
         conn_max_age=0,
     )
 }
@@ -88,7 +93,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # server's max_connections. Each stream gives its connection back once it has checked access.
     DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
         "min_size": 1,
-        "max_size": int(os.environ.get("DATABASE_POOL_SIZE", 8)),
+        "max_size": int(env("DATABASE_POOL_SIZE", 8)),
         "timeout": 30,
     }
 elif DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
@@ -127,16 +132,16 @@ STATIC_ROOT = BASE_DIR / "staticfiles"
 # OAuth tokens are encrypted with these Fernet keys, newest first (MultiFernet); see integrations/crypto.py.
 TOKEN_ENCRYPTION_KEYS = env_list("TOKEN_ENCRYPTION_KEYS")
 
-REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+REDIS_URL = env("REDIS_URL", "redis://127.0.0.1:6379/0")
 # Events get a Redis of their own: django-eventstream publishes on one unprefixed pub/sub channel
 # whatever the database number, so whoever can write to that Redis can inject events (SPEC §8).
 # Defaults to REDIS_URL for development; give production its own server or ACL user.
-EVENTS_REDIS_URL = os.environ.get("EVENTS_REDIS_URL", REDIS_URL)
+EVENTS_REDIS_URL = env("EVENTS_REDIS_URL", REDIS_URL)
 
-GITHUB_CLIENT_ID = os.environ.get("GITHUB_CLIENT_ID", "")
-GITHUB_CLIENT_SECRET = os.environ.get("GITHUB_CLIENT_SECRET", "")
-GITHUB_WEB_URL = os.environ.get("GITHUB_WEB_URL", "https://github.com").rstrip("/")
-GITHUB_API_URL = os.environ.get("GITHUB_API_URL", "https://api.github.com").rstrip("/")
+GITHUB_CLIENT_ID = env("GITHUB_CLIENT_ID", "")
+GITHUB_CLIENT_SECRET = env("GITHUB_CLIENT_SECRET", "")
+GITHUB_WEB_URL = env("GITHUB_WEB_URL", "https://github.com").rstrip("/")
+GITHUB_API_URL = env("GITHUB_API_URL", "https://api.github.com").rstrip("/")
 
 
 def default_graphql_url(api_url):
@@ -147,7 +152,7 @@ def default_graphql_url(api_url):
     return api_url + "/graphql"
 
 
-GITHUB_GRAPHQL_URL = os.environ.get("GITHUB_GRAPHQL_URL", default_graphql_url(GITHUB_API_URL))
+GITHUB_GRAPHQL_URL = env("GITHUB_GRAPHQL_URL", default_graphql_url(GITHUB_API_URL))
 
 # Workers poll their queue: 100 ms instead of the default second brings pick-up from ~450 ms to
 # ~60 ms (SPEC §8). Read by dramatiq when `rundramatiq` starts, which inherits this environment.
@@ -155,18 +160,18 @@ os.environ.setdefault("dramatiq_worker_timeout", "100")
 
 # How long a worker may go silent before its messages go to another worker (SPEC §8). A syncing
 # run whose heartbeat is older than this has lost its worker, and a redelivered message takes it.
-DRAMATIQ_HEARTBEAT_TIMEOUT_MS = int(os.environ.get("DRAMATIQ_HEARTBEAT_TIMEOUT_MS", 60_000))
+DRAMATIQ_HEARTBEAT_TIMEOUT_MS = int(env("DRAMATIQ_HEARTBEAT_TIMEOUT_MS", 60_000))
 
 DRAMATIQ_BROKER = {
     "BROKER": "dramatiq.brokers.redis.RedisBroker",
     "OPTIONS": {
         "url": REDIS_URL,
         # Keys of two deployments sharing one Redis stay apart.
-        "namespace": os.environ.get("DRAMATIQ_NAMESPACE", "dramatiq"),
+        "namespace": env("DRAMATIQ_NAMESPACE", "dramatiq"),
         # How long before a dead worker's messages are given to another (SPEC §8).
         "heartbeat_timeout": DRAMATIQ_HEARTBEAT_TIMEOUT_MS,
         # Out of a million broker commands, how many also requeue dead workers' messages.
-        "maintenance_chance": int(os.environ.get("DRAMATIQ_MAINTENANCE_CHANCE", 1_000)),
+        "maintenance_chance": int(env("DRAMATIQ_MAINTENANCE_CHANCE", 1_000)),
     },
     # Written out because django-dramatiq's default names dramatiq.middleware.Prometheus, which
     # dramatiq 2.x removed (SPEC §8). DbConnectionsMiddleware must run before AdminMiddleware.
@@ -199,7 +204,7 @@ EVENTSTREAM_STORAGE_CLASS = "django_eventstream.storage.RedisStorage"
 EVENTSTREAM_STORAGE_CONNECTION = EVENTSTREAM_REDIS
 EVENTSTREAM_CHANNELMANAGER_CLASS = "integrations.channels.TeamChannelManager"
 # Channel names (and so their stored events) of two deployments sharing one Redis stay apart.
-EVENTS_CHANNEL_PREFIX = os.environ.get("EVENTS_CHANNEL_PREFIX", "")
+EVENTS_CHANNEL_PREFIX = env("EVENTS_CHANNEL_PREFIX", "")
 
 LOGGING = {
     "version": 1,
@@ -207,5 +212,5 @@ LOGGING = {
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
+    "root": {"handlers": ["console"], "level": env("LOG_LEVEL", "INFO")},
 }

@@ -24,6 +24,10 @@ class GitHubIntegrationAdmin(admin.ModelAdmin):
     fields = ["team", "organization_login", "organization_id", *readonly_fields]
     raw_id_fields = ["team"]
 
+    def save_model(self, request, obj, form, change):
+        # Only what the form changed: a sync or a reconnect may have written the rest meanwhile.
+        obj.save(update_fields=form.changed_data if change else None)
+
     @admin.display(boolean=True, description="Token stored")
     def has_access_token(self, obj):
         return obj.has_access_token

@@ -11,6 +11,7 @@ from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.text import slugify
+from django.views.decorators.debug import sensitive_variables
 
 from integrations.github.records import Organization
 from integrations.models import GitHubIntegration, MemberSyncRun
@@ -23,6 +24,7 @@ SLUG_BASE_LENGTH = 90
 TEAM_NAME_LENGTH = Team._meta.get_field("name").max_length
 
 
+@sensitive_variables("token")
 def connect_organization(
     *, user, organization: Organization, token: str, scopes: Sequence[str], team: Team | None = None
 ) -> Team:
@@ -65,6 +67,7 @@ def connect_organization(
     return team
 
 
+@sensitive_variables("token")
 def reconnect(
     *, integration: GitHubIntegration, user, token: str, scopes: Sequence[str], organization: Organization | None = None
 ) -> GitHubIntegration:

@@ -14,6 +14,7 @@ from functools import partial
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from integrations.events import publish_member_sync
@@ -28,9 +29,15 @@ REAP_SYNCING_AFTER = timedelta(minutes=5)
 # A queued run whose message never arrives (the broker lost it) is ended after this long.
 REAP_QUEUED_AFTER = timedelta(minutes=30)
 
+ONE_ACTIVE_RUN = "one_active_member_sync_per_integration"
+
 QUEUE_UNAVAILABLE = "The sync queue is unavailable, so the sync could not start. Try again in a minute."
 WORKER_LOST = "The worker running this sync stopped before it finished. Press Sync Now to run it again."
 QUEUED_TOO_LONG = "This sync waited too long for a worker and was cancelled. Press Sync Now to run it again."
+
+
+class SyncAlreadyChanging(Exception):
+    """Runs of this integration started and ended twice while one more was being requested."""
 
 
 def request_member_sync(
@@ -42,29 +49,34 @@ def request_member_sync(
     at once start one run. The actor is enqueued after commit, so the worker never reads before the
     run exists; if the broker cannot be reached the run ends as an error at once.
     """
-    try:
-        with transaction.atomic():
-            run = MemberSyncRun.objects.create(integration=integration, trigger=trigger, requested_by=requested_by)
-            _save_on_integration(run)
-    except IntegrityError:
-        active = MemberSyncRun.objects.filter(integration=integration, status__in=ACTIVE_SYNC_STATUSES).first()
-        if active is None:  # it finished between our insert and this read: ask again
-            return request_member_sync(integration=integration, trigger=trigger, requested_by=requested_by)
-        return active, False
-    transaction.on_commit(partial(_enqueue, run))
-    return run, True
+    for _attempt in range(2):
+        try:
+            with transaction.atomic():
+                run = MemberSyncRun.objects.create(integration=integration, trigger=trigger, requested_by=requested_by)
+                _save_on_integration(run)
+        except IntegrityError as error:
+            # PostgreSQL names the constraint; SQLite names the column of its partial unique index.
+            if ONE_ACTIVE_RUN not in str(error) and "integrations_membersyncrun.integration_id" not in str(error):
+                raise
+            active = MemberSyncRun.objects.filter(integration=integration, status__in=ACTIVE_SYNC_STATUSES).first()
+            if active is not None:
+                return active, False
+            continue  # the active run finished between our insert and this read: ask once more
+        transaction.on_commit(partial(_enqueue, run))
+        return run, True
+    raise SyncAlreadyChanging("Another sync was starting and finishing at the same moment; try again.")
 
 
 def _enqueue(run):
     from integrations.tasks import sync_github_members  # the actor records its transitions here
 
+    # Announced before it is sent, so that no worker's "syncing" can reach a browser before it.
+    publish_member_sync(run, team_id=run.integration.team_id)
     try:
         sync_github_members.send(run.pk)
     except Exception:
         logger.exception("Could not enqueue member sync run %s", run.pk)
         fail_run(run, QUEUE_UNAVAILABLE)
-        return
-    publish_member_sync(run, team_id=run.integration.team_id)
 
 
 def start_run(run_id: int) -> MemberSyncRun | None:
@@ -79,13 +91,14 @@ def start_run(run_id: int) -> MemberSyncRun | None:
     claimable = MemberSyncRun.objects.filter(pk=run_id, status=Status.QUEUED) | MemberSyncRun.objects.filter(
         pk=run_id, status=Status.SYNCING, heartbeat_at__lt=now - stale_heartbeat
     )
-    claimed = claimable.update(
-        status=Status.SYNCING, started_at=now, heartbeat_at=now, waiting_until=None, fetched=0, error=""
-    )
-    if not claimed:
-        return None
-    run = MemberSyncRun.objects.select_related("integration").get(pk=run_id)
-    _save_on_integration(run)
+    with transaction.atomic():
+        claimed = claimable.update(
+            status=Status.SYNCING, started_at=now, heartbeat_at=now, waiting_until=None, fetched=0, error=""
+        )
+        if not claimed:
+            return None
+        run = MemberSyncRun.objects.select_related("integration").get(pk=run_id)
+        _save_on_integration(run)
     publish_member_sync(run, team_id=run.integration.team_id)
     return run
 
@@ -159,20 +172,30 @@ def reap_stalled_runs() -> int:
         waiting_until__gt=now - REAP_QUEUED_AFTER
     )
     reaped = 0
+    # The staleness is asked again in each UPDATE: a worker may claim a run after this read.
     for run in stalled.select_related("integration"):
-        reaped += fail_run(run, WORKER_LOST)
+        reaped += _end_if(run, stalled, WORKER_LOST)
     for run in forgotten.select_related("integration"):
-        reaped += fail_run(run, QUEUED_TOO_LONG)
+        reaped += _end_if(run, forgotten, QUEUED_TOO_LONG)
     return reaped
 
 
-def _transition(run, *, from_statuses, **changes) -> bool:
-    moved = MemberSyncRun.objects.filter(pk=run.pk, status__in=from_statuses).update(**changes)
-    if not moved:
-        return False
-    for field, value in changes.items():
-        setattr(run, field, value)
-    _save_on_integration(run)
+def _end_if(run, still_matching, message) -> bool:
+    return _transition(
+        run, only_if=still_matching, status=Status.ERROR, finished_at=timezone.now(), waiting_until=None, error=message
+    )
+
+
+def _transition(run, *, from_statuses=None, only_if=None, **changes) -> bool:
+    """Move the run if it is still in one of `from_statuses` (or still in the queryset `only_if`),
+    mirror it on the integration in the same transaction, then publish it."""
+    candidates = only_if if only_if is not None else MemberSyncRun.objects.filter(status__in=from_statuses)
+    with transaction.atomic():
+        if not candidates.filter(pk=run.pk).update(**changes):
+            return False
+        for field, value in changes.items():
+            setattr(run, field, value)
+        _save_on_integration(run)
     publish_member_sync(run, team_id=run.integration.team_id)
     return True
 
@@ -188,6 +211,8 @@ def _save_on_integration(run):
         fields.update(
             member_sync_completed_at=run.finished_at, member_sync_error=run.error, member_sync_result=run.result()
         )
-    GitHubIntegration.objects.filter(pk=run.integration_id).update(**fields)
+    # Only the latest run speaks for the integration: an older one ending late must not undo it.
+    newer_runs = MemberSyncRun.objects.filter(integration=OuterRef("pk"), pk__gt=run.pk)
+    GitHubIntegration.objects.filter(pk=run.integration_id).exclude(Exists(newer_runs)).update(**fields)
     for field, value in fields.items():
         setattr(run.integration, field, value)

@@ -8,7 +8,7 @@ changes no membership.
 
 import logging
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 from django.db import transaction
 from django.utils import timezone
@@ -34,10 +34,6 @@ class SyncResult:
     api_calls: int
     # Members GitHub sent in a form we could not use; while there are any, nobody is deactivated.
     skipped: int = 0
-
-    def summary(self) -> dict:
-        """The run summary of SPEC §5 (events, GitHubIntegration.member_sync_result)."""
-        return {key: value for key, value in asdict(self).items() if key not in ("api_calls", "skipped")}
 
 
 @dataclass

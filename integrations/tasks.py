@@ -21,6 +21,7 @@ TIME_LIMIT = timedelta(minutes=30)
 
 TIMED_OUT = "The sync took longer than 30 minutes and was stopped. Press Sync Now to try again."
 SHUTTING_DOWN = "The worker is restarting; the sync will start again shortly."
+SHUT_DOWN_TOO_OFTEN = "Workers restarted during this sync too many times. Press Sync Now to try again."
 UNEXPECTED = "The sync failed unexpectedly. Press Sync Now to try again; if it fails again, contact support."
 RECONNECT_NEEDED = "The stored GitHub token can no longer be read. Reconnect GitHub."
 
@@ -40,8 +41,8 @@ def sync_github_members(run_id: int):
         logger.info("Member sync run %s is finished, taken or gone: nothing to do", run_id)
         return
     try:
-        client = GitHubClient(run.integration.access_token)
-        result = sync_members(run.integration, client=client, on_progress=runs.ProgressReporter(run, client))
+        with GitHubClient(run.integration.access_token) as client:
+            result = sync_members(run.integration, client=client, on_progress=runs.ProgressReporter(run, client))
         runs.complete_run(run, result)
     except GitHubError as error:
         if error.transient and _retries_left():
@@ -54,6 +55,9 @@ def sync_github_members(run_id: int):
     except TimeLimitExceeded:
         runs.fail_run(run, TIMED_OUT)
     except Shutdown:
+        if not _retries_left():
+            runs.fail_run(run, SHUT_DOWN_TOO_OFTEN)
+            raise
         # Back to queued: the Retries middleware enqueues the message again and a worker takes it.
         runs.retry_run_later(run, until=timezone.now(), message=SHUTTING_DOWN)
         raise

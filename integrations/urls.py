@@ -1,7 +1,6 @@
 from django.urls import path
-from django_eventstream.views import events
 
-from integrations.views import members, onboarding
+from integrations.views import events, members, onboarding
 
 app_name = "integrations"
 
@@ -18,5 +17,5 @@ urlpatterns = [
         name="github_members_sync_progress",
     ),
     # The team's Server-Sent-Events stream; integrations.channels decides who may read it.
-    path("t/<slug:team_slug>/events/", events, name="github_member_events"),
+    path("t/<slug:team_slug>/events/", events.team_events, name="github_member_events"),
 ]

@@ -117,6 +117,8 @@ def main():
                     "127.0.0.1",
                     "--port",
                     port,
+                    # Its access log would print query strings, the OAuth callback's code among them.
+                    "--no-access-log",
                     # uvicorn waits for open event streams forever without it (SPEC §8).
                     "--timeout-graceful-shutdown",
                     "3",

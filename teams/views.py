@@ -1,7 +1,7 @@
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
 
-from integrations.views.members import integration_of, status_context
+from integrations.views.members import status_context
 from teams.decorators import login_and_team_required
 from teams.models import Team
 
@@ -16,4 +16,4 @@ def home(request):
 
 @login_and_team_required
 def team_home(request, team_slug):
-    return render(request, "teams/team_home.html", status_context(request, integration_of(request.team)))
+    return render(request, "teams/team_home.html", status_context(request))

@@ -96,3 +96,40 @@ class ChannelAccessTestCase(BaseTestCase):
         channels = self.manager.get_channels_for_request(None, {"team_slug": "acme"})
         assert channels == {team_channel(self.team.pk)}
         assert self.manager.get_channels_for_request(None, {"team_slug": "nope"}) == {"no-such-team"}
+
+
+class RemovedMemberTestCase(BaseTestCase):
+    def test_removing_a_member_closes_their_open_streams(self):
+        from django_eventstream.views import Listener, get_listener_manager
+
+        listener = Listener()
+        listener.user_id = self.bob.pk
+        listener.channels = {team_channel(self.team.pk)}
+        listener.wake_threadsafe = lambda: None  # no event loop here; the flag is what is checked
+        get_listener_manager().add_listener(listener)
+        try:
+            self.team.memberships.get(user=self.bob).delete()
+        finally:
+            get_listener_manager().remove_listener(listener)
+
+        assert listener.error["condition"] == "forbidden"
+
+    def test_a_member_who_stays_keeps_their_stream(self):
+        from django_eventstream.views import Listener, get_listener_manager
+
+        listener = Listener()
+        listener.user_id = self.alice.pk
+        listener.channels = {team_channel(self.team.pk)}
+        get_listener_manager().add_listener(listener)
+        try:
+            self.other_team.memberships.create(user=self.alice, role="member").delete()
+        finally:
+            get_listener_manager().remove_listener(listener)
+
+        assert not listener.error
+
+
+class StreamRequestTestCase(BaseTestCase):
+    def test_a_malformed_es_meta_is_a_bad_request(self):
+        self.client.force_login(self.alice)
+        assert self.client.get("/t/acme/events/", {"es-meta": "garbage"}).status_code == 400

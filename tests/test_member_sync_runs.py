@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import dramatiq
 import pytest
-from django.db import connection
+from django.db import IntegrityError, connection
 from django.test import Client
 from django.utils import timezone
 from dramatiq.brokers.redis import RedisBroker
@@ -283,3 +283,35 @@ class TestThePeriodicCheck:
 
         assert runs.reap_stalled_runs() == 0
         assert MemberSyncRun.objects.get().status == Status.SYNCING
+
+
+@pytest.mark.django_db(transaction=True)
+class TestRacesBetweenWritersOfARun:
+    def test_the_check_spares_a_run_a_worker_claimed_after_the_check_looked(self, integration, broker):
+        run, _ = request_run(integration)
+        stale = timezone.now() - runs.REAP_SYNCING_AFTER - timedelta(seconds=1)
+        MemberSyncRun.objects.filter(pk=run.pk).update(status=Status.SYNCING, heartbeat_at=stale)
+        seen_stalled = MemberSyncRun.objects.filter(status=Status.SYNCING, heartbeat_at__lt=stale + timedelta(0, 1))
+        run = seen_stalled.select_related("integration").get()
+        # A redelivered message claims it now, before the check's UPDATE.
+        MemberSyncRun.objects.filter(pk=run.pk).update(heartbeat_at=timezone.now())
+
+        assert not runs._end_if(run, seen_stalled, runs.WORKER_LOST)
+        assert MemberSyncRun.objects.get().status == Status.SYNCING
+
+    def test_an_older_run_ending_late_does_not_overwrite_the_integrations_state(self, integration, broker):
+        older, _ = request_run(integration)
+        sync_github_members.fn(older.pk)
+        newer, _ = request_run(integration)
+
+        older.refresh_from_db()
+        runs._save_on_integration(older)
+
+        integration.refresh_from_db()
+        assert (newer.status, integration.member_sync_status) == (Status.QUEUED, Status.QUEUED)
+
+    def test_a_request_for_a_deleted_integration_fails_instead_of_looping(self, integration, broker):
+        GitHubIntegration.objects.filter(pk=integration.pk).delete()
+
+        with pytest.raises(IntegrityError):
+            request_run(integration)

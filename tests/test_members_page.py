@@ -151,3 +151,13 @@ class EscapingTestCase(BaseTestCase):
             f"/admin/integrations/githubintegration/{self.integration.pk}/change/",
         ]:
             self.assert_escaped(self.client.get(url))
+
+
+class OddInputTestCase(BaseTestCase):
+    def test_a_nul_byte_in_the_search_is_ignored(self):
+        self.client.force_login(self.bob)
+        assert self.client.get("/t/acme/github/members/", {"q": "a\x00b"}).status_code == 200
+
+    def test_a_nul_byte_in_the_team_to_reconnect_is_not_found(self):
+        self.client.force_login(self.alice)
+        assert self.client.get("/github/connect/", {"team": "acme\x00"}).status_code == 404

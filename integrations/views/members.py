@@ -25,8 +25,13 @@ def _wants_partial(request):
     return request.headers.get("HX-Request") == "true"
 
 
-def status_context(request, integration):
+def status_context(request):
+    """What the sync status block and the team banner show, and where their stream starts."""
     team = request.team
+    # The event id first, the state after: an event sent in between is then replayed to the page
+    # (harmless) instead of lost (a page stuck on "Syncing").
+    last_event_id = current_event_id(team.pk)
+    integration = integration_of(team)
     latest_run = integration.member_sync_runs.select_related("requested_by").first() if integration else None
     return {
         "team": team,
@@ -34,15 +39,15 @@ def status_context(request, integration):
         "latest_run": latest_run,
         "is_admin": request.team_membership.is_admin,
         "events_url": reverse("integrations:github_member_events", args=[team.slug]),
-        "last_event_id": current_event_id(team.pk),
+        "last_event_id": last_event_id,
     }
 
 
 @require_GET
 @login_and_team_required
 def github_members(request, team_slug):
-    integration = integration_of(request.team)
-    context = status_context(request, integration)
+    context = status_context(request)
+    integration = context["integration"]
     if integration is not None:
         context.update(member_list_context(request, integration))
         context["recent_runs"] = integration.member_sync_runs.select_related("requested_by")[:5]
@@ -51,7 +56,8 @@ def github_members(request, team_slug):
 
 def member_list_context(request, integration):
     members = GitHubMember.objects.filter(integration=integration)
-    query = request.GET.get("q", "").strip()[:100]
+    # PostgreSQL cannot compare text with a NUL in it: no login or name has one anyway.
+    query = request.GET.get("q", "").replace("\x00", "").strip()[:100]
     role = request.GET.get("role", "")
     state = request.GET.get("state", "active")
     if query:
@@ -78,9 +84,7 @@ def github_members_sync(request, team_slug):
         integration=integration, trigger=MemberSyncRun.Trigger.MANUAL, requested_by=request.user
     )
     if _wants_partial(request):
-        response = render(
-            request, "integrations/partials/member_sync_status.html", status_context(request, integration)
-        )
+        response = render(request, "integrations/partials/member_sync_status.html", status_context(request))
         response.status_code = 202 if created and run.status != MemberSyncRun.Status.ERROR else 200
         return response
     if not created:
@@ -93,5 +97,4 @@ def github_members_sync(request, team_slug):
 @require_GET
 @login_and_team_required
 def github_members_sync_progress(request, team_slug):
-    context = status_context(request, integration_of(request.team))
-    return render(request, "integrations/partials/member_sync_status.html", context)
+    return render(request, "integrations/partials/member_sync_status.html", status_context(request))

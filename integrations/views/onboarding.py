@@ -10,6 +10,7 @@ or the code in a page or a log.
 """
 
 import logging
+import re
 import secrets
 import time
 
@@ -21,6 +22,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.views.decorators.debug import sensitive_variables
 from django.views.decorators.http import require_GET, require_http_methods
 
 from integrations import crypto
@@ -39,6 +41,7 @@ STATE_SESSION_KEY = "github_oauth_state"
 # From the callback to the organization choice: {"token" (encrypted), "scopes", "team", "organizations"}.
 PENDING_SESSION_KEY = "github_onboarding"
 STATE_LIFETIME_SECONDS = 600
+SLUG = re.compile(r"[-a-zA-Z0-9_]{1,100}")
 
 NOT_CONFIGURED = (
     "GitHub is not configured on this server, so it cannot be connected. "
@@ -82,6 +85,7 @@ def github_connect(request):
 
 @require_GET
 @login_required
+@sensitive_variables("token")
 def github_callback(request):
     # Popped, so that a state works once, whatever comes of it.
     started = request.session.pop(STATE_SESSION_KEY, None)
@@ -113,6 +117,7 @@ def github_callback(request):
 
 @require_http_methods(["GET", "POST"])
 @login_required
+@sensitive_variables("token")
 def github_select_org(request):
     pending = request.session.get(PENDING_SESSION_KEY)
     if pending is None:
@@ -140,6 +145,7 @@ def github_select_org(request):
     return redirect("teams:team_home", team_slug=team.slug)
 
 
+@sensitive_variables("token")
 def _listed_organizations(request, pending, token) -> list[Organization]:
     """The user's organizations as GitHub lists them: fetched for the page and kept in the session,
     so that the choice posted is checked against the list shown (an id not in it is refused)."""
@@ -151,6 +157,7 @@ def _listed_organizations(request, pending, token) -> list[Organization]:
     return organizations
 
 
+@sensitive_variables("token")
 def _reconnect(request, integration, token):
     team = integration.team
     try:
@@ -183,6 +190,7 @@ def _is_organization_of(organization: Organization, integration: GitHubIntegrati
     return organization.login.lower() == integration.organization_login.lower()
 
 
+@sensitive_variables("token")
 def _organizations_of(token: str) -> list[Organization]:
     # One request to /user/orgs (per hundred organizations); a single retry, without backoff, so
     # that the page does not hang while GitHub is down.
@@ -193,6 +201,8 @@ def _organizations_of(token: str) -> list[Organization]:
 def _admin_team(user, team_slug) -> Team:
     """teams.decorators' rule, for a slug that is not in the path: a non-member gets 404, a member
     who is not an admin 403."""
+    if not SLUG.fullmatch(team_slug):  # e.g. a NUL byte, which PostgreSQL refuses to compare
+        raise Http404("No such team.")
     membership = Membership.objects.select_related("team").filter(user=user, team__slug=team_slug).first()
     if membership is None:
         raise Http404("No such team.")

@@ -18,8 +18,9 @@ function setText(element, text) {
   if (element) element.textContent = text;
 }
 
+// In UTC, as the server renders times and GitHub's rate-limit messages say them.
 function clockTime(iso) {
-  return new Date(iso).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+  return new Date(iso).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", timeZone: "UTC" }) + " UTC";
 }
 
 function progressText(data) {
@@ -94,16 +95,24 @@ function listen(root) {
   const isBanner = root.id === "member-sync-banner";
   const base = root.dataset.eventsUrl.split("?")[0];
   let lastEventId = new URL(root.dataset.eventsUrl, window.location.href).searchParams.get("lastEventId") || "";
-  let currentRun = null;
+  let latest = null; // the newest event shown: {run, at, …}
+
+  function isOlder(data) {
+    return latest !== null && (data.run < latest.run || (data.run === latest.run && data.at < latest.at));
+  }
+
+  function apply(data) {
+    renderStatus(root, data);
+    if (isBanner) renderBanner(root, data);
+  }
 
   function onEvent(message) {
     if (message.lastEventId) lastEventId = message.lastEventId;
     const data = JSON.parse(message.data);
-    if (currentRun !== null && data.run < currentRun) return; // a replayed event of an older run
-    currentRun = data.run;
-    renderStatus(root, data);
-    if (isBanner) renderBanner(root, data);
-    else if (data.status === "complete" || data.status === "error") refreshFromServer();
+    if (isOlder(data)) return; // replayed, or overtaken by a newer one
+    latest = data;
+    apply(data);
+    if (!isBanner && (data.status === "complete" || data.status === "error")) refreshFromServer();
   }
 
   function open() {
@@ -122,7 +131,14 @@ function listen(root) {
   }
 
   open();
-  return { follow: (run) => (currentRun = run) };
+  return {
+    // After the server's rendering of `run` replaced the block: events already seen for that run
+    // are newer than the rendering, so they are shown again on top of it.
+    rendered(run) {
+      if (latest !== null && latest.run === run) apply(latest);
+      else if (latest === null || run > latest.run) latest = { run, at: "" };
+    },
+  };
 }
 
 // Sync Now without a page load: POST the form, show the status partial it answers with.
@@ -133,20 +149,29 @@ function enhanceSyncForm(root, listener) {
     event.preventDefault();
     const button = form.querySelector("button");
     button.disabled = true;
-    const response = await fetch(form.action, {
-      method: "POST",
-      body: new FormData(form),
-      headers: { "HX-Request": "true", "X-CSRFToken": form.elements.csrfmiddlewaretoken.value },
-    });
-    const fresh = new DOMParser().parseFromString(await response.text(), "text/html").body.firstElementChild;
+    let fresh = null;
+    try {
+      const response = await fetch(form.action, {
+        method: "POST",
+        body: new FormData(form),
+        headers: { "HX-Request": "true", "X-CSRFToken": form.elements.csrfmiddlewaretoken.value },
+        redirect: "manual", // an expired session answers with the login page: not a status block
+      });
+      const body = new DOMParser().parseFromString(await response.text(), "text/html");
+      fresh = body.querySelector("#member-sync-status");
+    } catch {
+      fresh = null; // the network failed: fall through to the plain form below
+    }
     if (!fresh) {
-      button.disabled = false;
+      // Without a status block to show, let the browser post the form itself: it then shows
+      // whatever the server answers (the page, the login page, an error page).
+      form.submit();
       return;
     }
     // Keep this element (it holds the listener); take the server's rendering of its content.
     root.dataset.status = fresh.dataset.status || root.dataset.status;
     root.replaceChildren(...fresh.childNodes);
-    if (fresh.dataset.run) listener.follow(Number(fresh.dataset.run));
+    if (fresh.dataset.run) listener.rendered(Number(fresh.dataset.run));
   });
 }
 
