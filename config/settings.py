@@ -162,6 +162,9 @@ os.environ.setdefault("dramatiq_worker_timeout", "100")
 # run whose heartbeat is older than this has lost its worker, and a redelivered message takes it.
 DRAMATIQ_HEARTBEAT_TIMEOUT_MS = int(env("DRAMATIQ_HEARTBEAT_TIMEOUT_MS", 60_000))
 
+# How long one member sync may run before the worker stops it and records it as failed.
+MEMBER_SYNC_TIME_LIMIT_SECONDS = int(env("MEMBER_SYNC_TIME_LIMIT_SECONDS", 30 * 60))
+
 DRAMATIQ_BROKER = {
     "BROKER": "dramatiq.brokers.redis.RedisBroker",
     "OPTIONS": {

@@ -5,6 +5,7 @@ import random
 from datetime import timedelta
 
 import dramatiq
+from django.conf import settings
 from django.utils import timezone
 from dramatiq.middleware import CurrentMessage, Shutdown, TimeLimitExceeded
 
@@ -17,9 +18,13 @@ from integrations.sync import sync_members
 logger = logging.getLogger(__name__)
 
 MAX_RETRIES = 5
-TIME_LIMIT = timedelta(minutes=30)
+TIME_LIMIT = timedelta(seconds=settings.MEMBER_SYNC_TIME_LIMIT_SECONDS)
 
-TIMED_OUT = "The sync took longer than 30 minutes and was stopped. Press Sync Now to try again."
+_LIMIT = settings.MEMBER_SYNC_TIME_LIMIT_SECONDS
+TIMED_OUT = (
+    f"The sync took longer than {f'{_LIMIT // 60} minutes' if _LIMIT >= 120 else f'{_LIMIT} seconds'} and was "
+    "stopped. Press Sync Now to try again."
+)
 SHUTTING_DOWN = "The worker is restarting; the sync will start again shortly."
 SHUT_DOWN_TOO_OFTEN = "Workers restarted during this sync too many times. Press Sync Now to try again."
 UNEXPECTED = "The sync failed unexpectedly. Press Sync Now to try again; if it fails again, contact support."

@@ -142,11 +142,11 @@ def test_the_page_renders_the_event_id_the_stream_starts_from(team, env):
     assert f"lastEventId={requests.utils.quote(rendered_id, safe='')}" in page
 
 
-def start_a_long_sync(team, github):
-    """A sync of 3,000 members, slow enough to interrupt: returns once it is under way."""
+def start_a_long_sync(team, github, *, latency_ms=50):
+    """A sync of 3,000 members (30 pages), slow enough to interrupt: returns once it is under way."""
     github.add_org("big", size=3000)
     GitHubIntegration.objects.filter(pk=team.integration.pk).update(organization_login="big", organization_id=None)
-    github.set_latency(50)
+    github.set_latency(latency_ms)
     team.integration.refresh_from_db()
     runs.request_member_sync(integration=team.integration, trigger="manual", requested_by=team.admin)
     wait_for(
@@ -230,3 +230,16 @@ def test_a_run_interrupted_by_a_worker_shutdown_is_finished_by_the_next_worker(t
         wait_for(lambda: run_status() in (Status.COMPLETE, Status.ERROR), timeout=90, message="the run to end")
     run = MemberSyncRun.objects.get()
     assert run.status == Status.COMPLETE, run.error
+
+
+def test_a_run_over_its_time_limit_is_recorded_as_failed(team, env, github):
+    env = {**env, "MEMBER_SYNC_TIME_LIMIT_SECONDS": "2"}
+    with worker(env):
+        start_a_long_sync(team, github, latency_ms=150)  # 30 pages: over 4 s
+        wait_for(lambda: run_status() in (Status.COMPLETE, Status.ERROR), timeout=60, message="the run to end")
+
+    run = MemberSyncRun.objects.get()
+    assert run.status == Status.ERROR
+    assert run.error.startswith("The sync took longer than 2 seconds and was stopped.")
+    team.integration.refresh_from_db()
+    assert team.integration.member_sync_status == Status.ERROR
