@@ -3,6 +3,7 @@ connection as it would with GitHub."""
 
 import socket
 import struct
+import sys
 import threading
 import time
 import traceback
@@ -22,6 +23,13 @@ class SimulatorServer(ThreadingHTTPServer):
         self._resets: set[socket.socket] = set()
         self._connections_lock = threading.Lock()
         super().__init__(address, _Handler)
+
+    def handle_error(self, request, client_address):
+        # A client that hung up (a killed worker, a test that gave up waiting) is not a fault of
+        # the simulator's: no traceback for it.
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)
 
     def process_request(self, request, client_address):
         with self._connections_lock:
