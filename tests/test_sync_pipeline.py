@@ -156,6 +156,11 @@ def start_a_long_sync(team, github, *, latency_ms=50):
     )
 
 
+def the_run_once_ended(timeout=90):
+    wait_for(lambda: run_status() in (Status.COMPLETE, Status.ERROR), timeout=timeout, message="the run to end")
+    return MemberSyncRun.objects.get()
+
+
 def test_a_run_whose_worker_is_killed_mid_sync_still_ends(team, env, github):
     # A dead worker's message goes to another after this much silence; short, for the test.
     env = {**env, "DRAMATIQ_HEARTBEAT_TIMEOUT_MS": "3000", "DRAMATIQ_MAINTENANCE_CHANCE": "1000000"}
@@ -167,9 +172,8 @@ def test_a_run_whose_worker_is_killed_mid_sync_still_ends(team, env, github):
 
     assert run_status() == Status.SYNCING
     with worker(env):
-        wait_for(lambda: run_status() in (Status.COMPLETE, Status.ERROR), timeout=90, message="the run to end")
+        run = the_run_once_ended()
 
-    run = MemberSyncRun.objects.get()
     assert run.status == Status.COMPLETE, run.error
     assert run.total == 3000
 
@@ -227,8 +231,7 @@ def test_a_run_interrupted_by_a_worker_shutdown_is_finished_by_the_next_worker(t
 
     assert run_status() == Status.QUEUED
     with worker(env):
-        wait_for(lambda: run_status() in (Status.COMPLETE, Status.ERROR), timeout=90, message="the run to end")
-    run = MemberSyncRun.objects.get()
+        run = the_run_once_ended()
     assert run.status == Status.COMPLETE, run.error
 
 
@@ -236,9 +239,8 @@ def test_a_run_over_its_time_limit_is_recorded_as_failed(team, env, github):
     env = {**env, "MEMBER_SYNC_TIME_LIMIT_SECONDS": "2"}
     with worker(env):
         start_a_long_sync(team, github, latency_ms=150)  # 30 pages: over 4 s
-        wait_for(lambda: run_status() in (Status.COMPLETE, Status.ERROR), timeout=60, message="the run to end")
+        run = the_run_once_ended()
 
-    run = MemberSyncRun.objects.get()
     assert run.status == Status.ERROR
     assert run.error.startswith("The sync took longer than 2 seconds and was stopped.")
     team.integration.refresh_from_db()
