@@ -140,18 +140,25 @@ EVENTS_REDIS_URL = env("EVENTS_REDIS_URL", REDIS_URL)
 
 GITHUB_CLIENT_ID = env("GITHUB_CLIENT_ID", "")
 GITHUB_CLIENT_SECRET = env("GITHUB_CLIENT_SECRET", "")
-GITHUB_WEB_URL = env("GITHUB_WEB_URL", "https://github.com").rstrip("/")
 GITHUB_API_URL = env("GITHUB_API_URL", "https://api.github.com").rstrip("/")
 
 
+def default_web_url(api_url):
+    # GitHub Enterprise Server serves its web pages (OAuth included) at <host> and REST at
+    # <host>/api/v3: setting the API base alone is enough there.
+    if api_url.endswith("/api/v3"):
+        return api_url[: -len("/api/v3")]
+    return "https://github.com"
+
+
 def default_graphql_url(api_url):
-    # github.com serves GraphQL at api.github.com/graphql; GitHub Enterprise Server at <host>/api/graphql
-    # while its REST base is <host>/api/v3.
+    # github.com serves GraphQL at api.github.com/graphql; GitHub Enterprise Server at <host>/api/graphql.
     if api_url.endswith("/api/v3"):
         return api_url[: -len("/v3")] + "/graphql"
     return api_url + "/graphql"
 
 
+GITHUB_WEB_URL = env("GITHUB_WEB_URL", default_web_url(GITHUB_API_URL)).rstrip("/")
 GITHUB_GRAPHQL_URL = env("GITHUB_GRAPHQL_URL", default_graphql_url(GITHUB_API_URL))
 
 # Workers poll their queue: 100 ms instead of the default second brings pick-up from ~450 ms to
