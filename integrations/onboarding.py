@@ -13,7 +13,7 @@ from django.utils import timezone
 from django.utils.text import slugify
 from django.views.decorators.debug import sensitive_variables
 
-from integrations.github.records import Organization
+from integrations.github.schemas import Organization
 from integrations.models import GitHubIntegration, MemberSyncRun
 from integrations.runs import request_member_sync
 from teams.models import Membership, Team

@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from integrations.github.client import GitHubClient
 from integrations.github.errors import OrganizationNotFound
-from integrations.github.records import OrganizationMember
+from integrations.github.schemas import OrganizationMember
 from integrations.member_writes import PROFILE_FIELDS, insert_members, update_members
 from integrations.models import GitHubIntegration, GitHubMember
 
@@ -83,7 +83,7 @@ def _current_login(integration, client) -> str | None:
     """An organization keeps its id when renamed: find it among the viewer's organizations."""
     if integration.organization_id is None:
         return None
-    for organization in client.viewer_organizations():
+    for organization in client.viewer_organizations().organizations:
         if organization.id == integration.organization_id:
             return organization.login
     return None

@@ -12,7 +12,7 @@ from dramatiq.middleware import CurrentMessage, Shutdown, TimeLimitExceeded
 from integrations import runs
 from integrations.crypto import TokenUnreadable
 from integrations.github.client import GitHubClient
-from integrations.github.errors import GitHubError, RateLimited
+from integrations.github.errors import GitHubError, RateLimited, secondary_wait
 from integrations.sync import sync_members
 
 logger = logging.getLogger(__name__)
@@ -80,10 +80,13 @@ def _retries_left() -> bool:
 
 
 def _retry_at(error):
-    if isinstance(error, RateLimited):
-        return error.reset_at
     message = CurrentMessage.get_current_message()
     attempt = message.options.get("retries", 0) if message else 0
+    if isinstance(error, RateLimited) and error.secondary:
+        # GitHub asks for longer waits while a secondary limit keeps coming back.
+        return max(error.reset_at, timezone.now() + secondary_wait(attempt))
+    if isinstance(error, RateLimited):
+        return error.reset_at
     backoff = min(300, 5 * 2**attempt) * random.uniform(0.8, 1.2)  # noqa: S311 (jitter, not security)
     return timezone.now() + timedelta(seconds=backoff)
 

@@ -14,7 +14,7 @@ from integrations.github.errors import (
     RateLimited,
     SSORequired,
 )
-from integrations.github.records import MembersPage, OrganizationMember
+from integrations.github.schemas import MembersPage, OrganizationMember
 from integrations.models import GitHubIntegration, GitHubMember
 from integrations.sync import sync_members
 from teams.models import Team

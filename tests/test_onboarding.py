@@ -10,7 +10,7 @@ import requests
 from django.template.loader import render_to_string
 from django.urls import reverse
 
-from integrations.github.records import Organization
+from integrations.github.schemas import Organization
 from integrations.models import GitHubIntegration, MemberSyncRun
 from integrations.views.onboarding import PENDING_SESSION_KEY, STATE_LIFETIME_SECONDS, STATE_SESSION_KEY
 from teams.models import Membership, Team

@@ -1,74 +1,204 @@
-"""A thin client for the part of GitHub the member sync uses (SPEC §6).
+"""A thin client for the part of GitHub the member sync uses (SPEC §6): one small method per call,
+each naming the GitHub doc it implements, answers validated into the records of ``schemas.py``.
 
-It knows nothing of Django models: it takes a token and returns the typed records of
-``records.py``. Everything GitHub sends is validated (``answers.py``) before anything else looks
-at it, and every failure a user can act on is raised as one of the exceptions in ``errors.py``
-(``error_mapping.py``). The token lives only in the session's headers: it is never logged and
-never put in an exception.
-
-Rate limits are not slept through (``rate_limits.py``). 5xx answers and connection failures are
-retried with backoff (``transport.py``).
+It knows nothing of Django models: it takes a token and returns typed records. The token lives only
+in the session's headers: never logged, never in an exception (none is chained to a requests
+exception, which holds the request). Rate limits are raised, not slept through; 5xx answers and
+failed connections are retried with backoff.
 """
 
 import logging
 from collections.abc import Iterator
 from datetime import datetime
+from typing import NamedTuple
 from urllib.parse import quote, urlsplit
 
+import requests
+import urllib3
 from django.conf import settings
+from requests.adapters import HTTPAdapter
+from requests.structures import CaseInsensitiveDict
 from requests.utils import parse_header_links
+from urllib3.util.retry import Retry
 
-from integrations.github import answers, error_mapping, queries, rate_limits, transport
-from integrations.github.errors import GitHubUnavailable, MalformedResponse, OrganizationNotFound
-from integrations.github.records import MembersPage, Organization, Viewer
-from integrations.github.scopes import READ_ORG, require
+from integrations.github import errors, schemas
+from integrations.github.errors import (
+    GitHubUnavailable,
+    MalformedResponse,
+    OrganizationNotFound,
+    QueryTooLarge,
+    ViewerNotMember,
+)
+from integrations.github.schemas import MembersPage, Organization, Viewer
 
 logger = logging.getLogger(__name__)
 
 API_VERSION = "2022-11-28"
-# GitHub serves at most 100 items a page; when it reports exhausted resources the page size is
-# halved, but not below MIN_PAGE_SIZE: past that the query is not the problem.
+# GitHub serves at most 100 items a page. When it gives up on a query (resource limits, or its 10 s
+# timeout) the page size is halved, but not below MIN_PAGE_SIZE: past that the query is not the problem.
 MAX_PAGE_SIZE = 100
 MIN_PAGE_SIZE = 5
 MAX_PAGES = 10_000
+MAX_BODY_BYTES = 16 * 1024 * 1024
+
+# https://docs.github.com/en/graphql/reference/objects#organization (membersWithRole, viewerIsAMember)
+# https://docs.github.com/en/graphql/reference/objects#user (organizationVerifiedDomainEmails)
+# rateLimit costs nothing extra and tells when the window resets, should the next page be refused.
+MEMBERS_QUERY = """
+query OrganizationMembers($login: String!, $first: Int!, $after: String) {
+  organization(login: $login) {
+    id
+    databaseId
+    login
+    viewerIsAMember
+    membersWithRole(first: $first, after: $after) {
+      totalCount
+      pageInfo {
+        hasNextPage
+        endCursor
+      }
+      edges {
+        role
+        node {
+          id
+          databaseId
+          login
+          name
+          email
+          avatarUrl
+          organizationVerifiedDomainEmails(login: $login)
+        }
+      }
+    }
+  }
+  rateLimit {
+    cost
+    remaining
+    resetAt
+  }
+}
+"""
+# For a token that may not read verified-domain emails: the rest of the page is still worth having.
+MEMBERS_QUERY_WITHOUT_VERIFIED_EMAILS = MEMBERS_QUERY.replace(
+    "\n          organizationVerifiedDomainEmails(login: $login)", ""
+)
+
+
+class Response(NamedTuple):
+    status: int
+    headers: CaseInsensitiveDict
+    body: bytes
 
 
 class _GraphQLMissing(Exception):
     """The server has no GraphQL endpoint (404 on its URL, e.g. an old GitHub Enterprise Server)."""
 
 
-class GitHubClient:
-    """GitHub's REST and GraphQL APIs on behalf of one token.
+class _Retry(Retry):
+    """urllib3's Retry, counting every attempt, and never resending a GraphQL query GitHub gave up
+    on for taking too long: a smaller page goes through, the same one would not."""
 
-    Base URLs default to the GITHUB_* settings, so GitHub Enterprise Server works. ``session`` is a
-    plain ``requests.Session``: tests may mount their own transport adapter on it.
+    def __init__(self, *args, on_retry=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.on_retry = on_retry
+
+    def new(self, **kwargs):
+        retry = super().new(**kwargs)
+        retry.on_retry = self.on_retry
+        return retry
+
+    def is_retry(self, method, status_code, has_retry_after=False):
+        return not (method == "POST" and status_code in (502, 504)) and super().is_retry(
+            method, status_code, has_retry_after
+        )
+
+    def increment(self, *args, **kwargs):
+        retry = super().increment(*args, **kwargs)
+        if self.on_retry is not None:
+            self.on_retry()
+        return retry
+
+
+def new_session(*, retries: int = 3, backoff_factor: float = 0.5, resend: bool = True, on_retry=None):
+    """A session that retries failed connections and, if ``resend``, requests that reached GitHub but
+    failed there (5xx, broken answers), with backoff.
+
+    https://urllib3.readthedocs.io/en/stable/reference/urllib3.util.html#urllib3.util.Retry
     """
+    retry = _Retry(
+        total=retries,
+        connect=retries,
+        read=retries if resend else 0,
+        status=retries if resend else 0,
+        other=0,
+        allowed_methods=frozenset({"GET", "POST"}),
+        status_forcelist=(500, 502, 503, 504),
+        backoff_factor=backoff_factor,
+        backoff_max=10,
+        # The last 5xx comes back as an answer, mapped to GitHubUnavailable like any other.
+        raise_on_status=False,
+        # A Retry-After on a 5xx must not park the worker: retry with the backoff, or give up.
+        respect_retry_after_header=False,
+        on_retry=on_retry,
+    )
+    session = requests.Session()
+    adapter = HTTPAdapter(max_retries=retry)
+    session.mount("https://", adapter)
+    session.mount("http://", adapter)
+    session.headers["User-Agent"] = "member-sync"
+    # An auth hook of our own (it changes nothing) keeps requests from taking credentials out of a
+    # ~/.netrc, which would replace the token's Authorization header.
+    session.auth = lambda request: request
+    return session
+
+
+def send(session, method: str, url: str, *, timeout, **kwargs) -> tuple[Response, int]:
+    """One request, its body read up to a limit; the answer and the number of redirects followed."""
+    try:
+        with session.request(method, url, timeout=timeout, stream=True, **kwargs) as response:
+            body = bytearray()
+            for chunk in response.iter_content(chunk_size=64 * 1024):
+                body += chunk
+                if len(body) > MAX_BODY_BYTES:
+                    raise MalformedResponse(f"an answer larger than {MAX_BODY_BYTES // 2**20} MB")
+            return Response(response.status_code, response.headers, bytes(body)), len(response.history)
+    except (requests.Timeout, requests.ConnectionError, requests.exceptions.ChunkedEncodingError) as error:
+        logger.warning("GitHub request %s %s failed: %s", method, urlsplit(url).path, type(error).__name__)
+        raise GitHubUnavailable("no answer in time" if _timed_out(error) else "the connection failed") from None
+    except requests.exceptions.RetryError:
+        raise GitHubUnavailable("it kept failing") from None
+    except requests.exceptions.ContentDecodingError:
+        raise MalformedResponse("an answer that could not be decoded") from None
+
+
+def _timed_out(error: requests.RequestException) -> bool:
+    # Once retries are used up, requests reports a read timeout as a ConnectionError around urllib3's.
+    reason = getattr(error.args[0], "reason", None) if error.args else None
+    return isinstance(error, requests.Timeout) or isinstance(reason, urllib3.exceptions.TimeoutError)
+
+
+class OrganizationList(NamedTuple):
+    organizations: list[Organization]
+    # Ids of organizations GitHub left out until the user signs in to their SAML single sign-on.
+    sso_hidden: list[int]
+
+
+class GitHubClient:
+    """GitHub's REST and GraphQL APIs on behalf of one token. Base URLs default to the GITHUB_*
+    settings, so GitHub Enterprise Server works."""
 
     def __init__(
-        self,
-        token: str,
-        *,
-        api_url=None,
-        graphql_url=None,
-        web_url=None,
-        timeout: float = 10.0,
-        retries: int = 3,
-        backoff_factor: float = 0.5,
+        self, token: str, *, api_url=None, graphql_url=None, web_url=None, timeout=10.0, retries=3, backoff_factor=0.5
     ):
         self.api_url = (api_url or settings.GITHUB_API_URL).rstrip("/")
         self.graphql_url = graphql_url or settings.GITHUB_GRAPHQL_URL
         self.web_url = (web_url or settings.GITHUB_WEB_URL).rstrip("/")
         self.timeout = (timeout, timeout)
         self.api_calls = 0
-        self.rate_limit_remaining: int | None = None
-        self._graphql_reset_at: datetime | None = None
-        self.session = transport.new_session(
-            retries=retries,
-            backoff_factor=backoff_factor,
-            # Every request the client sends only reads, GraphQL queries (POSTs) included.
-            resend=True,
-            on_retry=self._count_retry,
-        )
+        self._reset_at: datetime | None = None
+        self._members_query = MEMBERS_QUERY
+        # Every request the client sends only reads, GraphQL queries (POSTs) included: safe to resend.
+        self.session = new_session(retries=retries, backoff_factor=backoff_factor, on_retry=self._count_retry)
         self.session.headers.update(
             {
                 "Authorization": f"Bearer {token}",
@@ -84,87 +214,52 @@ class GitHubClient:
         return self
 
     def __exit__(self, *exc_info):
-        self.close()
-
-    def close(self):
         self.session.close()
 
     def _count_retry(self):
         self.api_calls += 1
 
-    # REST
-
     def viewer(self) -> Viewer:
-        """The account the token belongs to.
+        """https://docs.github.com/en/rest/users/users#get-the-authenticated-user"""
+        return schemas.parse(Viewer, self._get(f"{self.api_url}/user").body, "the authenticated user")
 
-        https://docs.github.com/en/rest/users/users#get-the-authenticated-user
-        """
-        response = self._get(f"{self.api_url}/user")
-        return answers.parse(Viewer, response.body, "the authenticated user")
-
-    def viewer_organizations(self) -> list[Organization]:
-        """Every organization the token's account belongs to, following the Link header page by page.
+    def viewer_organizations(self) -> OrganizationList:
+        """Every organization the token's account belongs to, following the Link header; and those
+        GitHub left out for want of a SAML session (``X-GitHub-SSO: partial-results``).
 
         https://docs.github.com/en/rest/orgs/orgs#list-organizations-for-the-authenticated-user
-        https://docs.github.com/en/rest/using-the-rest-api/using-pagination-in-the-rest-api
+        https://docs.github.com/en/enterprise-cloud@latest/rest/authentication/authenticating-to-the-rest-api#authenticating-for-saml-sso
         """
-        organizations = []
+        organizations, hidden = [], []
         url, params, seen = f"{self.api_url}/user/orgs", {"per_page": MAX_PAGE_SIZE}, set()
         while url:
             response = self._get(url, params=params)
             # Without read:org GitHub lists only the organizations whose membership is public.
-            require(response.headers, READ_ORG)
-            organizations.extend(answers.parse(answers.ORGANIZATIONS, response.body, "the organization list"))
+            errors.require_scope(response.headers)
+            organizations += schemas.parse(schemas.ORGANIZATIONS, response.body, "the organization list")
+            hidden += errors.sso_hidden_organizations(response.headers)
             url, params = self._next_page(response, seen), None
-        return organizations
+        return OrganizationList(organizations, list(dict.fromkeys(hidden)))
 
     def organization(self, login: str) -> Organization:
         """https://docs.github.com/en/rest/orgs/orgs#get-an-organization"""
         response = self._get(f"{self.api_url}/orgs/{quote(login, safe='')}", org_login=login)
-        return answers.parse(Organization, response.body, "the organization")
+        return schemas.parse(Organization, response.body, "the organization")
 
-    def iter_member_pages_rest(self, org_login: str, *, page_size: int = MAX_PAGE_SIZE) -> Iterator[MembersPage]:
-        """The organization's members over REST, admins first, then members, following the Link
-        header. REST lists neither names nor emails (they come out empty) nor a total.
-
-        https://docs.github.com/en/rest/orgs/members#list-organization-members
-        """
-        size = max(1, min(page_size, MAX_PAGE_SIZE))
-        seen = set()
-        for role in ("admin", "member"):
-            url, params = f"{self.api_url}/orgs/{quote(org_login, safe='')}/members", {"role": role, "per_page": size}
-            while url:
-                # GitHub redirects a non-member to the public members: that is no access, not a list.
-                response = self._request("GET", url, params=params, allow_redirects=False)
-                if 300 <= response.status < 400:
-                    raise OrganizationNotFound(org_login)
-                error_mapping.check_status(response, web_url=self.web_url, org_login=org_login)
-                require(response.headers, READ_ORG)
-                items = answers.parse(answers.ITEMS, response.body, "the member list")
-                members, skipped = answers.rest_members(items, role, org_login)
-                url, params = self._next_page(response, seen), None
-                yield MembersPage(
-                    members=members,
-                    total=None,
-                    end_cursor=None,
-                    has_next_page=bool(url) or role == "admin",
-                    skipped=skipped,
-                )
-
-    # GraphQL
+    def organization_by_id(self, organization_id: int) -> Organization:
+        """GitHub's route by id, which its own Link headers use and which survives renames."""
+        response = self._get(f"{self.api_url}/organizations/{int(organization_id)}", org_login=str(organization_id))
+        return schemas.parse(Organization, response.body, "the organization")
 
     def iter_member_pages(self, org_login: str, *, page_size: int = MAX_PAGE_SIZE) -> Iterator[MembersPage]:
-        """The organization's members with their roles, one page after another by cursor, as
-        GitHub asks. When GitHub stops a query for the resources it used, the same page is asked
-        for again at half the size. A server without GraphQL is read over REST instead.
+        """The organization's members with their roles, one page after another by cursor, as GitHub
+        asks. A page GitHub gives up on is asked for again at half the size. A server without
+        GraphQL is read over REST instead.
 
-        https://docs.github.com/en/graphql/reference/objects#organization
         https://docs.github.com/en/graphql/guides/using-pagination-in-the-graphql-api
         https://docs.github.com/en/graphql/overview/rate-limits-and-query-limits-for-the-graphql-api
         """
-        size = max(1, min(page_size, MAX_PAGE_SIZE))
-        cursor = None
-        first_request = True
+        size, cursor, first_request = max(1, min(page_size, MAX_PAGE_SIZE)), None, True
         while True:
             try:
                 page = self._member_page(org_login, size, cursor)
@@ -172,13 +267,13 @@ class GitHubClient:
                 if not first_request:
                     raise GitHubUnavailable("its GraphQL API stopped answering") from None
                 logger.info("No GraphQL API at %s: reading the members over REST", self.graphql_url)
-                yield from self.iter_member_pages_rest(org_login, page_size=page_size)
+                yield from self.iter_member_pages_rest(org_login)
                 return
-            except error_mapping.ResourceLimitsExceeded:
+            except QueryTooLarge:
                 if size // 2 < MIN_PAGE_SIZE:
-                    raise GitHubUnavailable(f"its resource limits refused even {size} members a page") from None
+                    raise GitHubUnavailable(f"it could not answer even {size} members a page") from None
                 size //= 2
-                logger.info("GitHub resource limits exceeded: asking for %d members a page", size)
+                logger.info("GitHub gave up on the member query: asking for %d members a page", size)
                 continue
             first_request = False
             yield page
@@ -187,30 +282,28 @@ class GitHubClient:
             cursor = page.end_cursor
 
     def _member_page(self, login: str, first: int, after: str | None) -> MembersPage:
-        response = self._request(
-            "POST",
-            self.graphql_url,
-            json={
-                "query": queries.ORGANIZATION_MEMBERS,
-                "variables": {"login": login, "first": first, "after": after},
-            },
-        )
+        variables = {"login": login, "first": first, "after": after}
+        response = self._request("POST", self.graphql_url, json={"query": self._members_query, "variables": variables})
         if response.status == 404:
             raise _GraphQLMissing
-        error_mapping.check_status(response, web_url=self.web_url, org_login=login)
-        answer = answers.parse(answers.GraphQLAnswer, response.body, "the GraphQL answer")
-        broken_edges = error_mapping.check_graphql_errors(
-            answer.errors, response.headers, login, web_url=self.web_url, reset_at=self._graphql_reset_at
-        )
-        data = answers.validate(answers.MembersData, answer.data, "the member page")
+        if response.status in (502, 504):  # GitHub's 10 s limit on a query
+            raise QueryTooLarge
+        self._raise_for_status(response, org_login=login)
+        answer = schemas.parse(schemas.GraphQLAnswer, response.body, "the GraphQL answer")
+        broken_edges = self._check_graphql_errors(answer.errors, response.headers, login)
+        if broken_edges is None:  # verified-domain emails refused: the same page without them
+            self._members_query = MEMBERS_QUERY_WITHOUT_VERIFIED_EMAILS
+            return self._member_page(login, first, after)
+        data = schemas.validate(schemas.MembersData, answer.data, "the member page")
         if data.rateLimit is not None:
-            self._graphql_reset_at = data.rateLimit.resetAt
+            self._reset_at = data.rateLimit.resetAt
         if data.organization is None:
             raise OrganizationNotFound(login)
+        if not data.organization.viewerIsAMember:
+            raise ViewerNotMember(login)
         connection = data.organization.membersWithRole
-        usable = [edge for index, edge in enumerate(connection.edges) if index not in broken_edges]
-        members, skipped = answers.graphql_members(usable, login)
-        skipped += len(connection.edges) - len(usable)
+        edges = [edge for index, edge in enumerate(connection.edges) if index not in broken_edges]
+        members, skipped = schemas.members(edges, schemas.MemberEdge, login)
         page_info = connection.pageInfo
         if page_info.hasNextPage and (not page_info.endCursor or page_info.endCursor == after):
             raise MalformedResponse("the member list: pageInfo.endCursor: did not advance")
@@ -219,25 +312,89 @@ class GitHubClient:
             total=connection.totalCount,
             end_cursor=page_info.endCursor,
             has_next_page=page_info.hasNextPage,
-            skipped=skipped,
+            skipped=skipped + len(connection.edges) - len(edges),
         )
 
-    # HTTP
+    def _check_graphql_errors(self, graphql_errors, headers, login: str) -> set[int] | None:
+        """Raise for the errors that sink the answer; return the member edges an error spoiled, or
+        None when the token may not read verified-domain emails."""
+        kinds, broken_edges = {}, set()
+        for error in graphql_errors:
+            kind = errors.graphql_error_kind(error.type, error.message, error.path, error.extensions)
+            kinds.setdefault(kind, error)
+            if kind == "edge":
+                broken_edges.add(error.path[3])
+        if "verified_emails" in kinds and self._members_query is MEMBERS_QUERY:
+            return None
+        self._raise_first(kinds, ("rate_limited", "too_large", "scopes"), headers, login)
+        # A token without read:org can cause the errors below: say what is missing instead.
+        errors.require_scope(headers)
+        self._raise_first(kinds, ("sso", "restricted", "not_found", "other"), headers, login)
+        return broken_edges
 
-    def _request(self, method: str, url: str, **kwargs) -> transport.Response:
+    def _raise_first(self, kinds: dict, order: tuple[str, ...], headers, login: str) -> None:
+        for kind in order:
+            if (error := kinds.get(kind)) is not None:
+                raise errors.for_graphql_kind(
+                    kind,
+                    error_type=error.type,
+                    message=error.message,
+                    headers=headers,
+                    login=login,
+                    web_url=self.web_url,
+                    reset_at=self._reset_at,
+                )
+
+    def iter_member_pages_rest(self, org_login: str) -> Iterator[MembersPage]:
+        """The organization's members over REST: the admins first, then every member, the role taken
+        from the admin list. Membership comes from the one full listing alone, so a member whose role
+        changes between the two reads is still there. REST lists no names, emails or total.
+
+        https://docs.github.com/en/rest/orgs/members#list-organization-members
+        """
+        admins = {member.github_id for page in self._rest_member_pages(org_login, "admin") for member in page.members}
+        for page in self._rest_member_pages(org_login, "all"):
+            members = [
+                member.model_copy(update={"role": "admin" if member.github_id in admins else "member"})
+                for member in page.members
+            ]
+            yield page.model_copy(update={"members": members})
+
+    def _rest_member_pages(self, org_login: str, role: str) -> Iterator[MembersPage]:
+        url = f"{self.api_url}/orgs/{quote(org_login, safe='')}/members"
+        params, seen = {"role": role, "per_page": MAX_PAGE_SIZE}, set()
+        while url:
+            response = self._request("GET", url, params=params, allow_redirects=False)
+            # GitHub redirects an account outside the organization to its public members.
+            if 300 <= response.status < 400:
+                raise ViewerNotMember(org_login)
+            self._raise_for_status(response, org_login=org_login)
+            errors.require_scope(response.headers)
+            items = schemas.parse(schemas.ITEMS, response.body, "the member list")
+            members, skipped = schemas.members(items, schemas.RestMember, org_login, role="member")
+            url, params = self._next_page(response, seen), None
+            yield MembersPage(members=members, total=None, end_cursor=None, has_next_page=bool(url), skipped=skipped)
+
+    def _request(self, method: str, url: str, **kwargs) -> Response:
         # Counted before sending: a request that fails still went out (retries count themselves).
         self.api_calls += 1
-        response, redirects = transport.send(self.session, method, url, timeout=self.timeout, **kwargs)
+        response, redirects = send(self.session, method, url, timeout=self.timeout, **kwargs)
         self.api_calls += redirects
-        self.rate_limit_remaining = rate_limits.remaining(response.headers)
         return response
 
-    def _get(self, url: str, *, params=None, org_login: str | None = None) -> transport.Response:
+    def _get(self, url: str, *, params=None, org_login: str | None = None) -> Response:
         response = self._request("GET", url, params=params)
-        error_mapping.check_status(response, web_url=self.web_url, org_login=org_login)
+        self._raise_for_status(response, org_login=org_login)
         return response
 
-    def _next_page(self, response: transport.Response, seen: set[str]) -> str | None:
+    def _raise_for_status(self, response: Response, *, org_login: str | None) -> None:
+        error = errors.for_status(
+            response.status, response.headers, response.body, web_url=self.web_url, org_login=org_login
+        )
+        if error is not None:
+            raise error
+
+    def _next_page(self, response: Response, seen: set[str]) -> str | None:
         """The Link header's next page, only on the API's own origin: the token goes wherever it points.
 
         https://docs.github.com/en/rest/using-the-rest-api/using-pagination-in-the-rest-api
@@ -247,9 +404,8 @@ class GitHubClient:
                 continue
             url = link.get("url", "")
             api, target = urlsplit(self.api_url), urlsplit(url)
-            if (target.scheme, target.netloc.lower()) != (api.scheme, api.netloc.lower()) or not (
-                target.path.startswith(api.path)
-            ):
+            same_origin = (target.scheme, target.netloc.lower()) == (api.scheme, api.netloc.lower())
+            if not same_origin or not target.path.startswith(api.path):
                 raise MalformedResponse("a page link that leads away from the API")
             if url in seen or len(seen) >= MAX_PAGES:
                 raise MalformedResponse("page links that go round in circles")

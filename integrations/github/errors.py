@@ -1,12 +1,17 @@
-"""What can go wrong when talking to GitHub, one class per case a user can act on.
+"""What can go wrong when talking to GitHub, and how an answer maps to it: HTTP refusals, the errors
+a GraphQL answer lists under a 200, rate limits and OAuth scopes. Pure functions of headers and
+bodies, so that each rule is tested without a server.
 
-Each exception's ``str()`` is the message the UI shows: what happened and what to do about it. No
-message ever contains a token, and text that came from GitHub goes into a message only after it
-has been checked to be harmless (a URL on GitHub's own host, a scope name, an error code).
+Each exception's ``str()`` is the message the UI shows: what happened and what to do. No message
+ever holds a token, and text from GitHub goes into one only once checked to be harmless (a URL on
+GitHub's own host, a scope name, an error code).
 """
 
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from urllib.parse import quote, urlsplit
+
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 APPROVE_OAUTH_APP_DOC = (
     "https://docs.github.com/en/organizations/managing-oauth-access-to-your-organizations-data/"
@@ -16,42 +21,44 @@ SAML_SSO_DOC = (
     "https://docs.github.com/en/authentication/authenticating-with-single-sign-on/"
     "authorizing-a-personal-access-token-for-use-with-single-sign-on"
 )
+READ_ORG = "read:org"
 
-_CODE = re.compile(r"^[a-z0-9_]{1,64}$")
-_SCOPE = re.compile(r"^[a-z_]{1,40}(:[a-z_]{1,40})?$")
+# "Otherwise, wait for at least one minute before retrying. If your request continues to fail due to
+# a secondary rate limit, wait for an exponentially increasing amount of time between retries."
+# https://docs.github.com/en/rest/using-the-rest-api/troubleshooting-the-rest-api#rate-limit-errors
+DEFAULT_WAIT = timedelta(minutes=1)
+MAX_SECONDARY_WAIT = timedelta(minutes=30)
+# Primary windows are an hour long: a reset further away than that is not to be believed.
+MAX_WAIT = timedelta(hours=1)
+
+_CODE = re.compile(r"[a-z0-9_]{1,64}")
+_SCOPE = re.compile(r"[a-z_]{1,40}(:[a-z_]{1,40})?")
+# A scope grants the scopes listed with it: asking for read:org from a user who already granted
+# admin:org yields a token with admin:org.
+# https://docs.github.com/en/apps/oauth-apps/building-oauth-apps/scopes-for-oauth-apps#normalized-scopes
+_IMPLIED_SCOPES = {
+    "admin:org": ("write:org", "read:org"),
+    "write:org": ("read:org",),
+    "user": ("read:user", "user:email", "user:follow"),
+}
 
 
 class GitHubError(Exception):
-    """Base class. ``transient`` tells the caller whether the same request may succeed later by itself."""
+    """Base class. ``transient``: the same request may succeed later by itself."""
 
-    transient: bool = False
+    transient = False
+    message = "GitHub answered in a way this app did not expect. Try again later."
 
-    def __init__(self, message: str = "GitHub answered in a way this app did not expect. Try again later."):
-        super().__init__(message)
-        self.message = message
-
-    def __str__(self):
-        return self.message
-
-    def __reduce__(self):
-        # The subclasses' constructors take other arguments than the message, which the default
-        # Exception pickling would pass back: rebuild from the instance's state instead.
-        return _rebuild, (type(self), self.__dict__)
-
-
-def _rebuild(cls, state):
-    error = cls.__new__(cls)
-    Exception.__init__(error, state["message"])
-    error.__dict__.update(state)
-    return error
+    def __init__(self, message: str | None = None):
+        self.message = message or self.message
+        super().__init__(self.message)
 
 
 class BadCredentials(GitHubError):
-    def __init__(self):
-        super().__init__(
-            "GitHub no longer accepts the connection's access token: it was revoked or has expired. "
-            "Reconnect GitHub to resume syncing."
-        )
+    message = (
+        "GitHub no longer accepts the connection's access token: it was revoked or has expired. "
+        "Reconnect GitHub to resume syncing."
+    )
 
 
 class SSORequired(GitHubError):
@@ -64,19 +71,15 @@ class SSORequired(GitHubError):
 
 
 class AccessRestricted(GitHubError):
-    def __init__(self, login: str = ""):
-        self.login = login
-        self.doc_url = APPROVE_OAUTH_APP_DOC
-        organization = f"The organization {login}" if login else "The organization"
+    def __init__(self, login: str):
         super().__init__(
-            f"{organization} has OAuth App access restrictions and has not approved this app. "
+            f"The organization {login} has OAuth App access restrictions and has not approved this app. "
             f"An organization owner must approve it ({APPROVE_OAUTH_APP_DOC}), then sync again."
         )
 
 
 class OrganizationNotFound(GitHubError):
     def __init__(self, login: str):
-        self.login = login
         super().__init__(
             f"GitHub has no organization {login} that the connected account can see: it was renamed or "
             "deleted, or the account lost access to it. Reconnect GitHub with an account that belongs to "
@@ -84,9 +87,21 @@ class OrganizationNotFound(GitHubError):
         )
 
 
+class ViewerNotMember(GitHubError):
+    """GitHub shows an account outside the organization only its public members, with no error:
+    reading on would deactivate every concealed member."""
+
+    def __init__(self, login: str):
+        super().__init__(
+            f"The GitHub account connected to this team is not a member of {login}, so GitHub shows it only "
+            "the organization's public members. Nothing was changed. Reconnect GitHub with an account that "
+            "belongs to the organization."
+        )
+
+
 class ScopeMissing(GitHubError):
-    def __init__(self, scope: str = "read:org"):
-        self.scope = scope if _SCOPE.match(scope) else "read:org"
+    def __init__(self, scope: str = READ_ORG):
+        self.scope = scope if _SCOPE.fullmatch(scope) else READ_ORG
         super().__init__(
             f"GitHub did not grant the {self.scope} permission this app needs to read the organization's "
             "members. Reconnect GitHub and grant it."
@@ -94,10 +109,13 @@ class ScopeMissing(GitHubError):
 
 
 class RateLimited(GitHubError):
+    """``secondary``: a secondary limit that named no time, which the caller waits out longer each time."""
+
     transient = True
 
-    def __init__(self, reset_at: datetime):
+    def __init__(self, reset_at: datetime, *, secondary: bool = False):
         self.reset_at = reset_at.astimezone(UTC)
+        self.secondary = secondary
         super().__init__(
             f"GitHub rate limit reached; waiting until {self.reset_at:%H:%M} UTC, then the sync resumes by itself."
         )
@@ -107,13 +125,11 @@ class GitHubUnavailable(GitHubError):
     transient = True
 
     def __init__(self, reason: str = "it did not answer"):
-        self.reason = reason
         super().__init__(f"GitHub is unavailable ({reason}). The sync will be retried; nothing to do for now.")
 
 
 class MalformedResponse(GitHubError):
     def __init__(self, detail: str):
-        self.detail = detail
         super().__init__(
             f"GitHub sent an answer this app could not use ({detail}). Nothing was changed; "
             "try again later, and report it if it keeps happening."
@@ -135,7 +151,230 @@ class OAuthError(GitHubError):
     }
 
     def __init__(self, code: str):
-        self.code = code if _CODE.match(code) else "unknown_error"
-        super().__init__(
-            self._MESSAGES.get(self.code, f"GitHub could not complete the sign-in ({self.code}). Connect GitHub again.")
+        self.code = code if _CODE.fullmatch(code) else "unknown_error"
+        default = f"GitHub could not complete the sign-in ({self.code}). Connect GitHub again."
+        super().__init__(self._MESSAGES.get(self.code, default))
+
+
+class QueryTooLarge(Exception):
+    """GitHub stopped the query for the resources or the time it took: a smaller page may go through."""
+
+
+# HTTP refusals: https://docs.github.com/en/rest/using-the-rest-api/troubleshooting-the-rest-api
+
+
+class _ErrorBody(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    message: str = ""
+
+
+def error_message(body: bytes) -> str:
+    """The ``message`` of a REST error answer, or nothing."""
+    try:
+        return _ErrorBody.model_validate_json(body).message
+    except ValidationError:
+        return ""
+
+
+def for_status(status: int, headers, body: bytes, *, web_url: str, org_login: str | None = None) -> GitHubError | None:
+    """The error an HTTP answer stands for, or None for a success."""
+    if status < 300:
+        return None
+    if status == 401:
+        return BadCredentials()
+    if status in (403, 429):
+        message = error_message(body).lower()
+        if (limited := rate_limited(headers, message, force=status == 429)) is not None:
+            return limited
+        if _sso_header_kind(headers) == "required" or "saml enforcement" in message:
+            return SSORequired(sso_url(headers.get("x-github-sso"), org_login, web_url=web_url))
+        if "oauth app access restrictions" in message:
+            return AccessRestricted(org_login or "the organization")
+        if (scope := missing_accepted_scope(headers)) is not None:
+            return ScopeMissing(scope)
+        return GitHubError(
+            "GitHub refused access (HTTP 403). Reconnect GitHub with an account that can read the "
+            "organization's members."
         )
+    if status == 404 and org_login is not None:
+        return OrganizationNotFound(org_login)
+    # "Validation failed, or the endpoint has been spammed": the client sends nothing a read could
+    # fail to validate, so it is GitHub asking to be asked again later.
+    if status == 422:
+        return GitHubUnavailable("it asked to be asked again later, HTTP 422")
+    if status >= 500:
+        return GitHubUnavailable(f"HTTP {status}")
+    return GitHubError(f"GitHub answered HTTP {status}, which this app did not expect. Try again later.")
+
+
+def sso_url(header: str | None, login: str | None, *, web_url: str) -> str:
+    """Where to authorize the token: the URL of ``X-GitHub-SSO: required; url=…`` if it is on GitHub
+    itself, else the organization's single sign-on page, else GitHub's documentation.
+
+    https://docs.github.com/en/rest/authentication/authenticating-to-the-rest-api#authenticating-for-saml-sso
+    """
+    for part in (header or "").split(";")[1:]:
+        name, _, value = part.strip().partition("=")
+        if name == "url" and _is_url_on(value, web_url):
+            return value
+    return organization_sso_url(login, web_url=web_url) if login else SAML_SSO_DOC
+
+
+def organization_sso_url(login: str, *, web_url: str) -> str:
+    return f"{web_url}/orgs/{quote(login, safe='')}/sso"
+
+
+def sso_hidden_organizations(headers) -> list[int]:
+    """The ids a list left out for want of a SAML session: ``X-GitHub-SSO: partial-results; organizations=1,2``."""
+    if _sso_header_kind(headers) != "partial-results":
+        return []
+    for part in headers.get("x-github-sso", "").split(";")[1:]:
+        name, _, value = part.strip().partition("=")
+        if name == "organizations":
+            return [int(item) for item in value.split(",") if item.strip().isdigit() and len(item.strip()) < 19]
+    return []
+
+
+def _sso_header_kind(headers) -> str:
+    return headers.get("x-github-sso", "").split(";")[0].strip().lower()
+
+
+def _is_url_on(value: str, web_url: str) -> bool:
+    try:
+        parts = urlsplit(value)
+    except ValueError:
+        return False
+    return (
+        parts.scheme == "https"
+        and parts.netloc == urlsplit(web_url).netloc
+        and len(value) <= 2048
+        and not re.search(r"[\s\x00-\x1f\x7f]", value)
+    )
+
+
+# GraphQL errors: a 200 with an ``errors`` list.
+# https://docs.github.com/en/graphql/overview/rate-limits-and-query-limits-for-the-graphql-api
+
+
+def graphql_error_kind(error_type: str | None, message: str, path: list, extensions: dict) -> str:
+    """What one entry of a GraphQL ``errors`` list means for the member query."""
+    kind, message = (error_type or "").upper(), message.lower()
+    if path and path[-1] == "organizationVerifiedDomainEmails":
+        return "verified_emails"
+    # RATE_LIMITED for years; since late 2025 also RATE_LIMIT with code graphql_rate_limit.
+    if kind in ("RATE_LIMITED", "RATE_LIMIT") or extensions.get("code") == "graphql_rate_limit":
+        return "rate_limited"
+    if kind == "RESOURCE_LIMITS_EXCEEDED" or "resource limits" in message:
+        return "too_large"
+    if kind == "INSUFFICIENT_SCOPES":
+        return "scopes"
+    # An error inside one member's record (organization.membersWithRole.edges.N…) spoils that record only.
+    if path[:3] == ["organization", "membersWithRole", "edges"] and len(path) > 3 and type(path[3]) is int:
+        return "edge"
+    if extensions.get("saml_failure") is True or "saml enforcement" in message:
+        return "sso"
+    if "oauth app access restrictions" in message:
+        return "restricted"
+    if kind == "NOT_FOUND":
+        return "not_found"
+    if "rate limit" in message:
+        return "rate_limited"
+    # "Something went wrong while executing your query. This may be the result of a timeout, …"
+    if "something went wrong" in message or "timeout" in message:
+        return "too_large"
+    return "other"
+
+
+def for_graphql_kind(kind: str, *, error_type: str | None, message: str, headers, login: str, web_url: str, reset_at):
+    """The exception for a kind of GraphQL error that sinks the whole answer."""
+    if kind == "rate_limited":
+        return rate_limited(headers, message, force=True, fallback=reset_at)
+    if kind == "too_large":
+        return QueryTooLarge()
+    if kind == "scopes":
+        return ScopeMissing(scope_named_in(message))
+    if kind == "sso":
+        return SSORequired(sso_url(headers.get("x-github-sso"), login, web_url=web_url))
+    if kind == "restricted":
+        return AccessRestricted(login)
+    if kind == "not_found":
+        return OrganizationNotFound(login)
+    code = error_type if error_type and re.fullmatch(r"[A-Z_]{1,40}", error_type) else "unknown"
+    return GitHubError(
+        f"GitHub refused the member query ({code}). Try again later, and report it if it keeps happening."
+    )
+
+
+# Rate limits: https://docs.github.com/en/rest/using-the-rest-api/rate-limits-for-the-rest-api
+
+
+def rate_limited(headers, message: str, *, force=False, fallback: datetime | None = None) -> RateLimited | None:
+    """The wait GitHub asks for, if this answer is a rate limit (or, with ``force``, in any case).
+    ``fallback`` is when the window resets, if known from an earlier answer."""
+    now = datetime.now(UTC)
+    if (retry_after := int_header(headers, "retry-after")) is not None:
+        return RateLimited(now + min(timedelta(seconds=max(retry_after, 1)), MAX_WAIT))
+    if int_header(headers, "x-ratelimit-remaining") == 0:
+        return RateLimited(_reset_at(int_header(headers, "x-ratelimit-reset"), now))
+    message = message.lower()
+    if force or "rate limit" in message or "abuse detection" in message:
+        if fallback is not None and now < fallback <= now + MAX_WAIT:
+            return RateLimited(fallback)
+        return RateLimited(now + DEFAULT_WAIT, secondary="secondary" in message or "abuse" in message)
+    return None
+
+
+def secondary_wait(previous_waits: int) -> timedelta:
+    """How long to wait out a secondary rate limit that named no time: one minute, then twice as long
+    each time it comes back, capped."""
+    return min(DEFAULT_WAIT * 2 ** min(previous_waits, 10), MAX_SECONDARY_WAIT)
+
+
+def int_header(headers, name: str) -> int | None:
+    value = headers.get(name, "").strip()
+    return int(value) if value.isascii() and value.isdigit() and len(value) < 20 else None
+
+
+def _reset_at(epoch: int | None, now: datetime) -> datetime:
+    try:
+        reset = datetime.fromtimestamp(epoch, UTC) if epoch is not None else now + DEFAULT_WAIT
+    except (OverflowError, OSError, ValueError):
+        return now + DEFAULT_WAIT
+    return min(max(reset, now + timedelta(seconds=1)), now + MAX_WAIT)
+
+
+# OAuth scopes: https://docs.github.com/en/apps/oauth-apps/building-oauth-apps/scopes-for-oauth-apps
+
+
+def scope_list(value: str) -> list[str]:
+    """The scopes of a comma-separated list, as X-OAuth-Scopes and the token answer give them."""
+    return [scope.strip() for scope in value.split(",") if scope.strip()]
+
+
+def grants(granted, scope: str) -> bool:
+    return any(scope == held or scope in _IMPLIED_SCOPES.get(held, ()) for held in granted)
+
+
+def require_scope(headers, scope: str = READ_ORG) -> None:
+    """Without read:org GitHub quietly leaves private members out. Only OAuth and classic tokens
+    send X-OAuth-Scopes; others are not checked here."""
+    granted = headers.get("x-oauth-scopes")
+    if granted is not None and not grants(scope_list(granted), scope):
+        raise ScopeMissing(scope)
+
+
+def missing_accepted_scope(headers) -> str | None:
+    """The scope to ask for when X-Accepted-OAuth-Scopes names scopes the token has none of."""
+    accepted = scope_list(headers.get("x-accepted-oauth-scopes", ""))
+    granted = headers.get("x-oauth-scopes")
+    if not accepted or granted is None or any(grants(scope_list(granted), scope) for scope in accepted):
+        return None
+    return READ_ORG if READ_ORG in accepted else accepted[0]
+
+
+def scope_named_in(message: str) -> str:
+    """INSUFFICIENT_SCOPES messages name the scopes the field needs: "… requires one of the
+    following scopes: ['read:org'], …"."""
+    match = re.search(r"following scopes: \[([^\]]*)\]", message)
+    needed = re.findall(r"'([a-z_:]+)'", match.group(1)) if match else []
+    return READ_ORG if READ_ORG in needed or not needed else needed[0]

@@ -6,87 +6,70 @@ https://docs.github.com/en/apps/oauth-apps/building-oauth-apps/authorizing-oauth
 from collections.abc import Sequence
 from urllib.parse import urlencode
 
-import requests
 from django.conf import settings
 
-from integrations.github import answers, transport
-from integrations.github.errors import GitHubUnavailable, MalformedResponse, OAuthError, ScopeMissing
-from integrations.github.records import OAuthToken
-from integrations.github.scopes import READ_ORG, grants, scope_list
+from integrations.github import schemas
+from integrations.github.client import new_session, send
+from integrations.github.errors import (
+    READ_ORG,
+    GitHubUnavailable,
+    MalformedResponse,
+    OAuthError,
+    ScopeMissing,
+    grants,
+    scope_list,
+)
+from integrations.github.schemas import OAuthToken
 
 
-def authorize_url(
-    *, state: str, redirect_uri: str, scopes: Sequence[str] = (READ_ORG,), web_url=None, client_id=None
-) -> str:
+def authorize_url(*, state: str, redirect_uri: str, scopes: Sequence[str] = (READ_ORG,)) -> str:
     """Where to send the user to authorize the OAuth App.
 
     https://docs.github.com/en/apps/oauth-apps/building-oauth-apps/authorizing-oauth-apps#1-request-a-users-github-identity
     """
-    web_url = (web_url or settings.GITHUB_WEB_URL).rstrip("/")
-    query = urlencode(
-        {
-            "client_id": client_id or settings.GITHUB_CLIENT_ID,
-            "redirect_uri": redirect_uri,
-            "scope": " ".join(scopes),
-            "state": state,
-        }
-    )
-    return f"{web_url}/login/oauth/authorize?{query}"
+    query = {
+        "client_id": settings.GITHUB_CLIENT_ID,
+        "redirect_uri": redirect_uri,
+        "scope": " ".join(scopes),
+        "state": state,
+    }
+    return f"{settings.GITHUB_WEB_URL}/login/oauth/authorize?{urlencode(query)}"
 
 
-def exchange_code(
-    code: str,
-    *,
-    redirect_uri: str,
-    required_scopes: Sequence[str] = (READ_ORG,),
-    web_url=None,
-    client_id=None,
-    client_secret=None,
-    timeout: float = 10.0,
-    session: requests.Session | None = None,
-) -> OAuthToken:
+def exchange_code(code: str, *, redirect_uri: str) -> OAuthToken:
     """Exchange the code GitHub handed to the callback for an access token, and check that the
-    user granted the scopes the app needs (users may grant fewer than asked).
+    user granted read:org (users may grant fewer scopes than asked).
 
     https://docs.github.com/en/apps/oauth-apps/building-oauth-apps/authorizing-oauth-apps#2-users-are-redirected-back-to-your-site-by-github
     https://docs.github.com/en/apps/oauth-apps/maintaining-oauth-apps/troubleshooting-oauth-app-access-token-request-errors
-    https://docs.github.com/en/apps/oauth-apps/building-oauth-apps/scopes-for-oauth-apps#requested-scopes-and-granted-scopes
     """
-    web_url = (web_url or settings.GITHUB_WEB_URL).rstrip("/")
+    form = {
+        "client_id": settings.GITHUB_CLIENT_ID,
+        "client_secret": settings.GITHUB_CLIENT_SECRET,
+        "code": code,
+        "redirect_uri": redirect_uri,
+    }
     # A code works once: only a request that never reached GitHub (a failed connect) is sent again.
-    own_session = session is None
-    session = session or transport.new_session(retries=3, backoff_factor=0.5, resend=False)
-    try:
-        response, _ = transport.send(
+    with new_session(resend=False) as session:
+        response, _ = send(
             session,
             "POST",
-            f"{web_url}/login/oauth/access_token",
-            timeout=(timeout, timeout),
+            f"{settings.GITHUB_WEB_URL}/login/oauth/access_token",
+            timeout=(10, 10),
             headers={"Accept": "application/json"},
-            data={
-                "client_id": client_id or settings.GITHUB_CLIENT_ID,
-                "client_secret": client_secret or settings.GITHUB_CLIENT_SECRET,
-                "code": code,
-                "redirect_uri": redirect_uri,
-            },
+            data=form,
         )
-    finally:
-        if own_session:
-            session.close()
     if response.status >= 500:
         raise GitHubUnavailable(f"HTTP {response.status}")
     if response.status != 200:
         raise OAuthError(f"http_{response.status}")
     # GitHub answers a bad or expired code with 200 and an "error" field.
-    answer = answers.parse(answers.TokenAnswer, response.body, "the access token answer")
+    answer = schemas.parse(schemas.TokenAnswer, response.body, "the access token answer")
     if answer.error is not None:
         raise OAuthError(answer.error)
     if not answer.access_token:
         raise MalformedResponse("the access token answer: access_token: missing")
-    token = OAuthToken(
-        access_token=answer.access_token, token_type=answer.token_type or "bearer", scopes=scope_list(answer.scope)
-    )
-    for scope in required_scopes:
-        if not grants(token.scopes, scope):
-            raise ScopeMissing(scope)
-    return token
+    scopes = scope_list(answer.scope)
+    if not grants(scopes, READ_ORG):
+        raise ScopeMissing(READ_ORG)
+    return OAuthToken(access_token=answer.access_token, token_type=answer.token_type or "bearer", scopes=scopes)

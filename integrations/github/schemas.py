@@ -1,0 +1,254 @@
+"""The shapes of GitHub's answers, and the typed records the client hands out.
+
+Everything GitHub sends is untrusted: an answer is validated against its wire shape (strict: a number
+where a string belongs is an error, not a conversion), and each value is cleaned once, as the record
+is built. Text loses control characters and lone surrogates, which PostgreSQL cannot store; HTML is
+left as it is, plain text to be escaped where it is shown. An implausible email or URL becomes empty;
+an implausible id or login makes the record unusable, and it is skipped and counted. A body that does
+not fit raises ``MalformedResponse``, whose detail names where and what, never a value (which might
+be anything, a token included).
+"""
+
+import logging
+import re
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, TypeAdapter, ValidationError
+
+from integrations.github.errors import MalformedResponse
+
+logger = logging.getLogger(__name__)
+
+_LOGIN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,254}")
+_CONTROL_OR_SURROGATE = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+_WEB_URL = re.compile(r"https?://[A-Za-z0-9.:-]+(?:[/?#][!-~]*)?")
+
+
+def _clean_text(value: str) -> str:
+    return _CONTROL_OR_SURROGATE.sub("", value)[:1024]
+
+
+def _login(value: str) -> str:
+    if not _LOGIN.fullmatch(value):
+        raise ValueError("not a GitHub login")
+    return value
+
+
+def _node_id(value: str) -> str:
+    if not 0 < len(value) <= 255 or _CONTROL_OR_SURROGATE.search(value):
+        raise ValueError("not a node id")
+    return value
+
+
+def _email(value: str) -> str:
+    return value if "@" in value and len(value) <= 254 and not re.search(r"\s", value) else ""
+
+
+def _web_url(value) -> str:
+    return value if isinstance(value, str) and len(value) <= 2048 and _WEB_URL.fullmatch(value) else ""
+
+
+GitHubId = Annotated[int, Field(gt=0, lt=2**63)]
+Login = Annotated[str, AfterValidator(_login)]
+Text = Annotated[str, AfterValidator(_clean_text)]
+Email = Annotated[str, AfterValidator(_clean_text), AfterValidator(_email)]
+WebUrl = Annotated[str, BeforeValidator(_web_url)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(strict=True, frozen=True, extra="ignore")
+
+
+# Records: what leaves the client.
+
+
+class OrganizationMember(_Strict):
+    github_id: GitHubId
+    node_id: Annotated[str, AfterValidator(_node_id)]
+    login: Login
+    # None: GitHub did not say (the REST member list carries no names or emails); "" means empty.
+    name: Text | None = None
+    email: Email | None = None
+    avatar_url: WebUrl = ""
+    role: Literal["admin", "member"]
+
+
+class MembersPage(_Strict):
+    members: list[OrganizationMember]
+    total: int | None
+    end_cursor: str | None
+    has_next_page: bool
+    # Records GitHub sent in a form that cannot be used: the read is then incomplete, and the sync
+    # must not deactivate anyone.
+    skipped: int = 0
+
+
+class Organization(_Strict):
+    id: GitHubId
+    login: Login
+    name: Annotated[Text, BeforeValidator(lambda value: value or "")] = ""
+    avatar_url: WebUrl = ""
+
+
+class Viewer(_Strict):
+    id: GitHubId
+    login: Login
+
+
+class OAuthToken(_Strict):
+    access_token: str = Field(repr=False, min_length=1)
+    token_type: str
+    scopes: list[str]
+
+
+# Wire shapes: GitHub's answers as they come.
+
+
+class RestMember(_Strict):
+    """https://docs.github.com/en/rest/orgs/members#list-organization-members (simple-user)"""
+
+    id: int
+    node_id: str
+    login: str
+    name: str | None = None
+    email: str | None = None
+    avatar_url: str | None = None
+
+    def fields(self, role: str) -> dict:
+        return {
+            "github_id": self.id,
+            "node_id": self.node_id,
+            "login": self.login,
+            "name": self.name,
+            "email": self.email,
+            "avatar_url": self.avatar_url,
+            "role": role,
+        }
+
+
+class _GraphQLUser(_Strict):
+    id: str
+    databaseId: int
+    login: str
+    name: str | None = None
+    email: str | None = None
+    avatarUrl: str | None = None
+    organizationVerifiedDomainEmails: list[str] = []
+
+
+class MemberEdge(_Strict):
+    """https://docs.github.com/en/graphql/reference/objects#organizationmemberedge"""
+
+    role: Literal["ADMIN", "MEMBER"]
+    node: _GraphQLUser
+
+    def fields(self) -> dict:
+        node = self.node
+        # The public email, else one on the organization's verified domains, where GitHub shows them.
+        verified = next((email for email in node.organizationVerifiedDomainEmails if _email(email)), "")
+        return {
+            "github_id": node.databaseId,
+            "node_id": node.id,
+            "login": node.login,
+            "name": node.name or "",
+            "email": node.email or verified,
+            "avatar_url": node.avatarUrl,
+            "role": self.role.lower(),
+        }
+
+
+class _PageInfo(_Strict):
+    hasNextPage: bool
+    endCursor: str | None = None
+
+
+class _MembersConnection(_Strict):
+    totalCount: Annotated[int, Field(ge=0)]
+    pageInfo: _PageInfo
+    edges: list[Any]  # validated one by one, so that one unusable record does not sink the page
+
+
+class _GraphQLOrganization(_Strict):
+    login: Login
+    viewerIsAMember: bool
+    membersWithRole: _MembersConnection
+
+
+class _RateLimit(_Strict):
+    resetAt: Annotated[datetime, Field(strict=False)]
+
+
+class MembersData(_Strict):
+    organization: _GraphQLOrganization | None
+    rateLimit: _RateLimit | None = None
+
+
+class GraphQLError(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    type: str | None = None
+    message: str = ""
+    path: list[str | int] = []
+    extensions: dict[str, Any] = {}
+
+
+class GraphQLAnswer(_Strict):
+    data: dict[str, Any] | None = None
+    errors: list[GraphQLError] = []
+
+
+class TokenAnswer(_Strict):
+    """https://docs.github.com/en/apps/oauth-apps/building-oauth-apps/authorizing-oauth-apps"""
+
+    access_token: str | None = None
+    token_type: str | None = None
+    scope: str = ""
+    error: str | None = None
+
+
+ITEMS = TypeAdapter(list[Any], config=ConfigDict(strict=True))
+ORGANIZATIONS = TypeAdapter(list[Organization])
+_MEMBERS = TypeAdapter(list[OrganizationMember])
+
+
+def parse(model, body: bytes, what: str):
+    """Validate a JSON body into ``model`` (a model class or a TypeAdapter)."""
+    validate = model.validate_json if isinstance(model, TypeAdapter) else model.model_validate_json
+    try:
+        return validate(body)
+    except ValidationError as error:
+        raise MalformedResponse(_detail(error, what)) from None
+
+
+def validate(model, data, what: str):
+    try:
+        return model.model_validate(data)
+    except ValidationError as error:
+        raise MalformedResponse(_detail(error, what)) from None
+
+
+def members(items: list, wire: type[RestMember | MemberEdge], org_login: str, **fields) -> tuple[list, int]:
+    """The usable members among a page's items (REST users or GraphQL edges), and how many were not.
+    ``fields`` are passed to the wire shape's ``fields()``."""
+    # The whole page at once first; one by one only when some record is unusable.
+    try:
+        return _MEMBERS.validate_python([wire.model_validate(item).fields(**fields) for item in items]), 0
+    except ValidationError:
+        pass
+    usable, problems = [], []
+    for index, item in enumerate(items):
+        try:
+            usable.append(OrganizationMember.model_validate(wire.model_validate(item).fields(**fields)))
+        except ValidationError as error:
+            problems.append(_detail(error, f"record {index}"))
+    logger.warning("Skipped %d unusable member records of %s; %s", len(problems), org_login, problems[0])
+    return usable, len(problems)
+
+
+def _detail(error: ValidationError, what: str) -> str:
+    # Only locations and error kinds: the offending values may be anything, tokens included.
+    problems = error.errors(include_input=False, include_url=False)
+    if any(problem["type"] == "json_invalid" for problem in problems):
+        return f"{what}: not valid JSON"
+    listed = [f"{'.'.join(str(part) for part in problem['loc']) or 'body'}: {problem['type']}" for problem in problems]
+    return f"{what}: {'; '.join(listed[:3])}"

@@ -1,0 +1,32 @@
+"""Every GraphQL document the client sends validates against GitHub's published schema."""
+
+import pytest
+from graphql import build_schema, parse, validate, validate_schema
+
+from integrations.github.client import MEMBERS_QUERY, MEMBERS_QUERY_WITHOUT_VERIFIED_EMAILS
+from tests.conftest import GITHUB_DESCRIPTIONS
+
+
+def test_githubs_schema_breaks_only_the_rule_on_deprecated_interface_fields():
+    schema = build_schema((GITHUB_DESCRIPTIONS / "schema.graphql").read_text())
+
+    problems = {error.message for error in validate_schema(schema)}
+
+    assert problems
+    assert all("is not deprecated, so implementation field" in problem for problem in problems)
+
+
+@pytest.mark.parametrize("document", [MEMBERS_QUERY, MEMBERS_QUERY_WITHOUT_VERIFIED_EMAILS])
+def test_the_member_queries_validate_against_githubs_schema(github_graphql_schema, document):
+    assert validate(github_graphql_schema, parse(document)) == []
+
+
+def test_a_document_with_a_misspelt_field_fails_validation(github_graphql_schema):
+    document = MEMBERS_QUERY.replace("avatarUrl", "avatarURL")
+
+    assert validate(github_graphql_schema, parse(document)) != []
+
+
+def test_one_member_query_differs_from_the_other_only_by_verified_emails():
+    assert "organizationVerifiedDomainEmails" in MEMBERS_QUERY
+    assert "organizationVerifiedDomainEmails" not in MEMBERS_QUERY_WITHOUT_VERIFIED_EMAILS
