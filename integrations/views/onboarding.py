@@ -27,9 +27,16 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from integrations import crypto
 from integrations.github.client import GitHubClient
-from integrations.github.errors import GitHubError, GitHubUnavailable, MalformedResponse, OAuthError, RateLimited
+from integrations.github.errors import (
+    GitHubError,
+    GitHubUnavailable,
+    MalformedResponse,
+    OAuthError,
+    RateLimited,
+    organization_sso_url,
+)
 from integrations.github.oauth import authorize_url, exchange_code
-from integrations.github.records import Organization
+from integrations.github.schemas import Organization
 from integrations.models import GitHubIntegration
 from integrations.onboarding import connect_organization, reconnect
 from teams.models import Membership, Team
@@ -133,7 +140,12 @@ def github_select_org(request):
     except (GitHubError, requests.RequestException) as error:
         return _github_problem(request, error, team=team)
     if request.method == "GET":
-        return render(request, "integrations/select_organization.html", {"organizations": organizations, "team": team})
+        hidden = [
+            {"login": login, "sso_url": organization_sso_url(login, web_url=settings.GITHUB_WEB_URL)}
+            for login in pending.get("sso_hidden", [])
+        ]
+        context = {"organizations": organizations, "sso_hidden": hidden, "team": team}
+        return render(request, "integrations/select_organization.html", context)
 
     chosen = next((org for org in organizations if str(org.id) == request.POST.get("organization")), None)
     if chosen is None:
@@ -151,8 +163,9 @@ def _listed_organizations(request, pending, token) -> list[Organization]:
     so that the choice posted is checked against the list shown (an id not in it is refused)."""
     if request.method == "POST" and "organizations" in pending:
         return [Organization(**organization) for organization in pending["organizations"]]
-    organizations = _organizations_of(token)
+    organizations, sso_hidden = _organizations_of(token, name_sso_hidden=True)
     pending["organizations"] = [org.model_dump(include={"id", "login", "name"}) for org in organizations]
+    pending["sso_hidden"] = [org.login for org in sso_hidden]
     request.session.modified = True
     return organizations
 
@@ -161,7 +174,7 @@ def _listed_organizations(request, pending, token) -> list[Organization]:
 def _reconnect(request, integration, token):
     team = integration.team
     try:
-        organizations = _organizations_of(token.access_token)
+        organizations, _ = _organizations_of(token.access_token)
     except (GitHubError, requests.RequestException) as error:
         return _github_problem(request, error, team=team)
     # A token of another GitHub account would only fail at the next sync.
@@ -191,11 +204,19 @@ def _is_organization_of(organization: Organization, integration: GitHubIntegrati
 
 
 @sensitive_variables("token")
-def _organizations_of(token: str) -> list[Organization]:
-    # One request to /user/orgs (per hundred organizations); a single retry, without backoff, so
-    # that the page does not hang while GitHub is down.
+def _organizations_of(token: str, *, name_sso_hidden=False) -> tuple[list[Organization], list[Organization]]:
+    """The user's organizations, and (if asked) those GitHub hides until the user signs in to their
+    SAML single sign-on, which a user would otherwise look for in vain."""
+    # A single retry, without backoff, so that the page does not hang while GitHub is down.
     with GitHubClient(token, retries=1) as client:
-        return client.viewer_organizations()
+        organizations, hidden_ids = client.viewer_organizations()
+        hidden = []
+        for org_id in hidden_ids[:10] if name_sso_hidden else []:
+            try:
+                hidden.append(client.organization_by_id(org_id))
+            except GitHubError:
+                logger.info("Could not name the organization %s hidden by single sign-on", org_id)
+    return organizations, hidden
 
 
 def _admin_team(user, team_slug) -> Team:
