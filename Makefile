@@ -22,6 +22,7 @@ run: $(VENV)/.runtime
 lint: $(VENV)/.dev
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports
 
 # Tests need some SECRET_KEY; a real deployment sets its own.
 test: export SECRET_KEY ?= django-insecure-test-only-key
