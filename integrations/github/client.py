@@ -47,41 +47,18 @@ MAX_BODY_BYTES = 16 * 1024 * 1024
 MEMBERS_QUERY = """
 query OrganizationMembers($login: String!, $first: Int!, $after: String) {
   organization(login: $login) {
-    id
-    databaseId
-    login
-    viewerIsAMember
+    id databaseId login viewerIsAMember
     membersWithRole(first: $first, after: $after) {
       totalCount
-      pageInfo {
-        hasNextPage
-        endCursor
-      }
-      edges {
-        role
-        node {
-          id
-          databaseId
-          login
-          name
-          email
-          avatarUrl
-          organizationVerifiedDomainEmails(login: $login)
-        }
-      }
+      pageInfo { hasNextPage endCursor }
+      edges { role node { id databaseId login name email avatarUrl organizationVerifiedDomainEmails(login: $login) } }
     }
   }
-  rateLimit {
-    cost
-    remaining
-    resetAt
-  }
+  rateLimit { cost remaining resetAt }
 }
 """
 # For a token that may not read verified-domain emails: the rest of the page is still worth having.
-MEMBERS_QUERY_WITHOUT_VERIFIED_EMAILS = MEMBERS_QUERY.replace(
-    "\n          organizationVerifiedDomainEmails(login: $login)", ""
-)
+MEMBERS_QUERY_WITHOUT_VERIFIED_EMAILS = MEMBERS_QUERY.replace(" organizationVerifiedDomainEmails(login: $login)", "")
 
 
 class Response(NamedTuple):
