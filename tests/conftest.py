@@ -1,4 +1,6 @@
-"""Fixtures shared by the test modules: the GitHub simulator, and GitHub's published API descriptions."""
+"""The one fixture world of the test suite: Alice administers the team Acme, Bob is a plain member of
+it, Charlie administers another team (Globex); Acme's integration reads the GitHub simulator's
+organization acme (250 members). Plus the simulator itself and GitHub's published API descriptions."""
 
 import json
 from pathlib import Path
@@ -7,6 +9,8 @@ import pytest
 from graphql import build_schema
 
 from integrations.github.simulator import Simulator
+from integrations.models import GitHubIntegration
+from teams.models import Membership, Team
 
 GITHUB_DESCRIPTIONS = Path(__file__).resolve().parent.parent.parent / "shared" / "github"
 
@@ -32,6 +36,64 @@ def github(github_simulator):
 def github_token(github):
     """A token as the product gets it from the OAuth flow: the read:org scope, viewer octocat."""
     return github.issue_token(scopes=("read:org",))
+
+
+PASSWORD = "correct horse battery staple"
+
+
+@pytest.fixture(scope="session")
+def password_hash():
+    # Hashed once: a real PBKDF2 hash takes half a second, and every test's users share the password.
+    from django.contrib.auth.hashers import make_password
+
+    return make_password(PASSWORD)
+
+
+@pytest.fixture
+def alice(db, django_user_model, password_hash):
+    return django_user_model.objects.create(username="alice", password=password_hash)
+
+
+@pytest.fixture
+def bob(db, django_user_model, password_hash):
+    return django_user_model.objects.create(username="bob", password=password_hash)
+
+
+@pytest.fixture
+def charlie(db, django_user_model, password_hash):
+    return django_user_model.objects.create(username="charlie", password=password_hash)
+
+
+@pytest.fixture
+def team(alice, bob):
+    team = Team.objects.create(name="Acme", slug="acme")
+    Membership.objects.create(team=team, user=alice, role=Membership.Role.ADMIN)
+    Membership.objects.create(team=team, user=bob, role=Membership.Role.MEMBER)
+    return team
+
+
+@pytest.fixture
+def other_team(charlie):
+    team = Team.objects.create(name="Globex", slug="globex")
+    Membership.objects.create(team=team, user=charlie, role=Membership.Role.ADMIN)
+    return team
+
+
+@pytest.fixture
+def integration(team, alice, github, github_token, settings):
+    """Acme connected to the simulator's organization acme by Alice, never synced."""
+    settings.GITHUB_API_URL = settings.GITHUB_WEB_URL = github.url
+    settings.GITHUB_GRAPHQL_URL = f"{github.url}/graphql"
+    integration = GitHubIntegration(
+        team=team,
+        organization_login="acme",
+        organization_id=github.org("acme").id,
+        connected_by=alice,
+        scopes="read:org",
+    )
+    integration.access_token = github_token
+    integration.save()
+    return integration
 
 
 @pytest.fixture(scope="session")
