@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 from graphql import build_schema
 
-from integrations.github.simulator import Simulator
+from github_simulator import Simulator
 
 GITHUB_DESCRIPTIONS = Path(__file__).resolve().parent.parent.parent / "shared" / "github"
 

@@ -8,6 +8,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import requests
 
+from github_simulator import Simulator
 from integrations.github.client import GitHubClient
 from integrations.github.errors import (
     AccessRestricted,
@@ -22,7 +23,6 @@ from integrations.github.errors import (
     SSORequired,
 )
 from integrations.github.oauth import authorize_url, exchange_code
-from integrations.github.simulator import Simulator
 
 CALLBACK = "https://app.example/integrations/github/callback/"
 

@@ -19,9 +19,9 @@ import requests
 from graphql import build_schema, execute, is_enum_type, is_object_type, parse, validate
 from jsonschema import Draft202012Validator, FormatChecker
 
-from integrations.github.simulator import Simulator, api
-from integrations.github.simulator import graphql as simulated_graphql
-from integrations.github.simulator.responses import Request
+from github_simulator import Simulator, api
+from github_simulator import graphql as simulated_graphql
+from github_simulator.responses import Request
 from tests.helpers import wait_for
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -3,8 +3,8 @@ authentication and the token's rate-limit budget, then the endpoint, and GitHub'
 
 import secrets
 
-from integrations.github.simulator import graphql, oauth, rest
-from integrations.github.simulator.faults import (
+from github_simulator import graphql, oauth, rest
+from github_simulator.faults import (
     GRAPHQL_DOCS,
     REST_DOCS,
     TRANSPORT_FAULTS,
@@ -12,7 +12,7 @@ from integrations.github.simulator.faults import (
     rate_limited,
     transport_response,
 )
-from integrations.github.simulator.responses import Response, github_error
+from github_simulator.responses import Response, github_error
 
 _GRAPHQL_AUTH_DOCS = f"{GRAPHQL_DOCS}/guides/forming-calls-with-graphql#authenticating-with-graphql"
 

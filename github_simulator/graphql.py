@@ -33,7 +33,7 @@ from graphql.execution.executor import Executor
 from graphql.execution.values import get_argument_values, get_variable_values
 from graphql.pyutils import Path
 
-from integrations.github.simulator.faults import (
+from github_simulator.faults import (
     GRAPHQL_DOCS,
     ORGANIZATION_FAULTS,
     SSO_MESSAGE,
@@ -42,10 +42,10 @@ from integrations.github.simulator.faults import (
     drop_missing,
     sso_header,
 )
-from integrations.github.simulator.organizations import VIEWER, Member, avatar_url
-from integrations.github.simulator.responses import Response, github_error, json_response
-from integrations.github.simulator.state import State
-from integrations.github.simulator.tokens import Budget, Token
+from github_simulator.organizations import VIEWER, Member, avatar_url
+from github_simulator.responses import Response, github_error, json_response
+from github_simulator.state import State
+from github_simulator.tokens import Budget, Token
 
 # Every type, field and argument here is GitHub's (tests/test_github_simulator.py checks each against
 # ../shared/github/schema.graphql); the fields are a subset.

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from itertools import islice
 
-from integrations.github.simulator.names import FIRST_NAMES, LAST_NAMES
+from github_simulator.names import FIRST_NAMES, LAST_NAMES
 
 ADMIN = "ADMIN"
 MEMBER = "MEMBER"

@@ -3,10 +3,10 @@
 import threading
 from dataclasses import dataclass, field
 
-from integrations.github.simulator.faults import FaultBook
-from integrations.github.simulator.oauth import Codes
-from integrations.github.simulator.organizations import Organizations
-from integrations.github.simulator.tokens import Tokens
+from github_simulator.faults import FaultBook
+from github_simulator.oauth import Codes
+from github_simulator.organizations import Organizations
+from github_simulator.tokens import Tokens
 
 
 @dataclass

@@ -4,7 +4,7 @@ benchmarks, end-to-end tests). Each endpoint calls the Python API's method of th
 import re
 from dataclasses import asdict
 
-from integrations.github.simulator.responses import Response, json_response
+from github_simulator.responses import Response, json_response
 
 PREFIX = "/_simulator/"
 

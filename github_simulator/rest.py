@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from itertools import islice
 from urllib.parse import unquote, urlencode
 
-from integrations.github.simulator.faults import (
+from github_simulator.faults import (
     ORGANIZATION_FAULTS,
     SAML_DOCS,
     SSO_MESSAGE,
@@ -15,8 +15,8 @@ from integrations.github.simulator.faults import (
     damage_rest_user,
     sso_header,
 )
-from integrations.github.simulator.organizations import ADMIN, MEMBER, VIEWER, Member, SimulatedOrg, avatar_url
-from integrations.github.simulator.responses import Response, github_error, json_response
+from github_simulator.organizations import ADMIN, MEMBER, VIEWER, Member, SimulatedOrg, avatar_url
+from github_simulator.responses import Response, github_error, json_response
 
 DEFAULT_PER_PAGE = 30
 MAX_PER_PAGE = 100

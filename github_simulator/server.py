@@ -9,8 +9,8 @@ import time
 import traceback
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from integrations.github.simulator import api, control
-from integrations.github.simulator.responses import Request, Response, json_response
+from github_simulator import api, control
+from github_simulator.responses import Request, Response, json_response
 
 
 class SimulatorServer(ThreadingHTTPServer):

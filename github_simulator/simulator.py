@@ -2,11 +2,11 @@
 
 import threading
 
-from integrations.github.simulator.faults import Fault
-from integrations.github.simulator.organizations import SimulatedOrg
-from integrations.github.simulator.server import SimulatorServer
-from integrations.github.simulator.state import State
-from integrations.github.simulator.tokens import RATE_LIMIT
+from github_simulator.faults import Fault
+from github_simulator.organizations import SimulatedOrg
+from github_simulator.server import SimulatorServer
+from github_simulator.state import State
+from github_simulator.tokens import RATE_LIMIT
 
 
 class Simulator:

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from html import escape
 from urllib.parse import urlencode, urlsplit
 
-from integrations.github.simulator.organizations import VIEWER, avatar_url
-from integrations.github.simulator.responses import Response, html, json_response, redirect
+from github_simulator.organizations import VIEWER, avatar_url
+from github_simulator.responses import Response, html, json_response, redirect
 
 CODE_LIFETIME_SECONDS = 600
 _TROUBLESHOOTING = "https://docs.github.com/apps/managing-oauth-apps"

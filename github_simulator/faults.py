@@ -8,9 +8,9 @@ import hashlib
 import time
 from dataclasses import dataclass
 
-from integrations.github.simulator.organizations import VIEWER
-from integrations.github.simulator.responses import JSON, Response, github_error, json_response
-from integrations.github.simulator.tokens import RATE_LIMIT, WINDOW_SECONDS, Budget
+from github_simulator.organizations import VIEWER
+from github_simulator.responses import JSON, Response, github_error, json_response
+from github_simulator.tokens import RATE_LIMIT, WINDOW_SECONDS, Budget
 
 # Every fault and its options with their defaults ("path" is common to all).
 FAULTS = {
