@@ -49,6 +49,8 @@ INSTALLED_APPS = [
     "accounts",
     "teams",
     "integrations",
+    # The GitHub simulator (SPEC §7): a development tool, imported by nothing but its command and the tests.
+    "github_simulator",
 ]
 
 MIDDLEWARE = [

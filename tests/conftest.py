@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from graphql import build_schema
 
-from integrations.github.simulator import Simulator
+from github_simulator import Simulator
 from integrations.models import GitHubIntegration
 from teams.models import Membership, Team
 

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from html import escape
 from urllib.parse import urlencode, urlsplit
 
-from integrations.github.simulator.organizations import VIEWER, avatar_url
-from integrations.github.simulator.responses import Response, html, json_response, redirect
+from github_simulator.messages import Response, html, json_response, redirect
+from github_simulator.organizations import VIEWER, avatar_url
 
 CODE_LIFETIME_SECONDS = 600
 _TROUBLESHOOTING = "https://docs.github.com/apps/managing-oauth-apps"
@@ -63,20 +63,20 @@ class Codes:
             self._grants.clear()
 
 
-def handle(state, request) -> Response:
+def handle(simulator, request) -> Response:
     path, method = request.path.rstrip("/"), request.method
     if path == "/login/oauth/authorize" and method == "GET":
-        return _authorize_page(state, request.query)
+        return _authorize_page(simulator, request.query)
     if path == "/login/oauth/authorize" and method == "POST":
-        return _authorize(state, request.form())
+        return _authorize(simulator, request.form())
     if path == "/login/oauth/cancel" and method == "GET":
         return _cancel(request.query)
     if path == "/login/oauth/access_token" and method == "POST":
-        return _exchange(state, request)
+        return _exchange(simulator, request)
     return html(404, _page("Page not found", "<p>This is not the web page you are looking for.</p>"))
 
 
-def _authorize_page(state, query) -> Response:
+def _authorize_page(simulator, query) -> Response:
     if refusal := _invalid(query):
         return refusal
     scopes = _scopes(query.get("scope", ""))
@@ -96,7 +96,7 @@ def _authorize_page(state, query) -> Response:
     org_items = "".join(
         f'<li><img src="{escape(avatar_url(org.id))}" alt="" width="20" height="20"> {escape(org.login)} '
         '<span class="granted">✓ Granted</span></li>'
-        for org in state.orgs
+        for org in simulator.orgs
     )
     app = escape(query.get("client_id", ""))
     body = f"""
@@ -115,10 +115,10 @@ def _authorize_page(state, query) -> Response:
     return html(200, _page(f"Authorize application {app}", body))
 
 
-def _authorize(state, form) -> Response:
+def _authorize(simulator, form) -> Response:
     if refusal := _invalid(form):
         return refusal
-    code = state.codes.issue(form["client_id"], form["redirect_uri"], _scopes(form.get("scope", "")))
+    code = simulator.codes.issue(form["client_id"], form["redirect_uri"], _scopes(form.get("scope", "")))
     return redirect(_with_query(form["redirect_uri"], {"code": code, "state": form.get("state")}))
 
 
@@ -134,10 +134,10 @@ def _cancel(query) -> Response:
     return redirect(_with_query(query["redirect_uri"], parameters))
 
 
-def _exchange(state, request) -> Response:
+def _exchange(simulator, request) -> Response:
     form = request.form()
     code = form.get("code", "")
-    grant = state.codes.get(code)
+    grant = simulator.codes.get(code)
     if grant is None:
         error = "bad_verification_code"
     elif form.get("client_id") != grant.client_id or not form.get("client_secret"):
@@ -145,8 +145,8 @@ def _exchange(state, request) -> Response:
     elif form.get("redirect_uri", grant.redirect_uri) != grant.redirect_uri:
         error = "redirect_uri_mismatch"
     else:
-        state.codes.discard(code)
-        token = state.tokens.issue(grant.scopes)
+        simulator.codes.discard(code)
+        token = simulator.tokens.issue(grant.scopes)
         return _token_answer(request, {"access_token": token, "token_type": "bearer", "scope": ",".join(grant.scopes)})
     # GitHub answers a failed exchange with 200, the error in the body.
     anchor = error.replace("_", "-") + ("2" if error == "redirect_uri_mismatch" else "")

@@ -4,7 +4,7 @@ benchmarks, end-to-end tests). Each endpoint calls the Python API's method of th
 import re
 from dataclasses import asdict
 
-from integrations.github.simulator.responses import Response, json_response
+from github_simulator.messages import Response, json_response
 
 PREFIX = "/_simulator/"
 
@@ -75,6 +75,8 @@ def _change_org(simulator, body, login):
         changes["renamed"].append(org.rename_member(_required(rename, "login"), _required(rename, "new_login")))
     if "rename_to" in body:
         org.rename(body["rename_to"])
+    if body.get("remove_viewer"):
+        org.remove_viewer()
     return json_response(
         200, {**_summary(org), **{key: [asdict(member) for member in members] for key, members in changes.items()}}
     )
@@ -96,7 +98,13 @@ def _required(body: dict, name: str):
 
 
 def _summary(org) -> dict:
-    return {"login": org.login, "id": org.id, "node_id": org.node_id, "size": org.size}
+    return {
+        "login": org.login,
+        "id": org.id,
+        "node_id": org.node_id,
+        "size": org.size,
+        "viewer_is_member": org.viewer_is_member,
+    }
 
 
 _ENDPOINTS = (

@@ -2,19 +2,32 @@
 
 Member i of an organization is computed from the organization's seed and i, so the same login and size
 give the same members every time and a 50,000-member organization costs no memory: only explicit
-changes are stored. Member 0 of every organization is the viewer, octocat.
+changes are stored. Member 0 of every organization is the viewer, octocat, until remove_viewer().
 """
 
 import base64
 import hashlib
+import re
+import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from itertools import islice
 
-from integrations.github.simulator.names import FIRST_NAMES, LAST_NAMES
-
 ADMIN = "ADMIN"
 MEMBER = "MEMBER"
+
+# Some names beyond ASCII, so that the product sees names like the ones real organizations have.
+FIRST_NAMES = (
+    "Ada Alan Amara Anders Aoife Ayşe Bjørn Carmen Chen Chloé Dmitri Emeka Emma Farah François Grace Hana Hiroshi "
+    "Ingrid Isabela Jamal Jiří José Kai Katherine Kwame Léa Linus Łukasz Margaret Mateo Mei Mohammed Nadia Niamh "
+    "Oluwaseun Omar Priya Radia Rafael Saanvi Sigrún Sofía Tariq Thandiwe Tomás Yuki Zoë"
+).split()
+LAST_NAMES = (
+    "Abara|Andersson|Babbage|Bălan|Chowdhury|Curie|Dąbrowski|Dijkstra|Díaz|Eze|Fernández|García|Hamilton|Hopper|"
+    "Ibrahim|Jansen|Johnson|Kim|Kowalczyk|Lamarr|Liskov|Lovelace|Müller|Nakamura|Nguyen|Novák|O'Brien|Okafor|"
+    "Perlman|Petrović|Ramanujan|Rossi|Sato|Schmidt|Silva|Singh|Søndergaard|Tanaka|Torvalds|Turing|Van der Berg|"
+    "Wang|Wójcik|Yılmaz|Zhang"
+).split("|")
 
 _MASK = (1 << 64) - 1
 _ORG_IDS = range(1_000_000, 10_000_000)
@@ -35,11 +48,13 @@ class Member:
     email: str  # "" without a public email, as GitHub answers
     avatar_url: str
     role: str
+    public: bool  # a public membership shows to anyone, a concealed one to members only
+    verified_email: bool  # has an email on one of the organization's verified domains
 
 
 def node_id(prefix: str, database_id: int) -> str:
-    """GitHub's next-generation global id: the type's prefix and the msgpack of [0, databaseId]."""
-    packed = b"\x92\x00" + _msgpack_uint(database_id)
+    """Return GitHub's next-generation global id: the type's prefix and the msgpack of [0, databaseId]."""
+    packed = b"\x92\x00" + (b"\xce" + database_id.to_bytes(4, "big") if database_id > 0x7F else bytes([database_id]))
     return f"{prefix}_{base64.urlsafe_b64encode(packed).decode().rstrip('=')}"
 
 
@@ -47,25 +62,13 @@ def avatar_url(database_id: int) -> str:
     return f"https://avatars.githubusercontent.com/u/{database_id}?v=4"
 
 
-def _msgpack_uint(value: int) -> bytes:
-    if value < 0x80:
-        return bytes([value])
-    for marker, width in ((0xCC, 1), (0xCD, 2), (0xCE, 4)):
-        if value < 1 << (8 * width):
-            return bytes([marker]) + value.to_bytes(width, "big")
-    return b"\xcf" + value.to_bytes(8, "big")
+def slug(name: str) -> str:
+    """Return the ASCII letters a login is made of: "Søndergaard" gives "sondergaard"."""
+    name = name.translate(str.maketrans({"ø": "o", "Ø": "o", "ł": "l", "Ł": "l", "ı": "i"}))
+    return re.sub(r"[^a-z]", "", unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode().lower())
 
 
-VIEWER = Member(
-    index=0,
-    database_id=1,
-    node_id=node_id("U", 1),
-    login="octocat",
-    name="The Octocat",
-    email="octocat@github.com",
-    avatar_url=avatar_url(1),
-    role=ADMIN,
-)
+VIEWER = Member(0, 1, node_id("U", 1), "octocat", "The Octocat", "octocat@github.com", avatar_url(1), ADMIN, True, True)
 
 
 def _seed(login: str) -> int:
@@ -80,16 +83,17 @@ def _mix(value: int) -> int:
     return value ^ (value >> 31)
 
 
-def _generated_role(random: int) -> str:
-    return ADMIN if (random >> 40) % 10 == 0 else MEMBER
-
-
 def _base36(value: int) -> str:
     digits = ""
     while value:
         value, digit = divmod(value, 36)
         digits = "0123456789abcdefghijklmnopqrstuvwxyz"[digit] + digits
     return digits or "0"
+
+
+def _random_name(random: int) -> tuple[str, str, str]:
+    first, last = FIRST_NAMES[random % len(FIRST_NAMES)], LAST_NAMES[(random >> 12) % len(LAST_NAMES)]
+    return f"{first} {last}", slug(first), slug(last)
 
 
 class SimulatedOrg:
@@ -111,6 +115,7 @@ class SimulatedOrg:
         self._changed: dict[int, dict] = {}
         self._renamed: dict[str, int] = {}  # lowercase login -> index, for members whose login changed
         self._changes = 0  # makes each change call pick other members than the previous one
+        self._public_count: int | None = None  # counting a big organization's public members takes a while
 
     def __repr__(self):
         return f"<SimulatedOrg {self.login} ({self.size} members)>"
@@ -124,9 +129,13 @@ class SimulatedOrg:
         return self._end - len(self._removed)
 
     @property
+    def viewer_is_member(self) -> bool:
+        return 0 not in self._removed
+
+    @property
     def members(self) -> list[Member]:
         with self._lock:
-            return [self.member(index) for index in self._ascending(0, self._end)]
+            return [self.member(index) for index in self.indices()]
 
     def member(self, index: int) -> Member:
         generated = self._generated(index)
@@ -134,11 +143,11 @@ class SimulatedOrg:
         return replace(generated, **changed) if changed else generated
 
     def role_of(self, index: int) -> str:
-        """A member's role, without building the whole member: REST filters big organizations by role."""
+        """Return a member's role without building the whole member: REST filters big organizations by role."""
         changed = self._changed.get(index)
         if changed and "role" in changed:
             return changed["role"]
-        return ADMIN if index == 0 else _generated_role(_mix(self.created_seed + index))
+        return ADMIN if index == 0 else self._role(_mix(self.created_seed + index))
 
     def member_by_login(self, login: str) -> Member | None:
         key = login.lower()
@@ -149,27 +158,27 @@ class SimulatedOrg:
             member = self.member(index)
             return member if member.login.lower() == key else None
 
-    def page(self, *, first=None, after=None, last=None, before=None) -> tuple[list[Member], bool, bool]:
-        """Members after/before the given indices, as a GraphQL connection pages them: the page, whether
-        more follow it and whether more precede it."""
-        with self._lock:
-            start = 0 if after is None else after + 1
-            stop = self._end if before is None else min(before, self._end)
-            if first is not None:
-                indices = list(islice(self._ascending(start, stop), first))
-                if last is not None:
-                    indices = indices[-last:] if last else []
-            else:
-                indices = list(islice(self._descending(start, stop), last))[::-1]
-            if not indices:
-                return [], False, False
-            has_next = next(self._ascending(indices[-1] + 1, self._end), None) is not None
-            has_previous = next(self._descending(0, indices[0]), None) is not None
-            return [self.member(index) for index in indices], has_next, has_previous
+    def indices(self, *, public_only=False, start=0) -> Iterator[int]:
+        """Yield every member's index from start on, in order; public members only for a viewer outside."""
+        removed = self._removed
+        indices = (index for index in range(start, self._end) if index not in removed)
+        return (index for index in indices if self._is_public(index)) if public_only else indices
 
-    def indices(self) -> Iterator[int]:
-        """Every member's index, in order; a generator, so REST paging of a big organization stays cheap."""
-        return self._ascending(0, self._end)
+    def count(self, *, public_only=False) -> int:
+        if not public_only:
+            return self.size
+        with self._lock:
+            if self._public_count is None:
+                self._public_count = sum(1 for _ in self.indices(public_only=True))
+            return self._public_count
+
+    def page(self, first: int, after: int | None, *, public_only=False) -> tuple[list[Member], bool]:
+        """Return the first members after the index after, as a GraphQL connection pages them, and whether
+        more follow."""
+        with self._lock:
+            following = self.indices(public_only=public_only, start=0 if after is None else after + 1)
+            indices = list(islice(following, first + 1))
+            return [self.member(index) for index in indices[:first]], len(indices) > first
 
     # Membership changes between runs. Each returns the members it affected, as they are afterwards.
 
@@ -179,13 +188,22 @@ class SimulatedOrg:
                 raise ValueError(f"An organization has at most {_BLOCK} members.")
             added = range(self._end, self._end + n)
             self._end += n
+            self._public_count = None
             return [self.member(index) for index in added]
 
     def remove_members(self, n: int) -> list[Member]:
         with self._lock:
             removed = [self.member(index) for index in self._pick(n)]
             self._removed.update(member.index for member in removed)
+            self._public_count = None
             return removed
+
+    def remove_viewer(self) -> None:
+        """Take octocat out of the organization: from then on it sees only the public members, as GitHub
+        shows a token whose user is no member."""
+        with self._lock:
+            self._removed.add(0)
+            self._public_count = None
 
     def rename_members(self, n: int) -> list[Member]:
         with self._lock:
@@ -206,13 +224,10 @@ class SimulatedOrg:
     def update_profiles(self, n: int) -> list[Member]:
         with self._lock:
             for index in (picked := self._pick(n)):
-                random = _mix(self.created_seed ^ (index << 20) ^ self._changes)
-                first, first_slug = FIRST_NAMES[random % len(FIRST_NAMES)]
-                last, last_slug = LAST_NAMES[(random >> 12) % len(LAST_NAMES)]
-                name = f"{first} {last}"
+                name, first, last = _random_name(_mix(self.created_seed ^ (index << 20) ^ self._changes))
                 if name == self.member(index).name:
                     name = f"{name} II"
-                self._change(index, name=name, email=f"{first_slug}.{last_slug}@example.org")
+                self._change(index, name=name, email=f"{first}.{last}@example.org")
             return [self.member(index) for index in picked]
 
     def rename_member(self, login: str, new_login: str) -> Member:
@@ -226,23 +241,18 @@ class SimulatedOrg:
             return self.member(member.index)
 
     def rename(self, new_login: str) -> None:
-        """The organization itself is renamed; it keeps its id, and its old login stops resolving."""
+        """Rename the organization itself; it keeps its id, and its old login stops resolving."""
         self._registry.rename(self, new_login)
 
     def _exists(self, index: int) -> bool:
         return 0 <= index < self._end and index not in self._removed
 
-    def _ascending(self, start: int, stop: int) -> Iterator[int]:
-        removed = self._removed
-        return (index for index in range(start, stop) if index not in removed)
-
-    def _descending(self, start: int, stop: int) -> Iterator[int]:
-        removed = self._removed
-        return (index for index in range(stop - 1, start - 1, -1) if index not in removed)
+    def _is_public(self, index: int) -> bool:
+        return index == 0 or _mix(self.created_seed + index) % 3 == 0
 
     def _pick(self, n: int) -> list[int]:
-        """n members other than the viewer, spread over the organization, different from call to call."""
-        candidates = list(self._ascending(1, self._end))
+        """Return n members other than the viewer, spread over the organization, different from call to call."""
+        candidates = list(self.indices(start=1))
         if n > len(candidates):
             raise ValueError(f"{self.login} has only {len(candidates)} members besides octocat.")
         self._changes += 1
@@ -269,22 +279,27 @@ class SimulatedOrg:
             return None
         return database_id - self._first_member_id
 
+    @staticmethod
+    def _role(random: int) -> str:
+        return ADMIN if (random >> 40) % 10 == 0 else MEMBER
+
     def _generated(self, index: int) -> Member:
         if index == 0:
             return VIEWER
         random = _mix(self.created_seed + index)
-        first, first_slug = FIRST_NAMES[random % len(FIRST_NAMES)]
-        last, last_slug = LAST_NAMES[(random >> 12) % len(LAST_NAMES)]
+        name, first, last = _random_name(random)
         database_id = self._first_member_id + index
         return Member(
             index=index,
             database_id=database_id,
             node_id=node_id("U", database_id),
-            login=f"{first_slug}-{last_slug}-{_base36(database_id)}",
-            name=None if (random >> 24) % 8 == 0 else f"{first} {last}",
-            email=f"{first_slug}.{last_slug}@example.com" if (random >> 32) % 3 == 0 else "",
+            login=f"{first}-{last}-{_base36(database_id)}",
+            name=None if (random >> 24) % 8 == 0 else name,
+            email=f"{first}.{last}@example.com" if (random >> 32) % 3 == 0 else "",
             avatar_url=avatar_url(database_id),
-            role=_generated_role(random),
+            role=self._role(random),
+            public=self._is_public(index),
+            verified_email=(random >> 48) % 4 == 0,
         )
 
 
@@ -300,7 +315,7 @@ class Organizations:
             return iter(sorted(self._by_id.values(), key=lambda org: org.login.lower()))
 
     def add(self, login: str, size: int) -> SimulatedOrg:
-        """A fresh organization; one with the same login is replaced (and keeps its id)."""
+        """Create an organization; one with the same login is replaced (and keeps its id)."""
         with self.lock:
             if (existing := self.find(login)) is not None:
                 del self._by_id[existing.id]
@@ -333,8 +348,8 @@ class Organizations:
 
     @staticmethod
     def _free(seed: int, taken: set[int], capacity: int) -> int:
-        """The first free slot from the seed's on: deterministic, so that the same organizations created
-        in the same order get the same ids."""
+        """Return the first free slot from the seed's on: deterministic, so that the same organizations
+        created in the same order get the same ids."""
         if len(taken) >= capacity:
             raise ValueError("The simulator has no room for another organization.")
         slot = seed % capacity

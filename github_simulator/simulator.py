@@ -2,22 +2,31 @@
 
 import threading
 
-from integrations.github.simulator.faults import Fault
-from integrations.github.simulator.organizations import SimulatedOrg
-from integrations.github.simulator.server import SimulatorServer
-from integrations.github.simulator.state import State
-from integrations.github.simulator.tokens import RATE_LIMIT
+from github_simulator.faults import Fault, FaultBook
+from github_simulator.oauth import Codes
+from github_simulator.organizations import Organizations, SimulatedOrg
+from github_simulator.server import SimulatorServer
+from github_simulator.tokens import RATE_LIMIT, Tokens
 
 
 class Simulator:
     """A GitHub that runs on 127.0.0.1: the OAuth web flow, the REST and GraphQL endpoints the product
-    uses, rate limits, latency and injected faults. The viewer of every token is octocat, a member of
-    every organization."""
+    uses (at github.com's paths and at GitHub Enterprise Server's /api/v3 and /api/graphql), rate limits,
+    latency and injected faults. The viewer of every token is octocat, an admin of every organization
+    until SimulatedOrg.remove_viewer()."""
 
     def __init__(self, orgs=None, latency_ms=0, host="127.0.0.1", port=0, *, rate_limit=RATE_LIMIT):
         self._initial_orgs = dict(orgs or {})
         self._address = (host, port)
-        self.state = State.create(rate_limit)
+        # Everything the simulator remembers between requests is behind this one lock.
+        self.lock = threading.RLock()
+        self.orgs = Organizations(self.lock)
+        self.tokens = Tokens(self.lock, rate_limit)
+        self.faults = FaultBook(self.lock)
+        self.codes = Codes(self.lock)
+        self.url = ""  # web and API base alike, known once the server listens
+        self.latency_ms = 0
+        self._requests: list[tuple[str, str]] = []
         self._server: SimulatorServer | None = None
         self._thread: threading.Thread | None = None
         self.reset()
@@ -30,14 +39,10 @@ class Simulator:
     def __exit__(self, *exc_info):
         self.stop()
 
-    @property
-    def url(self) -> str:
-        return self.state.url
-
     def start(self) -> None:
         self._server = SimulatorServer(self._address, self)
         host, port = self._server.server_address[:2]
-        self.state.url = f"http://{host}:{port}"
+        self.url = f"http://{host}:{port}"
         self._thread = threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.1}, name="github-simulator", daemon=True
         )
@@ -53,49 +58,54 @@ class Simulator:
         self._server = self._thread = None
 
     def reset(self) -> None:
-        """Back to the organizations given to the constructor, without faults or latency, counters at 0;
+        """Go back to the organizations given to the constructor, without faults or latency, counters at 0;
         issued tokens stay valid."""
-        state = self.state
-        with state.lock:
-            state.orgs.clear()
+        with self.lock:
+            self.orgs.clear()
             for login, size in self._initial_orgs.items():
-                state.orgs.add(login, size)
-            state.faults.clear()
-            state.codes.clear()
-            state.tokens.reset_budgets()
-            state.requests.clear()
-            state.latency_ms = 0
+                self.orgs.add(login, size)
+            self.faults.clear()
+            self.codes.clear()
+            self.tokens.reset_budgets()
+            self._requests.clear()
+            self.latency_ms = 0
 
     def add_org(self, login: str, size: int) -> SimulatedOrg:
-        return self.state.orgs.add(login, size)
+        return self.orgs.add(login, size)
 
     def org(self, login: str) -> SimulatedOrg:
-        if (org := self.state.orgs.find(login)) is None:
+        if (org := self.orgs.find(login)) is None:
             raise KeyError(f"The simulator has no organization called {login}.")
         return org
 
     def issue_token(self, scopes=("read:org",)) -> str:
-        return self.state.tokens.issue(scopes)
+        return self.tokens.issue(scopes)
 
     def revoke_token(self, token: str) -> None:
-        self.state.tokens.revoke(token)
+        self.tokens.revoke(token)
 
     def set_latency(self, ms: int) -> None:
         if not (isinstance(ms, int | float) and ms >= 0):
             raise ValueError("Latency is a number of milliseconds, at least 0.")
-        self.state.latency_ms = ms
+        self.latency_ms = ms
 
     def inject(self, fault: str, *, times: int | None = 1, **options) -> Fault:
-        return self.state.faults.inject(fault, times=times, **options)
+        """Make the next times requests (None: every one until clear_faults) fail as GitHub would; the
+        fault names and their options are faults.FAULTS."""
+        return self.faults.inject(fault, times=times, **options)
 
     def clear_faults(self) -> None:
-        self.state.faults.clear()
+        self.faults.clear()
+
+    def record(self, method: str, target: str) -> None:
+        with self.lock:
+            self._requests.append((method, target))
 
     @property
     def request_count(self) -> int:
-        return len(self.state.requests)
+        return len(self._requests)
 
     @property
     def requests(self) -> list[tuple[str, str]]:
-        with self.state.lock:
-            return list(self.state.requests)
+        with self.lock:
+            return list(self._requests)

@@ -2,7 +2,7 @@ import signal
 
 from django.core.management.base import BaseCommand, CommandError
 
-from integrations.github.simulator import Simulator
+from github_simulator import Simulator
 
 # Something to see in make run when no --org is given.
 DEFAULT_ORGS = {"acme": 250}

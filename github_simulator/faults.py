@@ -8,9 +8,9 @@ import hashlib
 import time
 from dataclasses import dataclass
 
-from integrations.github.simulator.organizations import VIEWER
-from integrations.github.simulator.responses import JSON, Response, github_error, json_response
-from integrations.github.simulator.tokens import RATE_LIMIT, WINDOW_SECONDS, Budget
+from github_simulator.messages import JSON, Response, github_error, json_response
+from github_simulator.organizations import VIEWER
+from github_simulator.tokens import RATE_LIMIT, WINDOW_SECONDS, Budget
 
 # Every fault and its options with their defaults ("path" is common to all).
 FAULTS = {
@@ -18,14 +18,19 @@ FAULTS = {
     "connection_reset": {},
     # GitHub's GraphQL error type was RATE_LIMITED for years; since late 2025 some answers say RATE_LIMIT.
     "rate_limit_exhausted": {"reset_in": 60, "graphql_type": "RATE_LIMITED"},
+    # retry_after None: no Retry-After header, and GitHub expects a minute's wait, then longer ones.
     "secondary_rate_limit": {"retry_after": 30},
+    "spammed": {},
     "bad_credentials": {},
     "sso_required": {},
+    "sso_partial": {"orgs": []},
     "access_restricted": {},
     "org_not_found": {},
     "resource_limits": {"max_first": 50},
+    "query_timeout": {"max_first": 50, "status": 502},
     "malformed_json": {},
     "null_fields": {},
+    "verified_emails_forbidden": {},
 }
 # Faults that replace the whole answer, before the request reaches an endpoint.
 TRANSPORT_FAULTS = (
@@ -34,11 +39,12 @@ TRANSPORT_FAULTS = (
     "malformed_json",
     "rate_limit_exhausted",
     "secondary_rate_limit",
+    "spammed",
     "bad_credentials",
 )
 ORGANIZATION_FAULTS = ("org_not_found", "sso_required", "access_restricted")
 # Without a path option a fault hits the API only, not the OAuth pages.
-API_PATHS = ("/user", "/orgs/", "/organizations/", "/graphql")
+API_PATHS = ("/user", "/orgs/", "/organizations/", "/graphql", "/rate_limit")
 
 REST_DOCS = "https://docs.github.com/rest"
 GRAPHQL_DOCS = "https://docs.github.com/graphql"
@@ -48,8 +54,6 @@ RESTRICTIONS_DOCS = "https://docs.github.com/articles/restricting-access-to-your
 SSO_MESSAGE = (
     "Resource protected by organization SAML enforcement. You must grant your OAuth token access to this organization."
 )
-# A value that marks a field to leave out of a member altogether (null_fields).
-MISSING = "\x00missing\x00"
 
 
 @dataclass
@@ -86,7 +90,7 @@ class FaultBook:
             self._faults.clear()
 
     def find(self, names, path: str) -> Fault | None:
-        """The earliest injected fault among names that applies to path, without using it up."""
+        """Return the earliest injected fault among names that applies to path, without using it up."""
         with self._lock:
             return next((fault for fault in self._faults if fault.name in names and fault.applies_to(path)), None)
 
@@ -108,20 +112,25 @@ def _check_options(fault: Fault) -> None:
     options = fault.options
     if fault.name == "server_error" and not 500 <= options["status"] <= 599:
         raise ValueError("server_error's status is a 5xx status.")
+    if fault.name == "query_timeout" and options["status"] not in (502, 504):
+        raise ValueError("query_timeout's status is 502 or 504.")
     if fault.name == "rate_limit_exhausted" and options["graphql_type"] not in ("RATE_LIMITED", "RATE_LIMIT"):
         raise ValueError("rate_limit_exhausted's graphql_type is RATE_LIMITED or RATE_LIMIT.")
+    if fault.name == "sso_partial" and not all(isinstance(login, str) for login in options["orgs"]):
+        raise ValueError("sso_partial's orgs is a list of organization logins.")
     for name in ("reset_in", "retry_after", "max_first"):
-        if name in options and not (isinstance(options[name], int) and options[name] >= 0):
+        value = options.get(name, 0)
+        if not (value is None and name == "retry_after") and not (isinstance(value, int) and value >= 0):
             raise ValueError(f"{fault.name}'s {name} is a whole number of at least 0.")
 
 
 def transport_response(fault: Fault, *, graphql: bool, budget_headers, request_id: str) -> Response:
-    """The answer a transport fault gives in place of the endpoint's."""
+    """Return the answer a transport fault gives in place of the endpoint's."""
     options = fault.options
     if fault.name == "connection_reset":
         return Response(0, reset_connection=True)
     if fault.name == "server_error":
-        return _server_error(options["status"], graphql=graphql, request_id=request_id)
+        return server_error(options["status"], graphql=graphql, request_id=request_id)
     if fault.name == "malformed_json":
         body = b'{"data":{"organization":{"membersWithRole":{"totalCount":' if graphql else b'[{"login":"octocat","id":'
         return Response(200, body, [("Content-Type", JSON)])
@@ -131,14 +140,30 @@ def transport_response(fault: Fault, *, graphql: bool, budget_headers, request_i
             graphql=graphql, reset_at=reset_at, request_id=request_id, error_type=options["graphql_type"]
         )
     if fault.name == "secondary_rate_limit":
-        return _secondary_rate_limited(options["retry_after"], budget_headers, request_id)
+        message = (
+            "You have exceeded a secondary rate limit. Please wait a few minutes before you try again. If you reach "
+            f"out to GitHub Support for help, please include the request ID {request_id}."
+        )
+        retry_after = [] if options["retry_after"] is None else [("Retry-After", str(options["retry_after"]))]
+        return github_error(
+            403, message, f"{RATE_LIMIT_DOCS}#about-secondary-rate-limits", retry_after + budget_headers
+        )
+    if fault.name == "spammed":
+        body = {
+            "message": "Validation Failed",
+            "errors": [{"code": "custom", "message": "Sorry, this endpoint has been spammed."}],
+            "documentation_url": REST_DOCS,
+            "status": "422",
+        }
+        return json_response(422, body, budget_headers)
     return bad_credentials(graphql=graphql)
 
 
 def rate_limited(
     *, graphql: bool, reset_at: int, request_id: str, limit: int = RATE_LIMIT, error_type: str = "RATE_LIMITED"
 ) -> Response:
-    """Primary rate limit exhausted: REST answers 403, GraphQL 200 with an error; both with remaining 0."""
+    """Answer an exhausted primary rate limit: REST with 403, GraphQL with 200 and an error; both with
+    remaining 0."""
     headers = Budget(limit, reset_at, used=limit).headers("graphql" if graphql else "core")
     if graphql:
         if error_type == "RATE_LIMIT":
@@ -158,15 +183,6 @@ def rate_limited(
     return github_error(403, message, f"{RATE_LIMIT_DOCS}#about-rate-limits", headers)
 
 
-def _secondary_rate_limited(retry_after: int, budget_headers, request_id: str) -> Response:
-    message = (
-        "You have exceeded a secondary rate limit. Please wait a few minutes before you try again. If you reach out "
-        f"to GitHub Support for help, please include the request ID {request_id}."
-    )
-    headers = [("Retry-After", str(retry_after)), *budget_headers]
-    return github_error(403, message, f"{RATE_LIMIT_DOCS}#about-secondary-rate-limits", headers)
-
-
 def bad_credentials(*, graphql: bool) -> Response:
     if graphql:
         # What GitHub sends with a GraphQL 401: a zero budget, which is not a rate limit.
@@ -175,7 +191,8 @@ def bad_credentials(*, graphql: bool) -> Response:
     return github_error(401, "Bad credentials", REST_DOCS)
 
 
-def _server_error(status: int, *, graphql: bool, request_id: str) -> Response:
+def server_error(status: int, *, graphql: bool, request_id: str) -> Response:
+    """Answer as GitHub does when a request takes too long (502 on GraphQL, 504) or fails."""
     if status == 504:
         message = (
             "We couldn't respond to your request in time. Sorry about that. Please try resubmitting your request "
@@ -206,31 +223,41 @@ def access_restricted_message(org_login: str) -> str:
 
 
 # null_fields: every eighth member is intact; the others each lack something, or carry hostile text.
+# None is a null; _MISSING leaves the field out altogether.
+_MISSING = object()
 _GRAPHQL_DAMAGE = (
     {"name": None},
-    {"email": MISSING},
+    {"email": _MISSING},
     {"avatarUrl": None},
     {"login": None},
     {"databaseId": None},
-    {"email": None, "name": MISSING},
+    {"email": None, "name": _MISSING},
     {"name": "<script>alert('member')</script>"},
     {},
 )
 _REST_DAMAGE = ({}, {"avatar_url": None}, {}, {"login": None}, {"id": None}, {"node_id": None}, {}, {})
 
 
-def damage_graphql_user(node: dict, index: int) -> dict:
-    return {**node, **_GRAPHQL_DAMAGE[index % len(_GRAPHQL_DAMAGE)]}
+def damage_rest_users(users: list[dict]) -> list[dict]:
+    return [_damaged(user, _REST_DAMAGE[position % 8]) for position, user in enumerate(users)]
 
 
-def damage_rest_user(user: dict, index: int) -> dict:
-    return {**user, **_REST_DAMAGE[index % len(_REST_DAMAGE)]}
-
-
-def drop_missing(value):
-    """The JSON value without the members' fields marked MISSING."""
-    if isinstance(value, dict):
-        return {key: drop_missing(item) for key, item in value.items() if item != MISSING}
+def damage_graphql_members(value):
+    """Return a GraphQL answer whose members (the nodes of membersWithRole's edges) have holes, after
+    execution: GitHub's schema would not let such members through."""
     if isinstance(value, list):
-        return [drop_missing(item) for item in value]
-    return value
+        return [damage_graphql_members(item) for item in value]
+    if not isinstance(value, dict):
+        return value
+    damaged = {key: damage_graphql_members(item) for key, item in value.items()}
+    if isinstance(edges := value.get("edges"), list):
+        damaged["edges"] = [
+            {**edge, "node": _damaged(edge["node"], _GRAPHQL_DAMAGE[position % 8])} if edge.get("node") else edge
+            for position, edge in enumerate(edges)
+        ]
+    return damaged
+
+
+def _damaged(fields: dict, damage: dict) -> dict:
+    changed = {**fields, **{key: value for key, value in damage.items() if key in fields}}
+    return {key: value for key, value in changed.items() if value is not _MISSING}

@@ -1,4 +1,5 @@
-"""The values passed between the HTTP layer and the simulated endpoints, and GitHub's JSON conventions."""
+"""The requests and responses passed between the HTTP server and the simulated endpoints, and GitHub's
+JSON conventions."""
 
 import json
 from dataclasses import dataclass, field
@@ -15,21 +16,30 @@ class Request:
     body: bytes = b""
     path: str = field(init=False)
     query: dict[str, str] = field(init=False)
+    # Set by the server for the API: the path without the layout's prefix (/api/v3 on Enterprise Server,
+    # and "/graphql" for either GraphQL endpoint), and the API's base URL in the request's layout.
+    api_path: str = ""
+    api_url: str = ""
 
     def __post_init__(self):
         parts = urlsplit(self.target)
         self.path = parts.path
         self.query = {name: values[-1] for name, values in parse_qs(parts.query).items()}
 
+    @property
+    def query_string(self) -> str:
+        return urlsplit(self.target).query
+
     def json(self):
-        """The body as JSON, or None when it is not JSON."""
+        """Return the body as JSON, or None when it is not JSON."""
         try:
             return json.loads(self.body or b"null")
         except ValueError:
             return None
 
     def form(self) -> dict[str, str]:
-        """Form fields from the query and a form-encoded or JSON body, as GitHub's OAuth endpoints accept."""
+        """Return the fields of the query and of a form-encoded or JSON body, as GitHub's OAuth endpoints
+        accept them."""
         fields = dict(self.query)
         if self.headers.get("content-type", "").startswith("application/json"):
             body = self.json()
@@ -54,7 +64,7 @@ def json_response(status: int, payload, headers=()) -> Response:
 
 
 def github_error(status: int, message: str, documentation_url: str, headers=()) -> Response:
-    """GitHub's "Basic Error" body, with the status repeated as a string as GitHub has done since 2024."""
+    """Return GitHub's "Basic Error" body, with the status repeated as a string as GitHub has done since 2024."""
     payload = {"message": message, "documentation_url": documentation_url, "status": str(status)}
     return json_response(status, payload, headers)
 

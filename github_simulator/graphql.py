@@ -1,0 +1,319 @@
+"""POST /graphql: a subset of GitHub's schema, with GitHub's own type, field and argument names, executed
+with graphql-core, so that aliases, fragments, variables and validation behave as they do on GitHub.
+
+GitHub checks pagination bounds and token scopes before it executes a query, and answers those errors
+without data; the simulator finds them while it executes, and then drops the data.
+"""
+
+import base64
+import binascii
+import functools
+import time
+from dataclasses import dataclass, field
+
+from graphql import GraphQLError, build_schema, execute, parse, validate
+
+from github_simulator import faults
+from github_simulator.messages import Response, github_error, json_response
+from github_simulator.organizations import ADMIN, VIEWER, Member, SimulatedOrg, avatar_url
+
+# Every type, field and argument here is GitHub's (tests/github/test_simulator_conformance.py checks each
+# against ../shared/github/schema.graphql); the fields are a subset.
+SDL = """
+scalar DateTime
+scalar URI
+
+type Query {
+  organization(login: String!): Organization
+  rateLimit(dryRun: Boolean = false): RateLimit
+  viewer: User!
+}
+
+type Organization {
+  avatarUrl(size: Int): URI!
+  databaseId: Int
+  id: ID!
+  login: String!
+  membersWithRole(after: String, first: Int): OrganizationMemberConnection!
+  name: String
+  url: URI!
+  viewerIsAMember: Boolean!
+}
+
+type OrganizationMemberConnection {
+  edges: [OrganizationMemberEdge]
+  nodes: [User]
+  pageInfo: PageInfo!
+  totalCount: Int!
+}
+
+type OrganizationMemberEdge {
+  cursor: String!
+  node: User
+  role: OrganizationMemberRole
+}
+
+enum OrganizationMemberRole {
+  ADMIN
+  MEMBER
+}
+
+type PageInfo {
+  endCursor: String
+  hasNextPage: Boolean!
+  hasPreviousPage: Boolean!
+  startCursor: String
+}
+
+type RateLimit {
+  cost: Int!
+  limit: Int!
+  nodeCount: Int!
+  remaining: Int!
+  resetAt: DateTime!
+  used: Int!
+}
+
+type User {
+  avatarUrl(size: Int): URI!
+  databaseId: Int
+  email: String!
+  id: ID!
+  login: String!
+  name: String
+  organizationVerifiedDomainEmails(login: String!): [String!]!
+  url: URI!
+}
+"""
+MAX_PAGE = 100
+_CURSOR_PREFIX = b"cursor:v2:\x91\xce"
+# Errors GitHub finds before it executes a query; it answers them without data.
+_REFUSALS = ("INSUFFICIENT_SCOPES", "MISSING_PAGINATION_BOUNDARIES", "EXCESSIVE_PAGINATION")
+
+
+class GitHubGraphQLError(Exception):
+    """An error as GitHub reports it: with a "type" beside the message."""
+
+    def __init__(self, error_type: str, message: str, extensions: dict | None = None):
+        super().__init__(message)
+        self.type = error_type
+        self.message = message
+        self.extensions = extensions
+
+
+@dataclass
+class Context:
+    simulator: object
+    token: object
+    budget: object  # already charged for this request
+    path: str
+    node_count: int = 0
+    timeout_status: int | None = None  # query_timeout: the whole answer is this status
+    emails_forbidden: bool = False  # verified_emails_forbidden
+    headers: list = field(default_factory=list)
+
+
+def handle(simulator, token, budget, request, request_id: str) -> Response:
+    body = request.json()
+    if not isinstance(body, dict):
+        return github_error(400, "Problems parsing JSON", faults.GRAPHQL_DOCS)
+    query, variables = body.get("query"), body.get("variables") or {}
+    if not isinstance(query, str) or not isinstance(variables, dict):
+        message = "A query attribute must be specified and must be a string, and variables a JSON object."
+        return json_response(200, {"errors": [{"message": message}]})
+    document, errors = _document(query)
+    if errors:
+        return json_response(200, {"errors": list(errors)})
+    book = simulator.faults
+    context = Context(simulator, token, budget, request.api_path)
+    if "organizationVerifiedDomainEmails" in query:
+        context.emails_forbidden = bool(book.take(("verified_emails_forbidden",), request.api_path))
+    damaged = "membersWithRole" in query and book.take(("null_fields",), request.api_path) is not None
+    result = execute(
+        SCHEMA, document, context_value=context, variable_values=variables, operation_name=body.get("operationName")
+    )
+    if context.timeout_status:
+        return faults.server_error(context.timeout_status, graphql=True, request_id=request_id)
+    errors = [_error(error) for error in result.errors or ()]
+    if refusals := [error for error in errors if error.get("type") in _REFUSALS]:
+        return json_response(200, {"errors": refusals})
+    payload = (
+        {} if result.data is None else {"data": faults.damage_graphql_members(result.data) if damaged else result.data}
+    )
+    if errors:
+        payload["errors"] = errors
+    return json_response(200, payload, context.headers)
+
+
+def encode_cursor(index: int) -> str:
+    """Return an opaque cursor shaped like GitHub's (base64 of "cursor:v2:" and a msgpack'd key)."""
+    return base64.b64encode(_CURSOR_PREFIX + index.to_bytes(4, "big")).decode()
+
+
+def _decode_cursor(cursor: str | None) -> int | None:
+    if cursor is None:
+        return None
+    try:
+        raw = base64.b64decode(cursor, validate=True)
+    except (binascii.Error, ValueError):
+        raw = b""
+    if len(raw) != len(_CURSOR_PREFIX) + 4 or not raw.startswith(_CURSOR_PREFIX):
+        raise GitHubGraphQLError("INVALID_CURSOR_ARGUMENTS", f"`{cursor}` does not appear to be a valid cursor.")
+    return int.from_bytes(raw[len(_CURSOR_PREFIX) :], "big")
+
+
+# Resolvers. Objects are dicts, read by graphql-core's default resolver; "_org" and "_member" keep what
+# the fields with arguments need.
+
+
+def _organization(_root, info, login):
+    context = info.context
+    org = context.simulator.orgs.find(login)
+    fault = context.simulator.faults.take(faults.ORGANIZATION_FAULTS, context.path) if org else None
+    if org is None or (fault and fault.name == "org_not_found"):
+        raise GitHubGraphQLError("NOT_FOUND", f"Could not resolve to an Organization with the login of '{login}'.")
+    if fault and fault.name == "sso_required":
+        context.headers.append(faults.sso_header(context.simulator.url, org.login))
+        raise GitHubGraphQLError("FORBIDDEN", faults.SSO_MESSAGE, {"saml_failure": True})
+    if fault:
+        raise GitHubGraphQLError("FORBIDDEN", faults.access_restricted_message(org.login))
+    return {
+        "_org": org,
+        "avatarUrl": avatar_url(org.id),
+        "databaseId": org.id,
+        "id": org.node_id,
+        "login": org.login,
+        "name": org.name,
+        "url": f"{context.simulator.url}/{org.login}",
+        "viewerIsAMember": org.viewer_is_member,
+    }
+
+
+def _members(source, info, after=None, first=None):
+    context = info.context
+    org: SimulatedOrg = source["_org"]
+    _check_page(info, first)
+    book = context.simulator.faults
+    if (timeout := book.find(("query_timeout",), context.path)) and first > timeout.options["max_first"]:
+        book.consume(timeout)
+        context.timeout_status = timeout.options["status"]
+    limit = book.find(("resource_limits",), context.path)
+    if limit and first > limit.options["max_first"]:
+        book.consume(limit)
+        raise GitHubGraphQLError("RESOURCE_LIMITS_EXCEEDED", "Resource limits for this query exceeded.")
+    context.node_count += first
+    # GitHub shows a viewer outside the organization its public members only, without a word.
+    public_only = not org.viewer_is_member
+    members, has_next = org.page(first, _decode_cursor(after), public_only=public_only)
+    edges = [
+        {"cursor": encode_cursor(member.index), "node": _user(member, info), "role": member.role} for member in members
+    ]
+    return {
+        "totalCount": org.count(public_only=public_only),
+        "pageInfo": {
+            "hasNextPage": has_next,
+            "hasPreviousPage": after is not None,
+            "startCursor": edges[0]["cursor"] if edges else None,
+            "endCursor": edges[-1]["cursor"] if edges else None,
+        },
+        "edges": edges,
+        "nodes": [edge["node"] for edge in edges],
+    }
+
+
+def _check_page(info, first) -> None:
+    token = info.context.token
+    if not token.grants("read:org"):
+        granted = "[" + ", ".join(f"'{scope}'" for scope in token.scopes) + "]"
+        message = (
+            "Your token has not been granted the required scopes to execute this query. The 'membersWithRole' field "
+            f"requires one of the following scopes: ['read:org'], but your token has only been granted the: {granted} "
+            f"scopes. Please modify your token's scopes at: {info.context.simulator.url}/settings/tokens."
+        )
+        raise GitHubGraphQLError("INSUFFICIENT_SCOPES", message)
+    if first is None:
+        message = "You must provide a `first` or `last` value to properly paginate the `membersWithRole` connection."
+        raise GitHubGraphQLError("MISSING_PAGINATION_BOUNDARIES", message)
+    if not 1 <= first <= MAX_PAGE:
+        message = (
+            f"Requesting {first} records on the `membersWithRole` connection exceeds the `first` limit of 100 records."
+        )
+        raise GitHubGraphQLError("EXCESSIVE_PAGINATION", message)
+
+
+def _user(member: Member, info) -> dict:
+    return {
+        "_member": member,
+        "avatarUrl": member.avatar_url,
+        "databaseId": member.database_id,
+        "email": member.email,
+        "id": member.node_id,
+        "login": member.login,
+        "name": member.name,
+        "url": f"{info.context.simulator.url}/{member.login}",
+    }
+
+
+def _verified_emails(user, info, login) -> list[str]:
+    """Return the user's emails on the organization's verified domains, which GitHub shows an owner of
+    the organization only."""
+    context = info.context
+    if context.emails_forbidden:
+        message = f"You must be an owner of the organization {login} to read its members' verified domain emails."
+        raise GitHubGraphQLError("FORBIDDEN", message)
+    org = context.simulator.orgs.find(login)
+    if org is None or not org.viewer_is_member or org.role_of(VIEWER.index) != ADMIN:
+        return []
+    member = org.member_by_login(user["login"])
+    if member is None or member.database_id != user["databaseId"] or not member.verified_email:
+        return []
+    return [f"{member.login.lower()}@{org.login.lower()}.example"]
+
+
+def _rate_limit(_root, info, **_arguments):
+    context = info.context
+    budget = context.budget
+    return {
+        "cost": 1,
+        "limit": budget.limit,
+        "nodeCount": context.node_count,
+        "remaining": budget.remaining,
+        "resetAt": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(budget.reset_at)),
+        "used": budget.used,
+    }
+
+
+SCHEMA = build_schema(SDL)
+SCHEMA.query_type.fields["organization"].resolve = _organization
+SCHEMA.query_type.fields["rateLimit"].resolve = _rate_limit
+SCHEMA.query_type.fields["viewer"].resolve = lambda _root, info: _user(VIEWER, info)
+SCHEMA.type_map["Organization"].fields["membersWithRole"].resolve = _members
+SCHEMA.type_map["User"].fields["organizationVerifiedDomainEmails"].resolve = _verified_emails
+
+
+@functools.lru_cache(maxsize=256)
+def _document(query: str):
+    """Return the parsed document and no errors, or None and the validation errors; cached because a
+    client sends the same few documents over and over."""
+    try:
+        document = parse(query)
+    except GraphQLError as error:
+        return None, (_error(error),)
+    errors = validate(SCHEMA, document)
+    return (None, tuple(_error(error) for error in errors)) if errors else (document, ())
+
+
+def _error(error: GraphQLError) -> dict:
+    """Return an error as GitHub words it: its type first when it is GitHub's own."""
+    formatted = {}
+    original = error.original_error
+    if isinstance(original, GitHubGraphQLError):
+        formatted["type"] = original.type
+    if error.path:
+        formatted["path"] = error.path
+    if error.locations:
+        formatted["locations"] = [{"line": location.line, "column": location.column} for location in error.locations]
+    formatted["message"] = original.message if isinstance(original, GitHubGraphQLError) else error.message
+    if isinstance(original, GitHubGraphQLError) and original.extensions:
+        formatted["extensions"] = original.extensions
+    return formatted
