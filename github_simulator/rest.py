@@ -65,8 +65,8 @@ def _user_orgs(simulator, token, request):
     return json_response(200, body, headers + link)
 
 
-def _organization(simulator, token, request, org):
-    found, refusal = _find_org(simulator, request, login=org)
+def _organization(simulator, token, request, org=None, org_id=None):
+    found, refusal = _find_org(simulator, request, login=org, org_id=org_id)
     return refusal or json_response(200, _full_org(found, request.api_url, simulator.url))
 
 
@@ -153,7 +153,8 @@ ROUTES = (
         f"{_DOCS}/orgs/orgs#list-organizations-for-the-authenticated-user",
         "admin:org, read:org, repo, user, write:org",
     ),
-    Route(re.compile(r"/orgs/(?P<org>[^/]+)"), _organization, f"{_DOCS}/orgs/orgs#get-an-organization"),
+    # /organizations/{id} is the route by id GitHub's own Link headers use.
+    Route(re.compile(rf"/{_ORG}"), _organization, f"{_DOCS}/orgs/orgs#get-an-organization"),
     Route(re.compile(rf"/{_ORG}/members"), _members, f"{_DOCS}/orgs/members#list-organization-members"),
     Route(
         re.compile(rf"/{_ORG}/public_members"),

@@ -244,9 +244,9 @@ def _is_url_on(value: str, web_url: str) -> bool:
         parts = urlsplit(value)
     except ValueError:
         return False
+    web = urlsplit(web_url)
     return (
-        parts.scheme == "https"
-        and parts.netloc == urlsplit(web_url).netloc
+        (parts.scheme, parts.netloc) == (web.scheme, web.netloc)
         and len(value) <= 2048
         and not re.search(r"[\s\x00-\x1f\x7f]", value)
     )
