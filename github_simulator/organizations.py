@@ -109,6 +109,8 @@ class SimulatedOrg:
         self.node_id = node_id("O", database_id)
         self.member_block = member_block
         self.created_seed = _seed(login)
+        # Verified domains are the organization's own: a rename keeps them.
+        self.verified_domain = f"{login.lower()}.example"
         self._first_member_id = _MEMBER_IDS_START + member_block * _BLOCK
         self._end = size  # members are the indices below _end that were not removed
         self._removed: set[int] = set()
