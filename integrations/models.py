@@ -167,3 +167,31 @@ class GitHubMember(models.Model):
 
     def __str__(self):
         return self.login
+
+
+class StagedMember(models.Model):
+    """A member as one run read it from GitHub, kept until the run applies its pages in one
+    transaction. Pages land here as they arrive, so a worker holds one page in memory, not the
+    organization; a run that fails or is cut short leaves them unapplied, and they are deleted.
+
+    name and email are NULL when GitHub did not say (its REST API lists neither): the member's
+    stored values are then kept.
+    """
+
+    run = models.ForeignKey(MemberSyncRun, on_delete=models.CASCADE, related_name="+")
+    github_id = models.BigIntegerField()
+    node_id = models.CharField(max_length=100)
+    login = models.CharField(max_length=255)
+    name = models.CharField(max_length=255, null=True)  # noqa: DJ001 (NULL: GitHub did not say)
+    email = models.CharField(max_length=255, null=True)  # noqa: DJ001 (NULL: GitHub did not say)
+    avatar_url = models.CharField(max_length=500)
+    role = models.CharField(max_length=10)
+
+    class Meta:
+        constraints = [
+            # A member GitHub lists twice while the organization changes under the cursor counts once.
+            models.UniqueConstraint(fields=["run", "github_id"], name="one_staged_member_per_run"),
+        ]
+
+    def __str__(self):
+        return self.login

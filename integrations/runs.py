@@ -18,7 +18,7 @@ from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from integrations.events import publish_member_sync
-from integrations.models import ACTIVE_SYNC_STATUSES, GitHubIntegration, MemberSyncRun
+from integrations.models import ACTIVE_SYNC_STATUSES, GitHubIntegration, MemberSyncRun, StagedMember
 
 logger = logging.getLogger(__name__)
 
@@ -181,9 +181,13 @@ def reap_stalled_runs() -> int:
 
 
 def _end_if(run, still_matching, message) -> bool:
-    return _transition(
+    ended = _transition(
         run, only_if=still_matching, status=Status.ERROR, finished_at=timezone.now(), waiting_until=None, error=message
     )
+    if ended:
+        # The pages a dead worker staged will never be applied.
+        StagedMember.objects.filter(run=run).delete()
+    return ended
 
 
 def _transition(run, *, from_statuses=None, only_if=None, **changes) -> bool:
