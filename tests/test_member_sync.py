@@ -1,5 +1,7 @@
 """The member sync service against the GitHub simulator over real HTTP."""
 
+import threading
+
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -19,6 +21,7 @@ from integrations.member_writes import stage_members
 from integrations.models import GitHubIntegration, GitHubMember, MemberSyncRun, StagedMember
 from integrations.sync import ReadSummary, apply_members, sync_members
 from teams.models import Team
+from tests.helpers import wait_for
 
 pytestmark = pytest.mark.django_db
 
@@ -365,3 +368,43 @@ def test_rows_a_killed_worker_staged_are_discarded_by_the_next_run(integration):
 
     assert (result.created, StagedMember.objects.count()) == (1, 0)
     assert not GitHubMember.objects.filter(login="ghost").exists()
+
+
+def test_the_next_page_is_asked_for_while_a_page_is_written(integration):
+    asked = []
+
+    class RecordingClient(PagesClient):
+        def iter_member_pages(self, login):
+            for number, page in enumerate(super().iter_member_pages(login), start=1):
+                asked.append(number)
+                yield page
+
+    def on_progress(fetched, total):
+        # The first page is written; the second was asked for meanwhile.
+        if fetched == 1:
+            wait_for(lambda: 2 in asked, timeout=5, message="the second page asked for")
+
+    sync(integration, client=RecordingClient([member(1, "ann")], [member(2, "ben")]), on_progress=on_progress)
+
+
+def test_an_error_reading_ahead_is_raised_to_the_sync_and_stops_the_reading(integration):
+    class FailingClient(PagesClient):
+        def iter_member_pages(self, login):
+            yield MembersPage(members=[member(1, "ann")], total=None, end_cursor="a", has_next_page=True)
+            raise GitHubUnavailable("no answer in time")
+
+    with pytest.raises(GitHubUnavailable):
+        sync(integration, client=FailingClient())
+    assert GitHubMember.objects.count() == 0
+    assert not any(thread.name == "member-pages-read-ahead" for thread in threading.enumerate())
+
+
+def test_a_sync_that_stops_early_stops_the_reading(integration):
+    def stop(fetched, total):
+        raise KeyboardInterrupt
+
+    endless = PagesClient(*([member(n, f"user-{n}")] for n in range(1, 1000)))
+    with pytest.raises(KeyboardInterrupt):
+        sync(integration, client=endless, on_progress=stop)
+    assert endless.api_calls <= 3
+    assert not any(thread.name == "member-pages-read-ahead" for thread in threading.enumerate())
