@@ -76,18 +76,20 @@ _DIFFERS = (
 
 
 def staged_counts(*, run_id, integration_id) -> dict:
-    """How the run's stage compares with the stored members: total, created and updated."""
+    """How the run's stage compares with the stored members: total, created, updated, and released
+    (members whose deactivation was held, listed by GitHub again)."""
     sql = (
         "SELECT COUNT(*), "
         "COALESCE(SUM(CASE WHEN m.id IS NULL THEN 1 ELSE 0 END), 0), "
-        f"COALESCE(SUM(CASE WHEN m.id IS NOT NULL AND {_DIFFERS} THEN 1 ELSE 0 END), 0) "
+        f"COALESCE(SUM(CASE WHEN m.id IS NOT NULL AND {_DIFFERS} THEN 1 ELSE 0 END), 0), "
+        "COALESCE(SUM(CASE WHEN m.deactivation_held_at IS NOT NULL THEN 1 ELSE 0 END), 0) "
         f"FROM {_table(StagedMember)} AS s LEFT JOIN {_table()} AS m "
         "ON m.integration_id = %s AND m.github_id = s.github_id WHERE s.run_id = %s"
     )
     with connection.cursor() as cursor:
         cursor.execute(sql, [integration_id, run_id])
-        total, created, updated = cursor.fetchone()
-    return {"total": total, "created": created, "updated": updated}
+        total, created, updated, released = cursor.fetchone()
+    return {"total": total, "created": created, "updated": updated, "released": released}
 
 
 def insert_staged(*, run_id, integration_id, now):
@@ -105,17 +107,19 @@ def insert_staged(*, run_id, integration_id, now):
 
 
 def update_staged(*, run_id, integration_id, now):
-    """Rewrite the stored members who differ from their staged form, and bring back those who had
-    left: each is then active and has no time of leaving."""
+    """Rewrite the stored members who differ from their staged form, bring back those who had left
+    and release those whose deactivation was held: each is then active, with no time of leaving and
+    no hold."""
     timestamp = connection.ops.adapt_datetimefield_value(now)
     assignments = ", ".join(
         f"{field} = COALESCE(s.{field}, m.{field})" if field in ("name", "email") else f"{field} = s.{field}"
         for field in PROFILE_FIELDS
     )
     sql = (
-        f"UPDATE {_table()} AS m SET {assignments}, is_active = %s, left_at = NULL, updated_at = %s "
+        f"UPDATE {_table()} AS m SET {assignments}, is_active = %s, left_at = NULL, deactivation_held_at = NULL, "
+        f"updated_at = CASE WHEN {_DIFFERS} THEN %s ELSE m.updated_at END "
         f"FROM {_table(StagedMember)} AS s WHERE s.run_id = %s AND m.integration_id = %s "
-        f"AND m.github_id = s.github_id AND {_DIFFERS}"
+        f"AND m.github_id = s.github_id AND ({_DIFFERS} OR m.deactivation_held_at IS NOT NULL)"
     )
     with connection.cursor() as cursor:
         cursor.execute(sql, [True, timestamp, run_id, integration_id])

@@ -94,6 +94,12 @@ class MemberSyncRun(models.Model):
     members_updated = models.PositiveIntegerField(default=0)
     members_deactivated = models.PositiveIntegerField(default=0)
     members_unchanged = models.PositiveIntegerField(default=0)
+    members_held = models.PositiveIntegerField(
+        default=0, help_text="Members missing from GitHub whose deactivation waits for an admin (too many at once)."
+    )
+    members_skipped = models.PositiveIntegerField(
+        default=0, help_text="Members GitHub sent in a form that could not be read; nobody was then deactivated."
+    )
     api_calls = models.PositiveIntegerField(default=0)
     error = models.TextField(blank=True)
 
@@ -133,6 +139,9 @@ class MemberSyncRun(models.Model):
             "deactivated": self.members_deactivated,
             "unchanged": self.members_unchanged,
             "total": self.total,
+            # Beyond SPEC §5: deactivations held for an admin, and members that could not be read.
+            "held": self.members_held,
+            "skipped": self.members_skipped,
         }
 
 
@@ -156,6 +165,9 @@ class GitHubMember(models.Model):
     first_seen_at = models.DateTimeField(default=timezone.now)
     left_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(default=timezone.now)
+    # Set while the member, missing from GitHub, stays active because a run would have deactivated
+    # too many members at once (SPEC §6): an admin confirms or dismisses it.
+    deactivation_held_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         verbose_name = "GitHub member"

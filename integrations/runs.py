@@ -137,6 +137,8 @@ def complete_run(run, result) -> bool:
         members_updated=result.updated,
         members_deactivated=result.deactivated,
         members_unchanged=result.unchanged,
+        members_held=result.held,
+        members_skipped=result.skipped,
         api_calls=result.api_calls,
         error="",
     )
@@ -202,6 +204,14 @@ def _transition(run, *, from_statuses=None, only_if=None, **changes) -> bool:
         _save_on_integration(run)
     publish_member_sync(run, team_id=run.integration.team_id)
     return True
+
+
+def republish(run) -> None:
+    """Mirror a finished run on its integration and publish it again, after its counts changed
+    outside a transition (an admin decided on the deactivations it held)."""
+    with transaction.atomic():
+        _save_on_integration(run)
+    publish_member_sync(run, team_id=run.integration.team_id)
 
 
 def _save_on_integration(run):

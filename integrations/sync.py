@@ -13,8 +13,9 @@ import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.db import transaction
-from django.db.models import Exists, OuterRef
+from django.db.models import Count, Exists, OuterRef, Q
 from django.utils import timezone
 
 from integrations.github.client import GitHubClient
@@ -38,6 +39,8 @@ class SyncResult:
     api_calls: int
     # Members GitHub sent in a form we could not use; while there are any, nobody is deactivated.
     skipped: int = 0
+    # Members missing from GitHub kept active until an admin decides: too many at once (SPEC §6).
+    held: int = 0
 
 
 @dataclass(frozen=True)
@@ -194,23 +197,52 @@ def _staged(member: OrganizationMember) -> dict:
 def apply_members(*, run: MemberSyncRun, read: ReadSummary) -> dict:
     """Create, update, deactivate and reactivate members to match the run's stage, in one
     transaction and a fixed number of statements whatever the organization's size. Returns the
-    counts of created, updated, deactivated and unchanged members, and the total read."""
+    counts of created, updated, deactivated, held and unchanged members, and the total read.
+
+    Members missing from the stage are deactivated only when every member could be read, and only
+    if they are not too many: more than the MEMBER_SYNC_HOLD_DEACTIVATIONS_* settings allow are
+    held (kept active, marked) for an admin to confirm or dismiss. A held member listed again is
+    released; one missing again stays held, or is deactivated once the others came back.
+    """
     integration = run.integration
     if read.organization_login != integration.organization_login:
         integration.organization_login = read.organization_login
         integration.save(update_fields=["organization_login"])
     now = timezone.now()
     counts = staged_counts(run_id=run.pk, integration_id=integration.pk)
+    staged = Exists(StagedMember.objects.filter(run=run, github_id=OuterRef("github_id")))
+    active = GitHubMember.objects.filter(integration=integration, is_active=True)
+    before = active.aggregate(
+        active=Count("pk"),
+        missing=Count("pk", filter=~staged),
+        held_missing=Count("pk", filter=~staged & Q(deactivation_held_at__isnull=False)),
+    )
     # Statements that would write nothing are not sent: a re-sync that finds nothing changed writes
     # no member rows.
     if counts["created"]:
         insert_staged(run_id=run.pk, integration_id=integration.pk, now=now)
-    if counts["updated"]:
+    if counts["updated"] or counts["released"]:
         update_staged(run_id=run.pk, integration_id=integration.pk, now=now)
-    deactivated = 0
-    staged = StagedMember.objects.filter(run=run, github_id=OuterRef("github_id"))
-    missing = GitHubMember.objects.filter(integration=integration, is_active=True).exclude(Exists(staged))
-    if read.skipped == 0 and missing.exists():
-        deactivated = missing.update(is_active=False, left_at=now, updated_at=now)
-    unchanged = counts["total"] - counts["created"] - counts["updated"]
-    return {**counts, "deactivated": deactivated, "unchanged": unchanged}
+    missing = active.exclude(staged)
+    deactivated = held = 0
+    if read.skipped:
+        held = before["held_missing"]  # undecided: those held stay held, nobody else is
+    elif _too_many_to_deactivate(before["missing"], of=before["active"]):
+        if before["missing"] > before["held_missing"]:
+            missing.filter(deactivation_held_at__isnull=True).update(deactivation_held_at=now)
+        held = before["missing"]
+    elif before["missing"]:
+        deactivated = missing.update(is_active=False, left_at=now, updated_at=now, deactivation_held_at=None)
+    return {
+        "created": counts["created"],
+        "updated": counts["updated"],
+        "deactivated": deactivated,
+        "held": held,
+        "unchanged": counts["total"] - counts["created"] - counts["updated"],
+        "total": counts["total"],
+    }
+
+
+def _too_many_to_deactivate(count: int, *, of: int) -> bool:
+    percent, minimum = settings.MEMBER_SYNC_HOLD_DEACTIVATIONS_PERCENT, settings.MEMBER_SYNC_HOLD_DEACTIVATIONS_MIN
+    return count > minimum and count * 100 > of * percent

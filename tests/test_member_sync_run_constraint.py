@@ -50,5 +50,8 @@ class OneActiveRunTestCase(BaseTestCase):
     def test_a_completed_run_reports_its_result(self):
         run = self.start_run(status=Status.COMPLETE)
         run.members_created, run.total = 3, 3
-        self.assertEqual(run.result(), {"created": 3, "updated": 0, "deactivated": 0, "unchanged": 0, "total": 3})
+        self.assertEqual(
+            run.result(),
+            {"created": 3, "updated": 0, "deactivated": 0, "unchanged": 0, "total": 3, "held": 0, "skipped": 0},
+        )
         self.assertIsNone(self.start_run().result())

@@ -192,7 +192,7 @@ class TestTheActor:
         integration.refresh_from_db()
         assert integration.member_sync_status == Status.COMPLETE
         assert integration.member_sync_result == {
-            "created": 120, "updated": 0, "deactivated": 0, "unchanged": 0, "total": 120,
+            "created": 120, "updated": 0, "deactivated": 0, "unchanged": 0, "total": 120, "held": 0, "skipped": 0,
         }  # fmt: skip
         assert GitHubMember.objects.filter(integration=integration, is_active=True).count() == 120
 
