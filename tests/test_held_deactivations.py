@@ -4,6 +4,8 @@ sent in a form that could not be read: counted, shown, and nobody deactivated.""
 
 from unittest import mock
 
+from django.test import Client
+
 from integrations import runs
 from integrations.github.records import MembersPage, OrganizationMember
 from integrations.held_deactivations import confirm_held_deactivations, dismiss_held_deactivations
@@ -152,6 +154,15 @@ class SkippedMembersTestCase(BaseTestCase):
         assert run.result()["skipped"] == 2
         assert active(self.integration) == 50
 
+    def test_the_members_page_and_the_team_banner_say_so(self):
+        sync(self.integration, range(1, 4), skipped=2)
+        self.client.force_login(self.bob)
+
+        for url in ("/t/acme/github/members/", "/t/acme/"):
+            response = self.client.get(url)
+            self.assertContains(response, '<span data-role="skipped-count">2</span> members could not be read')
+            self.assertContains(response, "nobody was deactivated")
+
     def test_members_held_while_some_could_not_be_read_stay_held(self):
         sync(self.integration, range(1, 51))
         sync(self.integration, range(1, 31))
@@ -159,3 +170,80 @@ class SkippedMembersTestCase(BaseTestCase):
         run = sync(self.integration, range(1, 31), skipped=1)
 
         assert (run.members_held, held(self.integration), active(self.integration)) == (20, 20, 50)
+
+
+class HeldDeactivationsPageTestCase(BaseTestCase):
+    url = "/t/acme/github/members/"
+    confirm_url = "/t/acme/github/members/held/confirm/"
+    dismiss_url = "/t/acme/github/members/held/dismiss/"
+
+    def setUp(self):
+        sync(self.integration, range(1, 51))
+        sync(self.integration, range(1, 31))
+
+    def csrf_client(self, user):
+        client = Client(enforce_csrf_checks=True)
+        client.force_login(user)
+        client.get(self.url)
+        return client
+
+    def post(self, client, url):
+        return client.post(url, headers={"X-CSRFToken": client.cookies["csrftoken"].value})
+
+    def test_it_lists_the_held_members_with_confirm_and_dismiss(self):
+        self.client.force_login(self.alice)
+        response = self.client.get(self.url)
+
+        self.assertContains(response, 'id="held-deactivations" data-count="20"')
+        self.assertContains(response, '<li class="login">user-050</li>')
+        self.assertContains(response, ">Confirm</button>")
+        self.assertContains(response, ">Dismiss</button>")
+        self.assertContains(response, "deactivations are on hold")
+
+    def test_members_see_the_held_members_but_no_buttons(self):
+        self.client.force_login(self.bob)
+        response = self.client.get(self.url)
+
+        self.assertContains(response, 'data-count="20"')
+        self.assertNotContains(response, ">Confirm</button>")
+
+    def test_without_held_members_the_section_is_hidden(self):
+        dismiss_held_deactivations(integration=self.integration)
+        self.client.force_login(self.alice)
+
+        self.assertContains(self.client.get(self.url), 'id="held-deactivations" data-count="0" hidden')
+
+    def test_confirm_deactivates_and_goes_back_to_the_page(self):
+        response = self.post(self.csrf_client(self.alice), self.confirm_url)
+
+        assert (response.status_code, response["Location"]) == (302, self.url)
+        assert active(self.integration) == 30
+
+    def test_dismiss_keeps_them_and_goes_back_to_the_page(self):
+        response = self.post(self.csrf_client(self.alice), self.dismiss_url)
+
+        assert (response.status_code, response["Location"]) == (302, self.url)
+        assert (active(self.integration), held(self.integration)) == (50, 0)
+
+    def test_they_require_admin(self):
+        client = self.csrf_client(self.bob)
+        for url in (self.confirm_url, self.dismiss_url):
+            assert self.post(client, url).status_code == 403
+        assert held(self.integration) == 20
+
+    def test_they_require_post(self):
+        client = self.csrf_client(self.alice)
+        for url in (self.confirm_url, self.dismiss_url):
+            assert client.get(url).status_code == 405
+        assert held(self.integration) == 20
+
+    def test_they_require_the_csrf_token(self):
+        client = self.csrf_client(self.alice)
+        for url in (self.confirm_url, self.dismiss_url):
+            assert client.post(url).status_code == 403
+        assert held(self.integration) == 20
+
+    def test_another_teams_admin_gets_404(self):
+        client = self.csrf_client(self.charlie)
+        assert self.post(client, self.confirm_url).status_code == 404
+        assert held(self.integration) == 20
