@@ -178,16 +178,18 @@ def _current_login(integration, client) -> str | None:
     return None
 
 
+# Looked up once: per member and field, the lookup cost more than the cut.
+_MAX_LENGTHS = {field: GitHubMember._meta.get_field(field).max_length for field in PROFILE_FIELDS}
+_MAY_BE_UNSAID = frozenset({"name", "email"})
+
+
 def _staged(member: OrganizationMember) -> dict:
     """The stored form of what GitHub sent: cut to the column sizes, links only over http(s). A name
     or email GitHub did not give (None) stays None, so that the stored one is kept."""
     values = {"github_id": member.github_id}
-    for field in PROFILE_FIELDS:
+    for field, limit in _MAX_LENGTHS.items():
         value = getattr(member, field)
-        if value is None and field in ("name", "email"):
-            values[field] = None
-            continue
-        values[field] = (value or "")[: GitHubMember._meta.get_field(field).max_length]
+        values[field] = None if value is None and field in _MAY_BE_UNSAID else (value or "")[:limit]
     if not values["avatar_url"].startswith(("https://", "http://")):
         values["avatar_url"] = ""
     return values
