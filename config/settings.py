@@ -174,6 +174,12 @@ DRAMATIQ_HEARTBEAT_TIMEOUT_MS = int(env("DRAMATIQ_HEARTBEAT_TIMEOUT_MS", 60_000)
 # How long one member sync may run before the worker stops it and records it as failed.
 MEMBER_SYNC_TIME_LIMIT_SECONDS = int(env("MEMBER_SYNC_TIME_LIMIT_SECONDS", 30 * 60))
 
+# A run that would deactivate more than this share of the active members, and more than this many,
+# deactivates nobody and holds them for an admin to confirm or dismiss (SPEC §6): an organization
+# that seems to lose a fifth of its people at once is more likely a wrong answer or a wrong token.
+MEMBER_SYNC_HOLD_DEACTIVATIONS_PERCENT = int(env("MEMBER_SYNC_HOLD_DEACTIVATIONS_PERCENT", 20))
+MEMBER_SYNC_HOLD_DEACTIVATIONS_MIN = int(env("MEMBER_SYNC_HOLD_DEACTIVATIONS_MIN", 5))
+
 DRAMATIQ_BROKER = {
     "BROKER": "dramatiq.brokers.redis.RedisBroker",
     "OPTIONS": {

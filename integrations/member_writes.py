@@ -3,22 +3,24 @@
 Django's bulk_create and bulk_update split their work into batches on SQLite (999 parameters a
 statement), so the statement count would grow with the organization. Here the rows travel as one
 JSON parameter and the database unpacks them (json_each on SQLite, jsonb_to_recordset on
-PostgreSQL): one INSERT for the new members, one UPDATE for the changed ones.
+PostgreSQL): one INSERT a page into the stage of a run. Applying a run's stage to the members is
+set-based, table to table: one INSERT for the new members, one UPDATE for the changed ones, one for
+those who left, whatever their number.
 """
 
 import json
 
 from django.db import connection
 
-from integrations.models import GitHubMember
+from integrations.models import GitHubMember, StagedMember
 
 PROFILE_FIELDS = ("node_id", "login", "name", "email", "avatar_url", "role")
 
 _POSTGRES_TYPES = {"id": "bigint", "github_id": "bigint", "is_active": "boolean"}
 
 
-def _table():
-    return connection.ops.quote_name(GitHubMember._meta.db_table)
+def _table(model=GitHubMember):
+    return connection.ops.quote_name(model._meta.db_table)
 
 
 def _rows(fields, sql_vendor):
@@ -46,19 +48,78 @@ def insert_members(*, integration_id, members, now):
         cursor.execute(sql, [integration_id, True, timestamp, timestamp, json.dumps(members)])
 
 
-def update_members(*, members, now):
-    """Rewrite members, given as dicts with id, is_active and the profile fields. A member who turns
-    inactive keeps the time they were first seen gone; one who comes back loses it."""
+def stage_members(*, run_id, members):
+    """Add one page of members to the run's stage, given as dicts with github_id and the profile
+    fields (name and email None when GitHub did not say). A member already staged by the run is
+    replaced: the later answer wins. One statement."""
     if not members:
         return
-    fields = ("id", "is_active", *PROFILE_FIELDS)
+    fields = ("github_id", *PROFILE_FIELDS)
     source, column = _rows(fields, connection.vendor)
-    timestamp = connection.ops.adapt_datetimefield_value(now)
-    assignments = ", ".join(f"{field} = {column(field)}" for field in ("is_active", *PROFILE_FIELDS))
+    replaced = ", ".join(f"{field} = excluded.{field}" for field in PROFILE_FIELDS)
+    # "WHERE true": without it SQLite would read ON CONFLICT as the ON of a join.
     sql = (
-        f"UPDATE {_table()} AS m SET {assignments}, "
-        f"left_at = CASE WHEN {column('is_active')} THEN NULL ELSE COALESCE(m.left_at, %s) END, updated_at = %s "
-        f"FROM {source} WHERE m.id = {column('id')}"
+        f"INSERT INTO {_table(StagedMember)} (run_id, {', '.join(fields)}) "
+        f"SELECT %s, {', '.join(column(field) for field in fields)} FROM {source} WHERE true "
+        f"ON CONFLICT (run_id, github_id) DO UPDATE SET {replaced}"
     )
     with connection.cursor() as cursor:
-        cursor.execute(sql, [timestamp, timestamp, json.dumps(members)])
+        cursor.execute(sql, [run_id, json.dumps(members)])
+
+
+# A staged member differs from the stored one. A NULL name or email in the stage means GitHub did
+# not say, which changes nothing; an empty one does mean empty.
+_DIFFERS = (
+    "(NOT m.is_active OR m.node_id <> s.node_id OR m.login <> s.login OR m.name <> COALESCE(s.name, m.name) "
+    "OR m.email <> COALESCE(s.email, m.email) OR m.avatar_url <> s.avatar_url OR m.role <> s.role)"
+)
+
+
+def staged_counts(*, run_id, integration_id) -> dict:
+    """How the run's stage compares with the stored members: total, created, updated, and released
+    (members whose deactivation was held, listed by GitHub again)."""
+    sql = (
+        "SELECT COUNT(*), "
+        "COALESCE(SUM(CASE WHEN m.id IS NULL THEN 1 ELSE 0 END), 0), "
+        f"COALESCE(SUM(CASE WHEN m.id IS NOT NULL AND {_DIFFERS} THEN 1 ELSE 0 END), 0), "
+        "COALESCE(SUM(CASE WHEN m.deactivation_held_at IS NOT NULL THEN 1 ELSE 0 END), 0) "
+        f"FROM {_table(StagedMember)} AS s LEFT JOIN {_table()} AS m "
+        "ON m.integration_id = %s AND m.github_id = s.github_id WHERE s.run_id = %s"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [integration_id, run_id])
+        total, created, updated, released = cursor.fetchone()
+    return {"total": total, "created": created, "updated": updated, "released": released}
+
+
+def insert_staged(*, run_id, integration_id, now):
+    """Create the staged members who are not stored yet."""
+    timestamp = connection.ops.adapt_datetimefield_value(now)
+    fields = ("github_id", *PROFILE_FIELDS)
+    values = ", ".join(f"COALESCE(s.{field}, '')" if field in ("name", "email") else f"s.{field}" for field in fields)
+    sql = (
+        f"INSERT INTO {_table()} (integration_id, {', '.join(fields)}, is_active, first_seen_at, left_at, updated_at) "
+        f"SELECT %s, {values}, %s, %s, NULL, %s FROM {_table(StagedMember)} AS s WHERE s.run_id = %s "
+        f"AND NOT EXISTS (SELECT 1 FROM {_table()} AS m WHERE m.integration_id = %s AND m.github_id = s.github_id)"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [integration_id, True, timestamp, timestamp, run_id, integration_id])
+
+
+def update_staged(*, run_id, integration_id, now):
+    """Rewrite the stored members who differ from their staged form, bring back those who had left
+    and release those whose deactivation was held: each is then active, with no time of leaving and
+    no hold."""
+    timestamp = connection.ops.adapt_datetimefield_value(now)
+    assignments = ", ".join(
+        f"{field} = COALESCE(s.{field}, m.{field})" if field in ("name", "email") else f"{field} = s.{field}"
+        for field in PROFILE_FIELDS
+    )
+    sql = (
+        f"UPDATE {_table()} AS m SET {assignments}, is_active = %s, left_at = NULL, deactivation_held_at = NULL, "
+        f"updated_at = CASE WHEN {_DIFFERS} THEN %s ELSE m.updated_at END "
+        f"FROM {_table(StagedMember)} AS s WHERE s.run_id = %s AND m.integration_id = %s "
+        f"AND m.github_id = s.github_id AND ({_DIFFERS} OR m.deactivation_held_at IS NOT NULL)"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [True, timestamp, run_id, integration_id])

@@ -94,6 +94,12 @@ class MemberSyncRun(models.Model):
     members_updated = models.PositiveIntegerField(default=0)
     members_deactivated = models.PositiveIntegerField(default=0)
     members_unchanged = models.PositiveIntegerField(default=0)
+    members_held = models.PositiveIntegerField(
+        default=0, help_text="Members missing from GitHub whose deactivation waits for an admin (too many at once)."
+    )
+    members_skipped = models.PositiveIntegerField(
+        default=0, help_text="Members GitHub sent in a form that could not be read; nobody was then deactivated."
+    )
     api_calls = models.PositiveIntegerField(default=0)
     error = models.TextField(blank=True)
 
@@ -133,6 +139,9 @@ class MemberSyncRun(models.Model):
             "deactivated": self.members_deactivated,
             "unchanged": self.members_unchanged,
             "total": self.total,
+            # Beyond SPEC §5: deactivations held for an admin, and members that could not be read.
+            "held": self.members_held,
+            "skipped": self.members_skipped,
         }
 
 
@@ -156,6 +165,9 @@ class GitHubMember(models.Model):
     first_seen_at = models.DateTimeField(default=timezone.now)
     left_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(default=timezone.now)
+    # Set while the member, missing from GitHub, stays active because a run would have deactivated
+    # too many members at once (SPEC §6): an admin confirms or dismisses it.
+    deactivation_held_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         verbose_name = "GitHub member"
@@ -164,6 +176,34 @@ class GitHubMember(models.Model):
             models.UniqueConstraint(fields=["integration", "github_id"], name="one_member_per_github_user"),
         ]
         indexes = [models.Index(fields=["integration", "is_active", "login"], name="github_member_listing")]
+
+    def __str__(self):
+        return self.login
+
+
+class StagedMember(models.Model):
+    """A member as one run read it from GitHub, kept until the run applies its pages in one
+    transaction. Pages land here as they arrive, so a worker holds one page in memory, not the
+    organization; a run that fails or is cut short leaves them unapplied, and they are deleted.
+
+    name and email are NULL when GitHub did not say (its REST API lists neither): the member's
+    stored values are then kept.
+    """
+
+    run = models.ForeignKey(MemberSyncRun, on_delete=models.CASCADE, related_name="+")
+    github_id = models.BigIntegerField()
+    node_id = models.CharField(max_length=100)
+    login = models.CharField(max_length=255)
+    name = models.CharField(max_length=255, null=True)  # noqa: DJ001 (NULL: GitHub did not say)
+    email = models.CharField(max_length=255, null=True)  # noqa: DJ001 (NULL: GitHub did not say)
+    avatar_url = models.CharField(max_length=500)
+    role = models.CharField(max_length=10)
+
+    class Meta:
+        constraints = [
+            # A member GitHub lists twice while the organization changes under the cursor counts once.
+            models.UniqueConstraint(fields=["run", "github_id"], name="one_staged_member_per_run"),
+        ]
 
     def __str__(self):
         return self.login

@@ -18,7 +18,7 @@ from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from integrations.events import publish_member_sync
-from integrations.models import ACTIVE_SYNC_STATUSES, GitHubIntegration, MemberSyncRun
+from integrations.models import ACTIVE_SYNC_STATUSES, GitHubIntegration, MemberSyncRun, StagedMember
 
 logger = logging.getLogger(__name__)
 
@@ -137,6 +137,8 @@ def complete_run(run, result) -> bool:
         members_updated=result.updated,
         members_deactivated=result.deactivated,
         members_unchanged=result.unchanged,
+        members_held=result.held,
+        members_skipped=result.skipped,
         api_calls=result.api_calls,
         error="",
     )
@@ -181,9 +183,13 @@ def reap_stalled_runs() -> int:
 
 
 def _end_if(run, still_matching, message) -> bool:
-    return _transition(
+    ended = _transition(
         run, only_if=still_matching, status=Status.ERROR, finished_at=timezone.now(), waiting_until=None, error=message
     )
+    if ended:
+        # The pages a dead worker staged will never be applied.
+        StagedMember.objects.filter(run=run).delete()
+    return ended
 
 
 def _transition(run, *, from_statuses=None, only_if=None, **changes) -> bool:
@@ -198,6 +204,14 @@ def _transition(run, *, from_statuses=None, only_if=None, **changes) -> bool:
         _save_on_integration(run)
     publish_member_sync(run, team_id=run.integration.team_id)
     return True
+
+
+def republish(run) -> None:
+    """Mirror a finished run on its integration and publish it again, after its counts changed
+    outside a transition (an admin decided on the deactivations it held)."""
+    with transaction.atomic():
+        _save_on_integration(run)
+    publish_member_sync(run, team_id=run.integration.team_id)
 
 
 def _save_on_integration(run):

@@ -1,23 +1,28 @@
-"""The member sync: read every page of an organization's members from GitHub, then apply them to
-the team in one transaction.
+"""The member sync: read every page of an organization's members from GitHub into the run's stage,
+then apply the stage to the team in one transaction.
 
-It knows nothing of Dramatiq or of events: the caller passes a GitHub client and a progress
-callback. Nothing is written until every page has been read, so a run that fails or stops early
-changes no membership.
+It knows nothing of Dramatiq or of events: the caller passes the run, a GitHub client and a
+progress callback. Each page is written to the stage (StagedMember) as it arrives, so a worker
+holds one page in memory whatever the organization's size; nothing touches the members until every
+page has been read, so a run that fails or stops early changes no membership.
 """
 
 import logging
-from collections.abc import Callable
+import queue
+import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.db import transaction
+from django.db.models import Count, Exists, OuterRef, Q
 from django.utils import timezone
 
 from integrations.github.client import GitHubClient
 from integrations.github.errors import OrganizationNotFound
 from integrations.github.schemas import OrganizationMember
-from integrations.member_writes import PROFILE_FIELDS, insert_members, update_members
-from integrations.models import GitHubIntegration, GitHubMember
+from integrations.member_writes import PROFILE_FIELDS, insert_staged, stage_members, staged_counts, update_staged
+from integrations.models import GitHubIntegration, GitHubMember, MemberSyncRun, StagedMember
 
 logger = logging.getLogger(__name__)
 
@@ -34,49 +39,133 @@ class SyncResult:
     api_calls: int
     # Members GitHub sent in a form we could not use; while there are any, nobody is deactivated.
     skipped: int = 0
+    # Members missing from GitHub kept active until an admin decides: too many at once (SPEC §6).
+    held: int = 0
 
 
-@dataclass
-class FetchedMembers:
-    members: dict[int, OrganizationMember]
+@dataclass(frozen=True)
+class ReadSummary:
+    """What reading the pages told beyond the staged members themselves."""
+
     skipped: int
     organization_login: str
 
 
 def sync_members(
-    integration: GitHubIntegration, *, client: GitHubClient, on_progress: ProgressCallback | None = None
+    *, run: MemberSyncRun, client: GitHubClient, on_progress: ProgressCallback | None = None
 ) -> SyncResult:
-    fetched = fetch_members(integration, client=client, on_progress=on_progress)
-    counts = apply_members(integration, fetched)
-    return SyncResult(**counts, total=len(fetched.members), api_calls=client.api_calls, skipped=fetched.skipped)
+    """Read the run's integration's members from GitHub and apply them. The run's stage is empty
+    when this returns, whatever happened."""
+    # A worker killed during an earlier attempt (or an earlier run) may have left rows behind: only
+    # one run of an integration is under way at a time, so every staged row of it is this one's or
+    # garbage.
+    discard_stage(integration=run.integration)
+    try:
+        read = read_members(run=run, client=client, on_progress=on_progress)
+        counts = apply_members(run=run, read=read)
+    finally:
+        discard_stage(run=run)
+    return SyncResult(**counts, api_calls=client.api_calls, skipped=read.skipped)
 
 
-def fetch_members(
-    integration: GitHubIntegration, *, client: GitHubClient, on_progress: ProgressCallback | None = None
-) -> FetchedMembers:
-    """Every page of the organization's members. Writes nothing."""
+def discard_stage(*, run: MemberSyncRun | None = None, integration: GitHubIntegration | None = None) -> None:
+    """Delete the staged rows of a run, or of every run of an integration."""
+    if run is not None:
+        StagedMember.objects.filter(run=run).delete()
+    if integration is not None:
+        StagedMember.objects.filter(run__in=MemberSyncRun.objects.filter(integration=integration)).delete()
+
+
+def read_members(
+    *, run: MemberSyncRun, client: GitHubClient, on_progress: ProgressCallback | None = None
+) -> ReadSummary:
+    """Every page of the organization's members, into the run's stage. Changes no member."""
     on_progress = on_progress or (lambda fetched, total: None)
+    integration = run.integration
     login = integration.organization_login
     try:
-        return _read_all_pages(client, login, on_progress)
+        return _stage_all_pages(run, client, login, on_progress)
     except OrganizationNotFound:
         renamed_to = _current_login(integration, client)
         if renamed_to is None or renamed_to == login:
             raise
         logger.info("Organization %s was renamed to %s", login, renamed_to)
-        return _read_all_pages(client, renamed_to, on_progress)
+        discard_stage(run=run)
+        return _stage_all_pages(run, client, renamed_to, on_progress)
 
 
-def _read_all_pages(client, login, on_progress) -> FetchedMembers:
-    members: dict[int, OrganizationMember] = {}
-    skipped = 0
-    for page in client.iter_member_pages(login):
-        # Keyed by id: a member GitHub lists twice while the organization changes under the cursor
-        # counts once.
-        members.update((member.github_id, member) for member in page.members)
+def _stage_all_pages(run, client, login, on_progress) -> ReadSummary:
+    fetched = skipped = 0
+    for page in read_ahead(client.iter_member_pages(login)):
+        # Keyed by id within a page too: the stage's upsert may meet each member once a statement.
+        members = {member.github_id: _staged(member) for member in page.members}
+        stage_members(run_id=run.pk, members=list(members.values()))
+        # The progress counts what GitHub listed: a member listed twice (the organization changed
+        # under the cursor) counts twice here, once in the result.
+        fetched += len(members)
         skipped += page.skipped
-        on_progress(len(members), page.total)
-    return FetchedMembers(members=members, skipped=skipped, organization_login=login)
+        on_progress(fetched, page.total)
+    return ReadSummary(skipped=skipped, organization_login=login)
+
+
+_END = object()
+
+
+def read_ahead(pages: Iterator) -> Iterator:
+    """Yield what `pages` yields, while a thread already asks GitHub for the next page.
+
+    GitHub's pages come one after another by cursor, and each answer takes a round trip: reading
+    the next page while this one is written to the stage hides one of the two behind the other.
+    One page ahead only (a queue of one), so memory stays one page or two. The thread alone uses
+    the client's HTTP session while it runs; it stops when the consumer stops, fails or is
+    interrupted, and is waited for before this returns, so the caller may use the client again
+    afterwards. An exception the thread meets is raised here, in the consumer.
+    """
+    handover: queue.Queue = queue.Queue(maxsize=1)
+    stopped = threading.Event()
+
+    def hand_over(item) -> bool:
+        while not stopped.is_set():
+            try:
+                handover.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce():
+        try:
+            for page in pages:
+                if not hand_over(page):
+                    return
+            hand_over(_END)
+        except BaseException as error:  # noqa: BLE001 (handed to the consumer, which raises it)
+            hand_over(error)
+        finally:
+            close = getattr(pages, "close", None)
+            if close is not None:
+                close()
+
+    reader = threading.Thread(target=produce, name="member-pages-read-ahead", daemon=True)
+    reader.start()
+    try:
+        while True:
+            try:
+                # With a timeout, so that an exception sent to this thread (the worker's time limit,
+                # its shutdown) is not held up by a wait no exception can break.
+                item = handover.get(timeout=0.1)
+            except queue.Empty:
+                continue
+            if item is _END:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stopped.set()
+        # At most the request in flight is waited for: every request has a timeout.
+        while reader.is_alive():
+            reader.join(timeout=0.1)
 
 
 def _current_login(integration, client) -> str | None:
@@ -89,47 +178,73 @@ def _current_login(integration, client) -> str | None:
     return None
 
 
-def _profile(member: OrganizationMember) -> dict:
-    """The stored form of what GitHub sent: cut to the column sizes, links only over http(s)."""
-    values = {field: getattr(member, field) or "" for field in PROFILE_FIELDS}
+# Looked up once: per member and field, the lookup cost more than the cut.
+_MAX_LENGTHS = {field: GitHubMember._meta.get_field(field).max_length for field in PROFILE_FIELDS}
+_MAY_BE_UNSAID = frozenset({"name", "email"})
+
+
+def _staged(member: OrganizationMember) -> dict:
+    """The stored form of what GitHub sent: cut to the column sizes, links only over http(s). A name
+    or email GitHub did not give (None) stays None, so that the stored one is kept."""
+    values = {"github_id": member.github_id}
+    for field, limit in _MAX_LENGTHS.items():
+        value = getattr(member, field)
+        values[field] = None if value is None and field in _MAY_BE_UNSAID else (value or "")[:limit]
     if not values["avatar_url"].startswith(("https://", "http://")):
         values["avatar_url"] = ""
-    for field in PROFILE_FIELDS:
-        values[field] = values[field][: GitHubMember._meta.get_field(field).max_length]
     return values
 
 
 @transaction.atomic
-def apply_members(integration: GitHubIntegration, fetched: FetchedMembers) -> dict:
-    """Create, update, deactivate and reactivate members to match what was fetched, in one
-    transaction. Returns the counts of created, updated, deactivated and unchanged members."""
-    if fetched.organization_login != integration.organization_login:
-        integration.organization_login = fetched.organization_login
+def apply_members(*, run: MemberSyncRun, read: ReadSummary) -> dict:
+    """Create, update, deactivate and reactivate members to match the run's stage, in one
+    transaction and a fixed number of statements whatever the organization's size. Returns the
+    counts of created, updated, deactivated, held and unchanged members, and the total read.
+
+    Members missing from the stage are deactivated only when every member could be read, and only
+    if they are not too many: more than the MEMBER_SYNC_HOLD_DEACTIVATIONS_* settings allow are
+    held (kept active, marked) for an admin to confirm or dismiss. A held member listed again is
+    released; one missing again stays held, or is deactivated once the others came back.
+    """
+    integration = run.integration
+    if read.organization_login != integration.organization_login:
+        integration.organization_login = read.organization_login
         integration.save(update_fields=["organization_login"])
     now = timezone.now()
-    may_deactivate = fetched.skipped == 0
-    remaining = dict(fetched.members)
-    changed = []
-    deactivated = unchanged = updated = 0
-
-    existing = GitHubMember.objects.filter(integration=integration).values_list(
-        "id", "github_id", "is_active", *PROFILE_FIELDS
+    counts = staged_counts(run_id=run.pk, integration_id=integration.pk)
+    staged = Exists(StagedMember.objects.filter(run=run, github_id=OuterRef("github_id")))
+    active = GitHubMember.objects.filter(integration=integration, is_active=True)
+    before = active.aggregate(
+        active=Count("pk"),
+        missing=Count("pk", filter=~staged),
+        held_missing=Count("pk", filter=~staged & Q(deactivation_held_at__isnull=False)),
     )
-    for pk, github_id, is_active, *stored in existing:
-        member = remaining.pop(github_id, None)
-        if member is None:
-            if is_active and may_deactivate:
-                changed.append({"id": pk, "is_active": False, **dict(zip(PROFILE_FIELDS, stored, strict=True))})
-                deactivated += 1
-            continue
-        profile = _profile(member)
-        if is_active and list(profile.values()) == stored:
-            unchanged += 1
-            continue
-        changed.append({"id": pk, "is_active": True, **profile})
-        updated += 1
+    # Statements that would write nothing are not sent: a re-sync that finds nothing changed writes
+    # no member rows.
+    if counts["created"]:
+        insert_staged(run_id=run.pk, integration_id=integration.pk, now=now)
+    if counts["updated"] or counts["released"]:
+        update_staged(run_id=run.pk, integration_id=integration.pk, now=now)
+    missing = active.exclude(staged)
+    deactivated = held = 0
+    if read.skipped:
+        held = before["held_missing"]  # undecided: those held stay held, nobody else is
+    elif _too_many_to_deactivate(before["missing"], of=before["active"]):
+        if before["missing"] > before["held_missing"]:
+            missing.filter(deactivation_held_at__isnull=True).update(deactivation_held_at=now)
+        held = before["missing"]
+    elif before["missing"]:
+        deactivated = missing.update(is_active=False, left_at=now, updated_at=now, deactivation_held_at=None)
+    return {
+        "created": counts["created"],
+        "updated": counts["updated"],
+        "deactivated": deactivated,
+        "held": held,
+        "unchanged": counts["total"] - counts["created"] - counts["updated"],
+        "total": counts["total"],
+    }
 
-    created = [{"github_id": github_id, **_profile(member)} for github_id, member in remaining.items()]
-    insert_members(integration_id=integration.pk, members=created, now=now)
-    update_members(members=changed, now=now)
-    return {"created": len(created), "updated": updated, "deactivated": deactivated, "unchanged": unchanged}
+
+def _too_many_to_deactivate(count: int, *, of: int) -> bool:
+    percent, minimum = settings.MEMBER_SYNC_HOLD_DEACTIVATIONS_PERCENT, settings.MEMBER_SYNC_HOLD_DEACTIVATIONS_MIN
+    return count > minimum and count * 100 > of * percent

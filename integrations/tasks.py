@@ -47,7 +47,7 @@ def sync_github_members(run_id: int):
         return
     try:
         with GitHubClient(run.integration.access_token) as client:
-            result = sync_members(run.integration, client=client, on_progress=runs.ProgressReporter(run, client))
+            result = sync_members(run=run, client=client, on_progress=runs.ProgressReporter(run, client))
         runs.complete_run(run, result)
     except GitHubError as error:
         if error.transient and _retries_left():

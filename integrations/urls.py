@@ -16,6 +16,16 @@ urlpatterns = [
         members.github_members_sync_progress,
         name="github_members_sync_progress",
     ),
+    path(
+        "t/<slug:team_slug>/github/members/held/confirm/",
+        members.github_members_held_confirm,
+        name="github_members_held_confirm",
+    ),
+    path(
+        "t/<slug:team_slug>/github/members/held/dismiss/",
+        members.github_members_held_dismiss,
+        name="github_members_held_dismiss",
+    ),
     # The team's Server-Sent-Events stream; integrations.channels decides who may read it.
     path("t/<slug:team_slug>/events/", events.team_events, name="github_member_events"),
 ]

@@ -9,7 +9,7 @@ import pytest
 from django.test import Client
 from playwright.sync_api import expect, sync_playwright
 
-from integrations.models import GitHubIntegration, MemberSyncRun
+from integrations.models import GitHubIntegration, GitHubMember, MemberSyncRun
 from teams.models import Membership, Team
 from tests.helpers import free_port, wait_for
 from tests.stack import stack_environment, web_server, worker
@@ -182,3 +182,27 @@ def test_an_error_is_shown_with_what_to_do(browser, env, team, github):
         expect(status).to_have_attribute("data-status", "error", timeout=LIVE)
         expect(status.get_by_role("alert")).to_contain_text("Reconnect GitHub")
         screenshot(page, "members-error")
+
+
+def test_held_deactivations_appear_live_and_go_after_confirm(browser, env, team, github):
+    with web_server(env) as web, worker(env):
+        page = logged_in_page(browser, web, team.admin)
+        page.goto(f"{web.url}/t/acme/github/members/")
+        status = page.locator("#member-sync-status")
+        held = page.locator("#held-deactivations")
+        page.get_by_role("button", name="Sync Now").click()
+        expect(status).to_have_attribute("data-status", "complete", timeout=LIVE)
+        expect(held).to_be_hidden()
+
+        github.org("acme").remove_members(100)  # 40% of the members at once
+        page.get_by_role("button", name="Sync Now").click()
+        expect(held).to_be_visible(timeout=LIVE)
+        expect(held).to_have_attribute("data-count", "100")
+        expect(status).to_contain_text("100 deactivations are on hold")
+        screenshot(page, "members-held-deactivations")
+
+        page.get_by_role("button", name="Confirm").click()
+        expect(held).to_be_hidden(timeout=LIVE)
+        expect(held).to_have_attribute("data-count", "0")
+
+    assert GitHubMember.objects.filter(integration=team.integration, is_active=True).count() == 150

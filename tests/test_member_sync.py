@@ -1,5 +1,7 @@
 """The member sync service against the GitHub simulator over real HTTP."""
 
+import threading
+
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -15,9 +17,11 @@ from integrations.github.errors import (
     SSORequired,
 )
 from integrations.github.schemas import MembersPage, OrganizationMember
-from integrations.models import GitHubIntegration, GitHubMember
-from integrations.sync import sync_members
+from integrations.member_writes import stage_members
+from integrations.models import GitHubIntegration, GitHubMember, MemberSyncRun, StagedMember
+from integrations.sync import ReadSummary, apply_members, sync_members
 from teams.models import Team
+from tests.helpers import wait_for
 
 pytestmark = pytest.mark.django_db
 
@@ -44,6 +48,15 @@ def client(github, token):
     return GitHubClient(token, api_url=github.url, graphql_url=f"{github.url}/graphql", backoff_factor=0)
 
 
+def sync(integration, *, client, on_progress=None):
+    """A sync as the actor runs it: within a run of the integration."""
+    run = MemberSyncRun.objects.create(integration=integration, trigger="manual", status="syncing")
+    try:
+        return sync_members(run=run, client=client, on_progress=on_progress)
+    finally:
+        MemberSyncRun.objects.filter(pk=run.pk).update(status="complete")
+
+
 def stored_members(integration):
     return {
         row["github_id"]: row
@@ -61,7 +74,7 @@ def member_writes(queries):
 
 
 def test_it_imports_every_member(integration, client, org):
-    result = sync_members(integration, client=client)
+    result = sync(integration, client=client)
 
     assert (result.created, result.updated, result.deactivated, result.unchanged, result.total) == (250, 0, 0, 0, 250)
     stored = stored_members(integration)
@@ -74,30 +87,28 @@ def test_it_imports_every_member(integration, client, org):
 
 def test_it_reports_progress_after_each_page(integration, client):
     progress = []
-    result = sync_members(
-        integration, client=client, on_progress=lambda fetched, total: progress.append((fetched, total))
-    )
+    result = sync(integration, client=client, on_progress=lambda fetched, total: progress.append((fetched, total)))
 
     assert progress == [(100, 250), (200, 250), (250, 250)]
     assert result.api_calls == 3
 
 
 def test_an_unchanged_resync_writes_no_member_rows(integration, client):
-    sync_members(integration, client=client)
+    sync(integration, client=client)
     with CaptureQueriesContext(connection) as queries:
-        result = sync_members(integration, client=client)
+        result = sync(integration, client=client)
 
     assert (result.created, result.updated, result.deactivated, result.unchanged) == (0, 0, 0, 250)
     assert member_writes(queries.captured_queries) == []
 
 
 def test_it_updates_changed_members_and_counts_the_rest_unchanged(integration, client, org):
-    sync_members(integration, client=client)
+    sync(integration, client=client)
     org.rename_members(3)
     org.change_roles(2)
     org.update_profiles(4)
 
-    result = sync_members(integration, client=client)
+    result = sync(integration, client=client)
 
     assert result.updated == 9
     assert result.unchanged == 241
@@ -112,25 +123,25 @@ def test_it_updates_changed_members_and_counts_the_rest_unchanged(integration, c
 
 
 def test_a_renamed_login_keeps_its_member_row(integration, client, org):
-    sync_members(integration, client=client)
+    sync(integration, client=client)
     member = org.members[0]
     before = stored_members(integration)[member.database_id]
     org.rename_member(member.login, "renamed-login")
 
-    sync_members(integration, client=client)
+    sync(integration, client=client)
 
     after = stored_members(integration)[member.database_id]
     assert (after["id"], after["login"]) == (before["id"], "renamed-login")
 
 
 def test_a_login_reused_by_another_user_after_a_rename(integration, client, org):
-    sync_members(integration, client=client)
+    sync(integration, client=client)
     first, second = org.members[0], org.members[1]
     old_login = first.login
     org.rename_member(first.login, "first-renamed")
     org.rename_member(second.login, old_login)
 
-    result = sync_members(integration, client=client)
+    result = sync(integration, client=client)
 
     stored = stored_members(integration)
     assert stored[first.database_id]["login"] == "first-renamed"
@@ -140,10 +151,10 @@ def test_a_login_reused_by_another_user_after_a_rename(integration, client, org)
 
 
 def test_members_who_left_are_marked_inactive_never_deleted(integration, client, org):
-    sync_members(integration, client=client)
+    sync(integration, client=client)
     org.remove_members(5)
 
-    result = sync_members(integration, client=client)
+    result = sync(integration, client=client)
 
     assert (result.deactivated, result.total) == (5, 245)
     assert GitHubMember.objects.filter(integration=integration).count() == 250
@@ -153,19 +164,19 @@ def test_members_who_left_are_marked_inactive_never_deleted(integration, client,
 
 
 def test_new_members_are_created(integration, client, org):
-    sync_members(integration, client=client)
+    sync(integration, client=client)
     org.add_members(7)
 
-    result = sync_members(integration, client=client)
+    result = sync(integration, client=client)
 
     assert (result.created, result.total) == (7, 257)
 
 
 def test_a_renamed_organization_is_followed_by_its_id(integration, client, org):
-    sync_members(integration, client=client)
+    sync(integration, client=client)
     org.rename("acme-renamed")
 
-    result = sync_members(integration, client=client)
+    result = sync(integration, client=client)
 
     assert result.unchanged == 250
     integration.refresh_from_db()
@@ -178,21 +189,36 @@ def test_a_missing_organization_is_reported(integration, client, org):
     integration.save()
 
     with pytest.raises(OrganizationNotFound):
-        sync_members(integration, client=client)
+        sync(integration, client=client)
     assert GitHubMember.objects.count() == 0
+    assert StagedMember.objects.count() == 0
 
 
-def test_the_sql_statement_count_does_not_grow_with_members(github, client):
+def test_applying_takes_the_same_sql_statements_for_100_and_10_000_members():
     counts = {}
     for size in (100, 10_000):
-        github.add_org(f"org-{size}", size=size)
         team = Team.objects.create(name=f"Team {size}", slug=f"team-{size}")
         integration = GitHubIntegration.objects.create(team=team, organization_login=f"org-{size}")
+        run = MemberSyncRun.objects.create(integration=integration, trigger="manual", status="syncing")
+        members = [
+            {"github_id": n, "node_id": f"U_{n}", "login": f"user-{n}", "name": "", "email": "", "avatar_url": "",
+             "role": "member"}
+            for n in range(1, size + 1)
+        ]  # fmt: skip
+        stage_members(run_id=run.pk, members=members)
         with CaptureQueriesContext(connection) as queries:
-            result = sync_members(integration, client=client)
-        assert result.created == size
+            result = apply_members(run=run, read=ReadSummary(skipped=0, organization_login=f"org-{size}"))
+        assert result["created"] == size
         counts[size] = len(queries.captured_queries)
     assert counts[100] == counts[10_000]
+
+
+def test_staging_takes_one_statement_a_page(integration, client):
+    with CaptureQueriesContext(connection) as queries:
+        sync(integration, client=client)
+    stage_table = StagedMember._meta.db_table
+    inserts = [q for q in queries.captured_queries if q["sql"].startswith(f'INSERT INTO "{stage_table}"')]
+    assert len(inserts) == 3
 
 
 FAULTS = [
@@ -210,35 +236,42 @@ FAULTS = [
 
 @pytest.mark.parametrize(("fault", "options", "error", "message"), FAULTS, ids=[fault[0] for fault in FAULTS])
 def test_a_fault_mid_run_changes_no_membership(integration, client, github, org, fault, options, error, message):
-    sync_members(integration, client=client)
+    sync(integration, client=client)
     org.remove_members(3)
     org.add_members(3)
     org.rename_members(3)
     before = stored_members(integration)
+    pages = client.iter_member_pages
 
-    def fail_after_first_page(fetched, total):
-        github.inject(fault, times=None, **options)
+    def fault_after_first_page(login, **options_):
+        # In the thread that reads ahead, before it asks for the second page.
+        for page in pages(login, **options_):
+            yield page
+            github.inject(fault, times=None, **options)
+
+    client.iter_member_pages = fault_after_first_page
 
     with pytest.raises(error) as raised:
-        sync_members(integration, client=client, on_progress=fail_after_first_page)
+        sync(integration, client=client)
 
     assert message.lower() in str(raised.value).lower()
     assert stored_members(integration) == before
+    assert StagedMember.objects.count() == 0
 
 
 def test_a_revoked_token_is_reported_and_changes_nothing(integration, client, github, token):
     github.revoke_token(token)
     with pytest.raises(BadCredentials):
-        sync_members(integration, client=client)
+        sync(integration, client=client)
     assert GitHubMember.objects.count() == 0
 
 
 def test_members_with_unusable_records_deactivate_nobody(integration, client, github, org):
-    sync_members(integration, client=client)
+    sync(integration, client=client)
     org.remove_members(2)
     github.inject("null_fields", times=None)
 
-    result = sync_members(integration, client=client)
+    result = sync(integration, client=client)
 
     assert result.skipped > 0
     assert result.deactivated == 0
@@ -248,7 +281,7 @@ def test_members_with_unusable_records_deactivate_nobody(integration, client, gi
 def test_a_resource_limit_halves_the_page_size_and_completes(integration, client, github):
     github.inject("resource_limits", times=None, max_first=50)
 
-    result = sync_members(integration, client=client)
+    result = sync(integration, client=client)
 
     assert result.created == 250
     assert result.api_calls > 3
@@ -272,26 +305,106 @@ def member(github_id, login, **fields):
 
 
 def test_a_member_who_returns_is_reactivated(integration):
-    sync_members(integration, client=PagesClient([member(1, "ann"), member(2, "ben")]))
-    sync_members(integration, client=PagesClient([member(1, "ann")]))
+    sync(integration, client=PagesClient([member(1, "ann"), member(2, "ben")]))
+    sync(integration, client=PagesClient([member(1, "ann")]))
     assert GitHubMember.objects.get(github_id=2).left_at is not None
 
-    result = sync_members(integration, client=PagesClient([member(1, "ann"), member(2, "ben")]))
+    result = sync(integration, client=PagesClient([member(1, "ann"), member(2, "ben")]))
 
     returned = GitHubMember.objects.get(github_id=2)
     assert (returned.is_active, returned.left_at, result.updated) == (True, None, 1)
 
 
 def test_a_member_listed_on_two_pages_counts_once(integration):
-    result = sync_members(integration, client=PagesClient([member(1, "ann"), member(2, "ben")], [member(2, "ben")]))
+    result = sync(integration, client=PagesClient([member(1, "ann"), member(2, "ben")], [member(2, "ben")]))
     assert (result.created, result.total) == (2, 2)
 
 
 def test_github_text_is_stored_within_the_columns_and_links_only_over_https(integration):
-    sync_members(
+    sync(
         integration,
         client=PagesClient([member(1, "ann", name="x" * 1000, avatar_url="javascript:alert(1)")]),
     )
     stored = GitHubMember.objects.get(github_id=1)
     assert stored.name == "x" * GitHubMember._meta.get_field("name").max_length
     assert stored.avatar_url == ""
+
+
+def test_a_name_or_email_github_did_not_give_keeps_the_stored_one(integration):
+    sync(integration, client=PagesClient([member(1, "ann", name="Ann", email="ann@example.com")]))
+    unsaid = OrganizationMember.model_construct(
+        github_id=1, node_id="U_1", login="ann", name=None, email=None, avatar_url="", role="member"
+    )
+
+    result = sync(integration, client=PagesClient([unsaid]))
+
+    stored = GitHubMember.objects.get(github_id=1)
+    assert (stored.name, stored.email, result.unchanged) == ("Ann", "ann@example.com", 1)
+
+
+def test_an_empty_name_or_email_from_github_empties_the_stored_one(integration):
+    sync(integration, client=PagesClient([member(1, "ann", name="Ann", email="ann@example.com")]))
+
+    result = sync(integration, client=PagesClient([member(1, "ann", name="", email="")]))
+
+    stored = GitHubMember.objects.get(github_id=1)
+    assert (stored.name, stored.email, result.updated) == ("", "", 1)
+
+
+def test_a_new_member_without_a_name_from_github_is_stored_with_an_empty_one(integration):
+    unsaid = OrganizationMember.model_construct(
+        github_id=1, node_id="U_1", login="ann", name=None, email=None, avatar_url="", role="member"
+    )
+    sync(integration, client=PagesClient([unsaid]))
+    assert GitHubMember.objects.values_list("name", "email").get() == ("", "")
+
+
+def test_rows_a_killed_worker_staged_are_discarded_by_the_next_run(integration):
+    dead = MemberSyncRun.objects.create(integration=integration, trigger="manual", status="error")
+    stage_members(run_id=dead.pk, members=[{"github_id": 9, "node_id": "U_9", "login": "ghost", "name": None,
+                                            "email": None, "avatar_url": "", "role": "member"}])  # fmt: skip
+
+    result = sync(integration, client=PagesClient([member(1, "ann")]))
+
+    assert (result.created, StagedMember.objects.count()) == (1, 0)
+    assert not GitHubMember.objects.filter(login="ghost").exists()
+
+
+def test_the_next_page_is_asked_for_while_a_page_is_written(integration):
+    asked = []
+
+    class RecordingClient(PagesClient):
+        def iter_member_pages(self, login):
+            for number, page in enumerate(super().iter_member_pages(login), start=1):
+                asked.append(number)
+                yield page
+
+    def on_progress(fetched, total):
+        # The first page is written; the second was asked for meanwhile.
+        if fetched == 1:
+            wait_for(lambda: 2 in asked, timeout=5, message="the second page asked for")
+
+    sync(integration, client=RecordingClient([member(1, "ann")], [member(2, "ben")]), on_progress=on_progress)
+
+
+def test_an_error_reading_ahead_is_raised_to_the_sync_and_stops_the_reading(integration):
+    class FailingClient(PagesClient):
+        def iter_member_pages(self, login):
+            yield MembersPage(members=[member(1, "ann")], total=None, end_cursor="a", has_next_page=True)
+            raise GitHubUnavailable("no answer in time")
+
+    with pytest.raises(GitHubUnavailable):
+        sync(integration, client=FailingClient())
+    assert GitHubMember.objects.count() == 0
+    assert not any(thread.name == "member-pages-read-ahead" for thread in threading.enumerate())
+
+
+def test_a_sync_that_stops_early_stops_the_reading(integration):
+    def stop(fetched, total):
+        raise KeyboardInterrupt
+
+    endless = PagesClient(*([member(n, f"user-{n}")] for n in range(1, 1000)))
+    with pytest.raises(KeyboardInterrupt):
+        sync(integration, client=endless, on_progress=stop)
+    assert endless.api_calls <= 3
+    assert not any(thread.name == "member-pages-read-ahead" for thread in threading.enumerate())

@@ -34,7 +34,9 @@ class PayloadTestCase(BaseTestCase):
             3,
             3,
         )
-        assert payload["result"] == {"created": 3, "updated": 0, "deactivated": 0, "unchanged": 0, "total": 3}
+        assert payload["result"] == {
+            "created": 3, "updated": 0, "deactivated": 0, "unchanged": 0, "total": 3, "held": 0, "skipped": 0,
+        }  # fmt: skip
         assert payload["error"] is None
         assert timezone.datetime.fromisoformat(payload["at"])
 

@@ -55,5 +55,13 @@ def test_a_completed_run_reports_its_result(integration):
     run = start_run(integration, status=Status.COMPLETE)
     run.members_created, run.total = 3, 3
 
-    assert run.result() == {"created": 3, "updated": 0, "deactivated": 0, "unchanged": 0, "total": 3}
+    assert run.result() == {
+        "created": 3,
+        "updated": 0,
+        "deactivated": 0,
+        "unchanged": 0,
+        "total": 3,
+        "held": 0,
+        "skipped": 0,
+    }
     assert start_run(integration).result() is None

@@ -13,7 +13,7 @@ from django.utils import timezone
 from dramatiq.brokers.redis import RedisBroker
 
 from integrations import runs
-from integrations.models import GitHubIntegration, GitHubMember, MemberSyncRun
+from integrations.models import GitHubIntegration, GitHubMember, MemberSyncRun, StagedMember
 from integrations.tasks import sync_github_members
 from teams.models import Membership, Team
 
@@ -192,7 +192,7 @@ class TestTheActor:
         integration.refresh_from_db()
         assert integration.member_sync_status == Status.COMPLETE
         assert integration.member_sync_result == {
-            "created": 120, "updated": 0, "deactivated": 0, "unchanged": 0, "total": 120,
+            "created": 120, "updated": 0, "deactivated": 0, "unchanged": 0, "total": 120, "held": 0, "skipped": 0,
         }  # fmt: skip
         assert GitHubMember.objects.filter(integration=integration, is_active=True).count() == 120
 
@@ -267,6 +267,18 @@ class TestThePeriodicCheck:
         assert (run.status, run.error) == (Status.ERROR, runs.WORKER_LOST)
         integration.refresh_from_db()
         assert integration.member_sync_status == Status.ERROR
+
+    def test_it_discards_the_pages_a_dead_worker_staged(self, integration, broker):
+        run, _ = request_run(integration)
+        MemberSyncRun.objects.filter(pk=run.pk).update(
+            status=Status.SYNCING, heartbeat_at=timezone.now() - runs.REAP_SYNCING_AFTER - timedelta(seconds=1)
+        )
+        StagedMember.objects.create(run=run, github_id=1, node_id="U_1", login="ann", avatar_url="", role="member")
+
+        runs.reap_stalled_runs()
+
+        assert StagedMember.objects.count() == 0
+        assert GitHubMember.objects.count() == 0
 
     def test_it_ends_runs_whose_message_never_came(self, integration, broker):
         run, _ = request_run(integration)

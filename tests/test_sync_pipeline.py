@@ -88,7 +88,9 @@ def test_an_event_sent_by_the_worker_reaches_the_browser(team, env):
 
     assert queued["run"] == syncing["run"] == complete["run"]
     assert complete["trigger"] == "manual"
-    assert complete["result"] == {"created": 250, "updated": 0, "deactivated": 0, "unchanged": 0, "total": 250}
+    assert complete["result"] == {
+        "created": 250, "updated": 0, "deactivated": 0, "unchanged": 0, "total": 250, "held": 0, "skipped": 0,
+    }  # fmt: skip
     assert (complete["fetched"], complete["total"], complete["error"]) == (250, 250, None)
     assert set(complete) >= {"run", "status", "trigger", "fetched", "total", "result", "error", "at"}
     assert team.integration.access_token not in str(complete)

@@ -3,16 +3,18 @@
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.db.models import Q
-from django.shortcuts import redirect, render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from integrations.events import current_event_id
+from integrations.held_deactivations import confirm_held_deactivations, dismiss_held_deactivations, held_members
 from integrations.models import GitHubIntegration, GitHubMember, MemberSyncRun
 from integrations.runs import request_member_sync
 from teams.decorators import login_and_team_required, team_admin_required
 
 MEMBERS_PER_PAGE = 50
+HELD_SHOWN = 100
 NOT_CONNECTED = "Connect GitHub before syncing members."
 
 
@@ -50,6 +52,8 @@ def github_members(request, team_slug):
     integration = context["integration"]
     if integration is not None:
         context.update(member_list_context(request, integration))
+        held = held_members(integration).order_by("login", "pk")
+        context.update(held_count=held.count(), held_members=held[:HELD_SHOWN])
         context["recent_runs"] = integration.member_sync_runs.select_related("requested_by")[:5]
     return render(request, "integrations/github_members.html", context)
 
@@ -98,3 +102,19 @@ def github_members_sync(request, team_slug):
 @login_and_team_required
 def github_members_sync_progress(request, team_slug):
     return render(request, "integrations/partials/member_sync_status.html", status_context(request))
+
+
+@require_POST
+@team_admin_required
+def github_members_held_confirm(request, team_slug):
+    """Deactivate the members a sync held back (SPEC §6)."""
+    confirm_held_deactivations(integration=get_object_or_404(GitHubIntegration, team=request.team))
+    return redirect("integrations:github_members", team_slug=team_slug)
+
+
+@require_POST
+@team_admin_required
+def github_members_held_dismiss(request, team_slug):
+    """Keep the members a sync held back active."""
+    dismiss_held_deactivations(integration=get_object_or_404(GitHubIntegration, team=request.team))
+    return redirect("integrations:github_members", team_slug=team_slug)

@@ -44,6 +44,24 @@ function renderWaiting(root, data) {
   if (data.waiting) setText($(root, "waiting"), `${data.waiting.reason} (retrying at ${clockTime(data.waiting.until)})`);
 }
 
+// A run's warnings (held deactivations, members that could not be read), and on the members page
+// the held deactivations themselves: their count now, the list comes with refreshFromServer.
+function renderWarnings(root, data) {
+  const result = data.status === "complete" ? data.result : null;
+  const held = result && result.held ? result.held : 0;
+  const skipped = result && result.skipped ? result.skipped : 0;
+  show($(root, "held-warning"), held > 0);
+  setText($(root, "held-number"), String(held));
+  show($(root, "skipped"), skipped > 0);
+  setText($(root, "skipped-count"), String(skipped));
+  const section = document.getElementById("held-deactivations");
+  if (section && result) {
+    section.dataset.count = String(held);
+    show(section, held > 0);
+    setText($(section, "held-count"), String(held));
+  }
+}
+
 function renderStatus(root, data) {
   root.dataset.status = data.status;
   const badge = $(root, "badge");
@@ -53,6 +71,7 @@ function renderStatus(root, data) {
   }
   renderProgress(root, data);
   renderWaiting(root, data);
+  renderWarnings(root, data);
   show($(root, "error"), data.status === "error");
   show($(root, "reconnect"), data.status === "error");
   setText($(root, "error"), data.error || "");
@@ -81,7 +100,7 @@ async function refreshFromServer() {
   const response = await fetch(window.location.href, { headers: { Accept: "text/html" } });
   if (!response.ok) return;
   const fresh = new DOMParser().parseFromString(await response.text(), "text/html");
-  for (const id of ["github-members-section", "member-sync-runs"]) {
+  for (const id of ["held-deactivations", "github-members-section", "member-sync-runs"]) {
     const current = document.getElementById(id);
     const replacement = fresh.getElementById(id);
     if (current && replacement) current.replaceWith(replacement);

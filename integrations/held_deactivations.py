@@ -1,0 +1,53 @@
+"""Deactivations a sync held back because they were too many at once (SPEC §6): an admin confirms
+them (the members are deactivated) or dismisses them (they stay active, unmarked).
+
+Each is one transaction of conditional UPDATEs: a member a sync has meanwhile seen again is no
+longer held and is left alone, and a second click changes nothing. The run that held them is
+corrected and published again, so that open pages update.
+"""
+
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from integrations.models import GitHubIntegration, GitHubMember, MemberSyncRun
+from integrations.runs import republish
+
+
+def held_members(integration: GitHubIntegration):
+    return GitHubMember.objects.filter(integration=integration, is_active=True, deactivation_held_at__isnull=False)
+
+
+def confirm_held_deactivations(*, integration: GitHubIntegration) -> int:
+    """Deactivate the held members. Returns how many."""
+    now = timezone.now()
+    with transaction.atomic():
+        count = held_members(integration).update(
+            is_active=False, left_at=now, updated_at=now, deactivation_held_at=None
+        )
+        run = _record_decision(integration, deactivated=count)
+    if run is not None:
+        republish(run)
+    return count
+
+
+def dismiss_held_deactivations(*, integration: GitHubIntegration) -> int:
+    """Keep the held members active and drop their holds. Returns how many."""
+    with transaction.atomic():
+        count = held_members(integration).update(deactivation_held_at=None)
+        run = _record_decision(integration, deactivated=0)
+    if run is not None:
+        republish(run)
+    return count
+
+
+def _record_decision(integration, *, deactivated):
+    """The latest complete run, which held the members, now holds none: its summary says so."""
+    run = integration.member_sync_runs.filter(status=MemberSyncRun.Status.COMPLETE).first()
+    if run is None or not (run.members_held or deactivated):
+        return None
+    MemberSyncRun.objects.filter(pk=run.pk).update(
+        members_held=0, members_deactivated=F("members_deactivated") + deactivated
+    )
+    run.refresh_from_db()
+    return run
