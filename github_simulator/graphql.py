@@ -127,8 +127,8 @@ def handle(simulator, token, budget, request, request_id: str) -> Response:
     book = simulator.faults
     context = Context(simulator, token, budget, request.api_path)
     if "organizationVerifiedDomainEmails" in query:
-        context.emails_forbidden = bool(book.take(("verified_emails_forbidden",), request.api_path))
-    damaged = "membersWithRole" in query and book.take(("null_fields",), request.api_path) is not None
+        context.emails_forbidden = bool(book.take(request.api_path, "verified_emails_forbidden"))
+    damaged = "membersWithRole" in query and book.take(request.api_path, "null_fields") is not None
     result = execute(
         SCHEMA, document, context_value=context, variable_values=variables, operation_name=body.get("operationName")
     )
@@ -169,7 +169,7 @@ def _decode_cursor(cursor: str | None) -> int | None:
 def _organization(_root, info, login):
     context = info.context
     org = context.simulator.orgs.find(login)
-    fault = context.simulator.faults.take(faults.ORGANIZATION_FAULTS, context.path) if org else None
+    fault = context.simulator.faults.take(context.path, *faults.ORGANIZATION_FAULTS) if org else None
     if org is None or (fault and fault.name == "org_not_found"):
         raise GitHubGraphQLError("NOT_FOUND", f"Could not resolve to an Organization with the login of '{login}'.")
     if fault and fault.name == "sso_required":
@@ -194,12 +194,13 @@ def _members(source, info, after=None, first=None):
     org: SimulatedOrg = source["_org"]
     _check_page(info, first)
     book = context.simulator.faults
-    if (timeout := book.find(("query_timeout",), context.path)) and first > timeout.options["max_first"]:
-        book.consume(timeout)
+
+    def too_big(fault):
+        return first > fault.options["max_first"]
+
+    if timeout := book.take(context.path, "query_timeout", when=too_big):
         context.timeout_status = timeout.options["status"]
-    limit = book.find(("resource_limits",), context.path)
-    if limit and first > limit.options["max_first"]:
-        book.consume(limit)
+    if book.take(context.path, "resource_limits", when=too_big):
         raise GitHubGraphQLError("RESOURCE_LIMITS_EXCEEDED", "Resource limits for this query exceeded.")
     context.node_count += first
     # GitHub shows a viewer outside the organization its public members only, without a word.

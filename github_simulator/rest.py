@@ -54,7 +54,7 @@ def _user_orgs(simulator, token, request):
     orgs = [org for org in simulator.orgs if org.viewer_is_member]
     headers = []
     # An organization with SAML SSO the token is not authorized for is left out, and named by id.
-    if partial := simulator.faults.take(("sso_partial",), request.api_path):
+    if partial := simulator.faults.take(request.api_path, "sso_partial"):
         hidden = {login.lower() for login in partial.options["orgs"]}
         if ids := [str(org.id) for org in orgs if org.login.lower() in hidden]:
             headers.append(("X-GitHub-SSO", f"partial-results; organizations={','.join(ids)}"))
@@ -91,7 +91,7 @@ def _members(simulator, token, request, org=None, org_id=None, public=False):
         matching = [index for index in found.indices(public_only=public) if found.role_of(index) == wanted]
         indices, count = matching[start : start + per_page], len(matching)
     body = [_simple_user(found.member(index), request.api_url, simulator.url) for index in indices]
-    if simulator.faults.take(("null_fields",), request.api_path):
+    if simulator.faults.take(request.api_path, "null_fields"):
         body = damage_rest_users(body)
     # GitHub's Link header points at the organization by id, which survives a rename mid-paging.
     base = f"{request.api_url}/organizations/{found.id}/{'public_members' if public else 'members'}"
@@ -183,7 +183,7 @@ def _docs(request) -> str:
 def _find_org(simulator, request, *, login=None, org_id=None) -> tuple[SimulatedOrg | None, Response | None]:
     """Return the organization, or GitHub's refusal: 404 when there is none, or an injected organization fault."""
     found = simulator.orgs.find(login) if login is not None else simulator.orgs.find_by_id(int(org_id))
-    fault = simulator.faults.take(ORGANIZATION_FAULTS, request.api_path) if found else None
+    fault = simulator.faults.take(request.api_path, *ORGANIZATION_FAULTS) if found else None
     if found is None or (fault and fault.name == "org_not_found"):
         return None, github_error(404, "Not Found", _docs(request))
     if fault and fault.name == "sso_required":

@@ -134,7 +134,7 @@ def _handle(simulator, request: Request) -> Response:
     request_id = _request_id()
     token_value = _token_value(request)
     token = simulator.tokens.get(token_value) if token_value else None
-    fault = simulator.faults.take(TRANSPORT_FAULTS, request.api_path)
+    fault = simulator.faults.take(request.api_path, *TRANSPORT_FAULTS)
     if fault:
         resource = "graphql" if is_graphql else "core"
         budget_headers = simulator.tokens.budget(token, resource).headers(resource) if token else []
