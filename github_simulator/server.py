@@ -171,7 +171,7 @@ def _rest(simulator, request, token_value, token, request_id) -> Response:
         return github_error(404, "Not Found", REST_DOCS)
     route, parameters = found
     if not token_value:
-        return github_error(401, "Requires authentication", route.docs)
+        return github_error(401, "Requires authentication", REST_DOCS)
     if token is None:
         return bad_credentials(graphql=False)
     budget = simulator.tokens.budget(token, "core")
