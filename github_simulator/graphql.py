@@ -268,7 +268,7 @@ def _verified_emails(user, info, login) -> list[str]:
     member = org.member_by_login(user["login"])
     if member is None or member.database_id != user["databaseId"] or not member.verified_email:
         return []
-    return [f"{member.login.lower()}@{org.login.lower()}.example"]
+    return [f"{member.login.lower()}@{org.verified_domain}"]
 
 
 def _rate_limit(_root, info, **_arguments):

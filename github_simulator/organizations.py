@@ -99,6 +99,8 @@ class SimulatedOrg:
         self.id = _FIRST_ORG_ID + slot
         self.node_id = node_id("O", self.id)
         self.seed = _seed(login)
+        # A verified domain stays with the organization when it is renamed, as on GitHub.
+        self.verified_domain = f"{login.lower()}.example"
         self._first_member_id = _FIRST_MEMBER_ID + slot * _BLOCK
         self._end = size  # members are the indices below _end that were not removed
         self._removed: set[int] = set()
