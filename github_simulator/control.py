@@ -1,5 +1,6 @@
 """The control API under /_simulator/, for when the simulator runs in a process of its own (make run,
-benchmarks, end-to-end tests). Each endpoint calls the Python API's method of the same purpose."""
+benchmarks, end-to-end tests). Each endpoint calls the Python API's method of the same purpose; one
+that has nothing to tell answers 204."""
 
 import re
 from dataclasses import asdict
@@ -17,7 +18,7 @@ def handle(simulator, request) -> Response:
     for method, pattern, endpoint in _ENDPOINTS:
         if method == request.method and (match := re.fullmatch(pattern, route)):
             try:
-                return endpoint(simulator, body, *match.groups())
+                return endpoint(simulator, body, *match.groups()) or Response(204)
             except KeyError as error:  # no such organization or member
                 return json_response(404, {"error": error.args[0]})
             except (TypeError, ValueError) as error:
@@ -31,11 +32,6 @@ def _inject(simulator, body):
     return json_response(201, {"fault": fault.name, "times": fault.times, "path": fault.path, "options": fault.options})
 
 
-def _clear_faults(simulator, body):
-    simulator.clear_faults()
-    return Response(204)
-
-
 def _latency(simulator, body):
     simulator.set_latency(_required(body, "ms"))
     return json_response(200, {"ms": body["ms"]})
@@ -44,11 +40,6 @@ def _latency(simulator, body):
 def _issue_token(simulator, body):
     scopes = tuple(body.get("scopes", ("read:org",)))
     return json_response(201, {"token": simulator.issue_token(scopes=scopes), "scopes": list(scopes)})
-
-
-def _revoke_token(simulator, body, token):
-    simulator.revoke_token(token)
-    return Response(204)
 
 
 def _add_org(simulator, body):
@@ -70,9 +61,6 @@ def _change_org(simulator, body, login):
         "roles": org.change_roles(body.get("roles", 0)),
         "profiles": org.update_profiles(body.get("profiles", 0)),
     }
-    if "rename_member" in body:
-        rename = body["rename_member"]
-        changes["renamed"].append(org.rename_member(_required(rename, "login"), _required(rename, "new_login")))
     if "rename_to" in body:
         org.rename(body["rename_to"])
     if body.get("remove_viewer"):
@@ -80,11 +68,6 @@ def _change_org(simulator, body, login):
     return json_response(
         200, {**_summary(org), **{key: [asdict(member) for member in members] for key, members in changes.items()}}
     )
-
-
-def _reset(simulator, body):
-    simulator.reset()
-    return Response(204)
 
 
 def _stats(simulator, body):
@@ -109,13 +92,13 @@ def _summary(org) -> dict:
 
 _ENDPOINTS = (
     ("POST", r"faults", _inject),
-    ("DELETE", r"faults", _clear_faults),
+    ("DELETE", r"faults", lambda simulator, body: simulator.clear_faults()),
     ("POST", r"latency", _latency),
     ("POST", r"tokens", _issue_token),
-    ("DELETE", r"tokens/([^/]+)", _revoke_token),
+    ("DELETE", r"tokens/([^/]+)", lambda simulator, body, token: simulator.revoke_token(token)),
     ("POST", r"orgs", _add_org),
     ("GET", r"orgs/([^/]+)", _org),
     ("POST", r"orgs/([^/]+)/changes", _change_org),
-    ("POST", r"reset", _reset),
+    ("POST", r"reset", lambda simulator, body: simulator.reset()),
     ("GET", r"stats", _stats),
 )

@@ -15,7 +15,7 @@ from graphql import GraphQLError, build_schema, execute, parse, validate
 
 from github_simulator import faults
 from github_simulator.messages import Response, github_error, json_response
-from github_simulator.organizations import ADMIN, VIEWER, Member, SimulatedOrg, avatar_url
+from github_simulator.organizations import ADMIN, VIEWER, Member, SimulatedOrg
 
 # Every type, field and argument here is GitHub's (tests/github/test_simulator_conformance.py checks each
 # against ../shared/github/schema.graphql); the fields are a subset.
@@ -30,13 +30,10 @@ type Query {
 }
 
 type Organization {
-  avatarUrl(size: Int): URI!
   databaseId: Int
   id: ID!
   login: String!
   membersWithRole(after: String, first: Int): OrganizationMemberConnection!
-  name: String
-  url: URI!
   viewerIsAMember: Boolean!
 }
 
@@ -61,14 +58,11 @@ enum OrganizationMemberRole {
 type PageInfo {
   endCursor: String
   hasNextPage: Boolean!
-  hasPreviousPage: Boolean!
-  startCursor: String
 }
 
 type RateLimit {
   cost: Int!
   limit: Int!
-  nodeCount: Int!
   remaining: Int!
   resetAt: DateTime!
   used: Int!
@@ -82,7 +76,6 @@ type User {
   login: String!
   name: String
   organizationVerifiedDomainEmails(login: String!): [String!]!
-  url: URI!
 }
 """
 MAX_PAGE = 100
@@ -107,7 +100,6 @@ class Context:
     token: object
     budget: object  # already charged for this request
     path: str
-    node_count: int = 0
     timeout_status: int | None = None  # query_timeout: the whole answer is this status
     emails_forbidden: bool = False  # verified_emails_forbidden
     headers: list = field(default_factory=list)
@@ -127,8 +119,8 @@ def handle(simulator, token, budget, request, request_id: str) -> Response:
     book = simulator.faults
     context = Context(simulator, token, budget, request.api_path)
     if "organizationVerifiedDomainEmails" in query:
-        context.emails_forbidden = bool(book.take(("verified_emails_forbidden",), request.api_path))
-    damaged = "membersWithRole" in query and book.take(("null_fields",), request.api_path) is not None
+        context.emails_forbidden = bool(book.take(request.api_path, "verified_emails_forbidden"))
+    damaged = "membersWithRole" in query and book.take(request.api_path, "null_fields") is not None
     result = execute(
         SCHEMA, document, context_value=context, variable_values=variables, operation_name=body.get("operationName")
     )
@@ -169,7 +161,7 @@ def _decode_cursor(cursor: str | None) -> int | None:
 def _organization(_root, info, login):
     context = info.context
     org = context.simulator.orgs.find(login)
-    fault = context.simulator.faults.take(faults.ORGANIZATION_FAULTS, context.path) if org else None
+    fault = context.simulator.faults.take(context.path, *faults.ORGANIZATION_FAULTS) if org else None
     if org is None or (fault and fault.name == "org_not_found"):
         raise GitHubGraphQLError("NOT_FOUND", f"Could not resolve to an Organization with the login of '{login}'.")
     if fault and fault.name == "sso_required":
@@ -179,12 +171,9 @@ def _organization(_root, info, login):
         raise GitHubGraphQLError("FORBIDDEN", faults.access_restricted_message(org.login))
     return {
         "_org": org,
-        "avatarUrl": avatar_url(org.id),
         "databaseId": org.id,
         "id": org.node_id,
         "login": org.login,
-        "name": org.name,
-        "url": f"{context.simulator.url}/{org.login}",
         "viewerIsAMember": org.viewer_is_member,
     }
 
@@ -194,28 +183,21 @@ def _members(source, info, after=None, first=None):
     org: SimulatedOrg = source["_org"]
     _check_page(info, first)
     book = context.simulator.faults
-    if (timeout := book.find(("query_timeout",), context.path)) and first > timeout.options["max_first"]:
-        book.consume(timeout)
+
+    def too_big(fault):
+        return first > fault.options["max_first"]
+
+    if timeout := book.take(context.path, "query_timeout", when=too_big):
         context.timeout_status = timeout.options["status"]
-    limit = book.find(("resource_limits",), context.path)
-    if limit and first > limit.options["max_first"]:
-        book.consume(limit)
+    if book.take(context.path, "resource_limits", when=too_big):
         raise GitHubGraphQLError("RESOURCE_LIMITS_EXCEEDED", "Resource limits for this query exceeded.")
-    context.node_count += first
     # GitHub shows a viewer outside the organization its public members only, without a word.
     public_only = not org.viewer_is_member
     members, has_next = org.page(first, _decode_cursor(after), public_only=public_only)
-    edges = [
-        {"cursor": encode_cursor(member.index), "node": _user(member, info), "role": member.role} for member in members
-    ]
+    edges = [{"cursor": encode_cursor(member.index), "node": _user(member), "role": member.role} for member in members]
     return {
         "totalCount": org.count(public_only=public_only),
-        "pageInfo": {
-            "hasNextPage": has_next,
-            "hasPreviousPage": after is not None,
-            "startCursor": edges[0]["cursor"] if edges else None,
-            "endCursor": edges[-1]["cursor"] if edges else None,
-        },
+        "pageInfo": {"hasNextPage": has_next, "endCursor": edges[-1]["cursor"] if edges else None},
         "edges": edges,
         "nodes": [edge["node"] for edge in edges],
     }
@@ -241,16 +223,14 @@ def _check_page(info, first) -> None:
         raise GitHubGraphQLError("EXCESSIVE_PAGINATION", message)
 
 
-def _user(member: Member, info) -> dict:
+def _user(member: Member) -> dict:
     return {
-        "_member": member,
         "avatarUrl": member.avatar_url,
         "databaseId": member.database_id,
         "email": member.email,
         "id": member.node_id,
         "login": member.login,
         "name": member.name,
-        "url": f"{info.context.simulator.url}/{member.login}",
     }
 
 
@@ -276,7 +256,6 @@ def _rate_limit(_root, info, **_arguments):
     return {
         "cost": 1,
         "limit": budget.limit,
-        "nodeCount": context.node_count,
         "remaining": budget.remaining,
         "resetAt": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(budget.reset_at)),
         "used": budget.used,
@@ -286,7 +265,7 @@ def _rate_limit(_root, info, **_arguments):
 SCHEMA = build_schema(SDL)
 SCHEMA.query_type.fields["organization"].resolve = _organization
 SCHEMA.query_type.fields["rateLimit"].resolve = _rate_limit
-SCHEMA.query_type.fields["viewer"].resolve = lambda _root, info: _user(VIEWER, info)
+SCHEMA.query_type.fields["viewer"].resolve = lambda _root, info: _user(VIEWER)
 SCHEMA.type_map["Organization"].fields["membersWithRole"].resolve = _members
 SCHEMA.type_map["User"].fields["organizationVerifiedDomainEmails"].resolve = _verified_emails
 
@@ -304,16 +283,9 @@ def _document(query: str):
 
 
 def _error(error: GraphQLError) -> dict:
-    """Return an error as GitHub words it: its type first when it is GitHub's own."""
-    formatted = {}
+    """Return an error as GitHub words it: with its type when it is GitHub's own."""
     original = error.original_error
-    if isinstance(original, GitHubGraphQLError):
-        formatted["type"] = original.type
-    if error.path:
-        formatted["path"] = error.path
-    if error.locations:
-        formatted["locations"] = [{"line": location.line, "column": location.column} for location in error.locations]
-    formatted["message"] = original.message if isinstance(original, GitHubGraphQLError) else error.message
-    if isinstance(original, GitHubGraphQLError) and original.extensions:
-        formatted["extensions"] = original.extensions
-    return formatted
+    if not isinstance(original, GitHubGraphQLError):
+        return error.formatted
+    extensions = {"extensions": original.extensions} if original.extensions else {}
+    return {"type": original.type, **error.formatted, **extensions}

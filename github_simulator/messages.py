@@ -71,7 +71,3 @@ def github_error(status: int, message: str, documentation_url: str, headers=()) 
 
 def redirect(location: str) -> Response:
     return Response(302, b"", [("Location", location), ("Content-Type", "text/html; charset=utf-8")])
-
-
-def html(status: int, page: str) -> Response:
-    return Response(status, page.encode(), [("Content-Type", "text/html; charset=utf-8")])

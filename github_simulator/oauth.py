@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from html import escape
 from urllib.parse import urlencode, urlsplit
 
-from github_simulator.messages import Response, html, json_response, redirect
-from github_simulator.organizations import VIEWER, avatar_url
+from github_simulator.messages import Response, json_response, redirect
+from github_simulator.organizations import VIEWER
 
 CODE_LIFETIME_SECONDS = 600
 _TROUBLESHOOTING = "https://docs.github.com/apps/managing-oauth-apps"
@@ -17,14 +17,6 @@ _TOKEN_ERRORS = {
     "bad_verification_code": "The code passed is incorrect or expired.",
     "incorrect_client_credentials": "The client_id and/or client_secret passed are incorrect.",
     "redirect_uri_mismatch": "The redirect_uri MUST match the registered callback URL for this application.",
-}
-_SCOPE_DESCRIPTIONS = {
-    "read:org": ("Organizations and teams", "Read-only access"),
-    "write:org": ("Organizations and teams", "Read and write access"),
-    "admin:org": ("Organizations and teams", "Full access"),
-    "user": ("Personal user data", "Full access"),
-    "read:user": ("Personal user data", "Profile information (read-only)"),
-    "user:email": ("Personal user data", "Email addresses (read-only)"),
 }
 
 
@@ -73,46 +65,26 @@ def handle(simulator, request) -> Response:
         return _cancel(request.query)
     if path == "/login/oauth/access_token" and method == "POST":
         return _exchange(simulator, request)
-    return html(404, _page("Page not found", "<p>This is not the web page you are looking for.</p>"))
+    return _page(404, "Page not found", "<p>This is not the web page you are looking for.</p>")
 
 
 def _authorize_page(simulator, query) -> Response:
     if refusal := _invalid(query):
         return refusal
-    scopes = _scopes(query.get("scope", ""))
+    app = escape(query["client_id"])
     hidden = "".join(
         f'<input type="hidden" name="{name}" value="{escape(query.get(name, ""))}">'
         for name in ("client_id", "redirect_uri", "state", "scope")
     )
     cancel = "/login/oauth/cancel?" + urlencode({name: query.get(name, "") for name in ("redirect_uri", "state")})
-    scope_items = (
-        "".join(
-            f"<li><strong>{escape(title)}</strong> <span>{escape(detail)}</span> <code>{escape(scope)}</code></li>"
-            for scope in scopes
-            for title, detail in [_SCOPE_DESCRIPTIONS.get(scope, (scope, "Access"))]
-        )
-        or "<li>Public information (read-only)</li>"
-    )
-    org_items = "".join(
-        f'<li><img src="{escape(avatar_url(org.id))}" alt="" width="20" height="20"> {escape(org.login)} '
-        '<span class="granted">✓ Granted</span></li>'
-        for org in simulator.orgs
-    )
-    app = escape(query.get("client_id", ""))
-    body = f"""
-<main class="box">
-  <h1>Authorize <span class="app">{app}</span></h1>
-  <p class="who"><strong>{app}</strong> wants to access your <strong>{VIEWER.login}</strong> account</p>
-  <section><h2>Permissions requested</h2><ul class="scopes">{scope_items}</ul></section>
-  <section><h2>Organization access</h2><ul class="orgs">{org_items}</ul></section>
-  <form method="post" action="/login/oauth/authorize">
-    {hidden}
-    <a class="cancel" href="{escape(cancel)}">Cancel</a>
-    <button type="submit" class="btn-primary">Authorize</button>
-  </form>
-  <p class="redirect">Authorizing will redirect to <strong>{escape(_origin(query["redirect_uri"]))}</strong></p>
-</main>"""
-    return html(200, _page(f"Authorize application {app}", body))
+    scopes = ", ".join(f"<code>{escape(scope)}</code>" for scope in _scopes(query.get("scope", ""))) or "none"
+    orgs = ", ".join(escape(org.login) for org in simulator.orgs)
+    body = f"""<h1>Authorize {app}</h1>
+<p>{app} wants to access your {VIEWER.login} account. Scopes: {scopes}. Organizations: {orgs}.</p>
+<form method="post" action="/login/oauth/authorize">{hidden}
+<a class="cancel" href="{escape(cancel)}">Cancel</a> <button type="submit">Authorize</button>
+</form>"""
+    return _page(200, f"Authorize application {query['client_id']}", body)
 
 
 def _authorize(simulator, form) -> Response:
@@ -124,7 +96,7 @@ def _authorize(simulator, form) -> Response:
 
 def _cancel(query) -> Response:
     if not _is_web_url(query.get("redirect_uri", "")):
-        return html(400, _page("Bad request", "<p>The redirect_uri is missing or not an http(s) URL.</p>"))
+        return _page(400, "Bad request", "<p>The redirect_uri is missing or not an http(s) URL.</p>")
     parameters = {
         "error": "access_denied",
         "error_description": "The user has denied your application access.",
@@ -155,7 +127,7 @@ def _exchange(simulator, request) -> Response:
 
 
 def _token_answer(request, payload: dict) -> Response:
-    """JSON when asked for it, else form-encoded, as GitHub answers the token endpoint."""
+    """Answer JSON when asked for it, else form-encoded, as GitHub's token endpoint does."""
     if "application/json" in request.headers.get("accept", ""):
         return json_response(200, payload)
     content_type = "application/x-www-form-urlencoded; charset=utf-8"
@@ -164,10 +136,9 @@ def _token_answer(request, payload: dict) -> Response:
 
 def _invalid(fields) -> Response | None:
     if not fields.get("client_id"):
-        return html(404, _page("Page not found", "<p>No OAuth application has this client_id.</p>"))
+        return _page(404, "Page not found", "<p>No OAuth application has this client_id.</p>")
     if not _is_web_url(fields.get("redirect_uri", "")):
-        body = "<p>The redirect_uri is missing or not an http(s) URL: the simulator knows no registered callback.</p>"
-        return html(400, _page("Bad request", body))
+        return _page(400, "Bad request", "<p>The redirect_uri is missing or not an http(s) URL.</p>")
     return None
 
 
@@ -180,35 +151,11 @@ def _is_web_url(url: str) -> bool:
     return parts.scheme in ("http", "https") and bool(parts.netloc)
 
 
-def _origin(url: str) -> str:
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}"
-
-
 def _with_query(url: str, parameters: dict) -> str:
     query = urlencode({name: value for name, value in parameters.items() if value is not None})
     return f"{url}{'&' if urlsplit(url).query else '?'}{query}"
 
 
-def _page(title: str, body: str) -> str:
-    return f"""<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<title>{escape(title)}</title>
-<style>
-  body {{ font: 14px -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; background: #f6f8fa; color: #1f2328; }}
-  .box {{ max-width: 480px; margin: 48px auto; background: #fff; border: 1px solid #d1d9e0; border-radius: 6px;
-         padding: 24px; }}
-  h1 {{ font-size: 24px; font-weight: 300; text-align: center; }}
-  h2 {{ font-size: 14px; border-top: 1px solid #d1d9e0; padding-top: 16px; }}
-  ul {{ list-style: none; padding: 0; }} li {{ margin: 8px 0; }}
-  .granted {{ color: #1a7f37; float: right; }}
-  form {{ display: flex; justify-content: space-between; align-items: center; margin-top: 24px; }}
-  .btn-primary {{ background: #1f883d; color: #fff; border: 1px solid rgba(31,35,40,.15); border-radius: 6px;
-                 padding: 5px 16px; font-size: 14px; font-weight: 500; cursor: pointer; }}
-  .redirect {{ color: #59636e; font-size: 12px; text-align: center; }}
-</style>
-</head>
-<body>{body}</body>
-</html>"""
+def _page(status: int, title: str, body: str) -> Response:
+    page = f'<!DOCTYPE html>\n<html lang="en"><title>{escape(title)}</title>\n<body>{body}</body></html>'
+    return Response(status, page.encode(), [("Content-Type", "text/html; charset=utf-8")])

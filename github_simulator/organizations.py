@@ -7,7 +7,6 @@ changes are stored. Member 0 of every organization is the viewer, octocat, until
 
 import base64
 import hashlib
-import re
 import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
@@ -16,26 +15,17 @@ from itertools import islice
 ADMIN = "ADMIN"
 MEMBER = "MEMBER"
 
-# Some names beyond ASCII, so that the product sees names like the ones real organizations have.
-FIRST_NAMES = (
-    "Ada Alan Amara Anders Aoife Ayşe Bjørn Carmen Chen Chloé Dmitri Emeka Emma Farah François Grace Hana Hiroshi "
-    "Ingrid Isabela Jamal Jiří José Kai Katherine Kwame Léa Linus Łukasz Margaret Mateo Mei Mohammed Nadia Niamh "
-    "Oluwaseun Omar Priya Radia Rafael Saanvi Sigrún Sofía Tariq Thandiwe Tomás Yuki Zoë"
-).split()
-LAST_NAMES = (
-    "Abara|Andersson|Babbage|Bălan|Chowdhury|Curie|Dąbrowski|Dijkstra|Díaz|Eze|Fernández|García|Hamilton|Hopper|"
-    "Ibrahim|Jansen|Johnson|Kim|Kowalczyk|Lamarr|Liskov|Lovelace|Müller|Nakamura|Nguyen|Novák|O'Brien|Okafor|"
-    "Perlman|Petrović|Ramanujan|Rossi|Sato|Schmidt|Silva|Singh|Søndergaard|Tanaka|Torvalds|Turing|Van der Berg|"
-    "Wang|Wójcik|Yılmaz|Zhang"
-).split("|")
+# A few names beyond ASCII, so that the product sees names like the ones real organizations have.
+FIRST_NAMES = "Ada Alan Amara Chloé Emeka Grace Hiroshi Jiří José Linus Margaret Priya Radia Zoë".split()
+LAST_NAMES = "Curie Díaz Dijkstra Hopper Lamarr Liskov Lovelace Müller Nakamura Okafor Perlman Turing".split()
 
 _MASK = (1 << 64) - 1
-_ORG_IDS = range(1_000_000, 10_000_000)
+_FIRST_ORG_ID = 1_000_000
 # Each organization's members get a block of ids of their own; every id stays below 2**31 because
 # databaseId is a GraphQL Int.
-_MEMBER_IDS_START = 10_000_000
+_FIRST_MEMBER_ID = 10_000_000
 _BLOCK = 2_000_000
-_BLOCKS = 1_000
+_BLOCKS = 1_000  # organizations at most
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,9 +53,8 @@ def avatar_url(database_id: int) -> str:
 
 
 def slug(name: str) -> str:
-    """Return the ASCII letters a login is made of: "Søndergaard" gives "sondergaard"."""
-    name = name.translate(str.maketrans({"ø": "o", "Ø": "o", "ł": "l", "Ł": "l", "ı": "i"}))
-    return re.sub(r"[^a-z]", "", unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode().lower())
+    """Return the ASCII letters a login is made of: "Zoë" gives "zoe"."""
+    return unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode().lower()
 
 
 VIEWER = Member(0, 1, node_id("U", 1), "octocat", "The Octocat", "octocat@github.com", avatar_url(1), ADMIN, True, True)
@@ -91,6 +80,10 @@ def _base36(value: int) -> str:
     return digits or "0"
 
 
+def _role(random: int) -> str:
+    return ADMIN if (random >> 40) % 10 == 0 else MEMBER
+
+
 def _random_name(random: int) -> tuple[str, str, str]:
     first, last = FIRST_NAMES[random % len(FIRST_NAMES)], LAST_NAMES[(random >> 12) % len(LAST_NAMES)]
     return f"{first} {last}", slug(first), slug(last)
@@ -99,28 +92,21 @@ def _random_name(random: int) -> tuple[str, str, str]:
 class SimulatedOrg:
     """One organization: its members in a stable order, and the changes made to them since creation."""
 
-    def __init__(self, registry: "Organizations", login: str, size: int, database_id: int, member_block: int):
-        if not 1 <= size <= _BLOCK:
-            raise ValueError(f"An organization has 1 to {_BLOCK} members (octocat is always one of them).")
-        self._registry = registry
-        self._lock = registry.lock
+    def __init__(self, lock, login: str, size: int, slot: int):
+        self._lock = lock
         self.login = login
-        self.id = database_id
-        self.node_id = node_id("O", database_id)
-        self.member_block = member_block
-        self.created_seed = _seed(login)
-        # Verified domains are the organization's own: a rename keeps them.
+        self.slot = slot
+        self.id = _FIRST_ORG_ID + slot
+        self.node_id = node_id("O", self.id)
+        self.seed = _seed(login)
+        # A verified domain stays with the organization when it is renamed, as on GitHub.
         self.verified_domain = f"{login.lower()}.example"
-        self._first_member_id = _MEMBER_IDS_START + member_block * _BLOCK
+        self._first_member_id = _FIRST_MEMBER_ID + slot * _BLOCK
         self._end = size  # members are the indices below _end that were not removed
         self._removed: set[int] = set()
         self._changed: dict[int, dict] = {}
         self._renamed: dict[str, int] = {}  # lowercase login -> index, for members whose login changed
         self._changes = 0  # makes each change call pick other members than the previous one
-        self._public_count: int | None = None  # counting a big organization's public members takes a while
-
-    def __repr__(self):
-        return f"<SimulatedOrg {self.login} ({self.size} members)>"
 
     @property
     def name(self) -> str:
@@ -146,33 +132,26 @@ class SimulatedOrg:
 
     def role_of(self, index: int) -> str:
         """Return a member's role without building the whole member: REST filters big organizations by role."""
-        changed = self._changed.get(index)
-        if changed and "role" in changed:
+        if "role" in (changed := self._changed.get(index, {})):
             return changed["role"]
-        return ADMIN if index == 0 else self._role(_mix(self.created_seed + index))
+        return ADMIN if index == 0 else _role(_mix(self.seed + index))
 
     def member_by_login(self, login: str) -> Member | None:
         key = login.lower()
         with self._lock:
             index = self._renamed.get(key, self._generated_index(key))
-            if index is None or not self._exists(index):
+            if index is None or not (0 <= index < self._end and index not in self._removed):
                 return None
             member = self.member(index)
             return member if member.login.lower() == key else None
 
     def indices(self, *, public_only=False, start=0) -> Iterator[int]:
         """Yield every member's index from start on, in order; public members only for a viewer outside."""
-        removed = self._removed
-        indices = (index for index in range(start, self._end) if index not in removed)
+        indices = (index for index in range(start, self._end) if index not in self._removed)
         return (index for index in indices if self._is_public(index)) if public_only else indices
 
     def count(self, *, public_only=False) -> int:
-        if not public_only:
-            return self.size
-        with self._lock:
-            if self._public_count is None:
-                self._public_count = sum(1 for _ in self.indices(public_only=True))
-            return self._public_count
+        return sum(1 for _ in self.indices(public_only=True)) if public_only else self.size
 
     def page(self, first: int, after: int | None, *, public_only=False) -> tuple[list[Member], bool]:
         """Return the first members after the index after, as a GraphQL connection pages them, and whether
@@ -186,18 +165,14 @@ class SimulatedOrg:
 
     def add_members(self, n: int) -> list[Member]:
         with self._lock:
-            if self._end + n > _BLOCK:
-                raise ValueError(f"An organization has at most {_BLOCK} members.")
             added = range(self._end, self._end + n)
             self._end += n
-            self._public_count = None
             return [self.member(index) for index in added]
 
     def remove_members(self, n: int) -> list[Member]:
         with self._lock:
             removed = [self.member(index) for index in self._pick(n)]
             self._removed.update(member.index for member in removed)
-            self._public_count = None
             return removed
 
     def remove_viewer(self) -> None:
@@ -205,7 +180,6 @@ class SimulatedOrg:
         shows a token whose user is no member."""
         with self._lock:
             self._removed.add(0)
-            self._public_count = None
 
     def rename_members(self, n: int) -> list[Member]:
         with self._lock:
@@ -226,7 +200,7 @@ class SimulatedOrg:
     def update_profiles(self, n: int) -> list[Member]:
         with self._lock:
             for index in (picked := self._pick(n)):
-                name, first, last = _random_name(_mix(self.created_seed ^ (index << 20) ^ self._changes))
+                name, first, last = _random_name(_mix(self.seed ^ (index << 20) ^ self._changes))
                 if name == self.member(index).name:
                     name = f"{name} II"
                 self._change(index, name=name, email=f"{first}.{last}@example.org")
@@ -234,30 +208,24 @@ class SimulatedOrg:
 
     def rename_member(self, login: str, new_login: str) -> Member:
         with self._lock:
-            member = self.member_by_login(login)
-            if member is None:
+            if (member := self.member_by_login(login)) is None:
                 raise KeyError(f"{login} is not a member of {self.login}.")
-            if self.member_by_login(new_login) is not None:
-                raise ValueError(f"{new_login} is already the login of a member of {self.login}.")
             self._set_login(member.index, new_login)
             return self.member(member.index)
 
     def rename(self, new_login: str) -> None:
         """Rename the organization itself; it keeps its id, and its old login stops resolving."""
-        self._registry.rename(self, new_login)
-
-    def _exists(self, index: int) -> bool:
-        return 0 <= index < self._end and index not in self._removed
+        with self._lock:
+            self.login = new_login
 
     def _is_public(self, index: int) -> bool:
-        return index == 0 or _mix(self.created_seed + index) % 3 == 0
+        return index == 0 or _mix(self.seed + index) % 3 == 0
 
     def _pick(self, n: int) -> list[int]:
         """Return n members other than the viewer, spread over the organization, different from call to call."""
         candidates = list(self.indices(start=1))
-        if n > len(candidates):
-            raise ValueError(f"{self.login} has only {len(candidates)} members besides octocat.")
         self._changes += 1
+        n = min(n, len(candidates))
         if n <= 0:
             return []
         stride = len(candidates) // n
@@ -273,22 +241,18 @@ class SimulatedOrg:
         self._change(index, login=login)
 
     def _generated_index(self, login: str) -> int | None:
+        """Return the index a generated login (first-last-<database id in base 36>) stands for."""
         if login == VIEWER.login:
             return 0
         try:
-            database_id = int(login.rpartition("-")[2], 36)
+            return int(login.rpartition("-")[2], 36) - self._first_member_id
         except ValueError:
             return None
-        return database_id - self._first_member_id
-
-    @staticmethod
-    def _role(random: int) -> str:
-        return ADMIN if (random >> 40) % 10 == 0 else MEMBER
 
     def _generated(self, index: int) -> Member:
         if index == 0:
             return VIEWER
-        random = _mix(self.created_seed + index)
+        random = _mix(self.seed + index)
         name, first, last = _random_name(random)
         database_id = self._first_member_id + index
         return Member(
@@ -299,7 +263,7 @@ class SimulatedOrg:
             name=None if (random >> 24) % 8 == 0 else name,
             email=f"{first}.{last}@example.com" if (random >> 32) % 3 == 0 else "",
             avatar_url=avatar_url(database_id),
-            role=self._role(random),
+            role=_role(random),
             public=self._is_public(index),
             verified_email=(random >> 48) % 4 == 0,
         )
@@ -321,12 +285,13 @@ class Organizations:
         with self.lock:
             if (existing := self.find(login)) is not None:
                 del self._by_id[existing.id]
-            seed = _seed(login)
-            taken_ids = {org_id - _ORG_IDS.start for org_id in self._by_id}
-            org_id = _ORG_IDS.start + self._free(seed, taken_ids, len(_ORG_IDS))
-            block = self._free(seed, {org.member_block for org in self._by_id.values()}, _BLOCKS)
-            org = SimulatedOrg(self, login, size, org_id, block)
-            self._by_id[org_id] = org
+            # The first free slot from the login's seed on: the same organizations created in the same
+            # order get the same ids.
+            taken = {org.slot for org in self._by_id.values()}
+            slot = _seed(login) % _BLOCKS
+            while slot in taken:
+                slot = (slot + 1) % _BLOCKS
+            org = self._by_id[_FIRST_ORG_ID + slot] = SimulatedOrg(self.lock, login, size, slot)
             return org
 
     def find(self, login: str) -> SimulatedOrg | None:
@@ -338,23 +303,6 @@ class Organizations:
         with self.lock:
             return self._by_id.get(org_id)
 
-    def rename(self, org: SimulatedOrg, new_login: str) -> None:
-        with self.lock:
-            if (other := self.find(new_login)) is not None and other is not org:
-                raise ValueError(f"Another organization is already called {new_login}.")
-            org.login = new_login
-
     def clear(self) -> None:
         with self.lock:
             self._by_id.clear()
-
-    @staticmethod
-    def _free(seed: int, taken: set[int], capacity: int) -> int:
-        """Return the first free slot from the seed's on: deterministic, so that the same organizations
-        created in the same order get the same ids."""
-        if len(taken) >= capacity:
-            raise ValueError("The simulator has no room for another organization.")
-        slot = seed % capacity
-        while slot in taken:
-            slot = (slot + 1) % capacity
-        return slot

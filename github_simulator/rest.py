@@ -2,13 +2,13 @@
 GitHub's OpenAPI description (../shared/github/rest-openapi-subset.json)."""
 
 import re
-import time
 from dataclasses import dataclass
 from itertools import islice
 from urllib.parse import unquote, urlencode
 
 from github_simulator.faults import (
     ORGANIZATION_FAULTS,
+    REST_DOCS,
     SAML_DOCS,
     SSO_MESSAGE,
     access_restricted_message,
@@ -20,14 +20,12 @@ from github_simulator.organizations import ADMIN, MEMBER, VIEWER, Member, Simula
 
 DEFAULT_PER_PAGE = 30
 MAX_PER_PAGE = 100
-_DOCS = "https://docs.github.com/rest"
 
 
 @dataclass(frozen=True)
 class Route:
     pattern: re.Pattern
     view: object  # (simulator, token, request, **path parameters) -> Response
-    docs: str  # the operation's documentation_url in GitHub's error bodies
     accepted_scopes: str = ""  # the X-Accepted-OAuth-Scopes header
     charged: bool = True  # whether the call spends a point of the rate limit
 
@@ -43,18 +41,18 @@ def _user(simulator, token, request):
     body = {**_simple_user(VIEWER, request.api_url, simulator.url), **_profile(VIEWER)}
     # Private profile fields need the user scope; without it GitHub answers the public profile.
     if token.grants("user"):
-        body.update(_OCTOCAT_PRIVATE_PROFILE)
+        body.update(_PRIVATE_PROFILE)
     return json_response(200, body)
 
 
 def _user_orgs(simulator, token, request):
     if not any(token.grants(scope) for scope in ("read:org", "user", "repo")):
         message = "You need at least read:org scope or user scope to list your organizations."
-        return github_error(403, message, _docs(request))
+        return github_error(403, message, REST_DOCS)
     orgs = [org for org in simulator.orgs if org.viewer_is_member]
     headers = []
     # An organization with SAML SSO the token is not authorized for is left out, and named by id.
-    if partial := simulator.faults.take(("sso_partial",), request.api_path):
+    if partial := simulator.faults.take(request.api_path, "sso_partial"):
         hidden = {login.lower() for login in partial.options["orgs"]}
         if ids := [str(org.id) for org in orgs if org.login.lower() in hidden]:
             headers.append(("X-GitHub-SSO", f"partial-results; organizations={','.join(ids)}"))
@@ -80,7 +78,9 @@ def _members(simulator, token, request, org=None, org_id=None, public=False):
         return redirect(f"{simulator.url}{location}" + (f"?{request.query_string}" if request.query_string else ""))
     role = request.query.get("role", "all")
     if role not in ("all", "admin", "member"):
-        return _invalid_role(request)
+        errors = [{"resource": "OrganizationMember", "field": "role", "code": "invalid"}]
+        body = {"message": "Validation Failed", "errors": errors, "documentation_url": REST_DOCS, "status": "422"}
+        return json_response(422, body)
     page, per_page = _paging(request)
     start = (page - 1) * per_page
     if role == "all":
@@ -91,7 +91,7 @@ def _members(simulator, token, request, org=None, org_id=None, public=False):
         matching = [index for index in found.indices(public_only=public) if found.role_of(index) == wanted]
         indices, count = matching[start : start + per_page], len(matching)
     body = [_simple_user(found.member(index), request.api_url, simulator.url) for index in indices]
-    if simulator.faults.take(("null_fields",), request.api_path):
+    if simulator.faults.take(request.api_path, "null_fields"):
         body = damage_rest_users(body)
     # GitHub's Link header points at the organization by id, which survives a rename mid-paging.
     base = f"{request.api_url}/organizations/{found.id}/{'public_members' if public else 'members'}"
@@ -109,7 +109,7 @@ def _membership(simulator, token, request, org, username=None):
     member = found.member_by_login(username or VIEWER.login)
     # Outside the organization, a concealed membership is as good as none.
     if member is None or not (member.public or found.viewer_is_member):
-        return github_error(404, "Not Found", _docs(request))
+        return github_error(404, "Not Found", REST_DOCS)
     body = {
         "url": f"{request.api_url}/orgs/{found.login}/memberships/{member.login}",
         "state": "active",
@@ -127,12 +127,11 @@ def _viewer_membership(simulator, token, request, org):
 
 
 def _any_user(simulator, token, request, username):
-    for org in simulator.orgs:
-        if (member := org.member_by_login(username)) is not None:
-            return json_response(200, {**_simple_user(member, request.api_url, simulator.url), **_profile(member)})
-    if username.lower() == VIEWER.login:
-        return json_response(200, {**_simple_user(VIEWER, request.api_url, simulator.url), **_profile(VIEWER)})
-    return github_error(404, "Not Found", _docs(request))
+    found = [member for org in simulator.orgs if (member := org.member_by_login(username))]
+    member = found[0] if found else VIEWER if username.lower() == VIEWER.login else None
+    if member is None:
+        return github_error(404, "Not Found", REST_DOCS)
+    return json_response(200, {**_simple_user(member, request.api_url, simulator.url), **_profile(member)})
 
 
 def _rate_limit(simulator, token, request):
@@ -146,61 +145,30 @@ def _rate_limit(simulator, token, request):
 
 _ORG = r"(?:orgs/(?P<org>[^/]+)|organizations/(?P<org_id>\d+))"
 ROUTES = (
-    Route(re.compile(r"/user"), _user, f"{_DOCS}/users/users#get-the-authenticated-user"),
-    Route(
-        re.compile(r"/user/orgs"),
-        _user_orgs,
-        f"{_DOCS}/orgs/orgs#list-organizations-for-the-authenticated-user",
-        "admin:org, read:org, repo, user, write:org",
-    ),
+    Route(re.compile(r"/user"), _user),
+    Route(re.compile(r"/user/orgs"), _user_orgs, "admin:org, read:org, repo, user, write:org"),
     # /organizations/{id} is the route by id GitHub's own Link headers use.
-    Route(re.compile(rf"/{_ORG}"), _organization, f"{_DOCS}/orgs/orgs#get-an-organization"),
-    Route(re.compile(rf"/{_ORG}/members"), _members, f"{_DOCS}/orgs/members#list-organization-members"),
-    Route(
-        re.compile(rf"/{_ORG}/public_members"),
-        _public_members,
-        f"{_DOCS}/orgs/members#list-public-organization-members",
-    ),
-    Route(
-        re.compile(r"/orgs/(?P<org>[^/]+)/memberships/(?P<username>[^/]+)"),
-        _membership,
-        f"{_DOCS}/orgs/members#get-organization-membership-for-a-user",
-    ),
-    Route(
-        re.compile(r"/user/memberships/orgs/(?P<org>[^/]+)"),
-        _viewer_membership,
-        f"{_DOCS}/orgs/members#get-an-organization-membership-for-the-authenticated-user",
-    ),
-    Route(re.compile(r"/users/(?P<username>[^/]+)"), _any_user, f"{_DOCS}/users/users#get-a-user"),
-    Route(re.compile(r"/rate_limit"), _rate_limit, f"{_DOCS}/rate-limit/rate-limit", charged=False),
+    Route(re.compile(rf"/{_ORG}"), _organization),
+    Route(re.compile(rf"/{_ORG}/members"), _members),
+    Route(re.compile(rf"/{_ORG}/public_members"), _public_members),
+    Route(re.compile(r"/orgs/(?P<org>[^/]+)/memberships/(?P<username>[^/]+)"), _membership),
+    Route(re.compile(r"/user/memberships/orgs/(?P<org>[^/]+)"), _viewer_membership),
+    Route(re.compile(r"/users/(?P<username>[^/]+)"), _any_user),
+    Route(re.compile(r"/rate_limit"), _rate_limit, charged=False),
 )
-
-
-def _docs(request) -> str:
-    return route(request.api_path)[0].docs
 
 
 def _find_org(simulator, request, *, login=None, org_id=None) -> tuple[SimulatedOrg | None, Response | None]:
     """Return the organization, or GitHub's refusal: 404 when there is none, or an injected organization fault."""
     found = simulator.orgs.find(login) if login is not None else simulator.orgs.find_by_id(int(org_id))
-    fault = simulator.faults.take(ORGANIZATION_FAULTS, request.api_path) if found else None
+    fault = simulator.faults.take(request.api_path, *ORGANIZATION_FAULTS) if found else None
     if found is None or (fault and fault.name == "org_not_found"):
-        return None, github_error(404, "Not Found", _docs(request))
+        return None, github_error(404, "Not Found", REST_DOCS)
     if fault and fault.name == "sso_required":
         return None, github_error(403, SSO_MESSAGE, SAML_DOCS, [sso_header(simulator.url, found.login)])
     if fault:
-        return None, github_error(403, access_restricted_message(found.login), _docs(request))
+        return None, github_error(403, access_restricted_message(found.login), REST_DOCS)
     return found, None
-
-
-def _invalid_role(request) -> Response:
-    body = {
-        "message": "Validation Failed",
-        "errors": [{"resource": "OrganizationMember", "field": "role", "code": "invalid"}],
-        "documentation_url": _docs(request),
-        "status": "422",
-    }
-    return json_response(422, body)
 
 
 def _paging(request) -> tuple[int, int]:
@@ -261,34 +229,17 @@ def _simple_user(member: Member, api_url: str, web_url: str) -> dict:
 
 def _profile(member: Member) -> dict:
     """Return the public profile fields of GitHub's "public-user"."""
-    octocat = member.login == VIEWER.login
-    return {
-        "name": member.name,
-        "company": "@github" if octocat else None,
-        "blog": "https://github.blog" if octocat else "",
-        "location": "San Francisco" if octocat else None,
-        "email": member.email or None,
-        "hireable": None,
-        "bio": None,
-        "twitter_username": None,
-        "public_repos": 8 if octocat else 0,
-        "public_gists": 8 if octocat else 0,
-        "followers": 20000 if octocat else 0,
-        "following": 9 if octocat else 0,
-        "created_at": "2011-01-25T18:44:36Z",
-        "updated_at": "2025-01-22T12:00:00Z",
-    }
+    profile = dict.fromkeys(("company", "location", "hireable", "bio"))
+    counts = dict.fromkeys(("public_repos", "public_gists", "followers", "following"), 0)
+    dates = {"created_at": "2011-01-25T18:44:36Z", "updated_at": "2025-01-22T12:00:00Z"}
+    return {"name": member.name, "email": member.email or None, "blog": "", **profile, **counts, **dates}
 
 
-_OCTOCAT_PRIVATE_PROFILE = {
+# What the user scope adds to the viewer's own profile.
+_PRIVATE_PROFILE = {
     "user_view_type": "private",
-    "private_gists": 0,
-    "total_private_repos": 0,
-    "owned_private_repos": 0,
-    "disk_usage": 0,
-    "collaborators": 0,
+    **dict.fromkeys(("private_gists", "total_private_repos", "owned_private_repos", "disk_usage", "collaborators"), 0),
     "two_factor_authentication": True,
-    "plan": {"name": "free", "space": 976562499, "collaborators": 0, "private_repos": 10000},
 }
 
 
@@ -311,22 +262,16 @@ def _simple_org(org: SimulatedOrg, api_url: str) -> dict:
 
 
 def _full_org(org: SimulatedOrg, api_url: str, web_url: str) -> dict:
-    # Spread creation dates over 2010-2019, stable for an organization.
-    created = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(1262304000 + org.created_seed % 315_360_000))
+    counts = dict.fromkeys(("public_repos", "public_gists", "followers", "following"), 0)
     return {
         **_simple_org(org, api_url),
         "name": org.name,
-        "twitter_username": None,
-        "is_verified": False,
-        "has_organization_projects": True,
-        "has_repository_projects": True,
-        "public_repos": 0,
-        "public_gists": 0,
-        "followers": 0,
-        "following": 0,
         "html_url": f"{web_url}/{org.login}",
         "type": "Organization",
-        "created_at": created,
-        "updated_at": created,
+        "has_organization_projects": True,
+        "has_repository_projects": True,
+        **counts,
+        "created_at": "2015-06-01T12:00:00Z",
+        "updated_at": "2025-01-22T12:00:00Z",
         "archived_at": None,
     }

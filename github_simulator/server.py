@@ -35,7 +35,6 @@ class SimulatorServer(ThreadingHTTPServer):
     def __init__(self, address, simulator):
         self.simulator = simulator
         self._connections: set[socket.socket] = set()
-        self._resets: set[socket.socket] = set()
         self._connections_lock = threading.Lock()
         super().__init__(address, _Handler)
 
@@ -53,18 +52,7 @@ class SimulatorServer(ThreadingHTTPServer):
     def shutdown_request(self, request):
         with self._connections_lock:
             self._connections.discard(request)
-            reset = request in self._resets
-            self._resets.discard(request)
-        if reset:
-            # Straight to close: with SO_LINGER 0 the client gets a TCP reset, not an orderly end.
-            self.close_request(request)
-        else:
-            super().shutdown_request(request)
-
-    def reset_after_handling(self, request) -> None:
-        request.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-        with self._connections_lock:
-            self._resets.add(request)
+        super().shutdown_request(request)
 
     def close_connections(self) -> None:
         """End the kept-alive connections too, so that nothing answers once the simulator is stopped."""
@@ -98,8 +86,10 @@ class _Handler(BaseHTTPRequestHandler):
             traceback.print_exc()
             response = json_response(500, {"message": "Server Error"})
         if response.reset_connection:
+            # Closed with SO_LINGER 0 and no shutdown first, the client gets a TCP reset, not an orderly end.
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            self.connection.close()
             self.close_connection = True
-            self.server.reset_after_handling(self.connection)
             return
         self.send_response(response.status)
         for name, value in response.headers:
@@ -134,7 +124,7 @@ def _handle(simulator, request: Request) -> Response:
     request_id = _request_id()
     token_value = _token_value(request)
     token = simulator.tokens.get(token_value) if token_value else None
-    fault = simulator.faults.take(TRANSPORT_FAULTS, request.api_path)
+    fault = simulator.faults.take(request.api_path, *TRANSPORT_FAULTS)
     if fault:
         resource = "graphql" if is_graphql else "core"
         budget_headers = simulator.tokens.budget(token, resource).headers(resource) if token else []
@@ -171,7 +161,7 @@ def _rest(simulator, request, token_value, token, request_id) -> Response:
         return github_error(404, "Not Found", REST_DOCS)
     route, parameters = found
     if not token_value:
-        return github_error(401, "Requires authentication", route.docs)
+        return github_error(401, "Requires authentication", REST_DOCS)
     if token is None:
         return bad_credentials(graphql=False)
     budget = simulator.tokens.budget(token, "core")
@@ -203,11 +193,4 @@ def _token_value(request) -> str | None:
 
 def _request_id() -> str:
     # The shape of GitHub's X-GitHub-Request-Id.
-    parts = (
-        secrets.randbits(16),
-        secrets.randbits(24),
-        secrets.randbits(28),
-        secrets.randbits(28),
-        secrets.randbits(32),
-    )
-    return ":".join(f"{part:X}" for part in parts)
+    return ":".join(f"{secrets.randbits(bits):X}" for bits in (16, 24, 28, 28, 32))

@@ -1,6 +1,6 @@
 import signal
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand
 
 from github_simulator import Simulator
 
@@ -35,8 +35,6 @@ class Command(BaseCommand):
         parser.add_argument("--latency", type=int, default=0, metavar="MS", help="Added to every request.")
 
     def handle(self, *args, host, port, org, latency, **options):
-        if latency < 0:
-            raise CommandError("--latency is a number of milliseconds, at least 0.")
         # SIGTERM is how make run and the tests stop the simulator: a clean exit, like Ctrl-C.
         signal.signal(signal.SIGTERM, _interrupt)
         simulator = Simulator(orgs=dict(org) if org else DEFAULT_ORGS, latency_ms=latency, host=host, port=port)
