@@ -1,7 +1,7 @@
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
 
-from integrations.views.members import status_context
+from integrations.sync_status import status_context
 from teams.decorators import login_and_team_required
 from teams.models import Team
 

@@ -4,13 +4,12 @@ from django.contrib import messages
 from django.core.paginator import Paginator
 from django.db.models import Q
 from django.shortcuts import get_object_or_404, redirect, render
-from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
-from integrations.events import current_event_id
 from integrations.held_deactivations import confirm_held_deactivations, dismiss_held_deactivations, held_members
 from integrations.models import GitHubIntegration, GitHubMember, MemberSyncRun
 from integrations.runs import request_member_sync
+from integrations.sync_status import integration_of, status_context
 from teams.decorators import login_and_team_required, team_admin_required
 
 MEMBERS_PER_PAGE = 50
@@ -18,31 +17,9 @@ HELD_SHOWN = 100
 NOT_CONNECTED = "Connect GitHub before syncing members."
 
 
-def integration_of(team):
-    return GitHubIntegration.objects.filter(team=team).first()
-
-
 def _wants_partial(request):
     # The page's script asks for the partial; a plain form POST (no JavaScript) gets a redirect.
     return request.headers.get("HX-Request") == "true"
-
-
-def status_context(request):
-    """What the sync status block and the team banner show, and where their stream starts."""
-    team = request.team
-    # The event id first, the state after: an event sent in between is then replayed to the page
-    # (harmless) instead of lost (a page stuck on "Syncing").
-    last_event_id = current_event_id(team.pk)
-    integration = integration_of(team)
-    latest_run = integration.member_sync_runs.select_related("requested_by").first() if integration else None
-    return {
-        "team": team,
-        "integration": integration,
-        "latest_run": latest_run,
-        "is_admin": request.team_membership.is_admin,
-        "events_url": reverse("integrations:github_member_events", args=[team.slug]),
-        "last_event_id": last_event_id,
-    }
 
 
 @require_GET
