@@ -2,20 +2,7 @@
 
 import requests
 
-# The product's members query (SPEC §6), with what it is about to ask for too.
-MEMBERS_QUERY = """
-query OrganizationMembers($login: String!, $first: Int!, $after: String) {
-  organization(login: $login) {
-    id databaseId login viewerIsAMember
-    membersWithRole(first: $first, after: $after) {
-      totalCount
-      pageInfo { hasNextPage endCursor }
-      edges { role node { id databaseId login name email avatarUrl organizationVerifiedDomainEmails(login: $login) } }
-    }
-  }
-  rateLimit { cost remaining resetAt }
-}
-"""
+from integrations.github.client import MEMBERS_QUERY
 
 
 def get(github, path, token=None, **headers):
