@@ -145,3 +145,11 @@ def broker():
     broker.flush_all()
     yield broker
     broker.flush_all()
+
+
+@pytest.fixture
+def github_client(github, github_token):
+    """The product's GitHub client on the simulator with Alice's token, retrying without waiting."""
+    from integrations.github.client import GitHubClient
+
+    return GitHubClient(github_token, api_url=github.url, graphql_url=f"{github.url}/graphql", backoff_factor=0)
