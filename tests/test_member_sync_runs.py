@@ -11,6 +11,7 @@ from django.db import IntegrityError, connection
 from django.test import Client
 from django.utils import timezone
 from dramatiq.brokers.redis import RedisBroker
+from dramatiq.middleware import CurrentMessage
 
 from integrations import runs
 from integrations.models import GitHubIntegration, GitHubMember, MemberSyncRun, StagedMember
@@ -223,6 +224,37 @@ def test_a_rate_limit_puts_the_run_back_until_the_reset(integration, broker, git
     assert timedelta(minutes=9) < run.waiting_until - timezone.now() <= timedelta(minutes=11)
     assert "rate limit" in run.error.lower()
     assert 540_000 < retry.value.delay <= 600_000
+
+
+def delivered(run, *, retries):
+    """The actor run on the run's message as a worker hands it over after `retries` retries: the
+    CurrentMessage middleware is what tells the actor which attempt this is."""
+    message = sync_github_members.message_with_options(args=(run.pk,), retries=retries)
+    current = CurrentMessage()
+    current.before_process_message(broker=None, message=message)
+    try:
+        sync_github_members.fn(run.pk)
+    finally:
+        current.after_process_message(broker=None, message=message)
+
+
+def test_the_actor_waits_longer_each_time_a_secondary_rate_limit_comes_back(integration, broker, github):
+    github.inject("secondary_rate_limit", times=None, retry_after=None)
+    run, _ = request_run(integration)
+    waits, delays = [], []
+
+    for retries in (0, 1):
+        with pytest.raises(dramatiq.Retry) as retry:
+            delivered(run, retries=retries)
+        run.refresh_from_db()
+        assert run.status == Status.QUEUED
+        waits.append(run.waiting_until - timezone.now())
+        delays.append(retry.value.delay)
+
+    assert timedelta(seconds=50) < waits[0] <= timedelta(minutes=1)
+    assert timedelta(seconds=110) < waits[1] <= timedelta(minutes=2)
+    assert 50_000 < delays[0] <= 60_000
+    assert 110_000 < delays[1] <= 120_000
 
 
 def test_a_stale_syncing_run_is_taken_over_by_a_redelivered_message(integration, broker, settings):
