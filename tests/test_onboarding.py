@@ -150,6 +150,23 @@ def test_the_organization_choice_shows_one_button_per_organization(visitor, char
     assert 'name="csrfmiddlewaretoken"' in page
 
 
+def test_the_organization_choice_names_those_hidden_by_saml_sso_with_a_link_to_sign_in(visitor, charlie, oauth):
+    oauth.add_org("secret-corp", 3)
+    oauth.inject("sso_partial", orgs=["secret-corp"])
+    visitor.force_login(charlie)
+    visit(visitor, "get", authorize(visitor, oauth))
+
+    page = visit(visitor, "get", SELECT_ORG).content.decode()
+
+    hidden = page[page.index('id="sso-hidden-organizations"') :]
+    hidden = hidden[: hidden.index("</div>")]
+    assert "secret-corp" in hidden
+    assert f'href="{oauth.url}/orgs/secret-corp/sso"' in hidden
+    assert f'value="{oauth.org("secret-corp").id}"' not in page
+    assert ">secret-corp</button>" not in page
+    assert f'value="{oauth.org("acme").id}">acme</button>' in page
+
+
 def test_the_organization_choice_shows_organization_names_escaped():
     organizations = [Organization(id=7, login="acme", name='<img src=x onerror="alert(1)">')]
 
