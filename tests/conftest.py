@@ -145,3 +145,30 @@ def broker():
     broker.flush_all()
     yield broker
     broker.flush_all()
+
+
+@pytest.fixture
+def github_client(github, github_token):
+    """The product's GitHub client on the simulator with Alice's token, retrying without waiting."""
+    from integrations.github.client import GitHubClient
+
+    return GitHubClient(github_token, api_url=github.url, graphql_url=f"{github.url}/graphql", backoff_factor=0)
+
+
+@pytest.fixture
+def oauth(github, settings):
+    """The simulator as the GitHub of this server's OAuth App: every GitHub URL pointed at it, and the
+    App's client id and secret set."""
+    settings.GITHUB_WEB_URL = settings.GITHUB_API_URL = github.url
+    settings.GITHUB_GRAPHQL_URL = f"{github.url}/graphql"
+    settings.GITHUB_CLIENT_ID = "member-sync-test"
+    settings.GITHUB_CLIENT_SECRET = "member-sync-test-secret"
+    return github
+
+
+@pytest.fixture
+def visitor(client):
+    """pytest-django's client, keeping in `pages` every page that tests.oauth_flow.visit got, so
+    that a test can look for secrets in them afterwards."""
+    client.pages = []
+    return client

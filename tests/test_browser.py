@@ -10,7 +10,6 @@ from django.test import Client
 from playwright.sync_api import expect, sync_playwright
 
 from integrations.models import GitHubIntegration, GitHubMember, MemberSyncRun
-from teams.models import Membership, Team
 from tests.helpers import free_port, wait_for
 from tests.stack import stack_environment, web_server, worker
 
@@ -54,18 +53,6 @@ def env(github, broker):
         GITHUB_CLIENT_ID="member-sync-test",
         GITHUB_CLIENT_SECRET="member-sync-test-secret",
     )
-
-
-@pytest.fixture
-def team(django_user_model, github):
-    team = Team.objects.create(name="Acme", slug="acme")
-    team.admin = django_user_model.objects.create_user("alice", password="x")
-    Membership.objects.create(team=team, user=team.admin, role=Membership.Role.ADMIN)
-    integration = GitHubIntegration(team=team, organization_login="acme", organization_id=github.org("acme").id)
-    integration.access_token = github.issue_token(scopes=("read:org",))
-    integration.save()
-    team.integration = integration
-    return team
 
 
 def logged_in_page(browser, web, user):
@@ -118,9 +105,9 @@ def test_sign_up_to_the_onboarding_banner_complete(browser, env, github):
     assert (run.trigger, run.status) == ("onboarding", "complete")
 
 
-def test_sync_now_to_complete_with_the_members_listed_and_no_polling(browser, env, team, github):
+def test_sync_now_to_complete_with_the_members_listed_and_no_polling(browser, env, alice, integration, github):
     with web_server(env) as web, worker(env):
-        page = logged_in_page(browser, web, team.admin)
+        page = logged_in_page(browser, web, alice)
         page.goto(f"{web.url}/t/acme/github/members/")
         status = page.locator("#member-sync-status")
         expect(status).to_have_attribute("data-status", "pending")
@@ -139,12 +126,12 @@ def test_sync_now_to_complete_with_the_members_listed_and_no_polling(browser, en
     assert not any("/sync/progress/" in request for request in requests)
 
 
-def test_a_second_tab_sees_the_same_updates(browser, env, team, github):
+def test_a_second_tab_sees_the_same_updates(browser, env, alice, integration, github):
     github.add_org("big", size=3000)
-    GitHubIntegration.objects.filter(pk=team.integration.pk).update(organization_login="big", organization_id=None)
+    GitHubIntegration.objects.filter(pk=integration.pk).update(organization_login="big", organization_id=None)
     github.set_latency(40)
     with web_server(env) as web, worker(env):
-        first = logged_in_page(browser, web, team.admin)
+        first = logged_in_page(browser, web, alice)
         second = first.context.new_page()
         for page in (first, second):
             page.goto(f"{web.url}/t/acme/github/members/")
@@ -157,14 +144,14 @@ def test_a_second_tab_sees_the_same_updates(browser, env, team, github):
         expect(second.locator("#github-members")).to_contain_text(first_login(github, "big"))
 
 
-def test_the_stream_recovers_after_the_web_server_restarts_mid_sync(browser, env, team, github):
+def test_the_stream_recovers_after_the_web_server_restarts_mid_sync(browser, env, alice, integration, github):
     github.add_org("big", size=3000)
-    GitHubIntegration.objects.filter(pk=team.integration.pk).update(organization_login="big", organization_id=None)
+    GitHubIntegration.objects.filter(pk=integration.pk).update(organization_login="big", organization_id=None)
     github.set_latency(40)
     port = free_port()
     with worker(env):
         with web_server(env, port=port) as web:
-            page = logged_in_page(browser, web, team.admin)
+            page = logged_in_page(browser, web, alice)
             page.goto(f"{web.url}/t/acme/github/members/")
             page.get_by_role("button", name="Sync Now").click()
             expect(page.locator("#member-sync-status")).to_have_attribute("data-status", "syncing", timeout=LIVE)
@@ -175,10 +162,10 @@ def test_the_stream_recovers_after_the_web_server_restarts_mid_sync(browser, env
             expect(page.locator("#member-sync-status [role=status]")).to_have_text("Complete")
 
 
-def test_an_error_is_shown_with_what_to_do(browser, env, team, github):
+def test_an_error_is_shown_with_what_to_do(browser, env, alice, integration, github):
     github.inject("bad_credentials", times=None)
     with web_server(env) as web, worker(env):
-        page = logged_in_page(browser, web, team.admin)
+        page = logged_in_page(browser, web, alice)
         page.goto(f"{web.url}/t/acme/github/members/")
         page.get_by_role("button", name="Sync Now").click()
         status = page.locator("#member-sync-status")
@@ -187,9 +174,9 @@ def test_an_error_is_shown_with_what_to_do(browser, env, team, github):
         screenshot(page, "members-error")
 
 
-def test_held_deactivations_appear_live_and_go_after_confirm(browser, env, team, github):
+def test_held_deactivations_appear_live_and_go_after_confirm(browser, env, alice, integration, github):
     with web_server(env) as web, worker(env):
-        page = logged_in_page(browser, web, team.admin)
+        page = logged_in_page(browser, web, alice)
         page.goto(f"{web.url}/t/acme/github/members/")
         status = page.locator("#member-sync-status")
         held = page.locator("#held-deactivations")
@@ -208,4 +195,4 @@ def test_held_deactivations_appear_live_and_go_after_confirm(browser, env, team,
         expect(held).to_be_hidden(timeout=LIVE)
         expect(held).to_have_attribute("data-count", "0")
 
-    assert GitHubMember.objects.filter(integration=team.integration, is_active=True).count() == 150
+    assert GitHubMember.objects.filter(integration=integration, is_active=True).count() == 150

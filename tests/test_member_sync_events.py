@@ -1,137 +1,134 @@
 """member-sync events: their content, their way through Redis, and who may read a team's channel."""
 
 import json
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import redis
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
 from django.utils import timezone
+from django_eventstream.views import Listener, get_listener_manager
 
 from integrations.channels import TeamChannelManager
 from integrations.events import member_sync_payload, publish_member_sync, team_channel
 from integrations.models import MemberSyncRun
-from tests.base import BaseTestCase
 
 Status = MemberSyncRun.Status
-TOKEN = "gho_secretsecretsecretsecret"
+channels = TeamChannelManager()
 
 
-class PayloadTestCase(BaseTestCase):
-    def run_with(self, **fields):
-        self.integration.access_token = TOKEN
-        self.integration.save()
-        return MemberSyncRun.objects.create(integration=self.integration, trigger="manual", **fields)
-
-    def test_it_has_the_fields_of_the_spec(self):
-        run = self.run_with(status=Status.COMPLETE, fetched=3, total=3, members_created=3)
-        payload = member_sync_payload(run)
-
-        assert payload["run"] == run.pk
-        assert (payload["status"], payload["trigger"], payload["fetched"], payload["total"]) == (
-            "complete",
-            "manual",
-            3,
-            3,
-        )
-        assert payload["result"] == {
-            "created": 3, "updated": 0, "deactivated": 0, "unchanged": 0, "total": 3, "held": 0, "skipped": 0,
-        }  # fmt: skip
-        assert payload["error"] is None
-        assert timezone.datetime.fromisoformat(payload["at"])
-
-    def test_an_error_run_says_what_went_wrong(self):
-        payload = member_sync_payload(self.run_with(status=Status.ERROR, error="Reconnect GitHub."))
-        assert (payload["error"], payload["result"]) == ("Reconnect GitHub.", None)
-
-    def test_a_waiting_run_says_until_when_and_why(self):
-        until = timezone.now() + timedelta(minutes=10)
-        run = self.run_with(status=Status.QUEUED, waiting_until=until, error="GitHub rate limit reached")
-        payload = member_sync_payload(run)
-
-        assert payload["waiting"] == {"until": until.isoformat(), "reason": "GitHub rate limit reached"}
-        assert payload["error"] is None
-
-    def test_it_never_carries_the_token(self):
-        run = self.run_with(status=Status.ERROR, error="x")
-        assert TOKEN not in json.dumps(member_sync_payload(run))
-        assert self.integration.encrypted_access_token not in json.dumps(member_sync_payload(run))
+def run_of(integration, **fields):
+    return MemberSyncRun.objects.create(integration=integration, trigger="manual", **fields)
 
 
-class PublishTestCase(BaseTestCase):
-    def test_it_goes_out_on_the_teams_channel_through_redis(self):
-        pubsub = redis.Redis(**settings.EVENTSTREAM_REDIS).pubsub(ignore_subscribe_messages=True)
-        pubsub.subscribe("events_channel")
-        run = MemberSyncRun.objects.create(integration=self.integration, trigger="manual")
+def test_the_payload_has_the_fields_of_the_spec(integration):
+    run = run_of(integration, status=Status.COMPLETE, fetched=3, total=3, members_created=3)
 
-        publish_member_sync(run, team_id=self.team.pk)
+    payload = member_sync_payload(run)
 
-        message = None
-        for _ in range(50):
-            message = pubsub.get_message(timeout=0.1)
-            if message:
-                break
-        pubsub.close()
-        assert message is not None
-        event = json.loads(message["data"])
-        assert (event["channel"], event["event_type"]) == (team_channel(self.team.pk), "member-sync")
-        assert json.loads(event["data"])["run"] == run.pk
+    assert payload["run"] == run.pk
+    assert (payload["status"], payload["trigger"], payload["fetched"], payload["total"]) == ("complete", "manual", 3, 3)
+    assert payload["result"] == {
+        "created": 3, "updated": 0, "deactivated": 0, "unchanged": 0, "total": 3, "held": 0, "skipped": 0,
+    }  # fmt: skip
+    assert payload["error"] is None
+    assert datetime.fromisoformat(payload["at"])
 
 
-class ChannelAccessTestCase(BaseTestCase):
-    manager = TeamChannelManager()
+def test_an_error_run_says_what_went_wrong(integration):
+    payload = member_sync_payload(run_of(integration, status=Status.ERROR, error="Reconnect GitHub."))
 
-    def test_members_read_their_teams_channel(self):
-        assert self.manager.can_read_channel(self.alice, team_channel(self.team.pk))
-        assert self.manager.can_read_channel(self.bob, team_channel(self.team.pk))
-
-    def test_others_do_not(self):
-        assert not self.manager.can_read_channel(self.charlie, team_channel(self.team.pk))
-        assert not self.manager.can_read_channel(AnonymousUser(), team_channel(self.team.pk))
-        assert not self.manager.can_read_channel(None, team_channel(self.team.pk))
-
-    def test_a_channel_that_is_no_team_is_read_by_nobody(self):
-        for channel in ("no-such-team", team_channel(""), "anything", f"{team_channel(self.team.pk)}x"):
-            assert not self.manager.can_read_channel(self.alice, channel)
-
-    def test_the_url_names_the_team_by_slug_and_the_channel_by_id(self):
-        channels = self.manager.get_channels_for_request(None, {"team_slug": "acme"})
-        assert channels == {team_channel(self.team.pk)}
-        assert self.manager.get_channels_for_request(None, {"team_slug": "nope"}) == {"no-such-team"}
+    assert (payload["error"], payload["result"]) == ("Reconnect GitHub.", None)
 
 
-class RemovedMemberTestCase(BaseTestCase):
-    def test_removing_a_member_closes_their_open_streams(self):
-        from django_eventstream.views import Listener, get_listener_manager
+def test_a_waiting_run_says_until_when_and_why(integration):
+    until = timezone.now() + timedelta(minutes=10)
+    run = run_of(integration, status=Status.QUEUED, waiting_until=until, error="GitHub rate limit reached")
 
-        listener = Listener()
-        listener.user_id = self.bob.pk
-        listener.channels = {team_channel(self.team.pk)}
-        listener.wake_threadsafe = lambda: None  # no event loop here; the flag is what is checked
-        get_listener_manager().add_listener(listener)
-        try:
-            self.team.memberships.get(user=self.bob).delete()
-        finally:
-            get_listener_manager().remove_listener(listener)
+    payload = member_sync_payload(run)
 
-        assert listener.error["condition"] == "forbidden"
-
-    def test_a_member_who_stays_keeps_their_stream(self):
-        from django_eventstream.views import Listener, get_listener_manager
-
-        listener = Listener()
-        listener.user_id = self.alice.pk
-        listener.channels = {team_channel(self.team.pk)}
-        get_listener_manager().add_listener(listener)
-        try:
-            self.other_team.memberships.create(user=self.alice, role="member").delete()
-        finally:
-            get_listener_manager().remove_listener(listener)
-
-        assert not listener.error
+    assert payload["waiting"] == {"until": until.isoformat(), "reason": "GitHub rate limit reached"}
+    assert payload["error"] is None
 
 
-class StreamRequestTestCase(BaseTestCase):
-    def test_a_malformed_es_meta_is_a_bad_request(self):
-        self.client.force_login(self.alice)
-        assert self.client.get("/t/acme/events/", {"es-meta": "garbage"}).status_code == 400
+def test_the_payload_never_carries_the_token(integration, github_token):
+    payload = json.dumps(member_sync_payload(run_of(integration, status=Status.ERROR, error="x")))
+
+    assert github_token not in payload
+    assert integration.encrypted_access_token not in payload
+
+
+def test_an_event_goes_out_on_the_teams_channel_through_redis(integration, team):
+    pubsub = redis.Redis(**settings.EVENTSTREAM_REDIS).pubsub(ignore_subscribe_messages=True)
+    pubsub.subscribe("events_channel")
+    run = run_of(integration)
+
+    publish_member_sync(run, team_id=team.pk)
+
+    message = None
+    for _ in range(50):
+        message = pubsub.get_message(timeout=0.1)
+        if message:
+            break
+    pubsub.close()
+    assert message is not None
+    event = json.loads(message["data"])
+    assert (event["channel"], event["event_type"]) == (team_channel(team.pk), "member-sync")
+    assert json.loads(event["data"])["run"] == run.pk
+
+
+def test_members_read_their_teams_channel(alice, bob, team):
+    assert channels.can_read_channel(alice, team_channel(team.pk))
+    assert channels.can_read_channel(bob, team_channel(team.pk))
+
+
+def test_others_do_not_read_a_teams_channel(charlie, team, other_team):
+    assert not channels.can_read_channel(charlie, team_channel(team.pk))
+    assert not channels.can_read_channel(AnonymousUser(), team_channel(team.pk))
+    assert not channels.can_read_channel(None, team_channel(team.pk))
+
+
+def test_a_channel_that_is_no_team_is_read_by_nobody(alice, team):
+    for channel in ("no-such-team", team_channel(""), "anything", f"{team_channel(team.pk)}x"):
+        assert not channels.can_read_channel(alice, channel)
+
+
+def test_the_url_names_the_team_by_slug_and_the_channel_by_id(team):
+    assert channels.get_channels_for_request(None, {"team_slug": "acme"}) == {team_channel(team.pk)}
+    assert channels.get_channels_for_request(None, {"team_slug": "nope"}) == {"no-such-team"}
+
+
+def open_stream(user, team):
+    listener = Listener()
+    listener.user_id = user.pk
+    listener.channels = {team_channel(team.pk)}
+    listener.wake_threadsafe = lambda: None  # no event loop here; the flag is what is checked
+    return listener
+
+
+def test_removing_a_member_closes_their_open_streams(bob, team):
+    listener = open_stream(bob, team)
+    get_listener_manager().add_listener(listener)
+    try:
+        team.memberships.get(user=bob).delete()
+    finally:
+        get_listener_manager().remove_listener(listener)
+
+    assert listener.error["condition"] == "forbidden"
+
+
+def test_a_member_who_stays_keeps_their_stream(alice, team, other_team):
+    listener = open_stream(alice, team)
+    get_listener_manager().add_listener(listener)
+    try:
+        other_team.memberships.create(user=alice, role="member").delete()
+    finally:
+        get_listener_manager().remove_listener(listener)
+
+    assert not listener.error
+
+
+def test_a_malformed_es_meta_is_a_bad_request(client, alice, team):
+    client.force_login(alice)
+
+    assert client.get("/t/acme/events/", {"es-meta": "garbage"}).status_code == 400

@@ -11,319 +11,343 @@ from django.db import IntegrityError, connection
 from django.test import Client
 from django.utils import timezone
 from dramatiq.brokers.redis import RedisBroker
+from dramatiq.middleware import CurrentMessage
 
 from integrations import runs
 from integrations.models import GitHubIntegration, GitHubMember, MemberSyncRun, StagedMember
 from integrations.tasks import sync_github_members
-from teams.models import Membership, Team
 
 Status = MemberSyncRun.Status
 Trigger = MemberSyncRun.Trigger
+
+pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def queued_messages(broker):
     return broker.client.llen(f"{broker.namespace}:member_sync")
 
 
-@pytest.fixture
-def team(django_user_model):
-    team = Team.objects.create(name="Acme", slug="acme")
-    admin = django_user_model.objects.create_user("alice", password="x")
-    member = django_user_model.objects.create_user("bob", password="x")
-    Membership.objects.create(team=team, user=admin, role=Membership.Role.ADMIN)
-    Membership.objects.create(team=team, user=member, role=Membership.Role.MEMBER)
-    team.admin, team.member = admin, member
-    return team
-
-
-@pytest.fixture
-def integration(team, github, settings):
-    github.add_org("acme", size=120)
-    settings.GITHUB_API_URL = github.url
-    settings.GITHUB_GRAPHQL_URL = f"{github.url}/graphql"
-    integration = GitHubIntegration(team=team, organization_login="acme", organization_id=github.org("acme").id)
-    integration.access_token = github.issue_token(scopes=("read:org",))
-    integration.save()
-    return integration
-
-
 def request_run(integration, user=None):
     return runs.request_member_sync(integration=integration, trigger=Trigger.MANUAL, requested_by=user)
 
 
-@pytest.mark.django_db(transaction=True)
-class TestRequestingASync:
-    def test_it_queues_a_run_and_enqueues_it_after_commit(self, integration, broker):
-        run, created = request_run(integration)
+def test_a_request_queues_a_run_and_enqueues_it_after_commit(integration, broker):
+    run, created = request_run(integration)
 
-        assert created
-        assert run.status == Status.QUEUED
-        integration.refresh_from_db()
-        assert integration.member_sync_status == Status.QUEUED
-        assert queued_messages(broker) == 1
+    assert created
+    assert run.status == Status.QUEUED
+    integration.refresh_from_db()
+    assert integration.member_sync_status == Status.QUEUED
+    assert queued_messages(broker) == 1
 
-    def test_a_double_click_starts_one_run(self, integration, broker):
-        first, _ = request_run(integration)
-        second, created = request_run(integration)
 
-        assert not created
-        assert second.pk == first.pk
-        assert MemberSyncRun.objects.count() == 1
-        assert queued_messages(broker) == 1
+def test_a_double_click_starts_one_run(integration, broker):
+    first, _ = request_run(integration)
+    second, created = request_run(integration)
 
-    def test_two_admins_at_once_start_one_run(self, integration, broker):
-        barrier = threading.Barrier(2)
-        results = []
+    assert not created
+    assert second.pk == first.pk
+    assert MemberSyncRun.objects.count() == 1
+    assert queued_messages(broker) == 1
 
-        def request():
-            barrier.wait()
-            try:
-                results.append(request_run(integration))
-            finally:
-                connection.close()
 
-        threads = [threading.Thread(target=request) for _ in range(2)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
+def test_two_admins_at_once_start_one_run(integration, broker):
+    barrier = threading.Barrier(2)
+    results = []
 
-        assert sorted(created for _, created in results) == [False, True]
-        assert len({run.pk for run, _ in results}) == 1
-        assert MemberSyncRun.objects.count() == 1
-        assert queued_messages(broker) == 1
-
-    def test_an_unreachable_queue_ends_the_run_with_an_error(self, integration, broker):
-        unreachable = RedisBroker(url="redis://127.0.0.1:1/0")
-        original, sync_github_members.broker = sync_github_members.broker, unreachable
+    def request():
+        barrier.wait()
         try:
-            run, created = request_run(integration)
+            results.append(request_run(integration))
         finally:
-            sync_github_members.broker = original
+            connection.close()
 
-        assert created
-        assert (run.status, run.error) == (Status.ERROR, runs.QUEUE_UNAVAILABLE)
-        assert MemberSyncRun.objects.get().status == Status.ERROR
-        integration.refresh_from_db()
-        assert (integration.member_sync_status, integration.member_sync_error) == (Status.ERROR, runs.QUEUE_UNAVAILABLE)
-        # Nothing is left active, so the next click may start a new run.
-        assert request_run(integration)[1]
+    threads = [threading.Thread(target=request) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
 
-
-@pytest.mark.django_db(transaction=True)
-class TestTheSyncEndpoint:
-    def client_for(self, user):
-        client = Client(enforce_csrf_checks=True)
-        client.force_login(user)
-        client.get("/t/acme/github/members/")
-        return client
-
-    def post_sync(self, client, **headers):
-        return client.post(
-            "/t/acme/github/members/sync/", headers={"X-CSRFToken": client.cookies["csrftoken"].value, **headers}
-        )
-
-    def test_it_answers_the_status_partial_at_once(self, integration, team, broker):
-        response = self.post_sync(self.client_for(team.admin), HX_Request="true")
-
-        assert response.status_code == 202
-        assert b'id="member-sync-status"' in response.content
-        assert b'data-status="queued"' in response.content
-        assert queued_messages(broker) == 1
-
-    def test_without_javascript_it_redirects_back_to_the_page(self, integration, team, broker):
-        response = self.post_sync(self.client_for(team.admin))
-
-        assert response.status_code == 302
-        assert response["Location"] == "/t/acme/github/members/"
-
-    def test_a_double_click_answers_the_run_under_way(self, integration, team, broker):
-        client = self.client_for(team.admin)
-        self.post_sync(client, HX_Request="true")
-        response = self.post_sync(client, HX_Request="true")
-
-        assert response.status_code == 200
-        assert MemberSyncRun.objects.count() == 1
-
-    def test_it_requires_admin(self, integration, team, broker):
-        response = self.post_sync(self.client_for(team.member))
-
-        assert response.status_code == 403
-        assert MemberSyncRun.objects.count() == 0
-
-    def test_it_refuses_a_get(self, integration, team):
-        assert self.client_for(team.admin).get("/t/acme/github/members/sync/").status_code == 405
-
-    def test_it_refuses_a_post_without_csrf_token(self, integration, team):
-        client = self.client_for(team.admin)
-        assert client.post("/t/acme/github/members/sync/").status_code == 403
-        assert MemberSyncRun.objects.count() == 0
-
-    def test_a_team_without_github_gets_a_clear_answer(self, team, broker):
-        client = self.client_for(team.admin)
-        partial = self.post_sync(client, HX_Request="true")
-        page = self.post_sync(client)
-
-        assert partial.status_code == 409
-        assert b"Connect GitHub" in partial.content
-        assert page.status_code == 302
-        assert MemberSyncRun.objects.count() == 0
-
-    def test_the_progress_partial_shows_the_state(self, integration, team):
-        request_run(integration)
-        response = self.client_for(team.member).get("/t/acme/github/members/sync/progress/")
-
-        assert response.status_code == 200
-        assert b'data-status="queued"' in response.content
+    assert sorted(created for _, created in results) == [False, True]
+    assert len({run.pk for run, _ in results}) == 1
+    assert MemberSyncRun.objects.count() == 1
+    assert queued_messages(broker) == 1
 
 
-@pytest.mark.django_db(transaction=True)
-class TestTheActor:
-    def test_it_syncs_and_completes_the_run(self, integration, broker):
-        run, _ = request_run(integration)
+def test_an_unreachable_queue_ends_the_run_with_an_error(integration, broker):
+    unreachable = RedisBroker(url="redis://127.0.0.1:1/0")
+    original, sync_github_members.broker = sync_github_members.broker, unreachable
+    try:
+        run, created = request_run(integration)
+    finally:
+        sync_github_members.broker = original
 
+    assert created
+    assert (run.status, run.error) == (Status.ERROR, runs.QUEUE_UNAVAILABLE)
+    assert MemberSyncRun.objects.get().status == Status.ERROR
+    integration.refresh_from_db()
+    assert (integration.member_sync_status, integration.member_sync_error) == (Status.ERROR, runs.QUEUE_UNAVAILABLE)
+    # Nothing is left active, so the next click may start a new run.
+    assert request_run(integration)[1]
+
+
+def csrf_client(user):
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(user)
+    client.get("/t/acme/github/members/")
+    return client
+
+
+def post_sync(client, **headers):
+    return client.post(
+        "/t/acme/github/members/sync/", headers={"X-CSRFToken": client.cookies["csrftoken"].value, **headers}
+    )
+
+
+def test_sync_now_answers_the_status_partial_at_once(integration, alice, broker):
+    response = post_sync(csrf_client(alice), HX_Request="true")
+
+    assert response.status_code == 202
+    assert b'id="member-sync-status"' in response.content
+    assert b'data-status="queued"' in response.content
+    assert queued_messages(broker) == 1
+
+
+def test_sync_now_without_javascript_redirects_back_to_the_page(integration, alice, broker):
+    response = post_sync(csrf_client(alice))
+
+    assert response.status_code == 302
+    assert response["Location"] == "/t/acme/github/members/"
+
+
+def test_a_double_click_on_sync_now_answers_the_run_under_way(integration, alice, broker):
+    client = csrf_client(alice)
+    post_sync(client, HX_Request="true")
+    response = post_sync(client, HX_Request="true")
+
+    assert response.status_code == 200
+    assert MemberSyncRun.objects.count() == 1
+
+
+def test_sync_now_requires_admin(integration, bob, broker):
+    response = post_sync(csrf_client(bob))
+
+    assert response.status_code == 403
+    assert MemberSyncRun.objects.count() == 0
+
+
+def test_sync_now_refuses_a_get(integration, alice):
+    assert csrf_client(alice).get("/t/acme/github/members/sync/").status_code == 405
+
+
+def test_sync_now_refuses_a_post_without_csrf_token(integration, alice):
+    client = csrf_client(alice)
+    assert client.post("/t/acme/github/members/sync/").status_code == 403
+    assert MemberSyncRun.objects.count() == 0
+
+
+def test_sync_now_for_a_team_without_github_gets_a_clear_answer(team, alice, broker):
+    client = csrf_client(alice)
+    partial = post_sync(client, HX_Request="true")
+    page = post_sync(client)
+
+    assert partial.status_code == 409
+    assert b"Connect GitHub" in partial.content
+    assert page.status_code == 302
+    assert MemberSyncRun.objects.count() == 0
+
+
+def test_the_progress_partial_shows_the_state(integration, bob):
+    request_run(integration)
+    response = csrf_client(bob).get("/t/acme/github/members/sync/progress/")
+
+    assert response.status_code == 200
+    assert b'data-status="queued"' in response.content
+
+
+def test_the_actor_syncs_and_completes_the_run(integration, broker):
+    run, _ = request_run(integration)
+
+    sync_github_members.fn(run.pk)
+
+    run.refresh_from_db()
+    assert run.status == Status.COMPLETE
+    assert (run.members_created, run.total, run.fetched) == (250, 250, 250)
+    assert None not in (run.started_at, run.finished_at, run.heartbeat_at)
+    assert run.api_calls == 3
+    integration.refresh_from_db()
+    assert integration.member_sync_status == Status.COMPLETE
+    assert integration.member_sync_result == {
+        "created": 250, "updated": 0, "deactivated": 0, "unchanged": 0, "total": 250, "held": 0, "skipped": 0,
+    }  # fmt: skip
+    assert GitHubMember.objects.filter(integration=integration, is_active=True).count() == 250
+
+
+def test_a_run_id_that_no_longer_exists_is_ignored(integration):
+    sync_github_members.fn(987654)
+    assert MemberSyncRun.objects.count() == 0
+
+
+def test_a_finished_run_is_not_run_again(integration, broker):
+    run, _ = request_run(integration)
+    sync_github_members.fn(run.pk)
+    finished_at = MemberSyncRun.objects.get().finished_at
+
+    sync_github_members.fn(run.pk)
+
+    assert MemberSyncRun.objects.get().finished_at == finished_at
+
+
+def test_an_error_the_user_must_act_on_ends_the_run_at_once(integration, broker, github):
+    github.inject("bad_credentials", times=None)
+    run, _ = request_run(integration)
+
+    sync_github_members.fn(run.pk)
+
+    run.refresh_from_db()
+    assert run.status == Status.ERROR
+    assert "Reconnect GitHub" in run.error
+    integration.refresh_from_db()
+    assert integration.member_sync_error == run.error
+
+
+def test_a_rate_limit_puts_the_run_back_until_the_reset(integration, broker, github):
+    github.inject("rate_limit_exhausted", times=None, reset_in=600)
+    run, _ = request_run(integration)
+
+    with pytest.raises(dramatiq.Retry) as retry:
         sync_github_members.fn(run.pk)
 
-        run.refresh_from_db()
-        assert run.status == Status.COMPLETE
-        assert (run.members_created, run.total, run.fetched) == (120, 120, 120)
-        assert None not in (run.started_at, run.finished_at, run.heartbeat_at)
-        assert run.api_calls == 2
-        integration.refresh_from_db()
-        assert integration.member_sync_status == Status.COMPLETE
-        assert integration.member_sync_result == {
-            "created": 120, "updated": 0, "deactivated": 0, "unchanged": 0, "total": 120, "held": 0, "skipped": 0,
-        }  # fmt: skip
-        assert GitHubMember.objects.filter(integration=integration, is_active=True).count() == 120
+    run.refresh_from_db()
+    assert run.status == Status.QUEUED
+    assert run.waiting_until is not None
+    assert timedelta(minutes=9) < run.waiting_until - timezone.now() <= timedelta(minutes=11)
+    assert "rate limit" in run.error.lower()
+    assert 540_000 < retry.value.delay <= 600_000
 
-    def test_a_run_id_that_no_longer_exists_is_ignored(self, integration):
-        sync_github_members.fn(987654)
-        assert MemberSyncRun.objects.count() == 0
 
-    def test_a_finished_run_is_not_run_again(self, integration, broker):
-        run, _ = request_run(integration)
+def delivered(run, *, retries):
+    """The actor run on the run's message as a worker hands it over after `retries` retries: the
+    CurrentMessage middleware is what tells the actor which attempt this is."""
+    message = sync_github_members.message_with_options(args=(run.pk,), retries=retries)
+    current = CurrentMessage()
+    current.before_process_message(broker=None, message=message)
+    try:
         sync_github_members.fn(run.pk)
-        finished_at = MemberSyncRun.objects.get().finished_at
+    finally:
+        current.after_process_message(broker=None, message=message)
 
-        sync_github_members.fn(run.pk)
 
-        assert MemberSyncRun.objects.get().finished_at == finished_at
+def test_the_actor_waits_longer_each_time_a_secondary_rate_limit_comes_back(integration, broker, github):
+    github.inject("secondary_rate_limit", times=None, retry_after=None)
+    run, _ = request_run(integration)
+    waits, delays = [], []
 
-    def test_an_error_the_user_must_act_on_ends_the_run_at_once(self, integration, broker, github):
-        github.inject("bad_credentials", times=None)
-        run, _ = request_run(integration)
-
-        sync_github_members.fn(run.pk)
-
-        run.refresh_from_db()
-        assert run.status == Status.ERROR
-        assert "Reconnect GitHub" in run.error
-        integration.refresh_from_db()
-        assert integration.member_sync_error == run.error
-
-    def test_a_rate_limit_puts_the_run_back_until_the_reset(self, integration, broker, github):
-        github.inject("rate_limit_exhausted", times=None, reset_in=600)
-        run, _ = request_run(integration)
-
+    for retries in (0, 1):
         with pytest.raises(dramatiq.Retry) as retry:
-            sync_github_members.fn(run.pk)
-
+            delivered(run, retries=retries)
         run.refresh_from_db()
         assert run.status == Status.QUEUED
-        assert run.waiting_until is not None
-        assert timedelta(minutes=9) < run.waiting_until - timezone.now() <= timedelta(minutes=11)
-        assert "rate limit" in run.error.lower()
-        assert 540_000 < retry.value.delay <= 600_000
+        waits.append(run.waiting_until - timezone.now())
+        delays.append(retry.value.delay)
 
-    def test_a_stale_syncing_run_is_taken_over_by_a_redelivered_message(self, integration, broker, settings):
-        run, _ = request_run(integration)
-        long_ago = timezone.now() - timedelta(milliseconds=settings.DRAMATIQ_HEARTBEAT_TIMEOUT_MS + 1000)
-        MemberSyncRun.objects.filter(pk=run.pk).update(status=Status.SYNCING, heartbeat_at=long_ago)
-
-        sync_github_members.fn(run.pk)
-
-        assert MemberSyncRun.objects.get().status == Status.COMPLETE
-
-    def test_a_live_syncing_run_is_not_taken_over(self, integration, broker):
-        run, _ = request_run(integration)
-        MemberSyncRun.objects.filter(pk=run.pk).update(status=Status.SYNCING, heartbeat_at=timezone.now())
-
-        sync_github_members.fn(run.pk)
-
-        assert MemberSyncRun.objects.get().status == Status.SYNCING
+    assert timedelta(seconds=50) < waits[0] <= timedelta(minutes=1)
+    assert timedelta(seconds=110) < waits[1] <= timedelta(minutes=2)
+    assert 50_000 < delays[0] <= 60_000
+    assert 110_000 < delays[1] <= 120_000
 
 
-@pytest.mark.django_db(transaction=True)
-class TestThePeriodicCheck:
-    def test_it_ends_runs_whose_worker_died(self, integration, broker):
-        run, _ = request_run(integration)
-        MemberSyncRun.objects.filter(pk=run.pk).update(
-            status=Status.SYNCING, heartbeat_at=timezone.now() - runs.REAP_SYNCING_AFTER - timedelta(seconds=1)
-        )
+def test_a_stale_syncing_run_is_taken_over_by_a_redelivered_message(integration, broker, settings):
+    run, _ = request_run(integration)
+    long_ago = timezone.now() - timedelta(milliseconds=settings.DRAMATIQ_HEARTBEAT_TIMEOUT_MS + 1000)
+    MemberSyncRun.objects.filter(pk=run.pk).update(status=Status.SYNCING, heartbeat_at=long_ago)
 
-        assert runs.reap_stalled_runs() == 1
+    sync_github_members.fn(run.pk)
 
-        run.refresh_from_db()
-        assert (run.status, run.error) == (Status.ERROR, runs.WORKER_LOST)
-        integration.refresh_from_db()
-        assert integration.member_sync_status == Status.ERROR
-
-    def test_it_discards_the_pages_a_dead_worker_staged(self, integration, broker):
-        run, _ = request_run(integration)
-        MemberSyncRun.objects.filter(pk=run.pk).update(
-            status=Status.SYNCING, heartbeat_at=timezone.now() - runs.REAP_SYNCING_AFTER - timedelta(seconds=1)
-        )
-        StagedMember.objects.create(run=run, github_id=1, node_id="U_1", login="ann", avatar_url="", role="member")
-
-        runs.reap_stalled_runs()
-
-        assert StagedMember.objects.count() == 0
-        assert GitHubMember.objects.count() == 0
-
-    def test_it_ends_runs_whose_message_never_came(self, integration, broker):
-        run, _ = request_run(integration)
-        MemberSyncRun.objects.filter(pk=run.pk).update(
-            queued_at=timezone.now() - runs.REAP_QUEUED_AFTER - timedelta(seconds=1)
-        )
-
-        assert runs.reap_stalled_runs() == 1
-        assert MemberSyncRun.objects.get().error == runs.QUEUED_TOO_LONG
-
-    def test_it_leaves_live_runs_alone(self, integration, broker):
-        run, _ = request_run(integration)
-        MemberSyncRun.objects.filter(pk=run.pk).update(status=Status.SYNCING, heartbeat_at=timezone.now())
-
-        assert runs.reap_stalled_runs() == 0
-        assert MemberSyncRun.objects.get().status == Status.SYNCING
+    assert MemberSyncRun.objects.get().status == Status.COMPLETE
 
 
-@pytest.mark.django_db(transaction=True)
-class TestRacesBetweenWritersOfARun:
-    def test_the_check_spares_a_run_a_worker_claimed_after_the_check_looked(self, integration, broker):
-        run, _ = request_run(integration)
-        stale = timezone.now() - runs.REAP_SYNCING_AFTER - timedelta(seconds=1)
-        MemberSyncRun.objects.filter(pk=run.pk).update(status=Status.SYNCING, heartbeat_at=stale)
-        seen_stalled = MemberSyncRun.objects.filter(status=Status.SYNCING, heartbeat_at__lt=stale + timedelta(0, 1))
-        run = seen_stalled.select_related("integration").get()
-        # A redelivered message claims it now, before the check's UPDATE.
-        MemberSyncRun.objects.filter(pk=run.pk).update(heartbeat_at=timezone.now())
+def test_a_live_syncing_run_is_not_taken_over(integration, broker):
+    run, _ = request_run(integration)
+    MemberSyncRun.objects.filter(pk=run.pk).update(status=Status.SYNCING, heartbeat_at=timezone.now())
 
-        assert not runs._end_if(run, seen_stalled, runs.WORKER_LOST)
-        assert MemberSyncRun.objects.get().status == Status.SYNCING
+    sync_github_members.fn(run.pk)
 
-    def test_an_older_run_ending_late_does_not_overwrite_the_integrations_state(self, integration, broker):
-        older, _ = request_run(integration)
-        sync_github_members.fn(older.pk)
-        newer, _ = request_run(integration)
+    assert MemberSyncRun.objects.get().status == Status.SYNCING
 
-        older.refresh_from_db()
-        runs._save_on_integration(older)
 
-        integration.refresh_from_db()
-        assert (newer.status, integration.member_sync_status) == (Status.QUEUED, Status.QUEUED)
+def test_the_periodic_check_ends_runs_whose_worker_died(integration, broker):
+    run, _ = request_run(integration)
+    MemberSyncRun.objects.filter(pk=run.pk).update(
+        status=Status.SYNCING, heartbeat_at=timezone.now() - runs.REAP_SYNCING_AFTER - timedelta(seconds=1)
+    )
 
-    def test_a_request_for_a_deleted_integration_fails_instead_of_looping(self, integration, broker):
-        GitHubIntegration.objects.filter(pk=integration.pk).delete()
+    assert runs.reap_stalled_runs() == 1
 
-        with pytest.raises(IntegrityError):
-            request_run(integration)
+    run.refresh_from_db()
+    assert (run.status, run.error) == (Status.ERROR, runs.WORKER_LOST)
+    integration.refresh_from_db()
+    assert integration.member_sync_status == Status.ERROR
+
+
+def test_the_periodic_check_discards_the_pages_a_dead_worker_staged(integration, broker):
+    run, _ = request_run(integration)
+    MemberSyncRun.objects.filter(pk=run.pk).update(
+        status=Status.SYNCING, heartbeat_at=timezone.now() - runs.REAP_SYNCING_AFTER - timedelta(seconds=1)
+    )
+    StagedMember.objects.create(run=run, github_id=1, node_id="U_1", login="ann", avatar_url="", role="member")
+
+    runs.reap_stalled_runs()
+
+    assert StagedMember.objects.count() == 0
+    assert GitHubMember.objects.count() == 0
+
+
+def test_the_periodic_check_ends_runs_whose_message_never_came(integration, broker):
+    run, _ = request_run(integration)
+    MemberSyncRun.objects.filter(pk=run.pk).update(
+        queued_at=timezone.now() - runs.REAP_QUEUED_AFTER - timedelta(seconds=1)
+    )
+
+    assert runs.reap_stalled_runs() == 1
+    assert MemberSyncRun.objects.get().error == runs.QUEUED_TOO_LONG
+
+
+def test_the_periodic_check_leaves_live_runs_alone(integration, broker):
+    run, _ = request_run(integration)
+    MemberSyncRun.objects.filter(pk=run.pk).update(status=Status.SYNCING, heartbeat_at=timezone.now())
+
+    assert runs.reap_stalled_runs() == 0
+    assert MemberSyncRun.objects.get().status == Status.SYNCING
+
+
+def test_the_check_spares_a_run_a_worker_claimed_after_the_check_looked(integration, broker):
+    run, _ = request_run(integration)
+    stale = timezone.now() - runs.REAP_SYNCING_AFTER - timedelta(seconds=1)
+    MemberSyncRun.objects.filter(pk=run.pk).update(status=Status.SYNCING, heartbeat_at=stale)
+    seen_stalled = MemberSyncRun.objects.filter(status=Status.SYNCING, heartbeat_at__lt=stale + timedelta(0, 1))
+    run = seen_stalled.select_related("integration").get()
+    # A redelivered message claims it now, before the check's UPDATE.
+    MemberSyncRun.objects.filter(pk=run.pk).update(heartbeat_at=timezone.now())
+
+    assert not runs._end_if(run, seen_stalled, runs.WORKER_LOST)
+    assert MemberSyncRun.objects.get().status == Status.SYNCING
+
+
+def test_an_older_run_ending_late_does_not_overwrite_the_integrations_state(integration, broker):
+    older, _ = request_run(integration)
+    sync_github_members.fn(older.pk)
+    newer, _ = request_run(integration)
+
+    older.refresh_from_db()
+    runs._save_on_integration(older)
+
+    integration.refresh_from_db()
+    assert (newer.status, integration.member_sync_status) == (Status.QUEUED, Status.QUEUED)
+
+
+def test_a_request_for_a_deleted_integration_fails_instead_of_looping(integration, broker):
+    GitHubIntegration.objects.filter(pk=integration.pk).delete()
+
+    with pytest.raises(IntegrityError):
+        request_run(integration)

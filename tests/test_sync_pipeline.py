@@ -13,7 +13,6 @@ from django.test import Client
 from integrations import runs
 from integrations.events import current_event_id
 from integrations.models import GitHubIntegration, MemberSyncRun
-from teams.models import Membership, Team
 from tests.helpers import wait_for
 from tests.stack import EventStream, ManyStreams, stack_environment, web_server, worker
 
@@ -23,31 +22,10 @@ Status = MemberSyncRun.Status
 
 
 @pytest.fixture
-def env(github):
+def env(github, broker):
     return stack_environment(
         GITHUB_API_URL=github.url, GITHUB_GRAPHQL_URL=f"{github.url}/graphql", GITHUB_WEB_URL=github.url
     )
-
-
-@pytest.fixture
-def team(django_user_model, github, broker):
-    team = Team.objects.create(name="Acme", slug="acme")
-    team.admin = django_user_model.objects.create_user("alice", password="x")
-    Membership.objects.create(team=team, user=team.admin, role=Membership.Role.ADMIN)
-    github.add_org("acme", size=250)
-    integration = GitHubIntegration(team=team, organization_login="acme", organization_id=github.org("acme").id)
-    integration.access_token = github.issue_token(scopes=("read:org",))
-    integration.save()
-    team.integration = integration
-    return team
-
-
-@pytest.fixture
-def outsider(django_user_model):
-    other = Team.objects.create(name="Globex", slug="globex")
-    user = django_user_model.objects.create_user("charlie", password="x")
-    Membership.objects.create(team=other, user=user, role=Membership.Role.ADMIN)
-    return user
 
 
 def session_cookies(user):
@@ -72,8 +50,8 @@ def run_status():
     return run.status if run else None
 
 
-def test_an_event_sent_by_the_worker_reaches_the_browser(team, env):
-    cookies = session_cookies(team.admin)
+def test_an_event_sent_by_the_worker_reaches_the_browser(alice, integration, env):
+    cookies = session_cookies(alice)
     with web_server(env) as web, worker(env):
         stream = EventStream(f"{web.url}/t/acme/events/", cookies=cookies)
         stream.next("stream-open")
@@ -93,17 +71,17 @@ def test_an_event_sent_by_the_worker_reaches_the_browser(team, env):
     }  # fmt: skip
     assert (complete["fetched"], complete["total"], complete["error"]) == (250, 250, None)
     assert set(complete) >= {"run", "status", "trigger", "fetched", "total", "result", "error", "at"}
-    assert team.integration.access_token not in str(complete)
+    assert integration.access_token not in str(complete)
 
 
-def test_a_member_of_another_team_gets_no_event(team, outsider, env):
+def test_a_member_of_another_team_gets_no_event(alice, charlie, other_team, integration, env):
     with web_server(env) as web:
-        stranger = EventStream(f"{web.url}/t/acme/events/", cookies=session_cookies(outsider))
+        stranger = EventStream(f"{web.url}/t/acme/events/", cookies=session_cookies(charlie))
         anonymous = EventStream(f"{web.url}/t/acme/events/")
-        member = EventStream(f"{web.url}/t/acme/events/", cookies=session_cookies(team.admin))
+        member = EventStream(f"{web.url}/t/acme/events/", cookies=session_cookies(alice))
         member.next("stream-open")
 
-        runs.request_member_sync(integration=team.integration, trigger="manual", requested_by=team.admin)
+        runs.request_member_sync(integration=integration, trigger="manual", requested_by=alice)
         member.next(where=lambda data: data["status"] == "queued")
 
         for denied in (stranger, anonymous):
@@ -114,12 +92,12 @@ def test_a_member_of_another_team_gets_no_event(team, outsider, env):
             stream.close()
 
 
-def test_a_client_reconnecting_with_last_event_id_receives_what_it_missed(team, env):
-    cookies = session_cookies(team.admin)
+def test_a_client_reconnecting_with_last_event_id_receives_what_it_missed(alice, integration, env):
+    cookies = session_cookies(alice)
     with web_server(env) as web, worker(env):
         stream = EventStream(f"{web.url}/t/acme/events/", cookies=cookies)
         stream.next("stream-open")
-        runs.request_member_sync(integration=team.integration, trigger="manual", requested_by=team.admin)
+        runs.request_member_sync(integration=integration, trigger="manual", requested_by=alice)
         stream.next(where=lambda data: data["status"] == "queued")
         missed_from = stream.last_event_id
         stream.close()
@@ -132,11 +110,10 @@ def test_a_client_reconnecting_with_last_event_id_receives_what_it_missed(team, 
         resumed.close()
 
 
-def test_the_page_renders_the_event_id_the_stream_starts_from(team, env):
-    runs.request_member_sync(integration=team.integration, trigger="manual", requested_by=team.admin)
+def test_the_page_renders_the_event_id_the_stream_starts_from(client, alice, team, integration, broker):
+    runs.request_member_sync(integration=integration, trigger="manual", requested_by=alice)
     rendered_id = current_event_id(team.pk)
-    client = Client()
-    client.force_login(team.admin)
+    client.force_login(alice)
 
     page = client.get("/t/acme/github/members/").content.decode()
 
@@ -144,13 +121,13 @@ def test_the_page_renders_the_event_id_the_stream_starts_from(team, env):
     assert f"lastEventId={requests.utils.quote(rendered_id, safe='')}" in page
 
 
-def start_a_long_sync(team, github, *, latency_ms=50):
+def start_a_long_sync(integration, alice, github, *, latency_ms=50):
     """A sync of 3,000 members (30 pages), slow enough to interrupt: returns once it is under way."""
     github.add_org("big", size=3000)
-    GitHubIntegration.objects.filter(pk=team.integration.pk).update(organization_login="big", organization_id=None)
+    GitHubIntegration.objects.filter(pk=integration.pk).update(organization_login="big", organization_id=None)
     github.set_latency(latency_ms)
-    team.integration.refresh_from_db()
-    runs.request_member_sync(integration=team.integration, trigger="manual", requested_by=team.admin)
+    integration.refresh_from_db()
+    runs.request_member_sync(integration=integration, trigger="manual", requested_by=alice)
     wait_for(
         lambda: MemberSyncRun.objects.filter(status=Status.SYNCING, fetched__gte=300).exists(),
         timeout=60,
@@ -163,12 +140,12 @@ def the_run_once_ended(timeout=90):
     return MemberSyncRun.objects.get()
 
 
-def test_a_run_whose_worker_is_killed_mid_sync_still_ends(team, env, github):
+def test_a_run_whose_worker_is_killed_mid_sync_still_ends(alice, integration, env, github):
     # A dead worker's message goes to another after this much silence; short, for the test.
     env = {**env, "DRAMATIQ_HEARTBEAT_TIMEOUT_MS": "3000", "DRAMATIQ_MAINTENANCE_CHANCE": "1000000"}
 
     with worker(env) as first:
-        start_a_long_sync(team, github)
+        start_a_long_sync(integration, alice, github)
         os.killpg(first.pid, signal.SIGKILL)
         first.wait(timeout=10)
 
@@ -207,15 +184,15 @@ def _fd_targets(pid):
     return targets
 
 
-def test_500_open_streams_hold_few_database_connections(team, env):
-    cookies = session_cookies(team.admin)
+def test_500_open_streams_hold_few_database_connections(alice, integration, env):
+    cookies = session_cookies(alice)
     with web_server(env) as web:
         streams = ManyStreams(f"{web.url}/t/acme/events/", cookies=cookies, count=500)
         try:
             streams.open()
             held = database_connections_of(web)
 
-            runs.request_member_sync(integration=team.integration, trigger="manual", requested_by=team.admin)
+            runs.request_member_sync(integration=integration, trigger="manual", requested_by=alice)
             received = streams.wait_for_all(b'"status": "queued"')
         finally:
             streams.close()
@@ -225,9 +202,9 @@ def test_500_open_streams_hold_few_database_connections(team, env):
     assert len(received) == 500
 
 
-def test_a_run_interrupted_by_a_worker_shutdown_is_finished_by_the_next_worker(team, env, github):
+def test_a_run_interrupted_by_a_worker_shutdown_is_finished_by_the_next_worker(alice, integration, env, github):
     with worker(env) as first:
-        start_a_long_sync(team, github)
+        start_a_long_sync(integration, alice, github)
         first.send_signal(signal.SIGTERM)
         first.wait(timeout=30)
 
@@ -237,13 +214,13 @@ def test_a_run_interrupted_by_a_worker_shutdown_is_finished_by_the_next_worker(t
     assert run.status == Status.COMPLETE, run.error
 
 
-def test_a_run_over_its_time_limit_is_recorded_as_failed(team, env, github):
+def test_a_run_over_its_time_limit_is_recorded_as_failed(alice, integration, env, github):
     env = {**env, "MEMBER_SYNC_TIME_LIMIT_SECONDS": "2"}
     with worker(env):
-        start_a_long_sync(team, github, latency_ms=150)  # 30 pages: over 4 s
+        start_a_long_sync(integration, alice, github, latency_ms=150)  # 30 pages: over 4 s
         run = the_run_once_ended()
 
     assert run.status == Status.ERROR
     assert run.error.startswith("The sync took longer than 2 seconds and was stopped.")
-    team.integration.refresh_from_db()
-    assert team.integration.member_sync_status == Status.ERROR
+    integration.refresh_from_db()
+    assert integration.member_sync_status == Status.ERROR
