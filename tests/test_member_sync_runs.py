@@ -211,6 +211,23 @@ def test_an_error_the_user_must_act_on_ends_the_run_at_once(integration, broker,
     assert integration.member_sync_error == run.error
 
 
+def test_a_viewer_removed_from_the_organization_fails_the_run_and_deactivates_nobody(integration, broker, github):
+    first, _ = request_run(integration)
+    sync_github_members.fn(first.pk)
+    active = GitHubMember.objects.filter(integration=integration, is_active=True).count()
+    github.org("acme").remove_viewer()  # GitHub now shows the token's account only the public members
+    run, _ = request_run(integration)
+
+    sync_github_members.fn(run.pk)
+
+    run.refresh_from_db()
+    assert run.status == Status.ERROR
+    assert "not a member of acme" in run.error
+    assert "Reconnect GitHub with an account that belongs to the organization" in run.error
+    assert run.members_deactivated == 0
+    assert GitHubMember.objects.filter(integration=integration, is_active=True).count() == active == 250
+
+
 def test_a_rate_limit_puts_the_run_back_until_the_reset(integration, broker, github):
     github.inject("rate_limit_exhausted", times=None, reset_in=600)
     run, _ = request_run(integration)
