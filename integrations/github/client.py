@@ -8,7 +8,9 @@ failed connections are retried with backoff.
 """
 
 import logging
+import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import NamedTuple
 from urllib.parse import quote, urlsplit
@@ -65,6 +67,11 @@ class Response(NamedTuple):
     status: int
     headers: CaseInsensitiveDict
     body: bytes
+
+
+class _MemberAnswer(NamedTuple):
+    connection: schemas.MembersConnection
+    broken_edges: set[int]  # edges an error inside the record spoiled
 
 
 class _GraphQLMissing(Exception):
@@ -230,35 +237,50 @@ class GitHubClient:
 
     def iter_member_pages(self, org_login: str, *, page_size: int = MAX_PAGE_SIZE) -> Iterator[MembersPage]:
         """The organization's members with their roles, one page after another by cursor, as GitHub
-        asks. A page GitHub gives up on is asked for again at half the size. A server without
-        GraphQL is read over REST instead.
+        asks. The next page is asked for as soon as its cursor is known, while the caller works on
+        this one: each page costs a round trip, and the caller's work then hides behind it. A page
+        GitHub gives up on is asked for again at half the size. A server without GraphQL is read
+        over REST instead.
 
         https://docs.github.com/en/graphql/guides/using-pagination-in-the-graphql-api
         https://docs.github.com/en/graphql/overview/rate-limits-and-query-limits-for-the-graphql-api
         """
         size, cursor, first_request = max(1, min(page_size, MAX_PAGE_SIZE)), None, True
-        while True:
-            try:
-                page = self._member_page(org_login, size, cursor)
-            except _GraphQLMissing:
-                if not first_request:
-                    raise GitHubUnavailable("its GraphQL API stopped answering") from None
-                logger.info("No GraphQL API at %s: reading the members over REST", self.graphql_url)
-                yield from self.iter_member_pages_rest(org_login)
-                return
-            except QueryTooLarge:
-                if size // 2 < MIN_PAGE_SIZE:
-                    raise GitHubUnavailable(f"it could not answer even {size} members a page") from None
-                size //= 2
-                logger.info("GitHub gave up on the member query: asking for %d members a page", size)
-                continue
-            first_request = False
-            yield page
-            if not page.has_next_page:
-                return
-            cursor = page.end_cursor
+        # One thread, one request at a time: only it uses the session while it runs. Leaving the
+        # block waits for a request in flight, which its timeout bounds.
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="github-next-page") as ahead:
+            asked = ahead.submit(self._member_answer, org_login, size, cursor)
+            while True:
+                try:
+                    answer = asked.result()
+                except _GraphQLMissing:
+                    if not first_request:
+                        raise GitHubUnavailable("its GraphQL API stopped answering") from None
+                    logger.info("No GraphQL API at %s: reading the members over REST", self.graphql_url)
+                    yield from self.iter_member_pages_rest(org_login)
+                    return
+                except QueryTooLarge:
+                    if size // 2 < MIN_PAGE_SIZE:
+                        raise GitHubUnavailable(f"it could not answer even {size} members a page") from None
+                    size //= 2
+                    logger.info("GitHub gave up on the member query: asking for %d members a page", size)
+                    asked = ahead.submit(self._member_answer, org_login, size, cursor)
+                    continue
+                first_request = False
+                page_info = answer.connection.pageInfo
+                if page_info.hasNextPage:
+                    asked = ahead.submit(self._member_answer, org_login, size, page_info.endCursor)
+                    # Let the request go out before this thread validates the page: otherwise the
+                    # asking thread waits for the GIL until this one pauses, up to 5 ms a page.
+                    time.sleep(0)
+                yield self._members_page(answer, org_login)
+                if not page_info.hasNextPage:
+                    return
+                cursor = page_info.endCursor
 
-    def _member_page(self, login: str, first: int, after: str | None) -> MembersPage:
+    def _member_answer(self, login: str, first: int, after: str | None) -> "_MemberAnswer":
+        """One page of the member query, checked for every error that sinks it; the members
+        themselves are left for ``_members_page``, off the path from one request to the next."""
         variables = {"login": login, "first": first, "after": after}
         response = self._request("POST", self.graphql_url, json={"query": self._members_query, "variables": variables})
         if response.status == 404:
@@ -270,7 +292,7 @@ class GitHubClient:
         broken_edges = self._check_graphql_errors(answer.errors, response.headers, login)
         if broken_edges is None:  # verified-domain emails refused: the same page without them
             self._members_query = MEMBERS_QUERY_WITHOUT_VERIFIED_EMAILS
-            return self._member_page(login, first, after)
+            return self._member_answer(login, first, after)
         data = schemas.validate(schemas.MembersData, answer.data, "the member page")
         if data.rateLimit is not None:
             self._reset_at = data.rateLimit.resetAt
@@ -279,17 +301,20 @@ class GitHubClient:
         if not data.organization.viewerIsAMember:
             raise ViewerNotMember(login)
         connection = data.organization.membersWithRole
-        edges = [edge for index, edge in enumerate(connection.edges) if index not in broken_edges]
-        members, skipped = schemas.members(edges, schemas.MemberEdge, login)
         page_info = connection.pageInfo
         if page_info.hasNextPage and (not page_info.endCursor or page_info.endCursor == after):
             raise MalformedResponse("the member list: pageInfo.endCursor: did not advance")
+        return _MemberAnswer(connection, broken_edges)
+
+    def _members_page(self, answer: "_MemberAnswer", login: str) -> MembersPage:
+        edges = [edge for index, edge in enumerate(answer.connection.edges) if index not in answer.broken_edges]
+        members, skipped = schemas.members(edges, schemas.MemberEdge, login)
         return MembersPage(
             members=members,
-            total=connection.totalCount,
-            end_cursor=page_info.endCursor,
-            has_next_page=page_info.hasNextPage,
-            skipped=skipped + len(connection.edges) - len(edges),
+            total=answer.connection.totalCount,
+            end_cursor=answer.connection.pageInfo.endCursor,
+            has_next_page=answer.connection.pageInfo.hasNextPage,
+            skipped=skipped + len(answer.connection.edges) - len(edges),
         )
 
     def _check_graphql_errors(self, graphql_errors, headers, login: str) -> set[int] | None:

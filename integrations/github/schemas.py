@@ -163,7 +163,7 @@ class _PageInfo(_Strict):
     endCursor: str | None = None
 
 
-class _MembersConnection(_Strict):
+class MembersConnection(_Strict):
     totalCount: Annotated[int, Field(ge=0)]
     pageInfo: _PageInfo
     edges: list[Any]  # validated one by one, so that one unusable record does not sink the page
@@ -172,7 +172,7 @@ class _MembersConnection(_Strict):
 class _GraphQLOrganization(_Strict):
     login: Login
     viewerIsAMember: bool
-    membersWithRole: _MembersConnection
+    membersWithRole: MembersConnection
 
 
 class _RateLimit(_Strict):

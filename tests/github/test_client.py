@@ -1,6 +1,7 @@
 """The GitHub client over real HTTP against the simulator: reading members, paging, the REST
 fallback, and GitHub's refusals as the exception and message a user reads."""
 
+import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -21,6 +22,7 @@ from integrations.github.errors import (
     SSORequired,
     ViewerNotMember,
 )
+from tests.helpers import wait_for
 
 
 @pytest.fixture
@@ -70,6 +72,33 @@ def test_it_reads_every_member_page_by_page(github, octocat):
     assert all(member.role == simulated[member.github_id].role.lower() for member in members(pages))
     assert {page.skipped for page in pages} == {0}
     assert octocat.api_calls == github.request_count == 3
+
+
+def test_the_next_page_is_asked_for_while_the_caller_works_on_this_one(github, octocat):
+    pages = octocat.iter_member_pages("acme")
+
+    next(pages)
+
+    wait_for(lambda: github.request_count == 2, timeout=10, message="the second page asked for")
+
+
+def test_a_caller_that_stops_early_stops_the_asking(github, octocat):
+    pages = octocat.iter_member_pages("acme")
+    next(pages)
+
+    pages.close()
+
+    assert github.request_count == 2  # the first page, and the second already asked for
+    assert not any(thread.name.startswith("github-next-page") for thread in threading.enumerate())
+
+
+def test_an_error_on_a_later_page_reaches_the_caller(github, octocat):
+    pages = octocat.iter_member_pages("acme")
+    next(pages)
+    github.inject("bad_credentials", times=None)
+
+    # Whether the page asked for ahead met the fault or the one after it, the caller hears of it.
+    assert isinstance(failure(lambda: list(pages)), BadCredentials)
 
 
 def test_it_reads_github_enterprise_servers_layout(connect, github_token):
