@@ -31,7 +31,7 @@ from integrations.github.errors import (
     QueryTooLarge,
     ViewerNotMember,
 )
-from integrations.github.schemas import MembersPage, Organization, Viewer
+from integrations.github.schemas import MembersPage, Organization
 
 logger = logging.getLogger(__name__)
 
@@ -203,10 +203,6 @@ class GitHubClient:
     def _count_retry(self):
         self.api_calls += 1
 
-    def viewer(self) -> Viewer:
-        """https://docs.github.com/en/rest/users/users#get-the-authenticated-user"""
-        return schemas.parse(Viewer, self._get(f"{self.api_url}/user").body, "the authenticated user")
-
     def viewer_organizations(self) -> OrganizationList:
         """Every organization the token's account belongs to, following the Link header; and those
         GitHub left out for want of a SAML session (``X-GitHub-SSO: partial-results``).
@@ -225,13 +221,11 @@ class GitHubClient:
             url, params = self._next_page(response, seen), None
         return OrganizationList(organizations, list(dict.fromkeys(hidden)))
 
-    def organization(self, login: str) -> Organization:
-        """https://docs.github.com/en/rest/orgs/orgs#get-an-organization"""
-        response = self._get(f"{self.api_url}/orgs/{quote(login, safe='')}", org_login=login)
-        return schemas.parse(Organization, response.body, "the organization")
+    def organization(self, organization_id: int) -> Organization:
+        """An organization by its id, which survives renames: GitHub's own Link headers use this route.
 
-    def organization_by_id(self, organization_id: int) -> Organization:
-        """GitHub's route by id, which its own Link headers use and which survives renames."""
+        https://docs.github.com/en/rest/orgs/orgs#get-an-organization
+        """
         response = self._get(f"{self.api_url}/organizations/{int(organization_id)}", org_login=str(organization_id))
         return schemas.parse(Organization, response.body, "the organization")
 

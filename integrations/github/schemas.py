@@ -91,11 +91,6 @@ class Organization(_Strict):
     avatar_url: WebUrl = ""
 
 
-class Viewer(_Strict):
-    id: GitHubId
-    login: Login
-
-
 class OAuthToken(_Strict):
     access_token: str = Field(repr=False, min_length=1)
     token_type: str

@@ -213,7 +213,7 @@ def _organizations_of(token: str, *, name_sso_hidden=False) -> tuple[list[Organi
         hidden = []
         for org_id in hidden_ids[:10] if name_sso_hidden else []:
             try:
-                hidden.append(client.organization_by_id(org_id))
+                hidden.append(client.organization(org_id))
             except GitHubError:
                 logger.info("Could not name the organization %s hidden by single sign-on", org_id)
     return organizations, hidden
