@@ -167,6 +167,17 @@ class OrganizationList(NamedTuple):
     sso_hidden: list[int]
 
 
+def _result(future):
+    """The future's result, waited for in slices: an exception sent to this thread (a worker's time
+    limit, its shutdown) is raised only between them."""
+    while True:
+        try:
+            return future.result(timeout=0.1)
+        except TimeoutError:
+            if future.done():  # the request's own TimeoutError, not the wait's
+                raise
+
+
 class GitHubClient:
     """GitHub's REST and GraphQL APIs on behalf of one token. Base URLs default to the GITHUB_*
     settings, so GitHub Enterprise Server works."""
@@ -246,7 +257,7 @@ class GitHubClient:
             asked = ahead.submit(self._member_answer, org_login, size, cursor)
             while True:
                 try:
-                    answer = asked.result()
+                    answer = _result(asked)
                 except _GraphQLMissing:
                     if not first_request:
                         raise GitHubUnavailable("its GraphQL API stopped answering") from None
