@@ -14,6 +14,10 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 
 
+# A key for the bench's own throwaway database, never a deployment's.
+BENCH_TOKEN_KEY = "YmVuY2gtb25seS10b2tlbi1rZXktMzItYnl0ZXMtLi4="  # noqa: S105
+
+
 def bench_environment(database_path):
     return {
         **os.environ,
@@ -21,6 +25,10 @@ def bench_environment(database_path):
         "SECRET_KEY": os.environ.get("SECRET_KEY", "bench-only-secret-key"),
         "DATABASE_URL": os.environ.get("BENCH_DATABASE_URL", f"sqlite:///{database_path}"),
         "LOG_LEVEL": "WARNING",
+        # Production settings (DEBUG off), over plain HTTP on 127.0.0.1, apart from other Redis users.
+        "TOKEN_ENCRYPTION_KEYS": os.environ.get("TOKEN_ENCRYPTION_KEYS", BENCH_TOKEN_KEY),
+        "EVENTS_CHANNEL_PREFIX": os.environ.get("EVENTS_CHANNEL_PREFIX", "bench-"),
+        "HTTPS_ONLY": "0",
     }
 
 

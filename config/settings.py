@@ -5,6 +5,7 @@ import tempfile
 from pathlib import Path
 
 import dj_database_url
+from cryptography.fernet import Fernet
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -132,7 +133,31 @@ STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = BASE_DIR / "staticfiles"
 
 # OAuth tokens are encrypted with these Fernet keys, newest first (MultiFernet); see integrations/crypto.py.
+# Development derives one from SECRET_KEY; a deployment must give its own, checked here at start
+# rather than at the first token.
 TOKEN_ENCRYPTION_KEYS = env_list("TOKEN_ENCRYPTION_KEYS")
+if not TOKEN_ENCRYPTION_KEYS and not DEBUG:
+    raise ImproperlyConfigured(
+        "Set TOKEN_ENCRYPTION_KEYS (comma-separated Fernet keys, newest first; make one with: "
+        "python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())')."
+    )
+for _key in TOKEN_ENCRYPTION_KEYS:
+    try:
+        Fernet(_key)
+    except ValueError:
+        raise ImproperlyConfigured("TOKEN_ENCRYPTION_KEYS holds a value that is not a Fernet key.") from None
+
+# HTTPS by default once DEBUG is off, behind a proxy that says the scheme in X-Forwarded-Proto.
+# HTTPS_ONLY=0 allows a plain-HTTP trial on 127.0.0.1.
+HTTPS_ONLY = env_bool("HTTPS_ONLY", default=not DEBUG)
+if HTTPS_ONLY:
+    SECURE_SSL_REDIRECT = True
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_HSTS_SECONDS = 365 * 24 * 3600
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    SECURE_HSTS_PRELOAD = True
+    SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = True
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
 
 REDIS_URL = env("REDIS_URL", "redis://127.0.0.1:6379/0")
 # Events get a Redis of their own: django-eventstream publishes on one unprefixed pub/sub channel
@@ -223,6 +248,11 @@ EVENTSTREAM_STORAGE_CONNECTION = EVENTSTREAM_REDIS
 EVENTSTREAM_CHANNELMANAGER_CLASS = "integrations.channels.TeamChannelManager"
 # Channel names (and so their stored events) of two deployments sharing one Redis stay apart.
 EVENTS_CHANNEL_PREFIX = env("EVENTS_CHANNEL_PREFIX", "")
+if not DEBUG and not EVENTS_CHANNEL_PREFIX and EVENTS_REDIS_URL == REDIS_URL:
+    raise ImproperlyConfigured(
+        "Isolate the events: set EVENTS_REDIS_URL to a Redis (or ACL user) of their own, or at least "
+        "EVENTS_CHANNEL_PREFIX, so that nothing else on REDIS_URL can publish to the teams' streams."
+    )
 
 LOGGING = {
     "version": 1,

@@ -1,0 +1,66 @@
+"""With DEBUG off the settings are the deployment (SPEC §4, §5): `check --deploy` finds nothing to
+warn of, and the app refuses to start without its secrets, naming the variable."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+PRODUCTION = {
+    "DEBUG": "0",
+    "SECRET_KEY": "k3J9x-Qw7!vR2mZp8sLt4yBn6cHd0fGj5aUe1iOo-XrWq9TzSv",
+    "TOKEN_ENCRYPTION_KEYS": "dGVzdHMtb25seS10b2tlbi1rZXktMzItYnl0ZXMtLi4=",
+    "EVENTS_CHANNEL_PREFIX": "member-sync-",
+    "ALLOWED_HOSTS": "members.example.com",
+}
+
+
+def manage(*args, **overrides):
+    """`python manage.py ARGS` in production settings, with the overrides (None unsets a variable)."""
+    environment = {"PATH": os.environ["PATH"], "DJANGO_SETTINGS_MODULE": "config.settings", **PRODUCTION}
+    environment.update(overrides)
+    environment = {name: value for name, value in environment.items() if value is not None}
+    return subprocess.run(
+        [sys.executable, "manage.py", *args], cwd=ROOT, env=environment, capture_output=True, text=True, timeout=60
+    )
+
+
+def test_check_deploy_reports_nothing_in_production_settings():
+    result = manage("check", "--deploy", "--fail-level", "WARNING")
+
+    assert result.returncode == 0, result.stderr
+    assert "System check identified no issues" in result.stdout
+
+
+def test_a_plain_http_trial_is_allowed_on_request():
+    result = manage(
+        "shell", "-c", "from django.conf import settings; print(settings.SECURE_SSL_REDIRECT)", HTTPS_ONLY="0"
+    )
+
+    assert result.stdout.strip().splitlines()[-1] == "False", result.stderr
+
+
+@pytest.mark.parametrize(
+    ("overrides", "named"),
+    [
+        ({"SECRET_KEY": None}, "SECRET_KEY"),
+        ({"TOKEN_ENCRYPTION_KEYS": None}, "TOKEN_ENCRYPTION_KEYS"),
+        ({"TOKEN_ENCRYPTION_KEYS": "not-a-fernet-key"}, "TOKEN_ENCRYPTION_KEYS"),
+        ({"EVENTS_CHANNEL_PREFIX": None}, "EVENTS_REDIS_URL"),
+    ],
+)
+def test_it_refuses_to_start_without_its_secrets_naming_the_variable(overrides, named):
+    result = manage("check", **overrides)
+
+    assert result.returncode != 0
+    assert "ImproperlyConfigured" in result.stderr
+    assert named in result.stderr
+
+
+def test_events_on_a_redis_of_their_own_need_no_prefix():
+    result = manage("check", EVENTS_CHANNEL_PREFIX=None, EVENTS_REDIS_URL="redis://events.internal:6379/0")
+
+    assert result.returncode == 0, result.stderr
