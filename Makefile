@@ -17,6 +17,7 @@ $(VENV)/.dev: $(VENV)/.runtime requirements-dev.txt
 # exec, so that the SIGTERM make forwards to its child reaches the supervisor itself.
 run: $(VENV)/.runtime
 	DEBUG=$${DEBUG:-1} $(PY) manage.py migrate --noinput
+	DEBUG=$${DEBUG:-1} $(PY) manage.py collectstatic --noinput -v 0
 	DEBUG=$${DEBUG:-1} exec $(PY) scripts/run.py
 
 lint: $(VENV)/.dev

@@ -1,5 +1,4 @@
 from django.contrib import admin
-from django.contrib.staticfiles.urls import staticfiles_urlpatterns
 from django.urls import include, path
 
 from integrations.views.onboarding import onboarding
@@ -14,6 +13,3 @@ urlpatterns = [
     path("", include("integrations.urls")),
     path("admin/", admin.site.urls),
 ]
-
-# Serves static/ when DEBUG is on (make run); production puts a web server or CDN in front.
-urlpatterns += staticfiles_urlpatterns()

@@ -12,3 +12,7 @@ os.environ.setdefault("TOKEN_ENCRYPTION_KEYS", "dGVzdHMtb25seS10b2tlbi1rZXktMzIt
 os.environ.setdefault("HTTPS_ONLY", "0")
 
 from config.settings import *  # noqa: E402, F403
+
+# Pages render without a collectstatic: the manifest storage of DEBUG off is tested on its own
+# (tests/test_production_settings.py).
+STORAGES = {**STORAGES, "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}  # noqa: F405

@@ -2,6 +2,7 @@
 warn of, and the app refuses to start without its secrets, naming the variable."""
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -64,3 +65,28 @@ def test_events_on_a_redis_of_their_own_need_no_prefix():
     result = manage("check", EVENTS_CHANNEL_PREFIX=None, EVENTS_REDIS_URL="redis://events.internal:6379/0")
 
     assert result.returncode == 0, result.stderr
+
+
+SERVE_SCRIPT = """
+from django.templatetags.static import static
+from django.test import Client
+
+url = static("js/member_sync.js")
+response = Client().get(url, headers={"accept-encoding": "gzip"})
+headers = response.headers
+print(url, response.status_code, headers.get("Cache-Control"), headers.get("Content-Encoding"), sep="|")
+"""
+
+
+def test_the_app_serves_its_own_static_files_hashed_compressed_and_cached(tmp_path):
+    static_root = {"STATIC_ROOT": str(tmp_path), "HTTPS_ONLY": "0", "ALLOWED_HOSTS": "testserver"}
+    collected = manage("collectstatic", "--noinput", "-v", "0", **static_root)
+    assert collected.returncode == 0, collected.stderr
+
+    served = manage("shell", "-c", SERVE_SCRIPT, **static_root)
+
+    url, status, cache_control, encoding = served.stdout.strip().splitlines()[-1].split("|")
+    assert re.fullmatch(r"/static/js/member_sync\.[0-9a-f]{12}\.js", url), served.stderr
+    assert status == "200"
+    assert "max-age=315360000" in cache_control
+    assert encoding == "gzip"
