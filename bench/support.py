@@ -18,12 +18,12 @@ ROOT = Path(__file__).resolve().parent.parent
 BENCH_TOKEN_KEY = "YmVuY2gtb25seS10b2tlbi1rZXktMzItYnl0ZXMtLi4="  # noqa: S105
 
 
-def bench_environment(database_path):
+def bench_environment(directory):
     return {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "config.settings",
         "SECRET_KEY": os.environ.get("SECRET_KEY", "bench-only-secret-key"),
-        "DATABASE_URL": os.environ.get("BENCH_DATABASE_URL", f"sqlite:///{database_path}"),
+        "DATABASE_URL": os.environ.get("BENCH_DATABASE_URL", f"sqlite:///{directory / 'bench.sqlite3'}"),
         "LOG_LEVEL": "WARNING",
         # Production settings (DEBUG off), over plain HTTP on 127.0.0.1, apart from other Redis users.
         "TOKEN_ENCRYPTION_KEYS": os.environ.get("TOKEN_ENCRYPTION_KEYS", BENCH_TOKEN_KEY),
@@ -34,10 +34,12 @@ def bench_environment(database_path):
 
 @contextmanager
 def bench_database():
-    """A migrated database for one benchmark run: a temporary SQLite file, or BENCH_DATABASE_URL."""
+    """A migrated database for one benchmark run (a temporary SQLite file, or BENCH_DATABASE_URL), and
+    the static files collected (into STATIC_ROOT, as `make run` does) as a deployment has them."""
     with tempfile.TemporaryDirectory() as directory:
-        env = bench_environment(Path(directory) / "bench.sqlite3")
-        subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=env, check=True)
+        env = bench_environment(Path(directory))
+        for command in ("migrate", "collectstatic"):
+            subprocess.run([sys.executable, "manage.py", command, "--noinput", "-v0"], cwd=ROOT, env=env, check=True)
         yield env
 
 
