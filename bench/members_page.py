@@ -36,22 +36,19 @@ def _measure(size):
     from django.db import connection
     from django.test import Client
     from django.test.utils import CaptureQueriesContext
-    from django.utils import timezone
 
-    from integrations.member_writes import insert_members
-    from integrations.models import GitHubIntegration
+    from integrations.models import GitHubIntegration, GitHubMember
     from teams.models import Membership, Team
 
     user = get_user_model().objects.create_user(f"bench-{size}")
     team = Team.objects.create(name=f"Bench {size}", slug=f"bench-{size}")
     Membership.objects.create(team=team, user=user, role=Membership.Role.ADMIN)
     integration = GitHubIntegration.objects.create(team=team, organization_login=f"bench-{size}")
-    members = [
-        {"github_id": n, "node_id": f"U_{n}", "login": f"user-{n:05d}", "name": f"User {n}", "email": "",
-         "avatar_url": "", "role": "admin" if n % 10 == 0 else "member"}
+    GitHubMember.objects.bulk_create(
+        GitHubMember(integration=integration, github_id=n, node_id=f"U_{n}", login=f"user-{n:05d}", name=f"User {n}",
+                     role="admin" if n % 10 == 0 else "member")
         for n in range(1, size + 1)
-    ]  # fmt: skip
-    insert_members(integration_id=integration.pk, members=members, now=timezone.now())
+    )  # fmt: skip
 
     client = Client(HTTP_HOST="127.0.0.1")
     client.force_login(user)

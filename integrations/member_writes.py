@@ -32,22 +32,6 @@ def _rows(fields, sql_vendor):
     return "json_each(%s) AS x", lambda field: f"json_extract(x.value, '$.{field}')"
 
 
-def insert_members(*, integration_id, members, now):
-    """Create members, given as dicts with github_id and the profile fields."""
-    if not members:
-        return
-    fields = ("github_id", *PROFILE_FIELDS)
-    source, column = _rows(fields, connection.vendor)
-    timestamp = connection.ops.adapt_datetimefield_value(now)
-    # Only names from this module go into the text; every value is a parameter.
-    sql = (
-        f"INSERT INTO {_table()} (integration_id, {', '.join(fields)}, is_active, first_seen_at, left_at, updated_at) "
-        f"SELECT %s, {', '.join(column(field) for field in fields)}, %s, %s, NULL, %s FROM {source}"
-    )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [integration_id, True, timestamp, timestamp, json.dumps(members)])
-
-
 def stage_members(*, run_id, members):
     """Add one page of members to the run's stage, given as dicts with github_id and the profile
     fields (name and email None when GitHub did not say). A member already staged by the run is

@@ -3,10 +3,8 @@
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
-from django.utils import timezone
 from pytest_django.asserts import assertContains, assertNotContains
 
-from integrations.member_writes import insert_members
 from integrations.models import GitHubIntegration, GitHubMember, MemberSyncRun
 from teams.models import Team
 
@@ -15,14 +13,10 @@ MARKUP = "<script>alert('member')</script>"
 
 
 def add_members(integration, count, **fields):
-    insert_members(
-        integration_id=integration.pk,
-        members=[
-            {"github_id": n, "node_id": f"U_{n}", "login": f"user-{n:05d}", "name": f"User {n}", "email": "",
-             "avatar_url": "", "role": "member", **fields}
-            for n in range(1, count + 1)
-        ],
-        now=timezone.now(),
+    GitHubMember.objects.bulk_create(
+        GitHubMember(integration=integration, github_id=n, **{"node_id": f"U_{n}", "login": f"user-{n:05d}",
+                                                               "name": f"User {n}", **fields})
+        for n in range(1, count + 1)
     )  # fmt: skip
 
 
