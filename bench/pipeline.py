@@ -31,6 +31,8 @@ def main():
         env.update(
             GITHUB_API_URL=simulator_url, GITHUB_GRAPHQL_URL=f"{simulator_url}/graphql", GITHUB_WEB_URL=simulator_url
         )
+        # One bench user holds every open stream: a thousand tabs, over any sane per-user cap.
+        env["EVENTS_MAX_STREAMS_PER_USER"] = "2000"
         os.environ.update(env)
         import django
 

@@ -256,9 +256,14 @@ def redis_connection_kwargs(url):
 EVENTSTREAM_REDIS = redis_connection_kwargs(EVENTS_REDIS_URL)
 # Events are kept in Redis for replay (Last-Event-ID), so that an open stream never touches the
 # database while it waits.
-EVENTSTREAM_STORAGE_CLASS = "django_eventstream.storage.RedisStorage"
+EVENTSTREAM_STORAGE_CLASS = "integrations.streams.RestartSafeRedisStorage"
 EVENTSTREAM_STORAGE_CONNECTION = EVENTSTREAM_REDIS
 EVENTSTREAM_CHANNELMANAGER_CLASS = "integrations.channels.TeamChannelManager"
+# A user's open streams (tabs) at once, across web processes; the one over the cap is refused.
+EVENTS_MAX_STREAMS_PER_USER = int(env("EVENTS_MAX_STREAMS_PER_USER", 20))
+# A stream then ends and the browser reconnects from its last event id: no stream, thread or claim
+# is held forever by a tab left open.
+EVENTS_STREAM_MAX_SECONDS = int(env("EVENTS_STREAM_MAX_SECONDS", 15 * 60))
 # Channel names (and so their stored events) of two deployments sharing one Redis stay apart.
 EVENTS_CHANNEL_PREFIX = env("EVENTS_CHANNEL_PREFIX", "")
 if not DEBUG and not EVENTS_CHANNEL_PREFIX and EVENTS_REDIS_URL == REDIS_URL:

@@ -5,4 +5,6 @@ class IntegrationsConfig(AppConfig):
     name = "integrations"
 
     def ready(self):
-        from integrations import signals  # noqa: F401 (connects the receivers)
+        from integrations import signals, streams  # noqa: F401 (signals connects the receivers)
+
+        streams.install()

@@ -7,7 +7,7 @@ import logging
 
 from django.conf import settings
 from django.utils import timezone
-from django_eventstream import channel_permission_changed, get_current_event_id, send_event
+from django_eventstream import get_current_event_id, send_event
 
 logger = logging.getLogger(__name__)
 
@@ -63,12 +63,3 @@ def current_event_id(team_id: int) -> str:
     except Exception:
         logger.exception("Could not read the current event id of team %s", team_id)
         return ""
-
-
-def stream_access_changed(user, team_id: int) -> None:
-    """Close the user's open streams of the team's channel if they may no longer read it.
-
-    django-eventstream checks access when a stream connects; this ends streams already open in this
-    web process (other processes' streams end at their next reconnect).
-    """
-    channel_permission_changed(user, team_channel(team_id))

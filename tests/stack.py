@@ -44,8 +44,8 @@ def stack_environment(**overrides):
 
 
 @contextmanager
-def running(args, env, *, ready=None, timeout=60):
-    process = subprocess.Popen(args, cwd=ROOT, env=env, start_new_session=True)
+def running(args, env, *, ready=None, timeout=60, stderr=None):
+    process = subprocess.Popen(args, cwd=ROOT, env=env, start_new_session=True, stderr=stderr)
     try:
         if ready is not None:
             wait_for(lambda: ready() or process.poll() is not None, timeout=timeout, message=" ".join(args[:4]))
@@ -82,14 +82,14 @@ def worker(env):
 
 
 @contextmanager
-def web_server(env, port=None):
+def web_server(env, port=None, stderr=None):
     port = port or free_port()
     url = f"http://127.0.0.1:{port}"
     args = [
         sys.executable, "-m", "uvicorn", "config.asgi:application",
         "--host", "127.0.0.1", "--port", str(port), "--timeout-graceful-shutdown", "2", "--log-level", "warning",
     ]  # fmt: skip
-    with running(args, env, ready=lambda: http_status(f"{url}/accounts/login/") == 200) as process:
+    with running(args, env, ready=lambda: http_status(f"{url}/accounts/login/") == 200, stderr=stderr) as process:
         process.url = url
         yield process
 
@@ -209,3 +209,49 @@ class ManyStreams:
 
         self.run(close_all())
         self.loop.call_soon_threadsafe(self.loop.stop)
+
+
+class OwnRedis:
+    """A redis-server of the test's own, without persistence, which the test can restart: what an
+    operator sees when Redis goes away for a few seconds and comes back empty."""
+
+    def __init__(self):
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.process = None
+
+    def start(self):
+        args = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+        self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL, start_new_session=True)
+        wait_for(self.answers, timeout=10, message="redis-server to answer")
+
+    def answers(self):
+        import redis
+
+        try:
+            return redis_client(self.url).ping()
+        except redis.RedisError:
+            return False
+
+    def stop(self):
+        stop(self.process)
+
+    def restart(self):
+        self.stop()
+        self.start()
+
+
+def redis_client(url):
+    import redis
+
+    return redis.Redis.from_url(url, socket_connect_timeout=1, socket_timeout=2)
+
+
+@contextmanager
+def own_redis():
+    server = OwnRedis()
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()

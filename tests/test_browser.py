@@ -7,11 +7,12 @@ from pathlib import Path
 
 import pytest
 from django.test import Client
+from django.utils import timezone
 from playwright.sync_api import expect, sync_playwright
 
 from integrations.models import GitHubIntegration, GitHubMember, MemberSyncRun
 from tests.helpers import free_port, wait_for
-from tests.stack import stack_environment, web_server, worker
+from tests.stack import own_redis, stack_environment, web_server, worker
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -160,6 +161,57 @@ def test_the_stream_recovers_after_the_web_server_restarts_mid_sync(browser, env
         with web_server(env, port=port):
             expect(page.locator("#member-sync-status")).to_have_attribute("data-status", "complete", timeout=60_000)
             expect(page.locator("#member-sync-status [role=status]")).to_have_text("Complete")
+
+
+def test_the_page_recovers_after_redis_restarts_mid_sync(browser, env, alice, integration, github, tmp_path):
+    github.add_org("big", size=3000)
+    GitHubIntegration.objects.filter(pk=integration.pk).update(organization_login="big", organization_id=None)
+    github.set_latency(100)
+    web_log = tmp_path / "web.log"
+    with own_redis() as redis_server, web_log.open("w") as log:
+        env = {**env, "REDIS_URL": redis_server.url, "EVENTS_REDIS_URL": redis_server.url}
+        with web_server(env, stderr=log) as web, worker(env):
+            watching = logged_in_page(browser, web, alice)
+            watching.goto(f"{web.url}/t/acme/github/members/")
+            status = watching.locator("#member-sync-status")
+            watching.get_by_role("button", name="Sync Now").click()
+            expect(status).to_have_attribute("data-status", "syncing", timeout=LIVE)
+
+            # Down until the web process has seen its listener's connection fail, and the worker
+            # has gone on syncing without Redis; then back, empty: queues, stored events and the
+            # event counter are gone.
+            redis_server.stop()
+            fetched = MemberSyncRun.objects.get().fetched
+            wait_for(lambda: "Lost the events Redis" in web_log.read_text(), message="the web process to see Redis go")
+            wait_for(lambda: MemberSyncRun.objects.get().fetched > fetched + 300, message="the sync to go on")
+            redis_server.start()
+            restarted_at = timezone.now()
+            expect(status).to_have_attribute("data-status", "complete", timeout=60_000)
+            expect(status.get_by_role("status")).to_have_text("Complete")
+            assert MemberSyncRun.objects.get().finished_at > restarted_at, "the sync ended before the restart"
+
+            opened_after = watching.context.new_page()
+            opened_after.goto(f"{web.url}/t/acme/github/members/")
+            github.set_latency(150)  # long enough for both pages to be seen syncing
+            opened_after.get_by_role("button", name="Sync Now").click()
+            for page in (opened_after, watching):
+                expect(page.locator("#member-sync-status")).to_have_attribute("data-status", "syncing", timeout=LIVE)
+            for page in (opened_after, watching):
+                expect(page.locator("#member-sync-status")).to_have_attribute("data-status", "complete", timeout=LIVE)
+            expect(watching.locator('[data-role="live-off"]')).to_be_hidden()
+
+
+def test_a_tab_over_the_users_stream_cap_says_live_updates_are_off(browser, env, alice, integration):
+    with web_server({**env, "EVENTS_MAX_STREAMS_PER_USER": "1"}) as web:
+        first = logged_in_page(browser, web, alice)
+        with first.expect_response(lambda response: "/events/" in response.url):
+            first.goto(f"{web.url}/t/acme/github/members/")
+        second = first.context.new_page()
+        second.goto(f"{web.url}/t/acme/github/members/")
+
+        expect(second.locator('[data-role="live-off"]')).to_be_visible(timeout=LIVE)
+        expect(second.locator('[data-role="live-off"]')).to_contain_text("Close some tabs")
+        expect(first.locator('[data-role="live-off"]')).to_be_hidden()
 
 
 def test_an_error_is_shown_with_what_to_do(browser, env, alice, integration, github):

@@ -7,7 +7,6 @@ import redis
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
 from django.utils import timezone
-from django_eventstream.views import Listener, get_listener_manager
 
 from integrations.channels import TeamChannelManager
 from integrations.events import member_sync_payload, publish_member_sync, team_channel
@@ -91,44 +90,3 @@ def test_others_do_not_read_a_teams_channel(charlie, team, other_team):
 def test_a_channel_that_is_no_team_is_read_by_nobody(alice, team):
     for channel in ("no-such-team", team_channel(""), "anything", f"{team_channel(team.pk)}x"):
         assert not channels.can_read_channel(alice, channel)
-
-
-def test_the_url_names_the_team_by_slug_and_the_channel_by_id(team):
-    assert channels.get_channels_for_request(None, {"team_slug": "acme"}) == {team_channel(team.pk)}
-    assert channels.get_channels_for_request(None, {"team_slug": "nope"}) == {"no-such-team"}
-
-
-def open_stream(user, team):
-    listener = Listener()
-    listener.user_id = user.pk
-    listener.channels = {team_channel(team.pk)}
-    listener.wake_threadsafe = lambda: None  # no event loop here; the flag is what is checked
-    return listener
-
-
-def test_removing_a_member_closes_their_open_streams(bob, team):
-    listener = open_stream(bob, team)
-    get_listener_manager().add_listener(listener)
-    try:
-        team.memberships.get(user=bob).delete()
-    finally:
-        get_listener_manager().remove_listener(listener)
-
-    assert listener.error["condition"] == "forbidden"
-
-
-def test_a_member_who_stays_keeps_their_stream(alice, team, other_team):
-    listener = open_stream(alice, team)
-    get_listener_manager().add_listener(listener)
-    try:
-        other_team.memberships.create(user=alice, role="member").delete()
-    finally:
-        get_listener_manager().remove_listener(listener)
-
-    assert not listener.error
-
-
-def test_a_malformed_es_meta_is_a_bad_request(client, alice, team):
-    client.force_login(alice)
-
-    assert client.get("/t/acme/events/", {"es-meta": "garbage"}).status_code == 400

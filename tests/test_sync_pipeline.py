@@ -186,7 +186,7 @@ def _fd_targets(pid):
 
 def test_500_open_streams_hold_few_database_connections(alice, integration, env):
     cookies = session_cookies(alice)
-    with web_server(env) as web:
+    with web_server({**env, "EVENTS_MAX_STREAMS_PER_USER": "500"}) as web:
         streams = ManyStreams(f"{web.url}/t/acme/events/", cookies=cookies, count=500)
         try:
             streams.open()

@@ -138,8 +138,10 @@ function listen(root) {
     const url = lastEventId ? `${base}?lastEventId=${encodeURIComponent(lastEventId)}` : base;
     const source = new EventSource(url);
     source.addEventListener("member-sync", onEvent);
-    source.addEventListener("stream-error", () => {
+    source.addEventListener("stream-error", (message) => {
       source.close();
+      const reason = JSON.parse(message.data || "{}").text;
+      if (reason) setText($(root, "live-off"), reason);
       show($(root, "live-off"), true);
     });
     // The browser retries a dropped stream by itself; a stream it gave up on (the server answered

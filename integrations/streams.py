@@ -1,0 +1,233 @@
+"""Open event streams: how many one user may hold, how long one lives, and how every web process
+keeps receiving the events they carry when Redis goes away and comes back.
+
+django-eventstream serves the streams; these are the rules it does not have. Its Redis listener is
+started once per process and dies on the first connection error, after which no stream served by
+that process gets another event; `TeamListenerManager` replaces it with one that reconnects and
+replays what was published meanwhile from the event storage.
+"""
+
+import asyncio
+import json
+import logging
+import threading
+import time
+import uuid
+
+import redis
+import redis.asyncio
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django_eventstream import views as eventstream_views
+from django_eventstream.event import Event
+from django_eventstream.storage import RedisStorage
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+from integrations.events import team_channel
+
+logger = logging.getLogger(__name__)
+
+# django-eventstream's own pub/sub channel for events, whatever the prefix (SPEC §8).
+EVENTS_PUBSUB_CHANNEL = "events_channel"
+STREAM_DENIED = "Live updates are off: you cannot read the events of this team."
+
+
+class TooManyStreams(Exception):
+    pass
+
+
+def kicks_pubsub_channel() -> str:
+    # Closing a user's streams must reach every web process, not only the one that changed access.
+    return f"{settings.EVENTS_CHANNEL_PREFIX}stream-kicks"
+
+
+# Open streams are counted in Redis, so that the cap holds across web processes. Each open stream is
+# a member of two sorted sets (the user's and everyone's), scored by the time it expires at the
+# latest: a process that dies without releasing its streams leaves no count behind for longer.
+
+_registry = None
+_registry_lock = threading.Lock()
+
+
+def registry() -> redis.Redis:
+    global _registry
+    # Made once under a lock: a second client made by a racing thread would be collected, and a
+    # collected client closes its pool's connections under the thread using them.
+    with _registry_lock:
+        if _registry is None:
+            _registry = redis.Redis(**settings.EVENTSTREAM_REDIS, socket_timeout=2, socket_connect_timeout=2)
+        return _registry
+
+
+def _keys(user_id) -> tuple[str, str]:
+    prefix = f"{settings.EVENTS_CHANNEL_PREFIX}open-streams"
+    return f"{prefix}:user-{user_id}", prefix
+
+
+def claim_stream(user_id) -> str:
+    """Count one more open stream for the user and return its key, or raise TooManyStreams."""
+    stream, now = uuid.uuid4().hex, time.time()
+    expires = now + settings.EVENTS_STREAM_MAX_SECONDS + 60
+    user_key, all_key = _keys(user_id)
+    with registry().pipeline() as pipe:
+        for key in (user_key, all_key):
+            pipe.zremrangebyscore(key, "-inf", now)
+            pipe.zadd(key, {stream: expires})
+            pipe.expire(key, settings.EVENTS_STREAM_MAX_SECONDS + 60)
+        pipe.zcard(user_key)
+        *_, open_streams = pipe.execute()
+    if open_streams > settings.EVENTS_MAX_STREAMS_PER_USER:
+        release_stream(user_id, stream)
+        raise TooManyStreams
+    return stream
+
+
+def release_stream(user_id, stream: str) -> None:
+    user_key, all_key = _keys(user_id)
+    with registry().pipeline() as pipe:
+        pipe.zrem(user_key, stream)
+        pipe.zrem(all_key, stream)
+        pipe.execute()
+
+
+def close_streams_if_denied(user, team_id: int) -> None:
+    """Close the user's open streams of the team's channel, in every web process, if they may no
+    longer read it. django-eventstream checks access only when a stream connects."""
+    from integrations.channels import TeamChannelManager
+
+    channel = team_channel(team_id)
+    if not TeamChannelManager().can_read_channel(user, channel):
+        registry().publish(kicks_pubsub_channel(), json.dumps({"user": user.pk, "channel": channel}))
+
+
+def open_stream_count() -> int:
+    """Streams open now, in every web process."""
+    return registry().zcount(_keys("")[1], time.time(), "+inf")
+
+
+async def limited(stream, *, user_id, claim: str):
+    """The stream's chunks until it ends or reaches its maximum lifetime; then its claim is released.
+
+    At the end of its life the browser reconnects by itself with Last-Event-ID and misses nothing:
+    a stream that lasts forever would hold its claim, its thread and its access check forever.
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + settings.EVENTS_STREAM_MAX_SECONDS
+    try:
+        # Reconnect in one second rather than the browser's default three.
+        yield "retry: 1000\n\n"
+        while (remaining := deadline - loop.time()) > 0:
+            try:
+                yield await asyncio.wait_for(anext(stream), remaining)
+            except (StopAsyncIteration, TimeoutError):
+                break
+    finally:
+        await stream.aclose()
+        await sync_to_async(_release_quietly, thread_sensitive=False)(user_id, claim)
+
+
+def _release_quietly(user_id, claim):
+    try:
+        release_stream(user_id, claim)
+    except redis.RedisError:
+        logger.warning("Could not release an open stream of user %s; it expires by itself", user_id)
+
+
+class RestartSafeRedisStorage(RedisStorage):
+    """django-eventstream's Redis storage, for a Redis that can lose its data when it restarts.
+
+    Without persistence a restarted Redis counts event ids from zero again, so a browser resuming
+    from id 57 would be sent nothing until the counter passed 57. Every event stored now is newer
+    than what that browser saw: send it all of them.
+    """
+
+    def get_events(self, channel, last_id, limit=100):
+        if last_id > self.get_current_id(channel):
+            last_id = 0
+        return super().get_events(channel, last_id, limit=limit)
+
+
+class TeamListenerManager(eventstream_views.ListenerManager):
+    """django-eventstream's registry of this process's open streams, with a listener that survives
+    Redis, kicks that reach every process, and a denial that names no channel."""
+
+    def __init__(self):
+        super().__init__()
+        self.redis_listener = ReconnectingRedisListener(self)
+
+    def kick(self, user_id, channel):
+        with self.lock:
+            kicked = [
+                listener for listener in self.listeners_by_channel.get(channel, ()) if listener.user_id == user_id
+            ]
+            for listener in kicked:
+                listener.error = {"condition": "forbidden", "text": STREAM_DENIED}
+                listener.wake_threadsafe()
+
+    def replay_all(self):
+        """Make every open stream read the storage again from its last event id: events published
+        while this process was not listening are there."""
+        with self.lock:
+            listeners = {listener for group in self.listeners_by_channel.values() for listener in group}
+            for listener in listeners:
+                listener.overflow = True  # the stream's way to say "read the storage again"
+                listener.wake_threadsafe()
+
+
+class ReconnectingRedisListener:
+    """Receives what every process publishes on Redis, reconnecting with backoff for as long as the
+    web process lives."""
+
+    def __init__(self, manager):
+        self.manager = manager
+        self.task = None
+
+    async def start(self):
+        # The event loop keeps only a weak reference to a task: this one must not be collected.
+        self.task = asyncio.current_task()
+        delay = 0.1
+        while True:
+            # No retries inside redis-py: they give up after a few seconds and end this task; this
+            # loop retries for as long as the process lives, and replays once subscribed again.
+            client = redis.asyncio.Redis(**settings.EVENTSTREAM_REDIS, retry=Retry(NoBackoff(), 0))
+            try:
+                pubsub = client.pubsub()
+                await pubsub.subscribe(EVENTS_PUBSUB_CHANNEL, kicks_pubsub_channel())
+                async for message in pubsub.listen():
+                    delay = 0.1
+                    self.receive(message)
+            except (redis.RedisError, OSError) as error:
+                logger.warning("Lost the events Redis (%s); reconnecting in %.1f s", error, delay)
+            finally:
+                await client.aclose()
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
+
+    def receive(self, message):
+        if message["type"] == "subscribe":
+            # Subscribed anew (the first time, or after a reconnection, ours or redis-py's own):
+            # whatever was published while this process was not subscribed is in the storage.
+            if message["channel"] == EVENTS_PUBSUB_CHANNEL.encode():
+                logger.info("Listening to the events Redis")
+                self.manager.replay_all()
+            return
+        if message["type"] != "message":
+            return
+        try:
+            if message["channel"] == EVENTS_PUBSUB_CHANNEL.encode():
+                published = json.loads(message["data"])
+                event = Event(published["channel"], published["event_type"], published["data"], id=published["pub_id"])
+                self.manager.add_to_queues(published["channel"], event)
+            else:
+                kick = json.loads(message["data"])
+                self.manager.kick(kick["user"], kick["channel"])
+        except (ValueError, KeyError, TypeError):
+            # Anyone who can write to this Redis can publish anything: one bad message must not end
+            # the live updates of every page this process serves.
+            logger.warning("Ignored a malformed message on %s", message["channel"])
+
+
+def install():
+    """Put TeamListenerManager in place of django-eventstream's, before any stream opens."""
+    eventstream_views.listener_manager = TeamListenerManager()

@@ -1,0 +1,153 @@
+"""The rules of a team's event stream: who is refused and how, how many one user holds, how long one
+lives, and what keeps every web process's streams alive (bad messages, removed members, Redis
+restarts). Real uvicorn processes and Redis, and an SSE client over HTTP."""
+
+import json
+
+import pytest
+import redis
+from django.conf import settings
+from django.test import Client
+
+from integrations import streams
+from integrations.events import publish_member_sync
+from integrations.models import MemberSyncRun
+from tests.helpers import wait_for
+from tests.stack import EventStream, own_redis, stack_environment, web_server
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture(autouse=True)
+def no_open_streams():
+    """Streams this test run counted in Redis are forgotten, so that each test starts at zero."""
+    yield
+    registry = streams.registry()
+    for key in registry.scan_iter(f"{settings.EVENTS_CHANNEL_PREFIX}open-streams*"):
+        registry.delete(key)
+
+
+def session_cookies(user):
+    client = Client()
+    client.force_login(user)
+    return {"sessionid": client.cookies["sessionid"].value}
+
+
+def run_event(integration, team):
+    run = MemberSyncRun.objects.create(integration=integration, trigger="manual", status=MemberSyncRun.Status.COMPLETE)
+    publish_member_sync(run, team_id=team.pk)
+    return run
+
+
+def stream_error(response):
+    event = dict(line.split(": ", 1) for line in response.content.decode().splitlines() if ": " in line)
+    assert event["event"] == "stream-error"
+    return json.loads(event["data"])
+
+
+def test_no_such_team_and_not_your_team_get_one_denial(client, charlie, team):
+    client.force_login(charlie)
+
+    not_yours = client.get("/t/acme/events/")
+    no_such_team = client.get("/t/no-such-team/events/")
+    client.logout()
+    anonymous = client.get("/t/acme/events/")
+
+    assert not_yours.content == no_such_team.content == anonymous.content
+    assert stream_error(not_yours) == {"condition": "forbidden", "text": streams.STREAM_DENIED}
+    assert str(team.pk) not in not_yours.content.decode().replace("stream-error", "")
+
+
+@pytest.mark.parametrize("parameters", [{"es-meta": "garbage"}, {"recover": "true"}, {"link": "next"}])
+def test_parameters_for_a_proxy_are_a_bad_request(client, alice, team, parameters):
+    client.force_login(alice)
+
+    assert client.get("/t/acme/events/", parameters).status_code == 400
+
+
+@pytest.mark.parametrize("last_event_id", ["garbage", "error", "a:b:c", "team-1:abc", "team-1:-3", ":"])
+def test_a_malformed_last_event_id_is_a_bad_request(client, alice, team, last_event_id):
+    client.force_login(alice)
+
+    assert client.get("/t/acme/events/", {"lastEventId": last_event_id}).status_code == 400
+    assert client.get("/t/acme/events/", headers={"last-event-id": last_event_id}).status_code == 400
+
+
+def test_a_stream_over_the_users_cap_is_refused(client, alice, bob, team, settings):
+    settings.EVENTS_MAX_STREAMS_PER_USER = 2
+    for _ in range(2):
+        streams.claim_stream(alice.pk)
+    client.force_login(alice)
+
+    refused = client.get("/t/acme/events/")
+
+    assert stream_error(refused)["condition"] == "too-many-streams"
+    assert "Live updates are off" in stream_error(refused)["text"]
+    client.force_login(bob)
+    assert client.get("/t/acme/events/").streaming
+
+
+def test_a_stream_ends_at_its_lifetime_and_resumes_without_a_gap(alice, team, integration, broker):
+    env = stack_environment(EVENTS_STREAM_MAX_SECONDS=2)
+    with web_server(env) as web:
+        stream = EventStream(f"{web.url}/t/acme/events/", cookies=session_cookies(alice))
+        stream.next("stream-open")
+        first = run_event(integration, team)
+        assert stream.next()["run"] == first.pk
+        with pytest.raises(AssertionError, match="closed"):
+            stream.next(timeout=10)
+        wait_for(lambda: streams.open_stream_count() == 0, message="the ended stream to be released")
+
+        missed = run_event(integration, team)
+        resumed = EventStream(
+            f"{web.url}/t/acme/events/", cookies=session_cookies(alice), last_event_id=stream.last_event_id
+        )
+        assert resumed.next()["run"] == missed.pk
+        resumed.close()
+
+
+def test_a_malformed_message_on_redis_does_not_stop_live_events(alice, team, integration, broker):
+    with web_server(stack_environment()) as web:
+        stream = EventStream(f"{web.url}/t/acme/events/", cookies=session_cookies(alice))
+        stream.next("stream-open")
+        bus = redis.Redis(**settings.EVENTSTREAM_REDIS)
+        for garbage in (b"not json", b"[1, 2]", b'{"channel": "x"}', b"\xff\xfe"):
+            bus.publish(streams.EVENTS_PUBSUB_CHANNEL, garbage)
+            bus.publish(streams.kicks_pubsub_channel(), garbage)
+
+        run = run_event(integration, team)
+
+        assert stream.next()["run"] == run.pk
+        stream.close()
+
+
+def test_a_removed_member_loses_their_streams_in_every_web_process(alice, bob, team, integration, broker):
+    env = stack_environment()
+    with web_server(env) as one, web_server(env) as two:
+        removed = [EventStream(f"{web.url}/t/acme/events/", cookies=session_cookies(bob)) for web in (one, two)]
+        stays = EventStream(f"{two.url}/t/acme/events/", cookies=session_cookies(alice))
+        for stream in (*removed, stays):
+            stream.next("stream-open")
+
+        team.memberships.get(user=bob).delete()
+
+        for stream in removed:
+            assert stream.next("stream-error") == {"condition": "forbidden", "text": streams.STREAM_DENIED}
+        run = run_event(integration, team)
+        assert stays.next()["run"] == run.pk
+        stays.close()
+
+
+def test_a_stream_resuming_after_redis_lost_its_events_gets_every_newer_one():
+    with own_redis() as events_redis:
+        storage = streams.RestartSafeRedisStorage()
+        storage.redis_client = redis.Redis.from_url(events_redis.url)
+        for number in range(5):
+            storage.append_event("acme", "member-sync", {"number": number})
+        seen = storage.get_current_id("acme")
+
+        events_redis.restart()
+        for number in range(5, 7):
+            storage.append_event("acme", "member-sync", {"number": number})
+
+        assert [event.data["number"] for event in storage.get_events("acme", seen)] == [5, 6]
