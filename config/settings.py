@@ -6,6 +6,7 @@ from pathlib import Path
 
 import dj_database_url
 from cryptography.fernet import Fernet
+from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -47,6 +48,8 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "servestatic",
+    # Its system checks catch settings in the format before django-csp 4.0, which it would ignore.
+    "csp",
     "django.contrib.humanize",
     "accounts",
     "teams",
@@ -60,6 +63,7 @@ MIDDLEWARE = [
     # Static files from the app itself (ServeStatic: WhiteNoise's ASGI successor, which serves files
     # without blocking the event loop the event streams share).
     "servestatic.middleware.ServeStaticMiddleware",
+    "csp.middleware.CSPMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -200,6 +204,24 @@ def default_graphql_url(api_url):
 
 GITHUB_WEB_URL = env("GITHUB_WEB_URL", default_web_url(GITHUB_API_URL)).rstrip("/")
 GITHUB_GRAPHQL_URL = env("GITHUB_GRAPHQL_URL", default_graphql_url(GITHUB_API_URL))
+
+# Pages run only the app's own scripts and styles, in DEBUG as in production (so that the tests see
+# the policy a deployment sends): an injected <script> or style="" does nothing. GitHub is in
+# form-action because Chromium applies it to the redirects a posted form follows, and connecting
+# GitHub ends on its web pages.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "img-src": [SELF, "data:"],
+        "connect-src": [SELF],
+        "form-action": [SELF, GITHUB_WEB_URL],
+        "frame-ancestors": [NONE],
+        "base-uri": [SELF],
+        "object-src": [NONE],
+    }
+}
 
 # Workers poll their queue: 100 ms instead of the default second brings pick-up from ~450 ms to
 # ~60 ms (SPEC §8). Read by dramatiq when `rundramatiq` starts, which inherits this environment.

@@ -90,3 +90,20 @@ def test_the_app_serves_its_own_static_files_hashed_compressed_and_cached(tmp_pa
     assert status == "200"
     assert "max-age=315360000" in cache_control
     assert encoding == "gzip"
+
+
+def test_pages_allow_only_the_apps_own_scripts_and_styles():
+    # The home page redirects an anonymous visitor without rendering: no collected static files needed.
+    served = manage(
+        "shell",
+        "-c",
+        "from django.test import Client; print(Client().get('/').headers['Content-Security-Policy'])",
+        HTTPS_ONLY="0",
+        ALLOWED_HOSTS="testserver",
+    )
+
+    policy = dict(directive.split(" ", 1) for directive in served.stdout.strip().splitlines()[-1].split("; "))
+    assert policy["script-src"] == "'self'", served.stderr
+    assert policy["style-src"] == "'self'"
+    assert policy["frame-ancestors"] == "'none'"
+    assert "unsafe-inline" not in served.stdout
