@@ -56,6 +56,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # /healthz answers first: probes come by address over plain HTTP (ops/middleware.py).
+    "ops.middleware.OpsEndpoints",
     "django.middleware.security.SecurityMiddleware",
     # Static files from the app itself (ServeStatic: WhiteNoise's ASGI successor, which serves files
     # without blocking the event loop the event streams share).
