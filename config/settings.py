@@ -56,7 +56,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    # /healthz answers first: probes come by address over plain HTTP (ops/middleware.py).
+    # /healthz and /metrics answer first: probes come by address over plain HTTP (ops/middleware.py).
     "ops.middleware.OpsEndpoints",
     "django.middleware.security.SecurityMiddleware",
     # Static files from the app itself (ServeStatic: WhiteNoise's ASGI successor, which serves files
@@ -268,6 +268,10 @@ if not DEBUG and not EVENTS_CHANNEL_PREFIX and EVENTS_REDIS_URL == REDIS_URL:
         "Isolate the events: set EVENTS_REDIS_URL to a Redis (or ACL user) of their own, or at least "
         "EVENTS_CHANNEL_PREFIX, so that nothing else on REDIS_URL can publish to the teams' streams."
     )
+
+# /metrics answers a bearer token, or these addresses (REMOTE_ADDR: the proxy's, behind one), or nobody.
+METRICS_TOKEN = env("METRICS_TOKEN", "")
+METRICS_ALLOWED_IPS = env_list("METRICS_ALLOWED_IPS", "127.0.0.1,::1")
 
 LOGGING = {
     "version": 1,

@@ -8,8 +8,9 @@ most probes count as down. Sessions, CSRF and the login have no business there e
 from django.http import HttpResponseNotAllowed
 
 from ops.healthz import healthz
+from ops.metrics import metrics
 
-ENDPOINTS = {"/healthz": healthz}
+ENDPOINTS = {"/healthz": healthz, "/metrics": metrics}
 
 
 class OpsEndpoints:

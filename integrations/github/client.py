@@ -11,7 +11,7 @@ import logging
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import NamedTuple
 from urllib.parse import quote, urlsplit
 
@@ -190,6 +190,9 @@ class GitHubClient:
         self.web_url = (web_url or settings.GITHUB_WEB_URL).rstrip("/")
         self.timeout = (timeout, timeout)
         self.api_calls = 0
+        # The rate limit as GitHub's last answer gave it (X-RateLimit-*), for the operator's metrics.
+        self.rate_limit_remaining: int | None = None
+        self.rate_limit_reset_at: datetime | None = None
         self._reset_at: datetime | None = None
         self._members_query = MEMBERS_QUERY
         # Every request the client sends only reads, GraphQL queries (POSTs) included: safe to resend.
@@ -387,7 +390,15 @@ class GitHubClient:
         self.api_calls += 1
         response, redirects = send(self.session, method, url, timeout=self.timeout, **kwargs)
         self.api_calls += redirects
+        self._note_rate_limit(response.headers)
         return response
+
+    def _note_rate_limit(self, headers) -> None:
+        remaining = errors.int_header(headers, "x-ratelimit-remaining")
+        reset = errors.int_header(headers, "x-ratelimit-reset")
+        if remaining is not None and reset is not None:
+            self.rate_limit_remaining = remaining
+            self.rate_limit_reset_at = datetime.fromtimestamp(min(reset, 2**32), UTC)
 
     def _get(self, url: str, *, params=None, org_login: str | None = None) -> Response:
         response = self._request("GET", url, params=params)
