@@ -8,6 +8,8 @@ import dj_database_url
 from cryptography.fernet import Fernet
 from django.core.exceptions import ImproperlyConfigured
 
+from integrations import run_logging
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 
@@ -273,11 +275,16 @@ if not DEBUG and not EVENTS_CHANNEL_PREFIX and EVENTS_REDIS_URL == REDIS_URL:
 METRICS_TOKEN = env("METRICS_TOKEN", "")
 METRICS_ALLOWED_IPS = env_list("METRICS_ALLOWED_IPS", "127.0.0.1,::1")
 
+# Every record says the run and team of the sync it was logged in ("-" outside one): a sync's lines
+# can be picked out of a busy worker's log.
+run_logging.install()
 LOGGING = {
     "version": 1,
     # Keep uvicorn's and dramatiq's own loggers (SPEC §8).
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s run=%(run_id)s team=%(team_id)s %(message)s"}
+    },
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", "INFO")},
 }

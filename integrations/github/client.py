@@ -7,6 +7,7 @@ exception, which holds the request). Rate limits are raised, not slept through; 
 failed connections are retried with backoff.
 """
 
+import contextvars
 import logging
 import time
 from collections.abc import Iterator
@@ -167,6 +168,12 @@ class OrganizationList(NamedTuple):
     sso_hidden: list[int]
 
 
+def _submit(executor, function, *args):
+    # The next page is asked for in another thread: run it in this one's context, so that what it
+    # logs carries the same context (the run and team of a sync).
+    return executor.submit(contextvars.copy_context().run, function, *args)
+
+
 def _result(future):
     """The future's result, waited for in slices: an exception sent to this thread (a worker's time
     limit, its shutdown) is raised only between them."""
@@ -257,7 +264,7 @@ class GitHubClient:
         # One thread, one request at a time: only it uses the session while it runs. Leaving the
         # block waits for a request in flight, which its timeout bounds.
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="github-next-page") as ahead:
-            asked = ahead.submit(self._member_answer, org_login, size, cursor)
+            asked = _submit(ahead, self._member_answer, org_login, size, cursor)
             while True:
                 try:
                     answer = _result(asked)
@@ -272,12 +279,12 @@ class GitHubClient:
                         raise GitHubUnavailable(f"it could not answer even {size} members a page") from None
                     size //= 2
                     logger.info("GitHub gave up on the member query: asking for %d members a page", size)
-                    asked = ahead.submit(self._member_answer, org_login, size, cursor)
+                    asked = _submit(ahead, self._member_answer, org_login, size, cursor)
                     continue
                 first_request = False
                 page_info = answer.connection.pageInfo
                 if page_info.hasNextPage:
-                    asked = ahead.submit(self._member_answer, org_login, size, page_info.endCursor)
+                    asked = _submit(ahead, self._member_answer, org_login, size, page_info.endCursor)
                     # Let the request go out before this thread validates the page: otherwise the
                     # asking thread waits for the GIL until this one pauses, up to 5 ms a page.
                     time.sleep(0)
