@@ -271,6 +271,14 @@ if not DEBUG and not EVENTS_CHANNEL_PREFIX and EVENTS_REDIS_URL == REDIS_URL:
         "EVENTS_CHANNEL_PREFIX, so that nothing else on REDIS_URL can publish to the teams' streams."
     )
 
+# Errors go to Sentry only where a DSN is given (config/sentry.py). Initialised here, before
+# django_dramatiq builds the broker, which the Dramatiq integration must see being built.
+SENTRY_DSN = env("SENTRY_DSN", "")
+if SENTRY_DSN:
+    from config import sentry
+
+    sentry.init(SENTRY_DSN)
+
 # /metrics answers a bearer token, or these addresses (REMOTE_ADDR: the proxy's, behind one), or nobody.
 METRICS_TOKEN = env("METRICS_TOKEN", "")
 METRICS_ALLOWED_IPS = env_list("METRICS_ALLOWED_IPS", "127.0.0.1,::1")

@@ -209,6 +209,9 @@ def _transition(run, *, from_statuses=None, only_if=None, **changes) -> bool:
         for field, value in changes.items():
             setattr(run, field, value)
         _save_on_integration(run)
+    if run.status == Status.ERROR:
+        # Every way a run fails passes here; at ERROR, error reporting (Sentry) gets each one.
+        logger.error("Member sync run %s of team %s failed: %s", run.pk, run.integration.team_id, run.error)
     publish_member_sync(run, team_id=run.integration.team_id)
     return True
 
