@@ -9,6 +9,8 @@ from cryptography.fernet import Fernet
 from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
+from integrations import run_logging
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 
@@ -59,6 +61,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # /healthz and /metrics answer first: probes come by address over plain HTTP (ops/middleware.py).
+    "ops.middleware.OpsEndpoints",
     "django.middleware.security.SecurityMiddleware",
     # Static files from the app itself (ServeStatic: WhiteNoise's ASGI successor, which serves files
     # without blocking the event loop the event streams share).
@@ -294,11 +298,28 @@ if not DEBUG and not EVENTS_CHANNEL_PREFIX and EVENTS_REDIS_URL == REDIS_URL:
         "EVENTS_CHANNEL_PREFIX, so that nothing else on REDIS_URL can publish to the teams' streams."
     )
 
+# Errors go to Sentry only where a DSN is given (config/sentry.py). Initialised here, before
+# django_dramatiq builds the broker, which the Dramatiq integration must see being built.
+SENTRY_DSN = env("SENTRY_DSN", "")
+if SENTRY_DSN:
+    from config import sentry
+
+    sentry.init(SENTRY_DSN)
+
+# /metrics answers a bearer token, or these addresses (REMOTE_ADDR: the proxy's, behind one), or nobody.
+METRICS_TOKEN = env("METRICS_TOKEN", "")
+METRICS_ALLOWED_IPS = env_list("METRICS_ALLOWED_IPS", "127.0.0.1,::1")
+
+# Every record says the run and team of the sync it was logged in ("-" outside one): a sync's lines
+# can be picked out of a busy worker's log.
+run_logging.install()
 LOGGING = {
     "version": 1,
     # Keep uvicorn's and dramatiq's own loggers (SPEC §8).
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s run=%(run_id)s team=%(team_id)s %(message)s"}
+    },
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", "INFO")},
 }

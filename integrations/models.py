@@ -101,6 +101,9 @@ class MemberSyncRun(models.Model):
         default=0, help_text="Members GitHub sent in a form that could not be read; nobody was then deactivated."
     )
     api_calls = models.PositiveIntegerField(default=0)
+    # GitHub's rate limit as the run last saw it, for the operator's metrics (ops/metrics.py).
+    rate_limit_remaining = models.PositiveIntegerField(null=True, blank=True)
+    rate_limit_reset_at = models.DateTimeField(null=True, blank=True)
     error = models.TextField(blank=True)
 
     class Meta:

@@ -117,8 +117,15 @@ class ProgressReporter:
     def __call__(self, fetched, total):
         run = self.run
         run.fetched, run.total, run.api_calls = fetched, total, self.client.api_calls
+        run.rate_limit_remaining = self.client.rate_limit_remaining
+        run.rate_limit_reset_at = self.client.rate_limit_reset_at
         MemberSyncRun.objects.filter(pk=run.pk, status=Status.SYNCING).update(
-            fetched=fetched, total=total, api_calls=run.api_calls, heartbeat_at=timezone.now()
+            fetched=fetched,
+            total=total,
+            api_calls=run.api_calls,
+            rate_limit_remaining=run.rate_limit_remaining,
+            rate_limit_reset_at=run.rate_limit_reset_at,
+            heartbeat_at=timezone.now(),
         )
         if time.monotonic() - self.last_published >= self.min_interval:
             self.last_published = time.monotonic()
@@ -202,6 +209,9 @@ def _transition(run, *, from_statuses=None, only_if=None, **changes) -> bool:
         for field, value in changes.items():
             setattr(run, field, value)
         _save_on_integration(run)
+    if run.status == Status.ERROR:
+        # Every way a run fails passes here; at ERROR, error reporting (Sentry) gets each one.
+        logger.error("Member sync run %s of team %s failed: %s", run.pk, run.integration.team_id, run.error)
     publish_member_sync(run, team_id=run.integration.team_id)
     return True
 

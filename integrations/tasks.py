@@ -9,7 +9,7 @@ from django.conf import settings
 from django.utils import timezone
 from dramatiq.middleware import CurrentMessage, Shutdown, TimeLimitExceeded
 
-from integrations import runs
+from integrations import run_logging, runs
 from integrations.crypto import TokenUnreadable
 from integrations.github.client import GitHubClient
 from integrations.github.errors import GitHubError, RateLimited, secondary_wait
@@ -41,10 +41,16 @@ RECONNECT_NEEDED = "The stored GitHub token can no longer be read. Reconnect Git
     min_backoff=1000,
 )
 def sync_github_members(run_id: int):
+    with run_logging.sync_context(run_id):
+        _sync(run_id)
+
+
+def _sync(run_id: int):
     run = runs.start_run(run_id)
     if run is None:
         logger.info("Member sync run %s is finished, taken or gone: nothing to do", run_id)
         return
+    run_logging.set_team(run.integration.team_id)
     try:
         with GitHubClient(run.integration.access_token) as client:
             result = sync_members(run=run, client=client, on_progress=runs.ProgressReporter(run, client))

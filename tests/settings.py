@@ -1,7 +1,7 @@
 """The test suite's settings: config.settings with DEBUG off, kept apart from anything else on this
 machine's Redis (another test run, `make run`) by a Dramatiq namespace and an event channel prefix
 of its own, with a token key of its own and plain HTTP (the test client and the processes the tests
-start speak it). Those processes inherit all of it through the environment."""
+start speak it), and no Sentry. Those processes inherit all of it through the environment."""
 
 import os
 
@@ -10,6 +10,8 @@ os.environ.setdefault("DRAMATIQ_NAMESPACE", _RUN)
 os.environ.setdefault("EVENTS_CHANNEL_PREFIX", f"{_RUN}-")
 os.environ.setdefault("TOKEN_ENCRYPTION_KEYS", "dGVzdHMtb25seS10b2tlbi1rZXktMzItYnl0ZXMtLi4=")
 os.environ.setdefault("HTTPS_ONLY", "0")
+# No error reporting from tests, nor from the processes they start: tests/test_sentry.py starts its own.
+os.environ.pop("SENTRY_DSN", None)
 
 from config.settings import *  # noqa: E402, F403
 

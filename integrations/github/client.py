@@ -7,11 +7,12 @@ exception, which holds the request). Rate limits are raised, not slept through; 
 failed connections are retried with backoff.
 """
 
+import contextvars
 import logging
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import NamedTuple
 from urllib.parse import quote, urlsplit
 
@@ -167,6 +168,12 @@ class OrganizationList(NamedTuple):
     sso_hidden: list[int]
 
 
+def _submit(executor, function, *args):
+    # The next page is asked for in another thread: run it in this one's context, so that what it
+    # logs carries the same context (the run and team of a sync).
+    return executor.submit(contextvars.copy_context().run, function, *args)
+
+
 def _result(future):
     """The future's result, waited for in slices: an exception sent to this thread (a worker's time
     limit, its shutdown) is raised only between them."""
@@ -190,6 +197,9 @@ class GitHubClient:
         self.web_url = (web_url or settings.GITHUB_WEB_URL).rstrip("/")
         self.timeout = (timeout, timeout)
         self.api_calls = 0
+        # The rate limit as GitHub's last answer gave it (X-RateLimit-*), for the operator's metrics.
+        self.rate_limit_remaining: int | None = None
+        self.rate_limit_reset_at: datetime | None = None
         self._reset_at: datetime | None = None
         self._members_query = MEMBERS_QUERY
         # Every request the client sends only reads, GraphQL queries (POSTs) included: safe to resend.
@@ -254,7 +264,7 @@ class GitHubClient:
         # One thread, one request at a time: only it uses the session while it runs. Leaving the
         # block waits for a request in flight, which its timeout bounds.
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="github-next-page") as ahead:
-            asked = ahead.submit(self._member_answer, org_login, size, cursor)
+            asked = _submit(ahead, self._member_answer, org_login, size, cursor)
             while True:
                 try:
                     answer = _result(asked)
@@ -269,12 +279,12 @@ class GitHubClient:
                         raise GitHubUnavailable(f"it could not answer even {size} members a page") from None
                     size //= 2
                     logger.info("GitHub gave up on the member query: asking for %d members a page", size)
-                    asked = ahead.submit(self._member_answer, org_login, size, cursor)
+                    asked = _submit(ahead, self._member_answer, org_login, size, cursor)
                     continue
                 first_request = False
                 page_info = answer.connection.pageInfo
                 if page_info.hasNextPage:
-                    asked = ahead.submit(self._member_answer, org_login, size, page_info.endCursor)
+                    asked = _submit(ahead, self._member_answer, org_login, size, page_info.endCursor)
                     # Let the request go out before this thread validates the page: otherwise the
                     # asking thread waits for the GIL until this one pauses, up to 5 ms a page.
                     time.sleep(0)
@@ -387,7 +397,15 @@ class GitHubClient:
         self.api_calls += 1
         response, redirects = send(self.session, method, url, timeout=self.timeout, **kwargs)
         self.api_calls += redirects
+        self._note_rate_limit(response.headers)
         return response
+
+    def _note_rate_limit(self, headers) -> None:
+        remaining = errors.int_header(headers, "x-ratelimit-remaining")
+        reset = errors.int_header(headers, "x-ratelimit-reset")
+        if remaining is not None and reset is not None:
+            self.rate_limit_remaining = remaining
+            self.rate_limit_reset_at = datetime.fromtimestamp(min(reset, 2**32), UTC)
 
     def _get(self, url: str, *, params=None, org_login: str | None = None) -> Response:
         response = self._request("GET", url, params=params)

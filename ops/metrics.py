@@ -1,0 +1,150 @@
+"""GET /metrics: Prometheus metrics of the member sync, read from the database and Redis at scrape time.
+
+Web processes and workers are separate processes, and a counter kept in one process's memory
+would see only that process's share (or need prometheus-client's multiprocess mode, its files and
+their cleanup). The database already records every run and Redis holds the queue, so a scrape of
+any web process reads the whole deployment's state from them.
+
+Only for whoever has METRICS_TOKEN or connects from METRICS_ALLOWED_IPS.
+"""
+
+import hmac
+import ipaddress
+import logging
+from datetime import timedelta
+
+import dramatiq
+from django.conf import settings
+from django.db.models import Count, DurationField, ExpressionWrapper, F, Q, Sum
+from django.http import HttpResponse, HttpResponseForbidden
+from django.utils import timezone
+from dramatiq.common import dq_name
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
+from prometheus_client.registry import Collector
+
+from integrations.models import ACTIVE_SYNC_STATUSES, MemberSyncRun
+from integrations.tasks import sync_github_members
+
+logger = logging.getLogger(__name__)
+
+Status = MemberSyncRun.Status
+
+# Upper bounds, in seconds, of the sync duration histogram's buckets.
+DURATION_BUCKETS = (1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600)
+
+
+def open_streams() -> int:
+    """Event streams open in the whole deployment."""
+    # TODO: the lead wires this to the stream registry.
+    return 0
+
+
+class MemberSyncCollector(Collector):
+    def collect(self):
+        yield from run_counts()
+        yield run_durations()
+        yield from queue_depth()
+        yield GaugeMetricFamily("member_sync_event_streams_open", "Event streams open.", value=open_streams())
+        yield rate_limit_remaining()
+
+
+def run_counts():
+    finished = CounterMetricFamily(
+        "member_sync_runs", "Member sync runs finished, by trigger and outcome.", labels=["trigger", "status"]
+    )
+    active = GaugeMetricFamily(
+        "member_sync_runs_active", "Member sync runs queued or syncing now, by trigger.", labels=["trigger", "status"]
+    )
+    counts = MemberSyncRun.objects.values_list("trigger", "status").annotate(runs=Count("pk")).order_by()
+    for trigger, status, runs in counts:
+        (active if status in ACTIVE_SYNC_STATUSES else finished).add_metric([trigger, status], runs)
+    yield finished
+    yield active
+
+
+def run_durations():
+    """From the start to the end of every finished run, counted per bucket by the database."""
+    histogram = HistogramMetricFamily(
+        "member_sync_duration_seconds", "Time from a run's start to its end, by outcome.", labels=["status"]
+    )
+    duration = ExpressionWrapper(F("finished_at") - F("started_at"), output_field=DurationField())
+    buckets = {
+        f"le{index}": Count("pk", filter=Q(duration__lte=timedelta(seconds=bound)))
+        for index, bound in enumerate(DURATION_BUCKETS)
+    }
+    rows = (
+        MemberSyncRun.objects.filter(
+            status__in=[Status.COMPLETE, Status.ERROR], started_at__isnull=False, finished_at__isnull=False
+        )
+        .annotate(duration=duration)
+        .values("status")
+        .annotate(runs=Count("pk"), total=Sum("duration"), **buckets)
+        .order_by()
+    )
+    for row in rows:
+        counts = [(str(float(bound)), row[f"le{index}"]) for index, bound in enumerate(DURATION_BUCKETS)]
+        histogram.add_metric(
+            [row["status"]], buckets=[*counts, ("+Inf", row["runs"])], sum_value=row["total"].total_seconds()
+        )
+    return histogram
+
+
+def queue_depth():
+    """Messages in the sync's Dramatiq queue: waiting for a worker, and delayed (retries waiting for
+    their time, a rate limit's reset or a backoff)."""
+    broker = dramatiq.get_broker()
+    queue = sync_github_members.queue_name
+    gauge = GaugeMetricFamily("member_sync_queue_messages", "Messages in the member sync queue.", labels=["queue"])
+    try:
+        # RedisBroker keeps a queue's waiting message ids in the list <namespace>:<queue>, and every
+        # message of the delay queue, held by a worker until its time or not, in <namespace>:<queue>.DQ.msgs.
+        gauge.add_metric([queue], broker.client.llen(f"{broker.namespace}:{queue}"))
+        gauge.add_metric([dq_name(queue)], broker.client.hlen(f"{broker.namespace}:{dq_name(queue)}.msgs"))
+    except Exception as error:
+        # The other metrics still say something without Redis; /healthz tells that it is down.
+        logger.warning("Could not read the queue depth: %s", error)
+        return
+    yield gauge
+
+
+def rate_limit_remaining():
+    """GitHub's remaining requests as each team's latest run saw them, while that window lasts."""
+    gauge = GaugeMetricFamily(
+        "github_rate_limit_remaining",
+        "Requests GitHub allows the team's token until the window resets, as its latest run saw it.",
+        labels=["team"],
+    )
+    seen = (
+        MemberSyncRun.objects.filter(rate_limit_reset_at__gt=timezone.now(), rate_limit_remaining__isnull=False)
+        .order_by("integration_id", "-pk")
+        .values_list("integration_id", "integration__team__slug", "rate_limit_remaining")
+    )
+    teams = set()
+    for integration_id, team, remaining in seen:
+        if integration_id not in teams:
+            teams.add(integration_id)
+            gauge.add_metric([team], remaining)
+    return gauge
+
+
+REGISTRY = CollectorRegistry(auto_describe=False)
+REGISTRY.register(MemberSyncCollector())
+
+
+def allowed(request) -> bool:
+    token = settings.METRICS_TOKEN
+    given = request.headers.get("Authorization", "")
+    if token and hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
+        return True
+    try:
+        address = ipaddress.ip_address(request.META.get("REMOTE_ADDR", ""))
+    except ValueError:
+        return False
+    return any(address in ipaddress.ip_network(allowed, strict=False) for allowed in settings.METRICS_ALLOWED_IPS)
+
+
+def metrics(request):
+    if not allowed(request):
+        return HttpResponseForbidden("Forbidden\n", content_type="text/plain")
+    return HttpResponse(generate_latest(REGISTRY), content_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,76 @@
+"""/healthz, the load balancer's probe: the database, both Redis and the broker, each checked for real."""
+
+import subprocess
+
+import pytest
+from django.db import connections
+
+from tests.helpers import free_port, wait_for
+
+
+def test_it_answers_200_when_every_part_answers(client, db):
+    response = client.get("/healthz")
+
+    assert response.status_code == 200
+    assert response.json() == {"database": "ok", "redis": "ok", "broker": "ok"}
+    assert response["Cache-Control"] == "no-store"
+
+
+def test_it_answers_503_naming_redis_when_redis_is_down(client, db, settings):
+    settings.REDIS_URL = settings.EVENTS_REDIS_URL = f"redis://:secret-password@127.0.0.1:{free_port()}/0"
+
+    response = client.get("/healthz")
+
+    assert response.status_code == 503
+    assert response.json() == {"database": "ok", "redis": "error: ConnectionError", "broker": "ok"}
+    assert b"secret-password" not in response.content
+
+
+def test_it_checks_the_events_redis_when_it_is_another(client, db, settings):
+    port = free_port()
+    server = subprocess.Popen(
+        ["redis-server", "--port", str(port), "--save", "", "--appendonly", "no"], stdout=subprocess.DEVNULL
+    )
+    try:
+        settings.EVENTS_REDIS_URL = f"redis://127.0.0.1:{port}/0"
+        wait_for(lambda: client.get("/healthz").status_code == 200, timeout=10, message="the events Redis")
+        assert client.get("/healthz").json()["events_redis"] == "ok"
+    finally:
+        server.terminate()
+        server.wait()
+
+    response = client.get("/healthz")
+
+    assert response.status_code == 503
+    assert response.json()["events_redis"] == "error: ConnectionError"
+
+
+def test_it_answers_503_naming_the_database_when_it_cannot_be_opened(client, db, monkeypatch, tmp_path):
+    # The check opens a connection of its own, in a thread of its own, from these settings.
+    monkeypatch.setitem(connections.settings["default"], "NAME", str(tmp_path / "missing" / "db.sqlite3"))
+
+    response = client.get("/healthz")
+
+    assert response.status_code == 503
+    assert response.json()["database"] == "error: OperationalError"
+
+
+@pytest.mark.parametrize("host", ["10.0.0.7", "10.0.0.7:8000"])
+def test_it_answers_a_probe_by_address_over_plain_http(client, db, settings, host):
+    # What a load balancer sends: its own idea of the Host, no X-Forwarded-Proto.
+    settings.SECURE_SSL_REDIRECT = True
+
+    response = client.get("/healthz", HTTP_HOST=host)
+
+    assert response.status_code == 200
+
+
+def test_it_needs_no_login_and_sets_no_cookie(client, db):
+    response = client.get("/healthz")
+
+    assert response.status_code == 200
+    assert not response.cookies
+
+
+def test_it_refuses_a_post(client, db):
+    assert client.post("/healthz").status_code == 405
