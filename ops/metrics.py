@@ -24,6 +24,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 from prometheus_client.registry import Collector
 
 from integrations.models import ACTIVE_SYNC_STATUSES, MemberSyncRun
+from integrations.streams import open_stream_count
 from integrations.tasks import sync_github_members
 
 logger = logging.getLogger(__name__)
@@ -34,18 +35,12 @@ Status = MemberSyncRun.Status
 DURATION_BUCKETS = (1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600)
 
 
-def open_streams() -> int:
-    """Event streams open in the whole deployment."""
-    # TODO: the lead wires this to the stream registry.
-    return 0
-
-
 class MemberSyncCollector(Collector):
     def collect(self):
         yield from run_counts()
         yield run_durations()
         yield from queue_depth()
-        yield GaugeMetricFamily("member_sync_event_streams_open", "Event streams open.", value=open_streams())
+        yield GaugeMetricFamily("member_sync_event_streams_open", "Event streams open.", value=open_stream_count())
         yield rate_limit_remaining()
 
 

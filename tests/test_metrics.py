@@ -8,7 +8,7 @@ from django.utils import timezone
 from prometheus_client.parser import text_string_to_metric_families
 
 from github_simulator.tokens import RATE_LIMIT
-from integrations import runs
+from integrations import runs, streams
 from integrations.models import MemberSyncRun
 from integrations.tasks import sync_github_members
 
@@ -125,3 +125,13 @@ def test_it_shows_githubs_remaining_rate_limit_as_the_latest_run_saw_it(client, 
 
 def test_it_shows_the_open_event_streams(client, db):
     assert scrape(client)["member_sync_event_streams_open", ()] == 0
+
+
+def test_it_counts_the_event_streams_open_in_every_web_process(client, alice, bob):
+    before = scrape(client)[("member_sync_event_streams_open", ())]
+    claims = [(user.pk, streams.claim_stream(user.pk)) for user in (alice, bob, bob)]
+
+    assert scrape(client)[("member_sync_event_streams_open", ())] == before + 3
+    for user_id, claim in claims:
+        streams.release_stream(user_id, claim)
+    assert scrape(client)[("member_sync_event_streams_open", ())] == before
