@@ -29,6 +29,8 @@ def bench_environment(directory):
         "TOKEN_ENCRYPTION_KEYS": os.environ.get("TOKEN_ENCRYPTION_KEYS", BENCH_TOKEN_KEY),
         "EVENTS_CHANNEL_PREFIX": os.environ.get("EVENTS_CHANNEL_PREFIX", "bench-"),
         "HTTPS_ONLY": "0",
+        # Collected into the run's own folder: a bench leaves the work tree as it found it.
+        "STATIC_ROOT": str(directory / "static"),
     }
 
 

@@ -6,6 +6,7 @@ most probes count as down. Sessions, CSRF and the login have no business there e
 """
 
 from django.http import HttpResponseNotAllowed
+from django.utils.deprecation import MiddlewareMixin
 
 from ops.healthz import healthz
 from ops.metrics import metrics
@@ -13,14 +14,13 @@ from ops.metrics import metrics
 ENDPOINTS = {"/healthz": healthz, "/metrics": metrics}
 
 
-class OpsEndpoints:
-    def __init__(self, get_response):
-        self.get_response = get_response
-
-    def __call__(self, request):
+class OpsEndpoints(MiddlewareMixin):
+    # MiddlewareMixin serves sync and async alike: a sync-only middleware first in the chain would
+    # cost every ASGI request two thread hops.
+    def process_request(self, request):
         endpoint = ENDPOINTS.get(request.path_info)
         if endpoint is None:
-            return self.get_response(request)
+            return None
         if request.method not in ("GET", "HEAD"):
             return HttpResponseNotAllowed(["GET", "HEAD"])
         return endpoint(request)
