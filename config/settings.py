@@ -240,12 +240,14 @@ MEMBER_SYNC_TIME_LIMIT_SECONDS = int(env("MEMBER_SYNC_TIME_LIMIT_SECONDS", 30 * 
 MEMBER_SYNC_HOLD_DEACTIVATIONS_PERCENT = int(env("MEMBER_SYNC_HOLD_DEACTIVATIONS_PERCENT", 20))
 MEMBER_SYNC_HOLD_DEACTIVATIONS_MIN = int(env("MEMBER_SYNC_HOLD_DEACTIVATIONS_MIN", 5))
 
+# Keys of two deployments (or test runs) sharing one Redis stay apart: the broker's and the cache's.
+DRAMATIQ_NAMESPACE = env("DRAMATIQ_NAMESPACE", "dramatiq")
+
 DRAMATIQ_BROKER = {
     "BROKER": "dramatiq.brokers.redis.RedisBroker",
     "OPTIONS": {
         "url": REDIS_URL,
-        # Keys of two deployments sharing one Redis stay apart.
-        "namespace": env("DRAMATIQ_NAMESPACE", "dramatiq"),
+        "namespace": DRAMATIQ_NAMESPACE,
         # How long before a dead worker's messages are given to another (SPEC §8).
         "heartbeat_timeout": DRAMATIQ_HEARTBEAT_TIMEOUT_MS,
         # Out of a million broker commands, how many also requeue dead workers' messages.
@@ -266,6 +268,18 @@ DRAMATIQ_BROKER = {
     ],
 }
 DRAMATIQ_TASKS_DATABASE = "default"
+
+# The cache is Redis so that what is counted in it (sign-ups per address) holds across web processes.
+# Never call cache.clear(): on Redis it empties the whole database, the broker's queues included.
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": REDIS_URL,
+        "KEY_PREFIX": f"{DRAMATIQ_NAMESPACE}:cache",
+    }
+}
+# Sign-up attempts one client address may make in an hour (accounts/signup_limit.py).
+SIGNUP_ATTEMPTS_PER_HOUR = int(env("SIGNUP_ATTEMPTS_PER_HOUR", 20))
 
 
 def redis_connection_kwargs(url):

@@ -1,9 +1,13 @@
 """Guessing is slowed down: after a few failed logins a username, and separately a client address,
 is refused for a while with a page that says so (django-axes); sign-ups are limited per address."""
 
+import ipaddress
+import uuid
+
 import pytest
 import requests
 from axes.models import AccessAttempt
+from django.contrib.auth import get_user_model
 from django.db.models import F
 from pytest_django.asserts import assertContains, assertRedirects
 
@@ -115,3 +119,36 @@ def test_a_client_the_server_does_not_trust_as_a_proxy_cannot_choose_its_address
             browser.log_in(f"nobody{n}", "wrong", forwarded_for=f"203.0.113.{n}")
 
         assert browser.log_in("bob", PASSWORD, forwarded_for="203.0.113.200").status_code == 429
+
+
+def unused_address():
+    """A client address no other test has used: sign-ups are counted in Redis, for the whole run."""
+    return str(ipaddress.IPv6Address(uuid.uuid4().int))
+
+
+def sign_up(client, username, address, password2="a-long-unusual-pass-41"):
+    data = {"username": username, "password1": "a-long-unusual-pass-41", "password2": password2}
+    return client.post("/accounts/signup/", data, REMOTE_ADDR=address)
+
+
+def test_it_limits_sign_up_attempts_per_address(client, db, settings):
+    settings.SIGNUP_ATTEMPTS_PER_HOUR = 2
+    address = unused_address()
+    # Failed attempts count: they are how a script probes for usernames.
+    assert sign_up(client, "dana", address, password2="mismatch").status_code == 200
+    assert sign_up(client, "dana", address, password2="mismatch").status_code == 200
+
+    refused = sign_up(client, "dana", address)
+
+    assertContains(refused, "Please try again later.", status_code=429)
+    assert not get_user_model().objects.filter(username="dana").exists()
+    assertRedirects(sign_up(client, "dana", unused_address()), "/onboarding/", fetch_redirect_response=False)
+
+
+def test_showing_the_sign_up_page_is_not_an_attempt(client, db, settings):
+    settings.SIGNUP_ATTEMPTS_PER_HOUR = 1
+    address = unused_address()
+    for _ in range(3):
+        assert client.get("/accounts/signup/", REMOTE_ADDR=address).status_code == 200
+
+    assertRedirects(sign_up(client, "dana", address), "/onboarding/", fetch_redirect_response=False)
