@@ -145,6 +145,15 @@ AXES_LOCKOUT_TEMPLATE = "registration/too_many_attempts.html"
 # Its record of every successful login is not needed to count failures, and would grow without end.
 AXES_DISABLE_ACCESS_LOG = True
 
+# Mail, for password reset only. Without EMAIL_HOST there is no mail server, and the password-reset
+# pages do not exist (config/urls.py) rather than pretend to send a link.
+EMAIL_HOST = env("EMAIL_HOST")
+EMAIL_PORT = int(env("EMAIL_PORT", 587))
+EMAIL_HOST_USER = env("EMAIL_HOST_USER")
+EMAIL_HOST_PASSWORD = env("EMAIL_HOST_PASSWORD")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", default=True)
+DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", "webmaster@localhost")
+
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
