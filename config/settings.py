@@ -144,6 +144,9 @@ AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "registration/too_many_attempts.html"
 # Its record of every successful login is not needed to count failures, and would grow without end.
 AXES_DISABLE_ACCESS_LOG = True
+# Otherwise it announces itself in the output of every command (the simulator's prints its URL
+# first); failures and lockouts are logged all the same.
+AXES_VERBOSE = False
 
 # Mail, for password reset only. Without EMAIL_HOST there is no mail server, and the password-reset
 # pages do not exist (config/urls.py) rather than pretend to send a link.
