@@ -2,6 +2,7 @@
 
 import os
 import tempfile
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -53,6 +54,7 @@ INSTALLED_APPS = [
     # Its system checks catch settings in the format before django-csp 4.0, which it would ignore.
     "csp",
     "django.contrib.humanize",
+    "axes",
     "accounts",
     "teams",
     "integrations",
@@ -74,6 +76,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: it turns a refused login into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -130,6 +134,36 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+
+# django-axes first: it refuses a locked-out login before the password is even checked.
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+
+# Failed logins, counted in the database by django-axes: after AXES_FAILURE_LIMIT failures a username
+# is locked, and so, separately, is a client address (one address guessing many usernames, many
+# addresses guessing one), for AXES_COOLOFF_MINUTES; each failure meanwhile starts the pause again.
+# The client address is REMOTE_ADDR (django-ipware is not installed): uvicorn sets it from
+# X-Forwarded-For only when the connection comes from FORWARDED_ALLOW_IPS (127.0.0.1 by default),
+# so a client cannot pick its own address by sending that header.
+AXES_FAILURE_LIMIT = int(env("AXES_FAILURE_LIMIT", 5))
+AXES_COOLOFF_TIME = timedelta(minutes=int(env("AXES_COOLOFF_MINUTES", 15)))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+# A success forgets earlier failures: a user who mistyped twice starts afresh.
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "registration/too_many_attempts.html"
+# Its record of every successful login is not needed to count failures, and would grow without end.
+AXES_DISABLE_ACCESS_LOG = True
+# Otherwise it announces itself in the output of every command (the simulator's prints its URL
+# first); failures and lockouts are logged all the same.
+AXES_VERBOSE = False
+
+# Mail, for password reset only. Without EMAIL_HOST there is no mail server, and the password-reset
+# pages do not exist (config/urls.py) rather than pretend to send a link.
+EMAIL_HOST = env("EMAIL_HOST")
+EMAIL_PORT = int(env("EMAIL_PORT", 587))
+EMAIL_HOST_USER = env("EMAIL_HOST_USER")
+EMAIL_HOST_PASSWORD = env("EMAIL_HOST_PASSWORD")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", default=True)
+DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", "webmaster@localhost")
 
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
@@ -244,12 +278,14 @@ MEMBER_SYNC_TIME_LIMIT_SECONDS = int(env("MEMBER_SYNC_TIME_LIMIT_SECONDS", 30 * 
 MEMBER_SYNC_HOLD_DEACTIVATIONS_PERCENT = int(env("MEMBER_SYNC_HOLD_DEACTIVATIONS_PERCENT", 20))
 MEMBER_SYNC_HOLD_DEACTIVATIONS_MIN = int(env("MEMBER_SYNC_HOLD_DEACTIVATIONS_MIN", 5))
 
+# Keys of two deployments (or test runs) sharing one Redis stay apart: the broker's and the cache's.
+DRAMATIQ_NAMESPACE = env("DRAMATIQ_NAMESPACE", "dramatiq")
+
 DRAMATIQ_BROKER = {
     "BROKER": "dramatiq.brokers.redis.RedisBroker",
     "OPTIONS": {
         "url": REDIS_URL,
-        # Keys of two deployments sharing one Redis stay apart.
-        "namespace": env("DRAMATIQ_NAMESPACE", "dramatiq"),
+        "namespace": DRAMATIQ_NAMESPACE,
         # How long before a dead worker's messages are given to another (SPEC §8).
         "heartbeat_timeout": DRAMATIQ_HEARTBEAT_TIMEOUT_MS,
         # Out of a million broker commands, how many also requeue dead workers' messages.
@@ -270,6 +306,18 @@ DRAMATIQ_BROKER = {
     ],
 }
 DRAMATIQ_TASKS_DATABASE = "default"
+
+# The cache is Redis so that what is counted in it (sign-ups per address) holds across web processes.
+# Never call cache.clear(): on Redis it empties the whole database, the broker's queues included.
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": REDIS_URL,
+        "KEY_PREFIX": f"{DRAMATIQ_NAMESPACE}:cache",
+    }
+}
+# Sign-up attempts one client address may make in an hour (accounts/signup_limit.py).
+SIGNUP_ATTEMPTS_PER_HOUR = int(env("SIGNUP_ATTEMPTS_PER_HOUR", 20))
 
 
 def redis_connection_kwargs(url):

@@ -5,15 +5,18 @@ from io import StringIO
 import pytest
 from cryptography.fernet import Fernet
 from django.core.exceptions import ImproperlyConfigured
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from django.db import connection
 
+from integrations import crypto
 from integrations.crypto import TokenUnreadable
 from integrations.models import GitHubIntegration
 
 TOKEN = "gho_16C7e42F292c6912E7710c838347Ae178B4a"
 OLD_KEY = Fernet.generate_key().decode()
 NEW_KEY = Fernet.generate_key().decode()
+REMOVED_KEY = Fernet.generate_key().decode()
+NEWER_TOKEN = "gho_reconnected0000000000000000000000000"
 
 
 def stored_column(integration):
@@ -70,6 +73,52 @@ def test_rotate_token_keys_re_encrypts_under_the_newest_key(integration, setting
     call_command("rotate_token_keys", stdout=out)
 
     assert "Re-encrypted 1 token" in out.getvalue()
+    settings.TOKEN_ENCRYPTION_KEYS = [NEW_KEY]
+    assert reread(integration) == TOKEN
+
+
+def test_rotation_leaves_a_token_reconnected_meanwhile_as_the_newer_one(integration, settings, monkeypatch):
+    settings.TOKEN_ENCRYPTION_KEYS = [OLD_KEY]
+    save_token(integration)
+    settings.TOKEN_ENCRYPTION_KEYS = [NEW_KEY, OLD_KEY]
+    rotate = crypto.rotate
+
+    def rotate_while_the_team_reconnects(ciphertext):
+        # The command has read the old token; the team reconnects before it writes the rotated one.
+        rotated = rotate(ciphertext)
+        save_token(GitHubIntegration.objects.get(pk=integration.pk), NEWER_TOKEN)
+        return rotated
+
+    monkeypatch.setattr(crypto, "rotate", rotate_while_the_team_reconnects)
+    out = StringIO()
+
+    call_command("rotate_token_keys", stdout=out)
+
+    assert reread(integration) == NEWER_TOKEN
+    assert "Re-encrypted 0 token" in out.getvalue()
+    assert "Left 1 token(s) that changed meanwhile" in out.getvalue()
+
+
+def test_rotation_reports_an_unreadable_token_and_rotates_the_others(integration, other_team, charlie, settings):
+    settings.TOKEN_ENCRYPTION_KEYS = [REMOVED_KEY]
+    # Stored first, so that the command meets it before the readable one.
+    lost = GitHubIntegration(team=other_team, organization_login="globex", connected_by=charlie)
+    save_token(lost)
+    settings.TOKEN_ENCRYPTION_KEYS = [OLD_KEY]
+    save_token(integration)
+    unreadable_column = stored_column(lost)
+    settings.TOKEN_ENCRYPTION_KEYS = [NEW_KEY, OLD_KEY]
+    out, err = StringIO(), StringIO()
+
+    with pytest.raises(CommandError, match="1 token"):
+        call_command("rotate_token_keys", stdout=out, stderr=err)
+
+    assert f"integration {lost.pk} (team globex)" in err.getvalue()
+    assert "acme" not in err.getvalue()
+    assert TOKEN not in out.getvalue() + err.getvalue()
+    assert unreadable_column not in out.getvalue() + err.getvalue()
+    assert "Re-encrypted 1 token" in out.getvalue()
+    assert stored_column(lost) == unreadable_column
     settings.TOKEN_ENCRYPTION_KEYS = [NEW_KEY]
     assert reread(integration) == TOKEN
 
