@@ -56,7 +56,16 @@ def registry() -> redis.Redis:
     # collected client closes its pool's connections under the thread using them.
     with _registry_lock:
         if _registry is None:
-            _registry = redis.Redis(**settings.EVENTSTREAM_REDIS, socket_timeout=2, socket_connect_timeout=2)
+            # A burst of streams connecting at once (every tab after a deploy) waits for one of a
+            # bounded number of connections, rather than failing once redis-py's default 100 are taken.
+            pool = redis.BlockingConnectionPool(
+                **settings.EVENTSTREAM_REDIS,
+                max_connections=100,
+                timeout=30,
+                socket_timeout=5,
+                socket_connect_timeout=5,
+            )
+            _registry = redis.Redis(connection_pool=pool)
         return _registry
 
 
@@ -106,7 +115,7 @@ def open_stream_count() -> int:
     return registry().zcount(_keys("")[1], time.time(), "+inf")
 
 
-async def limited(stream, *, user_id, claim: str):
+async def limited(stream, listener, *, user_id, claim: str):
     """The stream's chunks until it ends or reaches its maximum lifetime; then its claim is released.
 
     At the end of its life the browser reconnects by itself with Last-Event-ID and misses nothing:
@@ -114,17 +123,27 @@ async def limited(stream, *, user_id, claim: str):
     """
     loop = asyncio.get_running_loop()
     deadline = loop.time() + settings.EVENTS_STREAM_MAX_SECONDS
+    # One timer, not a timeout around every chunk (a task each: at a thousand streams that slowed
+    # every event's fan-out): at the deadline the stream is made to read the storage again, which
+    # ends its wait with a chunk, and the loop below ends it.
+    timer = loop.call_at(deadline, _read_storage_again, listener)
     try:
         # Reconnect in one second rather than the browser's default three.
         yield "retry: 1000\n\n"
-        while (remaining := deadline - loop.time()) > 0:
-            try:
-                yield await asyncio.wait_for(anext(stream), remaining)
-            except (StopAsyncIteration, TimeoutError):
+        async for chunk in stream:
+            yield chunk
+            if loop.time() >= deadline:
                 break
     finally:
+        timer.cancel()
         await stream.aclose()
         await sync_to_async(_release_quietly, thread_sensitive=False)(user_id, claim)
+
+
+def _read_storage_again(listener):
+    with eventstream_views.get_listener_manager().lock:
+        listener.overflow = True  # django-eventstream's way to say "read the storage again"
+        listener.aevent.set()
 
 
 def _release_quietly(user_id, claim):
@@ -171,7 +190,7 @@ class TeamListenerManager(eventstream_views.ListenerManager):
         with self.lock:
             listeners = {listener for group in self.listeners_by_channel.values() for listener in group}
             for listener in listeners:
-                listener.overflow = True  # the stream's way to say "read the storage again"
+                listener.overflow = True
                 listener.wake_threadsafe()
 
 

@@ -40,9 +40,9 @@ def team_events(request, team_slug):
             f"Live updates are off in this tab: you have {settings.EVENTS_MAX_STREAMS_PER_USER} open already. "
             "Close some tabs and reload.",
         )
-    except redis.RedisError:
+    except redis.RedisError as error:
         # The browser retries a stream answered with an error, and Redis is usually back by then.
-        logger.warning("Refused an event stream: the events Redis does not answer")
+        logger.warning("Refused an event stream: the events Redis does not answer (%s)", error)
         return HttpResponse("Live updates are unavailable for a moment.\n", status=503, content_type="text/plain")
 
     try:
@@ -54,7 +54,7 @@ def team_events(request, team_slug):
     listener.user_id = request.user.pk
     listener.channels = event_request.channels
     response = StreamingHttpResponse(
-        streams.limited(stream(event_request, listener), user_id=request.user.pk, claim=claim),
+        streams.limited(stream(event_request, listener), listener, user_id=request.user.pk, claim=claim),
         content_type="text/event-stream",
     )
     add_default_headers(response, request=request)
