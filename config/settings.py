@@ -179,7 +179,8 @@ STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = env("STATIC_ROOT", BASE_DIR / "staticfiles")
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
-    # With DEBUG off: hashed names (cached for a year), gzip and Brotli copies, made by collectstatic.
+    # With DEBUG off: hashed names (cached for ten years: a changed file gets a new name), gzip and
+    # Brotli copies, made by collectstatic.
     "staticfiles": {
         "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
         if DEBUG

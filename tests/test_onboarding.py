@@ -41,6 +41,17 @@ def test_without_a_client_id_the_onboarding_page_says_github_is_not_configured(c
     assert "GITHUB_CLIENT_ID" in connect.content.decode()
 
 
+def test_behind_a_tls_proxy_github_is_given_an_https_callback(client, charlie, oauth, settings):
+    settings.SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    settings.ALLOWED_HOSTS = ["members.example.com"]
+    client.force_login(charlie)
+
+    proxied = {"host": "members.example.com", "x-forwarded-proto": "https"}
+    authorize_url = client.get(CONNECT, headers=proxied)["Location"]
+
+    assert parse_qs(urlsplit(authorize_url).query)["redirect_uri"] == ["https://members.example.com/github/callback/"]
+
+
 @pytest.mark.django_db(transaction=True)
 def test_it_creates_the_team_the_admin_and_the_integration_and_queues_a_sync(visitor, charlie, oauth, broker):
     visitor.force_login(charlie)
