@@ -21,9 +21,30 @@ ACTIVE_SYNC_STATUSES = [MemberSyncStatus.QUEUED, MemberSyncStatus.SYNCING]
 class GitHubIntegration(models.Model):
     """A team's connection to one GitHub organization, and the state of its latest member sync."""
 
+    class Connection(models.TextChoices):
+        OAUTH = "oauth", "OAuth App (a person's token)"
+        APP = "app", "GitHub App installation"
+
     team = models.OneToOneField(Team, on_delete=models.CASCADE, related_name="github_integration")
     organization_login = models.CharField(max_length=255)
-    organization_id = models.BigIntegerField(null=True, blank=True)
+    organization_id = models.BigIntegerField(null=True, blank=True, db_index=True)
+    # How the team reaches GitHub (SPEC §4 "Two ways to connect"); db_default so that code from
+    # before this column can still insert rows while a deployment rolls out.
+    connection = models.CharField(
+        max_length=10, choices=Connection.choices, default=Connection.OAUTH, db_default=Connection.OAUTH
+    )
+    # The GitHub App installation on the organization, for Connection.APP: its tokens are minted
+    # when needed (integrations/github/app.py), never stored.
+    installation_id = models.BigIntegerField(null=True, blank=True, db_index=True)
+    installation_suspended_at = models.DateTimeField(null=True, blank=True)
+    # Set when GitHub says the connection is gone for good (the App uninstalled, the organization
+    # deleted): the integration says so and is no longer synced.
+    disconnected_at = models.DateTimeField(null=True, blank=True)
+    disconnected_reason = models.TextField(blank=True, default="", db_default="")
+    # The last webhook delivery that named this integration's organization (the members page says it).
+    last_webhook_at = models.DateTimeField(null=True, blank=True)
+    # When the scheduled full re-sync is next due (SPEC §5 MEMBER_SYNC_EVERY_SECONDS).
+    next_full_sync_at = models.DateTimeField(null=True, blank=True, db_index=True)
     # Never the token itself: see access_token below and integrations/crypto.py.
     encrypted_access_token = models.TextField(blank=True, editable=False)
     scopes = models.CharField(max_length=500, blank=True, help_text="Scopes GitHub granted, comma-separated.")
@@ -171,6 +192,9 @@ class GitHubMember(models.Model):
     # Set while the member, missing from GitHub, stays active because a run would have deactivated
     # too many members at once (SPEC §6): an admin confirms or dismisses it.
     deactivation_held_at = models.DateTimeField(null=True, blank=True)
+    # When a webhook last changed this member: a full sync that began reading before then keeps the
+    # change rather than undo it with its older snapshot (SPEC §4).
+    webhook_changed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         verbose_name = "GitHub member"
@@ -210,3 +234,18 @@ class StagedMember(models.Model):
 
     def __str__(self):
         return self.login
+
+
+class WebhookDelivery(models.Model):
+    """A webhook delivery already received, by GitHub's X-GitHub-Delivery id: a delivery GitHub sends
+    again is answered and not applied twice (SPEC §6). Kept at least a day."""
+
+    delivery_id = models.CharField(max_length=100, unique=True)
+    event = models.CharField(max_length=50)
+    received_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        verbose_name_plural = "webhook deliveries"
+
+    def __str__(self):
+        return f"{self.event} {self.delivery_id}"
