@@ -3,7 +3,7 @@
 import subprocess
 
 import pytest
-from django.db import connections
+from django.db import connection, connections
 
 from tests.helpers import free_port, wait_for
 
@@ -46,8 +46,12 @@ def test_it_checks_the_events_redis_when_it_is_another(client, db, settings):
 
 
 def test_it_answers_503_naming_the_database_when_it_cannot_be_opened(client, db, monkeypatch, tmp_path):
-    # The check opens a connection of its own, in a thread of its own, from these settings.
-    monkeypatch.setitem(connections.settings["default"], "NAME", str(tmp_path / "missing" / "db.sqlite3"))
+    # The check opens a connection of its own, in a thread of its own, from these settings (without
+    # the PostgreSQL pool, which was opened with the good ones).
+    default = connections.settings["default"]
+    missing = "no_such_database" if connection.vendor == "postgresql" else str(tmp_path / "missing" / "db.sqlite3")
+    monkeypatch.setitem(default, "OPTIONS", {key: value for key, value in default["OPTIONS"].items() if key != "pool"})
+    monkeypatch.setitem(default, "NAME", missing)
 
     response = client.get("/healthz")
 
