@@ -2,6 +2,7 @@
 benchmarks, end-to-end tests). Each endpoint calls the Python API's method of the same purpose; one
 that has nothing to tell answers 204."""
 
+import json
 import re
 from dataclasses import asdict
 
@@ -52,22 +53,71 @@ def _org(simulator, body, login):
 
 
 def _change_org(simulator, body, login):
-    """Membership changes between runs; each key is optional."""
+    """Membership changes between runs; each key is optional. Those GitHub tells an App about (members
+    added and removed, the organization renamed) are delivered to its webhook: their GUIDs are in
+    "deliveries". A member's new login and profile, and a new role, send none, as on GitHub."""
     org = simulator.org(login)
+    removed, removed_deliveries = simulator.remove_members(login, body.get("remove", 0), body.get("remove_logins", ()))
+    added, added_deliveries = simulator.add_members(login, body.get("add", 0))
+    renamed = org.rename_members(body.get("rename", 0))
+    renamed += [org.rename_member(old, new) for old, new in body.get("rename_logins", {}).items()]
     changes = {
-        "removed": org.remove_members(body.get("remove", 0)),
-        "added": org.add_members(body.get("add", 0)),
-        "renamed": org.rename_members(body.get("rename", 0)),
+        "removed": removed,
+        "added": added,
+        "renamed": renamed,
         "roles": org.change_roles(body.get("roles", 0)),
         "profiles": org.update_profiles(body.get("profiles", 0)),
     }
+    deliveries = removed_deliveries + added_deliveries
     if "rename_to" in body:
-        org.rename(body["rename_to"])
+        deliveries += simulator.rename_org(login, body["rename_to"])
     if body.get("remove_viewer"):
         org.remove_viewer()
-    return json_response(
-        200, {**_summary(org), **{key: [asdict(member) for member in members] for key, members in changes.items()}}
-    )
+    members = {key: [asdict(member) for member in members] for key, members in changes.items()}
+    return json_response(200, {**_summary(org), **members, "deliveries": deliveries})
+
+
+def _delete_org(simulator, body, login):
+    return json_response(200, {"deliveries": simulator.delete_org(login)})
+
+
+def _app(simulator, body):
+    """The App's settings, its private key among them: the control API plays the App's owner."""
+    return json_response(200, simulator.app.settings())
+
+
+def _configure_app(simulator, body):
+    simulator.app.configure(**body)
+    return json_response(200, simulator.app.settings())
+
+
+def _install_app(simulator, body):
+    """Install the App without its install page, e.g. on an organization octocat is no member of."""
+    installation = simulator.install_app(_required(body, "org"))
+    return json_response(201, {"id": installation.id, "org_id": installation.org_id})
+
+
+def _installation_change(method: str):
+    """An endpoint calling the simulator's method of that name on the installation."""
+
+    def endpoint(simulator, body, installation_id):
+        return json_response(200, {"deliveries": getattr(simulator, method)(int(installation_id))})
+
+    return endpoint
+
+
+def _deliveries(simulator, body):
+    return json_response(200, [delivery.summary() for delivery in simulator.webhooks.log()])
+
+
+def _delivery(simulator, body, guid):
+    if (delivery := simulator.webhooks.get(guid)) is None:
+        raise KeyError(f"No delivery {guid}.")
+    return json_response(200, {**delivery.summary(), "payload": json.loads(delivery.body)})
+
+
+def _redeliver(simulator, body, guid):
+    return json_response(202, simulator.webhooks.redeliver(guid).summary())
 
 
 def _stats(simulator, body):
@@ -99,6 +149,20 @@ _ENDPOINTS = (
     ("POST", r"orgs", _add_org),
     ("GET", r"orgs/([^/]+)", _org),
     ("POST", r"orgs/([^/]+)/changes", _change_org),
+    ("DELETE", r"orgs/([^/]+)", _delete_org),
+    ("GET", r"app", _app),
+    ("POST", r"app", _configure_app),
+    ("POST", r"app/installations", _install_app),
+    ("POST", r"app/installations/(\d+)/suspend", _installation_change("suspend_installation")),
+    (
+        "POST",
+        r"app/installations/(\d+)/unsuspend",
+        _installation_change("unsuspend_installation"),
+    ),
+    ("DELETE", r"app/installations/(\d+)", _installation_change("uninstall_app")),
+    ("GET", r"deliveries", _deliveries),
+    ("GET", r"deliveries/([^/]+)", _delivery),
+    ("POST", r"deliveries/([^/]+)/redeliver", _redeliver),
     ("POST", r"reset", lambda simulator, body: simulator.reset()),
     ("GET", r"stats", _stats),
 )

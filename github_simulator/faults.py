@@ -44,7 +44,7 @@ TRANSPORT_FAULTS = (
 )
 ORGANIZATION_FAULTS = ("org_not_found", "sso_required", "access_restricted")
 # Without a path option a fault hits the API only, not the OAuth pages.
-API_PATHS = ("/user", "/orgs/", "/organizations/", "/graphql", "/rate_limit")
+API_PATHS = ("/user", "/orgs/", "/organizations/", "/graphql", "/rate_limit", "/app/")
 
 REST_DOCS = "https://docs.github.com/rest"
 GRAPHQL_DOCS = "https://docs.github.com/graphql"

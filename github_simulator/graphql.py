@@ -174,7 +174,8 @@ def _organization(_root, info, login):
         "databaseId": org.id,
         "id": org.node_id,
         "login": org.login,
-        "viewerIsAMember": org.viewer_is_member,
+        # An installation's bot is a member of no organization, though it sees every member of its own.
+        "viewerIsAMember": org.viewer_is_member and context.token.installation is None,
     }
 
 
@@ -192,7 +193,7 @@ def _members(source, info, after=None, first=None):
     if book.take(context.path, "resource_limits", when=too_big):
         raise GitHubGraphQLError("RESOURCE_LIMITS_EXCEEDED", "Resource limits for this query exceeded.")
     # GitHub shows a viewer outside the organization its public members only, without a word.
-    public_only = not org.viewer_is_member
+    public_only = not context.token.sees_every_member(org)
     members, has_next = org.page(first, _decode_cursor(after), public_only=public_only)
     edges = [{"cursor": encode_cursor(member.index), "node": _user(member), "role": member.role} for member in members]
     return {
@@ -242,12 +243,19 @@ def _verified_emails(user, info, login) -> list[str]:
         message = f"You must be an owner of the organization {login} to read its members' verified domain emails."
         raise GitHubGraphQLError("FORBIDDEN", message)
     org = context.simulator.orgs.find(login)
-    if org is None or not org.viewer_is_member or org.role_of(VIEWER.index) != ADMIN:
+    if org is None or not _reads_verified_emails(context.token, org):
         return []
     member = org.member_by_login(user["login"])
     if member is None or member.database_id != user["databaseId"] or not member.verified_email:
         return []
     return [f"{member.login.lower()}@{org.verified_domain}"]
+
+
+def _reads_verified_emails(token, org) -> bool:
+    """An owner of the organization may read them, and an App installed on it with the members permission."""
+    if token.installation is not None:
+        return token.installation.org_id == org.id
+    return org.viewer_is_member and org.role_of(VIEWER.index) == ADMIN
 
 
 def _rate_limit(_root, info, **_arguments):

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from html import escape
 from urllib.parse import urlencode, urlsplit
 
+from github_simulator.app import PERMISSIONS
 from github_simulator.messages import Response, json_response, redirect
 from github_simulator.organizations import VIEWER
 
@@ -65,7 +66,7 @@ def handle(simulator, request) -> Response:
         return _cancel(request.query)
     if path == "/login/oauth/access_token" and method == "POST":
         return _exchange(simulator, request)
-    return _page(404, "Page not found", "<p>This is not the web page you are looking for.</p>")
+    return page(404, "Page not found", "<p>This is not the web page you are looking for.</p>")
 
 
 def _authorize_page(simulator, query) -> Response:
@@ -84,26 +85,26 @@ def _authorize_page(simulator, query) -> Response:
 <form method="post" action="/login/oauth/authorize">{hidden}
 <a class="cancel" href="{escape(cancel)}">Cancel</a> <button type="submit">Authorize</button>
 </form>"""
-    return _page(200, f"Authorize application {query['client_id']}", body)
+    return page(200, f"Authorize application {query['client_id']}", body)
 
 
 def _authorize(simulator, form) -> Response:
     if refusal := _invalid(form):
         return refusal
     code = simulator.codes.issue(form["client_id"], form["redirect_uri"], _scopes(form.get("scope", "")))
-    return redirect(_with_query(form["redirect_uri"], {"code": code, "state": form.get("state")}))
+    return redirect(with_query(form["redirect_uri"], {"code": code, "state": form.get("state")}))
 
 
 def _cancel(query) -> Response:
     if not _is_web_url(query.get("redirect_uri", "")):
-        return _page(400, "Bad request", "<p>The redirect_uri is missing or not an http(s) URL.</p>")
+        return page(400, "Bad request", "<p>The redirect_uri is missing or not an http(s) URL.</p>")
     parameters = {
         "error": "access_denied",
         "error_description": "The user has denied your application access.",
         "error_uri": f"{_TROUBLESHOOTING}/troubleshooting-authorization-request-errors/#access-denied",
         "state": query.get("state"),
     }
-    return redirect(_with_query(query["redirect_uri"], parameters))
+    return redirect(with_query(query["redirect_uri"], parameters))
 
 
 def _exchange(simulator, request) -> Response:
@@ -112,10 +113,15 @@ def _exchange(simulator, request) -> Response:
     grant = simulator.codes.get(code)
     if grant is None:
         error = "bad_verification_code"
-    elif form.get("client_id") != grant.client_id or not form.get("client_secret"):
+    elif form.get("client_id") != grant.client_id or not _secret_matches(simulator, grant, form.get("client_secret")):
         error = "incorrect_client_credentials"
     elif form.get("redirect_uri", grant.redirect_uri) != grant.redirect_uri:
         error = "redirect_uri_mismatch"
+    elif grant.client_id == simulator.app.client_id:
+        # A GitHub App's user access token: no scopes, the App's permissions instead.
+        simulator.codes.discard(code)
+        token = simulator.tokens.issue_for_app_user(PERMISSIONS)
+        return _token_answer(request, {"access_token": token, "token_type": "bearer", "scope": ""})
     else:
         simulator.codes.discard(code)
         token = simulator.tokens.issue(grant.scopes)
@@ -124,6 +130,14 @@ def _exchange(simulator, request) -> Response:
     anchor = error.replace("_", "-") + ("2" if error == "redirect_uri_mismatch" else "")
     error_uri = f"{_TROUBLESHOOTING}/troubleshooting-oauth-app-access-token-request-errors/#{anchor}"
     return _token_answer(request, {"error": error, "error_description": _TOKEN_ERRORS[error], "error_uri": error_uri})
+
+
+def _secret_matches(simulator, grant, secret: str | None) -> bool:
+    """Any secret does for an OAuth App (the simulator knows no registrations but its App's); the App's
+    must be its own."""
+    if grant.client_id == simulator.app.client_id:
+        return secret == simulator.app.client_secret
+    return bool(secret)
 
 
 def _token_answer(request, payload: dict) -> Response:
@@ -136,9 +150,9 @@ def _token_answer(request, payload: dict) -> Response:
 
 def _invalid(fields) -> Response | None:
     if not fields.get("client_id"):
-        return _page(404, "Page not found", "<p>No OAuth application has this client_id.</p>")
+        return page(404, "Page not found", "<p>No OAuth application has this client_id.</p>")
     if not _is_web_url(fields.get("redirect_uri", "")):
-        return _page(400, "Bad request", "<p>The redirect_uri is missing or not an http(s) URL.</p>")
+        return page(400, "Bad request", "<p>The redirect_uri is missing or not an http(s) URL.</p>")
     return None
 
 
@@ -151,11 +165,11 @@ def _is_web_url(url: str) -> bool:
     return parts.scheme in ("http", "https") and bool(parts.netloc)
 
 
-def _with_query(url: str, parameters: dict) -> str:
+def with_query(url: str, parameters: dict) -> str:
     query = urlencode({name: value for name, value in parameters.items() if value is not None})
     return f"{url}{'&' if urlsplit(url).query else '?'}{query}"
 
 
-def _page(status: int, title: str, body: str) -> Response:
+def page(status: int, title: str, body: str) -> Response:
     page = f'<!DOCTYPE html>\n<html lang="en"><title>{escape(title)}</title>\n<body>{body}</body></html>'
     return Response(status, page.encode(), [("Content-Type", "text/html; charset=utf-8")])

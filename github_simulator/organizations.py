@@ -175,6 +175,13 @@ class SimulatedOrg:
             self._removed.update(member.index for member in removed)
             return removed
 
+    def remove_member(self, login: str) -> Member:
+        with self._lock:
+            if (member := self.member_by_login(login)) is None:
+                raise KeyError(f"{login} is not a member of {self.login}.")
+            self._removed.add(member.index)
+            return member
+
     def remove_viewer(self) -> None:
         """Take octocat out of the organization: from then on it sees only the public members, as GitHub
         shows a token whose user is no member."""
@@ -302,6 +309,10 @@ class Organizations:
     def find_by_id(self, org_id: int) -> SimulatedOrg | None:
         with self.lock:
             return self._by_id.get(org_id)
+
+    def remove(self, org: SimulatedOrg) -> None:
+        with self.lock:
+            self._by_id.pop(org.id, None)
 
     def clear(self) -> None:
         with self.lock:

@@ -28,6 +28,7 @@ class Route:
     view: object  # (simulator, token, request, **path parameters) -> Response
     accepted_scopes: str = ""  # the X-Accepted-OAuth-Scopes header
     charged: bool = True  # whether the call spends a point of the rate limit
+    for_users: bool = False  # about the token's user, whom an installation token has not
 
 
 def route(path: str) -> tuple[Route, dict] | None:
@@ -72,7 +73,7 @@ def _members(simulator, token, request, org=None, org_id=None, public=False):
     found, refusal = _find_org(simulator, request, login=org, org_id=org_id)
     if refusal:
         return refusal
-    if not public and not found.viewer_is_member:
+    if not public and not token.sees_every_member(found):
         # GitHub's answer to a token whose user is no member: the public members, by a redirect.
         location = re.sub(r"/members$", "/public_members", request.path)
         return redirect(f"{simulator.url}{location}" + (f"?{request.query_string}" if request.query_string else ""))
@@ -108,7 +109,7 @@ def _membership(simulator, token, request, org, username=None):
         return refusal
     member = found.member_by_login(username or VIEWER.login)
     # Outside the organization, a concealed membership is as good as none.
-    if member is None or not (member.public or found.viewer_is_member):
+    if member is None or not (member.public or token.sees_every_member(found)):
         return github_error(404, "Not Found", REST_DOCS)
     body = {
         "url": f"{request.api_url}/orgs/{found.login}/memberships/{member.login}",
@@ -145,14 +146,14 @@ def _rate_limit(simulator, token, request):
 
 _ORG = r"(?:orgs/(?P<org>[^/]+)|organizations/(?P<org_id>\d+))"
 ROUTES = (
-    Route(re.compile(r"/user"), _user),
-    Route(re.compile(r"/user/orgs"), _user_orgs, "admin:org, read:org, repo, user, write:org"),
+    Route(re.compile(r"/user"), _user, for_users=True),
+    Route(re.compile(r"/user/orgs"), _user_orgs, "admin:org, read:org, repo, user, write:org", for_users=True),
     # /organizations/{id} is the route by id GitHub's own Link headers use.
     Route(re.compile(rf"/{_ORG}"), _organization),
     Route(re.compile(rf"/{_ORG}/members"), _members),
     Route(re.compile(rf"/{_ORG}/public_members"), _public_members),
     Route(re.compile(r"/orgs/(?P<org>[^/]+)/memberships/(?P<username>[^/]+)"), _membership),
-    Route(re.compile(r"/user/memberships/orgs/(?P<org>[^/]+)"), _viewer_membership),
+    Route(re.compile(r"/user/memberships/orgs/(?P<org>[^/]+)"), _viewer_membership, for_users=True),
     Route(re.compile(r"/users/(?P<username>[^/]+)"), _any_user),
     Route(re.compile(r"/rate_limit"), _rate_limit, charged=False),
 )

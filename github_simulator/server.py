@@ -13,7 +13,7 @@ import time
 import traceback
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from github_simulator import control, graphql, oauth, rest
+from github_simulator import app_api, control, graphql, install_page, oauth, rest
 from github_simulator.faults import (
     GRAPHQL_DOCS,
     REST_DOCS,
@@ -131,6 +131,10 @@ def _handle(simulator, request: Request) -> Response:
         response = transport_response(fault, graphql=is_graphql, budget_headers=budget_headers, request_id=request_id)
     elif path.startswith("/login/oauth/"):
         return oauth.handle(simulator, request)
+    elif path.startswith("/apps/"):
+        return install_page.handle(simulator, request)
+    elif request.api_path == "/app" or request.api_path.startswith("/app/"):
+        response = app_api.handle_jwt(simulator, request)
     elif is_graphql:
         response = _graphql(simulator, request, token_value, token, request_id)
     else:
@@ -156,7 +160,7 @@ def _graphql(simulator, request, token_value, token, request_id) -> Response:
 
 
 def _rest(simulator, request, token_value, token, request_id) -> Response:
-    found = rest.route(request.api_path)
+    found = rest.route(request.api_path) or app_api.route(request.api_path)
     if found is None or request.method != "GET":
         return github_error(404, "Not Found", REST_DOCS)
     route, parameters = found
@@ -164,6 +168,8 @@ def _rest(simulator, request, token_value, token, request_id) -> Response:
         return github_error(401, "Requires authentication", REST_DOCS)
     if token is None:
         return bad_credentials(graphql=False)
+    if route.for_users and token.installation is not None:
+        return github_error(403, "Resource not accessible by integration", REST_DOCS)
     budget = simulator.tokens.budget(token, "core")
     if route.charged and budget.remaining == 0:
         return rate_limited(graphql=False, limit=budget.limit, reset_at=budget.reset_at, request_id=request_id)

@@ -1,21 +1,29 @@
 """The simulator's Python API: start and stop the server, and set up what GitHub will answer."""
 
 import threading
+import time
 
+from github_simulator import webhooks
+from github_simulator.app import SETTINGS, GitHubApp, Installation, Installations
 from github_simulator.faults import Fault, FaultBook
 from github_simulator.oauth import Codes
-from github_simulator.organizations import Organizations, SimulatedOrg
+from github_simulator.organizations import Member, Organizations, SimulatedOrg
 from github_simulator.server import SimulatorServer
 from github_simulator.tokens import RATE_LIMIT, Tokens
+from github_simulator.webhooks import Webhooks
 
 
 class Simulator:
     """A GitHub that runs on 127.0.0.1: the OAuth web flow, the REST and GraphQL endpoints the product
     uses (at github.com's paths and at GitHub Enterprise Server's /api/v3 and /api/graphql), rate limits,
     latency and injected faults. The viewer of every token is octocat, an admin of every organization
-    until SimulatedOrg.remove_viewer()."""
+    until SimulatedOrg.remove_viewer().
 
-    def __init__(self, orgs=None, latency_ms=0, host="127.0.0.1", port=0, *, rate_limit=RATE_LIMIT):
+    It is also a GitHub App (self.app): installed on organizations from its install page, minting
+    installation tokens for JWTs signed with its private key, and sending webhook deliveries to its
+    webhook URL when membership changes through the methods below or the control API."""
+
+    def __init__(self, orgs=None, latency_ms=0, host="127.0.0.1", port=0, *, rate_limit=RATE_LIMIT, app=None):
         self._initial_orgs = dict(orgs or {})
         self._address = (host, port)
         # Everything the simulator remembers between requests is behind this one lock.
@@ -24,6 +32,10 @@ class Simulator:
         self.tokens = Tokens(self.lock, rate_limit)
         self.faults = FaultBook(self.lock)
         self.codes = Codes(self.lock)
+        self.app = app or GitHubApp()
+        self._initial_app_settings = {name: getattr(self.app, name) for name in SETTINGS}
+        self.installations = Installations(self.lock)
+        self.webhooks = Webhooks(self.lock, self.app)
         self.url = ""  # web and API base alike, known once the server listens
         self._requests: list[tuple[str, str]] = []
         self._server: SimulatorServer | None = None
@@ -68,6 +80,9 @@ class Simulator:
             self.tokens.reset_budgets()
             self._requests.clear()
             self.latency_ms = 0
+            self.app.configure(**self._initial_app_settings)
+            self.installations.clear()
+            self.webhooks.clear()
 
     def add_org(self, login: str, size: int) -> SimulatedOrg:
         return self.orgs.add(login, size)
@@ -82,6 +97,80 @@ class Simulator:
 
     def revoke_token(self, token: str) -> None:
         self.tokens.revoke(token)
+
+    # The App: its installations, and the changes that GitHub tells it about by webhook. Each change
+    # returns the GUIDs of the deliveries it queued (none without a webhook URL or an installation).
+
+    def install_app(self, login: str) -> Installation:
+        installation, created = self.installations.install(self.org(login).id)
+        if created:
+            self.webhooks.send("installation", installation, webhooks.installation_event(self, installation, "created"))
+        return installation
+
+    def installation(self, installation_id: int) -> Installation:
+        if (found := self.installations.get(installation_id)) is None:
+            raise KeyError(f"The App has no installation {installation_id}.")
+        return found
+
+    def suspend_installation(self, installation_id: int) -> list[str]:
+        installation = self.installation(installation_id)
+        # GitHub tells the App before it stops sending it anything.
+        guids = self._send("installation", installation, webhooks.installation_event(self, installation, "suspend"))
+        installation.suspended_at = time.time()
+        self.tokens.revoke_installation(installation)
+        return guids
+
+    def unsuspend_installation(self, installation_id: int) -> list[str]:
+        installation = self.installation(installation_id)
+        installation.suspended_at = None
+        return self._send("installation", installation, webhooks.installation_event(self, installation, "unsuspend"))
+
+    def uninstall_app(self, installation_id: int) -> list[str]:
+        installation = self.installation(installation_id)
+        guids = self._send("installation", installation, webhooks.installation_event(self, installation, "deleted"))
+        self.installations.remove(installation)
+        self.tokens.revoke_installation(installation)
+        return guids
+
+    def add_members(self, login: str, n: int) -> tuple[list[Member], list[str]]:
+        org = self.org(login)
+        added = org.add_members(n)
+        return added, self._member_events(org, "member_added", added)
+
+    def remove_members(self, login: str, n: int = 0, logins=()) -> tuple[list[Member], list[str]]:
+        org = self.org(login)
+        removed = org.remove_members(n) + [org.remove_member(member_login) for member_login in logins]
+        return removed, self._member_events(org, "member_removed", removed)
+
+    def rename_org(self, login: str, new_login: str) -> list[str]:
+        org = self.org(login)
+        org.rename(new_login)
+        return self._send("organization", self._installation_on(org), webhooks.organization_renamed(self, org, login))
+
+    def delete_org(self, login: str) -> list[str]:
+        org = self.org(login)
+        installation = self._installation_on(org)
+        guids = self._send("organization", installation, webhooks.organization_deleted(self, org))
+        if installation is not None:
+            self.installations.remove(installation)
+            self.tokens.revoke_installation(installation)
+        self.orgs.remove(org)
+        return guids
+
+    def _member_events(self, org: SimulatedOrg, action: str, members: list[Member]) -> list[str]:
+        installation = self._installation_on(org)
+        return [
+            guid
+            for member in members
+            for guid in self._send("organization", installation, webhooks.member_event(self, org, action, member))
+        ]
+
+    def _installation_on(self, org: SimulatedOrg) -> Installation | None:
+        return self.installations.for_org(org.id)
+
+    def _send(self, event: str, installation, payload: dict) -> list[str]:
+        guid = self.webhooks.send(event, installation, payload)
+        return [guid] if guid else []
 
     def set_latency(self, ms: int) -> None:
         self.latency_ms = ms

@@ -1,4 +1,6 @@
-"""Access tokens the simulator accepts, their scopes, and their hourly rate-limit budgets."""
+"""Access tokens the simulator accepts: an OAuth App's user tokens (gho_, with scopes), a GitHub App's
+user tokens (ghu_) and installation tokens (ghs_, with the App's permissions and an expiry); and their
+hourly rate-limit budgets."""
 
 import secrets
 import string
@@ -39,14 +41,30 @@ class Budget:
         ]
 
 
+# A GitHub App's permission that stands for an OAuth scope the endpoints check.
+_PERMISSION_FOR_SCOPE = {"read:org": "members"}
+
+
 @dataclass
 class Token:
     value: str
     scopes: tuple[str, ...]
     budgets: dict[str, Budget] = field(default_factory=dict)
+    permissions: dict[str, str] | None = None  # a GitHub App's token: what the App may do instead of scopes
+    installation: object = None  # an installation token's installation; it has no user
+    expires_at: float | None = None
 
     def grants(self, scope: str) -> bool:
+        if self.permissions is not None:
+            return _PERMISSION_FOR_SCOPE.get(scope, "") in self.permissions
         return any(scope == granted or scope in _IMPLIED_SCOPES.get(granted, ()) for granted in self.scopes)
+
+    def sees_every_member(self, org) -> bool:
+        """Whether concealed members show: to the organization's members, and to an App installed on it
+        (its bot is no member)."""
+        if self.installation is not None:
+            return self.installation.org_id == org.id
+        return org.viewer_is_member
 
     @property
     def scopes_header(self) -> str:
@@ -61,18 +79,42 @@ class Tokens:
 
     def issue(self, scopes) -> str:
         # The shape of an OAuth App's user token: "gho_" and 36 alphanumerics.
-        value = "gho_" + "".join(secrets.choice(_ALPHABET) for _ in range(36))
+        return self._add(Token(_value("gho_"), tuple(dict.fromkeys(scopes))))
+
+    def issue_for_app_user(self, permissions: dict[str, str]) -> str:
+        """A GitHub App's user access token: the user's, limited to the App's permissions, without scopes."""
+        return self._add(Token(_value("ghu_"), (), permissions=dict(permissions)))
+
+    def issue_for_installation(self, installation, permissions: dict[str, str], lifetime_seconds: float) -> Token:
+        token = Token(
+            _value("ghs_"),
+            (),
+            permissions=dict(permissions),
+            installation=installation,
+            expires_at=time.time() + lifetime_seconds,
+        )
+        self._add(token)
+        return token
+
+    def revoke_installation(self, installation) -> None:
         with self._lock:
-            self._tokens[value] = Token(value, tuple(dict.fromkeys(scopes)))
-        return value
+            for value in [value for value, token in self._tokens.items() if token.installation is installation]:
+                del self._tokens[value]
+
+    def _add(self, token: Token) -> str:
+        with self._lock:
+            self._tokens[token.value] = token
+        return token.value
 
     def revoke(self, value: str) -> None:
         with self._lock:
             self._tokens.pop(value, None)
 
     def get(self, value: str) -> Token | None:
+        """The token, None when unknown or expired (GitHub answers both 401 Bad credentials)."""
         with self._lock:
-            return self._tokens.get(value)
+            token = self._tokens.get(value)
+            return None if token is None or (token.expires_at or float("inf")) <= time.time() else token
 
     def budget(self, token: Token, resource: str) -> Budget:
         """The token's budget in the current window, a fresh one once the window is over."""
@@ -96,3 +138,8 @@ class Tokens:
         with self._lock:
             for token in self._tokens.values():
                 token.budgets.clear()
+
+
+def _value(prefix: str) -> str:
+    # GitHub's token shapes: a prefix naming the kind and 36 alphanumerics.
+    return prefix + "".join(secrets.choice(_ALPHABET) for _ in range(36))
