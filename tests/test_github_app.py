@@ -9,6 +9,7 @@ the OAuth pages and the members are the simulator's. Charlie, who has no team ye
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+import requests
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from django.urls import reverse
@@ -21,7 +22,7 @@ from integrations.models import GitHubIntegration, GitHubMember, MemberSyncRun
 from integrations.tasks import sync_github_members
 from integrations.views.github_app import STATE_SESSION_KEY
 from teams.models import Membership, Team
-from tests.oauth_flow import ONBOARDING, assert_nothing_created, visit
+from tests.oauth_flow import ONBOARDING, AuthorizePage, assert_nothing_created, visit, with_query
 
 INSTALL = reverse("integrations:github_app_install")
 SETUP = reverse("integrations:github_app_setup")
@@ -404,3 +405,136 @@ def test_an_installations_bot_is_not_held_to_the_partial_sight_rule(github, gith
         pages = list(client.iter_member_pages("acme"))
 
     assert sum(len(page.members) for page in pages) > 0
+
+
+# End to end against the simulator as a GitHub App: its install page, its user authorization, its
+# /user/installations and the installation tokens it mints for the App's JWT.
+
+
+@pytest.fixture
+def simulated_app(oauth, settings):
+    """This server's GitHub App is the simulator's: its id, slug, key and client, and the simulator
+    sends installs to this server's setup URL."""
+    if not hasattr(oauth, "install_app"):
+        # Until the simulator's App (branch sim-app) is merged; then this never skips.
+        pytest.skip("the simulator is not a GitHub App yet")
+    registration = oauth.app
+    settings.GITHUB_APP_ID = str(registration.id)
+    settings.GITHUB_APP_SLUG = registration.slug
+    settings.GITHUB_APP_PRIVATE_KEY = registration.private_key_pem
+    settings.GITHUB_APP_CLIENT_ID = registration.client_id
+    settings.GITHUB_APP_CLIENT_SECRET = registration.client_secret
+    registration.configure(setup_url=f"http://testserver{SETUP}")
+    app.forget_installation_tokens()
+    yield oauth
+    app.forget_installation_tokens()
+
+
+def local(url):
+    """A URL of this server (the test client's http://testserver) as the test client asks for it."""
+    parts = urlsplit(url)
+    assert parts.netloc == "testserver", url
+    return f"{parts.path}?{parts.query}"
+
+
+def install_on_github(visitor, github, organization="acme"):
+    """Install the GitHub App, and press Install on the simulator's install page: where GitHub sends
+    the browser back (the setup URL)."""
+    install_page = visit(visitor, "get", INSTALL)["Location"]
+    state = parse_qs(urlsplit(install_page).query)["state"][0]
+    page = requests.get(install_page, timeout=10)
+    assert f"Install on {organization}" in page.text
+    answer = requests.post(
+        urlsplit(install_page)._replace(query="").geturl(),
+        data={"target_id": github.org(organization).id, "state": state},
+        allow_redirects=False,
+        timeout=10,
+    )
+    assert answer.status_code == 302
+    return answer.headers["Location"]
+
+
+def authorize_on_github(visitor, setup_url):
+    """The setup URL, the App's authorize page it leads to, and Authorize: the setup URL's answer."""
+    authorization = visit(visitor, "get", local(setup_url))
+    assert authorization.status_code == 302
+    page = AuthorizePage(requests.get(authorization["Location"], timeout=10).text)
+    github_url = urlsplit(authorization["Location"])._replace(path="", query="").geturl()
+    answer = requests.post(github_url + page.action, data=page.fields, allow_redirects=False, timeout=10)
+    assert answer.status_code == 302
+    return visit(visitor, "get", local(answer.headers["Location"]))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_end_to_end_an_installation_becomes_a_team_whose_sync_reads_with_installation_tokens(
+    visitor, charlie, simulated_app, broker
+):
+    visitor.force_login(charlie)
+
+    setup_url = install_on_github(visitor, simulated_app)
+    response = authorize_on_github(visitor, setup_url)
+
+    installation_id = int(parse_qs(urlsplit(setup_url).query)["installation_id"][0])
+    team = Team.objects.get()
+    assert response["Location"] == reverse("teams:team_home", args=[team.slug])
+    integration = team.github_integration
+    assert (integration.connection, integration.installation_id) == (GitHubIntegration.Connection.APP, installation_id)
+    assert integration.organization_id == simulated_app.org("acme").id
+    assert not integration.has_access_token
+    run = integration.member_sync_runs.get()
+    assert run.trigger == MemberSyncRun.Trigger.ONBOARDING
+
+    sync_github_members.fn(run.pk)
+
+    run.refresh_from_db()
+    # The installation's bot is no member of acme (viewerIsAMember false), yet the run reads all of it.
+    assert run.status == MemberSyncRun.Status.COMPLETE, run.error
+    assert GitHubMember.objects.filter(integration=integration, is_active=True).count() == 250
+    minted = [target for method, target in simulated_app.requests if target.startswith("/app/installations/")]
+    assert minted == [f"/app/installations/{installation_id}/access_tokens"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_end_to_end_an_installation_the_user_cannot_reach_is_refused(visitor, charlie, simulated_app, broker):
+    # The App is installed on globex too, an organization octocat (the simulator's user) is not in.
+    simulated_app.add_org("globex", 3)
+    foreign = simulated_app.install_app("globex")
+    simulated_app.org("globex").remove_viewer()
+    visitor.force_login(charlie)
+    setup_url = install_on_github(visitor, simulated_app)
+
+    response = authorize_on_github(visitor, with_query(setup_url, installation_id=str(foreign.id)))
+
+    assert response.status_code == 403
+    assert "not one your GitHub account can reach" in response.content.decode()
+    assert_nothing_created(visitor)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_end_to_end_a_token_is_minted_once_then_again_near_its_end(simulated_app):
+    installation = simulated_app.install_app("acme")
+
+    first, second = app.installation_token(installation.id), app.installation_token(installation.id)
+    simulated_app.app.configure(token_lifetime_seconds=120)
+    app.forget_installation_token(installation.id)
+    short_lived = [app.installation_token(installation.id) for _ in range(2)]
+
+    assert first == second
+    assert len(set(short_lived)) == 2
+    minted = [target for _, target in simulated_app.requests if target.endswith("/access_tokens")]
+    assert len(minted) == 3
+
+
+@pytest.mark.django_db(transaction=True)
+def test_end_to_end_an_uninstalled_app_fails_the_run_saying_install_it_again(simulated_app, integration):
+    installation = simulated_app.install_app("acme")
+    integration.connection, integration.installation_id = GitHubIntegration.Connection.APP, installation.id
+    integration.save()
+    simulated_app.uninstall_app(installation.id)
+    run = start_run(integration)
+
+    sync_github_members.fn(run.pk)
+
+    run.refresh_from_db()
+    assert run.status == MemberSyncRun.Status.ERROR
+    assert "Install the GitHub App again" in run.error
