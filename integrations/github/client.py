@@ -386,7 +386,7 @@ class GitHubClient:
             return None
         self._raise_first(kinds, ("rate_limited", "too_large", "scopes"), headers, login)
         # A token without read:org can cause the errors below: say what is missing instead.
-        errors.require_scope(headers)
+        self._require_read_org(headers)
         self._raise_first(kinds, ("sso", "restricted", "not_found", "other"), headers, login)
         return broken_edges
 
@@ -427,11 +427,16 @@ class GitHubClient:
             if 300 <= response.status < 400:
                 raise ViewerNotMember(org_login)
             self._raise_for_status(response, org_login=org_login)
-            errors.require_scope(response.headers)
+            self._require_read_org(response.headers)
             items = schemas.parse(schemas.ITEMS, response.body, "the member list")
             members, skipped = schemas.members(items, schemas.RestMember, org_login, role="member")
             url, params = self._next_page(response, seen), None
             yield MembersPage(members=members, total=None, end_cursor=None, has_next_page=bool(url), skipped=skipped)
+
+    def _require_read_org(self, headers) -> None:
+        # An installation's token has the App's permissions, not OAuth scopes: nothing to check.
+        if not self.installation:
+            errors.require_scope(headers)
 
     def _request(self, method: str, url: str, **kwargs) -> Response:
         # Counted before sending: a request that fails still went out (retries count themselves).
