@@ -23,6 +23,7 @@ from integrations.tasks import sync_github_members
 from integrations.views.github_app import STATE_SESSION_KEY
 from teams.models import Membership, Team
 from tests.oauth_flow import ONBOARDING, AuthorizePage, assert_nothing_created, visit, with_query
+from tests.oauth_flow import authorize as oauth_authorize
 
 INSTALL = reverse("integrations:github_app_install")
 SETUP = reverse("integrations:github_app_setup")
@@ -331,6 +332,32 @@ def test_a_team_of_another_organization_is_not_switched(visitor, alice, integrat
     integration.refresh_from_db()
     assert (integration.connection, integration.installation_id) == (GitHubIntegration.Connection.OAUTH, None)
     assert integration.has_access_token
+
+
+@pytest.mark.django_db(transaction=True)
+def test_reconnecting_with_a_persons_token_leaves_the_app(visitor, alice, integration, github_app):
+    integration.connection, integration.installation_id = GitHubIntegration.Connection.APP, INSTALLATION_ID
+    integration.access_token = ""
+    integration.save()
+    visitor.force_login(alice)
+
+    visit(visitor, "get", oauth_authorize(visitor, github_app, team="acme"))
+
+    integration.refresh_from_db()
+    assert (integration.connection, integration.installation_id) == (GitHubIntegration.Connection.OAUTH, None)
+    assert integration.has_access_token
+
+
+def test_a_failed_app_sync_offers_to_install_the_app_again(client, alice, integration, github_app):
+    integration.connection, integration.installation_id = GitHubIntegration.Connection.APP, INSTALLATION_ID
+    integration.member_sync_status, integration.member_sync_error = "error", InstallationNotFound.message
+    integration.save()
+    client.force_login(alice)
+
+    page = client.get(reverse("integrations:github_members", args=["acme"])).content.decode()
+
+    assert f'href="{INSTALL}?team=acme">Install the GitHub App again</a>' in page
+    assert ">Reconnect GitHub</a>" not in page
 
 
 # The sync reads with the installation's tokens.
