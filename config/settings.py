@@ -244,6 +244,56 @@ def default_graphql_url(api_url):
 GITHUB_WEB_URL = env("GITHUB_WEB_URL", default_web_url(GITHUB_API_URL)).rstrip("/")
 GITHUB_GRAPHQL_URL = env("GITHUB_GRAPHQL_URL", default_graphql_url(GITHUB_API_URL))
 
+# The GitHub App (SPEC §4 "Two ways to connect"): an installation's tokens belong to no person.
+# Offered only when all five are set; half a configuration is refused at start, as is a key that
+# does not load, rather than at the first install.
+GITHUB_APP_ID = env("GITHUB_APP_ID")
+GITHUB_APP_SLUG = env("GITHUB_APP_SLUG")
+GITHUB_APP_CLIENT_ID = env("GITHUB_APP_CLIENT_ID")
+GITHUB_APP_CLIENT_SECRET = env("GITHUB_APP_CLIENT_SECRET")
+
+
+def github_app_private_key():
+    """The App's private key (PEM text), from GITHUB_APP_PRIVATE_KEY or the file GITHUB_APP_PRIVATE_KEY_FILE
+    names, checked to be an RSA key (the App's JWT is RS256)."""
+    from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
+    from cryptography.hazmat.primitives.serialization import load_pem_private_key
+
+    name, pem = "GITHUB_APP_PRIVATE_KEY", env("GITHUB_APP_PRIVATE_KEY")
+    if not pem and env("GITHUB_APP_PRIVATE_KEY_FILE"):
+        name = "GITHUB_APP_PRIVATE_KEY_FILE"
+        try:
+            pem = Path(env(name)).read_text()
+        except (OSError, UnicodeDecodeError) as error:
+            raise ImproperlyConfigured(f"{name} names a file that cannot be read ({type(error).__name__}).") from None
+    if not pem:
+        return ""
+    # Env files cannot hold line breaks: a key written on one line with \n between its lines is taken too.
+    if "\n" not in pem.strip():
+        pem = pem.replace("\\n", "\n")
+    try:
+        key = load_pem_private_key(pem.encode(), password=None)
+    except (ValueError, TypeError):
+        key = None
+    if not isinstance(key, RSAPrivateKey):
+        raise ImproperlyConfigured(f"{name} does not hold the GitHub App's private key (a PEM RSA key, unencrypted).")
+    return pem
+
+
+GITHUB_APP_PRIVATE_KEY = github_app_private_key()
+_GITHUB_APP_PARTS = {
+    "GITHUB_APP_ID": GITHUB_APP_ID,
+    "GITHUB_APP_SLUG": GITHUB_APP_SLUG,
+    "GITHUB_APP_PRIVATE_KEY": GITHUB_APP_PRIVATE_KEY,
+    "GITHUB_APP_CLIENT_ID": GITHUB_APP_CLIENT_ID,
+    "GITHUB_APP_CLIENT_SECRET": GITHUB_APP_CLIENT_SECRET,
+}
+if any(_GITHUB_APP_PARTS.values()) and not all(_GITHUB_APP_PARTS.values()) and not DEBUG:
+    _missing = ", ".join(name for name, value in _GITHUB_APP_PARTS.items() if not value)
+    raise ImproperlyConfigured(f"The GitHub App is configured only in part: set {_missing} too, or none of them.")
+if GITHUB_APP_ID and not GITHUB_APP_ID.isdigit():
+    raise ImproperlyConfigured("GITHUB_APP_ID must be the GitHub App's numeric id.")
+
 # Pages run only the app's own scripts and styles, in DEBUG as in production (so that the tests see
 # the policy a deployment sends): an injected <script> or style="" does nothing. GitHub is in
 # form-action because Chromium applies it to the redirects a posted form follows, and connecting

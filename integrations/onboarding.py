@@ -13,7 +13,7 @@ from django.utils import timezone
 from django.utils.text import slugify
 from django.views.decorators.debug import sensitive_variables
 
-from integrations.github.schemas import Organization
+from integrations.github.schemas import Installation, Organization
 from integrations.models import GitHubIntegration, MemberSyncRun
 from integrations.runs import request_member_sync
 from teams.models import Membership, Team
@@ -34,6 +34,43 @@ def connect_organization(
     A user who already belongs to a team connected to this organization gets that team back, so a
     second onboarding (or a double submit) does not make another.
     """
+    team, _ = _connect(
+        user=user, organization=organization, team=team, fields={"scopes": ",".join(scopes)}, token=token
+    )
+    return team
+
+
+def connect_installation(*, user, installation: Installation, team: Team | None = None) -> tuple[Team, bool]:
+    """connect_organization for a GitHub App installation on an organization (the caller checked,
+    with the user's own authorization, that they can reach it): the integration reads GitHub with
+    the installation's tokens, and stores none.
+
+    An integration of this organization already there (the user's team, or `team`) is switched to
+    the installation rather than duplicated, if the user administers its team; `team` connected to
+    another organization raises WrongOrganization. Returns the team, and whether its integration
+    is new (and its first sync queued).
+    """
+    account = installation.account
+    organization = Organization(id=account.id, login=account.login)
+    fields = {
+        "connection": GitHubIntegration.Connection.APP,
+        "installation_id": installation.id,
+        "installation_suspended_at": installation.suspended_at,
+        "disconnected_at": None,
+        "disconnected_reason": "",
+        "scopes": "",
+    }
+    return _connect(user=user, organization=organization, team=team, fields=fields, switch_existing=True)
+
+
+class WrongOrganization(Exception):
+    def __init__(self, integration: GitHubIntegration):
+        self.integration = integration
+        super().__init__(f"The team is connected to {integration.organization_login}.")
+
+
+@sensitive_variables("token")
+def _connect(*, user, organization: Organization, team: Team | None, fields: dict, token="", switch_existing=False):
     with transaction.atomic():
         if team is None:
             # Serializes one user's onboardings (PostgreSQL; SQLite's IMMEDIATE transactions already
@@ -45,26 +82,53 @@ def connect_organization(
                 .first()
             )
             if existing is not None:
-                return existing
+                if switch_existing and existing.memberships.filter(user=user, role=Membership.Role.ADMIN).exists():
+                    _switch(existing.github_integration, user=user, organization=organization, fields=fields)
+                return existing, False
             team = _create_team(name=organization.name or organization.login, login=organization.login)
             Membership.objects.create(team=team, user=user, role=Membership.Role.ADMIN)
         else:
             # Two admins connecting the same team at once: the second finds the first's integration.
             Team.objects.select_for_update().get(pk=team.pk)
-            if GitHubIntegration.objects.filter(team=team).exists():
-                return team
+            integration = GitHubIntegration.objects.filter(team=team).first()
+            if integration is not None:
+                if switch_existing:
+                    if not _connects(integration, organization):
+                        raise WrongOrganization(integration)
+                    _switch(integration, user=user, organization=organization, fields=fields)
+                return team, False
         integration = GitHubIntegration(
             team=team,
             organization_login=organization.login,
             organization_id=organization.id,
-            scopes=",".join(scopes),
             connected_by=user,
             connected_at=timezone.now(),
+            **fields,
         )
         integration.access_token = token
         integration.save()
         request_member_sync(integration=integration, trigger=MemberSyncRun.Trigger.ONBOARDING, requested_by=user)
-    return team
+    return team, True
+
+
+def _connects(integration: GitHubIntegration, organization: Organization) -> bool:
+    # By id, which survives renames; integrations saved without one only have the login.
+    if integration.organization_id is not None:
+        return integration.organization_id == organization.id
+    return integration.organization_login.lower() == organization.login.lower()
+
+
+def _switch(integration: GitHubIntegration, *, user, organization: Organization, fields: dict) -> None:
+    """Point an integration at the same organization through another connection: its members and
+    runs stay, the person's token (if any) is dropped."""
+    for name, value in fields.items():
+        setattr(integration, name, value)
+    integration.access_token = ""
+    integration.organization_login = organization.login
+    integration.organization_id = organization.id
+    integration.connected_by = user
+    integration.connected_at = timezone.now()
+    integration.save()
 
 
 @sensitive_variables("token")
@@ -80,7 +144,10 @@ def reconnect(
     integration.scopes = ",".join(scopes)
     integration.connected_by = user
     integration.connected_at = timezone.now()
-    fields = ["encrypted_access_token", "scopes", "connected_by", "connected_at"]
+    # A team that read GitHub through the App goes back to a person's token.
+    integration.connection = GitHubIntegration.Connection.OAUTH
+    integration.installation_id = None
+    fields = ["encrypted_access_token", "scopes", "connected_by", "connected_at", "connection", "installation_id"]
     if organization is not None:
         integration.organization_login = organization.login
         integration.organization_id = organization.id

@@ -10,12 +10,14 @@ page has been read, so a run that fails or stops early changes no membership.
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Count, Exists, OuterRef, Q
 from django.utils import timezone
 
+from integrations.github import app
 from integrations.github.client import GitHubClient
 from integrations.github.errors import OrganizationNotFound
 from integrations.github.schemas import OrganizationMember
@@ -47,6 +49,20 @@ class ReadSummary:
 
     skipped: int
     organization_login: str
+
+
+def github_client(integration: GitHubIntegration) -> GitHubClient:
+    """The client a sync reads GitHub with: the person's token, or the App installation's.
+
+    An installation's token is minted here, so that an installation gone or suspended fails the
+    run before it reads anything; and again by the client whenever the kept one nears its end, as a
+    run may outlast a token's hour (MEMBER_SYNC_TIME_LIMIT_SECONDS has no upper bound).
+    """
+    if integration.connection == GitHubIntegration.Connection.APP:
+        installation_id = integration.installation_id
+        app.installation_token(installation_id)
+        return GitHubClient(partial(app.installation_token, installation_id), installation=True)
+    return GitHubClient(integration.access_token)
 
 
 def sync_members(
@@ -107,9 +123,12 @@ def _stage_all_pages(run, client, login, on_progress) -> ReadSummary:
 
 
 def _current_login(integration, client) -> str | None:
-    """An organization keeps its id when renamed: find it among the viewer's organizations."""
+    """An organization keeps its id when renamed: find it among the viewer's organizations (an
+    installation has no viewer's list, but may read its organization by id)."""
     if integration.organization_id is None:
         return None
+    if client.installation:
+        return client.organization(integration.organization_id).login
     for organization in client.viewer_organizations().organizations:
         if organization.id == integration.organization_id:
             return organization.login

@@ -11,9 +11,8 @@ from dramatiq.middleware import CurrentMessage, Shutdown, TimeLimitExceeded
 
 from integrations import run_logging, runs
 from integrations.crypto import TokenUnreadable
-from integrations.github.client import GitHubClient
 from integrations.github.errors import GitHubError, RateLimited, secondary_wait
-from integrations.sync import sync_members
+from integrations.sync import github_client, sync_members
 
 logger = logging.getLogger(__name__)
 
@@ -52,7 +51,7 @@ def _sync(run_id: int):
         return
     run_logging.set_team(run.integration.team_id)
     try:
-        with GitHubClient(run.integration.access_token) as client:
+        with github_client(run.integration) as client:
             result = sync_members(run=run, client=client, on_progress=runs.ProgressReporter(run, client))
         runs.complete_run(run, result)
     except GitHubError as error:

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from integrations.views import events, members, onboarding
+from integrations.views import events, github_app, members, onboarding
 
 app_name = "integrations"
 
@@ -9,6 +9,9 @@ urlpatterns = [
     path("github/connect/", onboarding.github_connect, name="github_connect"),
     path("github/callback/", onboarding.github_callback, name="github_callback"),
     path("github/organizations/", onboarding.github_select_org, name="github_select_org"),
+    # The GitHub App's install link, and its setup URL (also its user authorization callback URL).
+    path("github/app/install/", github_app.github_app_install, name="github_app_install"),
+    path("github/app/setup/", github_app.github_app_setup, name="github_app_setup"),
     path("t/<slug:team_slug>/github/members/", members.github_members, name="github_members"),
     path("t/<slug:team_slug>/github/members/sync/", members.github_members_sync, name="github_members_sync"),
     path(

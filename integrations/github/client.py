@@ -10,7 +10,7 @@ failed connections are retried with backoff.
 import contextvars
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import NamedTuple
@@ -20,6 +20,7 @@ import requests
 import urllib3
 from django.conf import settings
 from requests.adapters import HTTPAdapter
+from requests.auth import AuthBase
 from requests.structures import CaseInsensitiveDict
 from requests.utils import parse_header_links
 from urllib3.util.retry import Retry
@@ -32,7 +33,7 @@ from integrations.github.errors import (
     QueryTooLarge,
     ViewerNotMember,
 )
-from integrations.github.schemas import MembersPage, Organization
+from integrations.github.schemas import Installation, MembersPage, Organization
 
 logger = logging.getLogger(__name__)
 
@@ -162,6 +163,17 @@ def _timed_out(error: requests.RequestException) -> bool:
     return isinstance(error, requests.Timeout) or isinstance(reason, urllib3.exceptions.TimeoutError)
 
 
+class _BearerFrom(AuthBase):
+    """The Authorization header of each request from a function that returns the token."""
+
+    def __init__(self, token: Callable[[], str]):
+        self.token = token
+
+    def __call__(self, request):
+        request.headers["Authorization"] = f"Bearer {self.token()}"
+        return request
+
+
 class OrganizationList(NamedTuple):
     organizations: list[Organization]
     # Ids of organizations GitHub left out until the user signs in to their SAML single sign-on.
@@ -187,10 +199,25 @@ def _result(future):
 
 class GitHubClient:
     """GitHub's REST and GraphQL APIs on behalf of one token. Base URLs default to the GITHUB_*
-    settings, so GitHub Enterprise Server works."""
+    settings, so GitHub Enterprise Server works.
+
+    ``token`` may be a function that returns it, asked before every request: an installation's
+    tokens expire after an hour, and a long run then carries on with a new one. ``installation``:
+    the token is a GitHub App installation's, whose bot is no member of the organization yet sees
+    every member, so the partial-sight rule (SPEC §6) is for a person's token only.
+    """
 
     def __init__(
-        self, token: str, *, api_url=None, graphql_url=None, web_url=None, timeout=10.0, retries=3, backoff_factor=0.5
+        self,
+        token: str | Callable[[], str],
+        *,
+        installation=False,
+        api_url=None,
+        graphql_url=None,
+        web_url=None,
+        timeout=10.0,
+        retries=3,
+        backoff_factor=0.5,
     ):
         self.api_url = (api_url or settings.GITHUB_API_URL).rstrip("/")
         self.graphql_url = graphql_url or settings.GITHUB_GRAPHQL_URL
@@ -202,15 +229,14 @@ class GitHubClient:
         self.rate_limit_reset_at: datetime | None = None
         self._reset_at: datetime | None = None
         self._members_query = MEMBERS_QUERY
+        self.installation = installation
         # Every request the client sends only reads, GraphQL queries (POSTs) included: safe to resend.
         self.session = new_session(retries=retries, backoff_factor=backoff_factor, on_retry=self._count_retry)
-        self.session.headers.update(
-            {
-                "Authorization": f"Bearer {token}",
-                "Accept": "application/vnd.github+json",
-                "X-GitHub-Api-Version": API_VERSION,
-            }
-        )
+        self.session.headers.update({"Accept": "application/vnd.github+json", "X-GitHub-Api-Version": API_VERSION})
+        if callable(token):
+            self.session.auth = _BearerFrom(token)
+        else:
+            self.session.headers["Authorization"] = f"Bearer {token}"
 
     def __repr__(self):
         return f"<GitHubClient {self.api_url}>"
@@ -241,6 +267,21 @@ class GitHubClient:
             hidden += errors.sso_hidden_organizations(response.headers)
             url, params = self._next_page(response, seen), None
         return OrganizationList(organizations, list(dict.fromkeys(hidden)))
+
+    def user_installations(self) -> list[Installation]:
+        """The GitHub App's installations the token's user can reach (a user access token of the
+        App: other tokens are refused), every page.
+
+        https://docs.github.com/en/rest/apps/installations#list-app-installations-accessible-to-the-user-access-token
+        """
+        installations = []
+        url, params, seen = f"{self.api_url}/user/installations", {"per_page": MAX_PAGE_SIZE}, set()
+        while url:
+            response = self._get(url, params=params)
+            page = schemas.parse(schemas.InstallationsPage, response.body, "the installation list")
+            installations += schemas.installations(page.installations)
+            url, params = self._next_page(response, seen), None
+        return installations
 
     def organization(self, organization_id: int) -> Organization:
         """An organization by its id, which survives renames: GitHub's own Link headers use this route.
@@ -313,7 +354,7 @@ class GitHubClient:
             self._reset_at = data.rateLimit.resetAt
         if data.organization is None:
             raise OrganizationNotFound(login)
-        if not data.organization.viewerIsAMember:
+        if not data.organization.viewerIsAMember and not self.installation:
             raise ViewerNotMember(login)
         connection = data.organization.membersWithRole
         page_info = connection.pageInfo
@@ -345,7 +386,7 @@ class GitHubClient:
             return None
         self._raise_first(kinds, ("rate_limited", "too_large", "scopes"), headers, login)
         # A token without read:org can cause the errors below: say what is missing instead.
-        errors.require_scope(headers)
+        self._require_read_org(headers)
         self._raise_first(kinds, ("sso", "restricted", "not_found", "other"), headers, login)
         return broken_edges
 
@@ -386,11 +427,16 @@ class GitHubClient:
             if 300 <= response.status < 400:
                 raise ViewerNotMember(org_login)
             self._raise_for_status(response, org_login=org_login)
-            errors.require_scope(response.headers)
+            self._require_read_org(response.headers)
             items = schemas.parse(schemas.ITEMS, response.body, "the member list")
             members, skipped = schemas.members(items, schemas.RestMember, org_login, role="member")
             url, params = self._next_page(response, seen), None
             yield MembersPage(members=members, total=None, end_cursor=None, has_next_page=bool(url), skipped=skipped)
+
+    def _require_read_org(self, headers) -> None:
+        # An installation's token has the App's permissions, not OAuth scopes: nothing to check.
+        if not self.installation:
+            errors.require_scope(headers)
 
     def _request(self, method: str, url: str, **kwargs) -> Response:
         # Counted before sending: a request that fails still went out (retries count themselves).

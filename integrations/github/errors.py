@@ -156,6 +156,37 @@ class OAuthError(GitHubError):
         super().__init__(self._MESSAGES.get(self.code, default))
 
 
+# The GitHub App: https://docs.github.com/en/apps/creating-github-apps/authenticating-with-a-github-app
+
+
+class AppNotConfigured(GitHubError):
+    message = (
+        "The GitHub App is not configured on this server. An operator must set GITHUB_APP_ID, GITHUB_APP_SLUG, "
+        "GITHUB_APP_PRIVATE_KEY (or GITHUB_APP_PRIVATE_KEY_FILE), GITHUB_APP_CLIENT_ID and GITHUB_APP_CLIENT_SECRET."
+    )
+
+
+class AppCredentialsRejected(GitHubError):
+    message = (
+        "GitHub rejected the GitHub App's credentials. An operator must check GITHUB_APP_ID and the App's "
+        "private key (GITHUB_APP_PRIVATE_KEY), and that the server's clock is right."
+    )
+
+
+class InstallationNotFound(GitHubError):
+    message = (
+        "The GitHub App is no longer installed on the organization (or never was). "
+        "Install the GitHub App again to resume syncing."
+    )
+
+
+class InstallationSuspended(GitHubError):
+    message = (
+        "The App's installation is suspended on GitHub, so it cannot read the organization. "
+        "An organization owner must unsuspend it in the organization's settings (Installed GitHub Apps)."
+    )
+
+
 class QueryTooLarge(Exception):
     """GitHub stopped the query for the resources or the time it took: a smaller page may go through."""
 
@@ -174,6 +205,21 @@ def error_message(body: bytes) -> str:
         return _ErrorBody.model_validate_json(body).message
     except ValidationError:
         return ""
+
+
+def for_installation_token_status(status: int, headers, body: bytes, *, web_url: str) -> GitHubError | None:
+    """The error an answer to minting an installation token stands for: the App's JWT refused, the
+    installation gone or suspended; else as any answer.
+
+    https://docs.github.com/en/rest/apps/apps#create-an-installation-access-token-for-an-app
+    """
+    if status == 401:
+        return AppCredentialsRejected()
+    if status == 404:
+        return InstallationNotFound()
+    if status == 403 and rate_limited(headers, error_message(body)) is None:
+        return InstallationSuspended()
+    return for_status(status, headers, body, web_url=web_url)
 
 
 def for_status(status: int, headers, body: bytes, *, web_url: str, org_login: str | None = None) -> GitHubError | None:

@@ -1,6 +1,9 @@
 """GitHub's OAuth web flow: send the user to authorize the app, then exchange the code for a token.
+The OAuth App's by default; the GitHub App's user authorization is the same flow with the App's own
+client id and secret, and no scopes (integrations/github/app.py).
 
 https://docs.github.com/en/apps/oauth-apps/building-oauth-apps/authorizing-oauth-apps#web-application-flow
+https://docs.github.com/en/apps/creating-github-apps/authenticating-with-a-github-app/generating-a-user-access-token-for-a-github-app#using-the-web-application-flow-to-generate-a-user-access-token
 """
 
 from collections.abc import Sequence
@@ -22,30 +25,39 @@ from integrations.github.errors import (
 from integrations.github.schemas import OAuthToken
 
 
-def authorize_url(*, state: str, redirect_uri: str, scopes: Sequence[str] = (READ_ORG,)) -> str:
-    """Where to send the user to authorize the OAuth App.
+def authorize_url(
+    *, state: str, redirect_uri: str, scopes: Sequence[str] = (READ_ORG,), client_id: str | None = None
+) -> str:
+    """Where to send the user to authorize the OAuth App (or, given its client id, the GitHub App,
+    which takes no scopes: its permissions are the App's).
 
     https://docs.github.com/en/apps/oauth-apps/building-oauth-apps/authorizing-oauth-apps#1-request-a-users-github-identity
     """
-    query = {
-        "client_id": settings.GITHUB_CLIENT_ID,
-        "redirect_uri": redirect_uri,
-        "scope": " ".join(scopes),
-        "state": state,
-    }
+    query = {"client_id": client_id or settings.GITHUB_CLIENT_ID, "redirect_uri": redirect_uri}
+    if scopes:
+        query["scope"] = " ".join(scopes)
+    query["state"] = state
     return f"{settings.GITHUB_WEB_URL}/login/oauth/authorize?{urlencode(query)}"
 
 
-def exchange_code(code: str, *, redirect_uri: str) -> OAuthToken:
+def exchange_code(
+    code: str,
+    *,
+    redirect_uri: str,
+    client_id: str | None = None,
+    client_secret: str | None = None,
+    required_scope: str | None = READ_ORG,
+) -> OAuthToken:
     """Exchange the code GitHub handed to the callback for an access token, and check that the
-    user granted read:org (users may grant fewer scopes than asked).
+    user granted ``required_scope`` (users may grant fewer scopes than asked). The OAuth App's
+    credentials unless others are given; a GitHub App's user token has no scopes to check.
 
     https://docs.github.com/en/apps/oauth-apps/building-oauth-apps/authorizing-oauth-apps#2-users-are-redirected-back-to-your-site-by-github
     https://docs.github.com/en/apps/oauth-apps/maintaining-oauth-apps/troubleshooting-oauth-app-access-token-request-errors
     """
     form = {
-        "client_id": settings.GITHUB_CLIENT_ID,
-        "client_secret": settings.GITHUB_CLIENT_SECRET,
+        "client_id": client_id or settings.GITHUB_CLIENT_ID,
+        "client_secret": client_secret or settings.GITHUB_CLIENT_SECRET,
         "code": code,
         "redirect_uri": redirect_uri,
     }
@@ -70,6 +82,6 @@ def exchange_code(code: str, *, redirect_uri: str) -> OAuthToken:
     if not answer.access_token:
         raise MalformedResponse("the access token answer: access_token: missing")
     scopes = scope_list(answer.scope)
-    if not grants(scopes, READ_ORG):
-        raise ScopeMissing(READ_ORG)
+    if required_scope is not None and not grants(scopes, required_scope):
+        raise ScopeMissing(required_scope)
     return OAuthToken(access_token=answer.access_token, token_type=answer.token_type or "bearer", scopes=scopes)

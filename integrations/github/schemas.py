@@ -97,6 +97,32 @@ class OAuthToken(_Strict):
     scopes: list[str]
 
 
+class InstallationAccount(_Strict):
+    id: GitHubId
+    login: Login
+    type: Text  # "Organization" or "User"
+
+
+class Installation(_Strict):
+    """A GitHub App installation as a user may reach it. ``account`` is None when it is not a
+    user or organization (an enterprise), which this app cannot connect."""
+
+    id: GitHubId
+    account: InstallationAccount | None
+    suspended_at: datetime | None = None
+
+    @property
+    def on_organization(self) -> bool:
+        return self.account is not None and self.account.type == "Organization"
+
+
+class InstallationToken(_Strict):
+    """https://docs.github.com/en/rest/apps/apps#create-an-installation-access-token-for-an-app"""
+
+    token: str = Field(repr=False, min_length=1)
+    expires_at: Annotated[datetime, Field(strict=False)]
+
+
 # Wire shapes: GitHub's answers as they come.
 
 
@@ -199,6 +225,36 @@ class TokenAnswer(_Strict):
     token_type: str | None = None
     scope: str = ""
     error: str | None = None
+
+
+class _WireInstallation(_Strict):
+    """https://docs.github.com/en/rest/apps/installations#list-app-installations-accessible-to-the-user-access-token"""
+
+    id: int
+    account: dict[str, Any] | None = None
+    suspended_at: Annotated[datetime | None, Field(strict=False)] = None
+
+
+class InstallationsPage(_Strict):
+    total_count: int
+    installations: list[Any]  # validated one by one: one odd installation does not hide the others
+
+
+def installations(items: list) -> list[Installation]:
+    """The usable installations among a page's items; an account that is no user or organization
+    (an enterprise's has no login) is kept as None."""
+    usable = []
+    for index, item in enumerate(items):
+        try:
+            wire = _WireInstallation.model_validate(item)
+            try:
+                account = InstallationAccount.model_validate(wire.account) if wire.account else None
+            except ValidationError:
+                account = None
+            usable.append(Installation(id=wire.id, account=account, suspended_at=wire.suspended_at))
+        except ValidationError as error:
+            logger.warning("Skipped an unusable installation record; %s", _detail(error, f"record {index}"))
+    return usable
 
 
 ITEMS = TypeAdapter(list[Any], config=ConfigDict(strict=True))

@@ -6,6 +6,7 @@ from django.db.models import Q
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
+from integrations.github import app
 from integrations.held_deactivations import confirm_held_deactivations, dismiss_held_deactivations, held_members
 from integrations.models import GitHubIntegration, GitHubMember, MemberSyncRun
 from integrations.runs import request_member_sync
@@ -32,6 +33,12 @@ def github_members(request, team_slug):
         held = held_members(integration).order_by("login", "pk")
         context.update(held_count=held.count(), held_members=held[:HELD_SHOWN])
         context["recent_runs"] = integration.member_sync_runs.select_related("requested_by")[:5]
+    # The App's connection belongs to the organization, not to a person: offered to a team without it.
+    context["offer_github_app"] = (
+        context["is_admin"]
+        and app.configured()
+        and (integration is None or integration.connection != GitHubIntegration.Connection.APP)
+    )
     return render(request, "integrations/github_members.html", context)
 
 

@@ -26,6 +26,7 @@ from django.views.decorators.debug import sensitive_variables
 from django.views.decorators.http import require_GET, require_http_methods
 
 from integrations import crypto
+from integrations.github import app
 from integrations.github.client import GitHubClient
 from integrations.github.errors import (
     GitHubError,
@@ -74,7 +75,8 @@ def onboarding(request):
     team = Team.objects.filter(memberships__user=request.user).order_by("memberships__created_at").first()
     if team is not None:
         return redirect("teams:team_home", team_slug=team.slug)
-    return render(request, "integrations/onboarding.html", {"github_configured": bool(settings.GITHUB_CLIENT_ID)})
+    context = {"github_configured": bool(settings.GITHUB_CLIENT_ID), "github_app_configured": app.configured()}
+    return render(request, "integrations/onboarding.html", context)
 
 
 @require_GET

@@ -1,0 +1,166 @@
+"""The product as a GitHub App (SPEC §4 "Two ways to connect"): the App's JWT, the installation
+access tokens minted with it, the installations a user can reach, and the App's user authorization.
+
+An installation token is kept in this process until shortly before it expires, then minted again;
+it is never logged, stored or put in an exception. Like the rest of this package it knows nothing of
+Django models: it takes ids and tokens and returns typed records.
+
+https://docs.github.com/en/apps/creating-github-apps/authenticating-with-a-github-app/about-authentication-with-a-github-app
+"""
+
+import logging
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from urllib.parse import quote, urlencode
+
+import jwt
+from django.conf import settings
+from django.views.decorators.debug import sensitive_variables
+
+from integrations.github import errors, oauth, schemas
+from integrations.github.client import API_VERSION, GitHubClient, new_session, send
+from integrations.github.errors import AppNotConfigured
+from integrations.github.schemas import Installation, InstallationToken, OAuthToken
+
+logger = logging.getLogger(__name__)
+
+# "Set this 60 seconds in the past to allow for clock drift"; "no more than 10 minutes into the future".
+# https://docs.github.com/en/apps/creating-github-apps/authenticating-with-a-github-app/generating-a-json-web-token-jwt-for-a-github-app
+JWT_BACKDATE_SECONDS = 60
+JWT_LIFETIME_SECONDS = 9 * 60
+# Tokens last an hour: one within this of its end is minted again, so that no request, nor the next
+# page of a run, goes out with a token about to expire.
+RENEW_BEFORE_EXPIRY = timedelta(minutes=5)
+
+_tokens: dict[tuple[str, int], InstallationToken] = {}
+_locks: dict[tuple[str, int], threading.Lock] = {}
+_locks_lock = threading.Lock()
+
+
+def configured() -> bool:
+    """Whether this server has a GitHub App: all five settings (config/settings.py refuses half of them)."""
+    return all(
+        (
+            settings.GITHUB_APP_ID,
+            settings.GITHUB_APP_SLUG,
+            settings.GITHUB_APP_PRIVATE_KEY,
+            settings.GITHUB_APP_CLIENT_ID,
+            settings.GITHUB_APP_CLIENT_SECRET,
+        )
+    )
+
+
+def _require_configured() -> None:
+    if not configured():
+        raise AppNotConfigured
+
+
+def install_url(*, state: str) -> str:
+    """The App's install page; GitHub hands ``state`` back to the setup URL.
+
+    https://docs.github.com/en/apps/using-github-apps/installing-your-own-github-app
+    """
+    _require_configured()
+    slug = quote(settings.GITHUB_APP_SLUG, safe="")
+    return f"{settings.GITHUB_WEB_URL}/apps/{slug}/installations/new?{urlencode({'state': state})}"
+
+
+def app_jwt(*, now: float | None = None) -> str:
+    """The App's JSON Web Token (RS256), which authenticates the App itself, e.g. to mint tokens.
+    ``iss`` is a string: PyJWT refuses a number there (SPEC §8).
+
+    https://docs.github.com/en/apps/creating-github-apps/authenticating-with-a-github-app/generating-a-json-web-token-jwt-for-a-github-app
+    """
+    _require_configured()
+    now = int(time.time() if now is None else now)
+    claims = {"iat": now - JWT_BACKDATE_SECONDS, "exp": now + JWT_LIFETIME_SECONDS, "iss": str(settings.GITHUB_APP_ID)}
+    return jwt.encode(claims, settings.GITHUB_APP_PRIVATE_KEY, algorithm="RS256")
+
+
+def installation_token(installation_id: int) -> str:
+    """A token of the installation, minted with the App's JWT and kept until RENEW_BEFORE_EXPIRY
+    before it expires. Safe from several threads: one mints, the others wait and take its token.
+
+    https://docs.github.com/en/apps/creating-github-apps/authenticating-with-a-github-app/generating-an-installation-access-token-for-a-github-app
+    """
+    key = (settings.GITHUB_API_URL, int(installation_id))
+    with _lock_for(key):
+        token = _tokens.get(key)
+        if token is None or token.expires_at - RENEW_BEFORE_EXPIRY <= datetime.now(UTC):
+            token = _tokens[key] = _mint(int(installation_id))
+        return token.token
+
+
+def forget_installation_token(installation_id: int) -> None:
+    """Drop the installation's kept token (GitHub no longer takes it: the App was uninstalled)."""
+    with _locks_lock:
+        _tokens.pop((settings.GITHUB_API_URL, int(installation_id)), None)
+
+
+def forget_installation_tokens() -> None:
+    with _locks_lock:
+        _tokens.clear()
+
+
+def _lock_for(key) -> threading.Lock:
+    with _locks_lock:
+        return _locks.setdefault(key, threading.Lock())
+
+
+@sensitive_variables("app_token")
+def _mint(installation_id: int) -> InstallationToken:
+    """POST /app/installations/{installation_id}/access_tokens, as the App.
+
+    https://docs.github.com/en/rest/apps/apps#create-an-installation-access-token-for-an-app
+    """
+    app_token = app_jwt()
+    headers = {
+        "Authorization": f"Bearer {app_token}",
+        "Accept": "application/vnd.github+json",
+        "X-GitHub-Api-Version": API_VERSION,
+    }
+    url = f"{settings.GITHUB_API_URL}/app/installations/{installation_id}/access_tokens"
+    with new_session() as session:
+        response, _ = send(session, "POST", url, timeout=(10, 10), headers=headers)
+    error = errors.for_installation_token_status(
+        response.status, response.headers, response.body, web_url=settings.GITHUB_WEB_URL
+    )
+    if error is not None:
+        logger.warning("Minting a token of installation %s failed: %s", installation_id, type(error).__name__)
+        raise error
+    token = schemas.parse(InstallationToken, response.body, "the installation token")
+    logger.info("Minted a token of installation %s, expiring at %s", installation_id, token.expires_at)
+    return token
+
+
+@sensitive_variables("user_token")
+def user_installations(user_token: str) -> list[Installation]:
+    """The App's installations the user of ``user_token`` (from the App's user authorization) can
+    reach: only these may be connected by them, whatever installation_id a URL names."""
+    with GitHubClient(user_token, retries=1) as client:
+        return client.user_installations()
+
+
+def authorize_url(*, state: str, redirect_uri: str) -> str:
+    """The App's user authorization: GitHub's OAuth web flow with the App's client id.
+
+    https://docs.github.com/en/apps/creating-github-apps/authenticating-with-a-github-app/generating-a-user-access-token-for-a-github-app#using-the-web-application-flow-to-generate-a-user-access-token
+    """
+    _require_configured()
+    return oauth.authorize_url(
+        state=state, redirect_uri=redirect_uri, scopes=(), client_id=settings.GITHUB_APP_CLIENT_ID
+    )
+
+
+def exchange_code(code: str, *, redirect_uri: str) -> OAuthToken:
+    """The user access token for the code GitHub handed to the setup URL. It has no scopes: what it
+    may do is the App's permissions and the user's own."""
+    _require_configured()
+    return oauth.exchange_code(
+        code,
+        redirect_uri=redirect_uri,
+        client_id=settings.GITHUB_APP_CLIENT_ID,
+        client_secret=settings.GITHUB_APP_CLIENT_SECRET,
+        required_scope=None,
+    )

@@ -1,0 +1,170 @@
+"""Connecting through the GitHub App (SPEC §4 "Two ways to connect"): Install the GitHub App →
+GitHub's install page → github_app_setup with installation_id → the App's user authorization →
+github_app_setup again with code and state → the team's page, while the members are imported.
+
+An installation_id in a URL proves nothing (anyone can type one): the installation is connected
+only if the user's own authorization lists it (GET /user/installations) and it is on an
+organization. The user's token is used for that and dropped; the integration stores no token.
+
+`?team=<slug>` on github_app_install is an admin of an existing team: a team without an integration
+is connected; one connected to the same organization is switched to the installation.
+"""
+
+import re
+import secrets
+import time
+
+import requests
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.shortcuts import redirect
+from django.urls import reverse
+from django.views.decorators.debug import sensitive_variables
+from django.views.decorators.http import require_GET
+
+from integrations.github import app
+from integrations.github.errors import AppNotConfigured, GitHubError, OAuthError
+from integrations.onboarding import WrongOrganization, connect_installation
+from integrations.views.onboarding import (
+    EXPIRED,
+    NO_CODE,
+    STATE_LIFETIME_SECONDS,
+    _admin_team,
+    _github_problem,
+    _problem,
+)
+
+# The install under way: {"state", "created_at", "team"}, and "installation_id" once GitHub sent it.
+STATE_SESSION_KEY = "github_app_state"
+INSTALLATION_ID = re.compile(r"[1-9][0-9]{0,17}")
+
+NOT_STARTED = (
+    "This GitHub App installation was not started here, or was already used. Start again with Install the GitHub App."
+)
+WRONG_STATE = (
+    "GitHub's answer does not belong to the installation started here, so it was refused. "
+    "Start again with Install the GitHub App."
+)
+NO_INSTALLATION = "GitHub named no installation of the App. Start again with Install the GitHub App."
+REQUESTED = (
+    "Your request to install the GitHub App was sent to the organization's owners. Once an owner "
+    "installs it, start again with Install the GitHub App."
+)
+NOT_REACHABLE = (
+    "That installation of the GitHub App is not one your GitHub account can reach, so nothing was "
+    "connected. Install the GitHub App on your organization, then try again."
+)
+NOT_AN_ORGANIZATION = (
+    "The GitHub App was installed on a personal account, not an organization, so there are no members "
+    "to import. Install it on an organization."
+)
+SUSPENDED = (
+    "The App's installation on {login} is suspended, so it cannot read the members. An organization "
+    "owner must unsuspend it (Settings › GitHub Apps), then start again."
+)
+WRONG_ORGANIZATION = (
+    "This team is connected to {connected}, but the GitHub App was installed on {installed}. "
+    "Install it on {connected} instead."
+)
+
+
+@require_GET
+@login_required
+def github_app_install(request):
+    team = _admin_team(request.user, request.GET["team"]) if request.GET.get("team") else None
+    if not app.configured():
+        return _problem(
+            request, AppNotConfigured.message, title="The GitHub App is not configured", status=503, team=team
+        )
+    state = secrets.token_urlsafe(32)
+    request.session[STATE_SESSION_KEY] = {"state": state, "created_at": time.time(), "team": team and team.slug}
+    return redirect(app.install_url(state=state))
+
+
+@require_GET
+@login_required
+def github_app_setup(request):
+    """GitHub's setup URL after an install, and the App's user authorization callback: one URL, as
+    GitHub allows one fixed setup URL (SPEC §5)."""
+    if "code" in request.GET or "error" in request.GET:
+        return _authorized(request)
+    return _installed(request)
+
+
+def _installed(request):
+    """Back from the install page: ask the user to authorize the App, which proves what they may reach."""
+    started = request.session.get(STATE_SESSION_KEY)
+    # GitHub hands our state back; an install begun on GitHub itself comes without one, and is as
+    # good (the authorization decides), but without a team.
+    if started is not None and not secrets.compare_digest(
+        started["state"].encode(), request.GET.get("state", started["state"]).encode()
+    ):
+        started = None
+    team = _admin_team(request.user, started["team"]) if started and started["team"] else None
+    if request.GET.get("setup_action") == "request":
+        return _problem(request, REQUESTED, title="Installation requested", status=200, team=team)
+    installation_id = request.GET.get("installation_id", "")
+    if not INSTALLATION_ID.fullmatch(installation_id):
+        return _problem(request, NO_INSTALLATION, team=team)
+    if not app.configured():
+        return _problem(
+            request, AppNotConfigured.message, title="The GitHub App is not configured", status=503, team=team
+        )
+    state = secrets.token_urlsafe(32)
+    request.session[STATE_SESSION_KEY] = {
+        "state": state,
+        "created_at": time.time(),
+        "team": team and team.slug,
+        "installation_id": int(installation_id),
+    }
+    return redirect(app.authorize_url(state=state, redirect_uri=_setup_uri(request)))
+
+
+@sensitive_variables("token")
+def _authorized(request):
+    # Popped, so that a state works once, whatever comes of it.
+    started = request.session.pop(STATE_SESSION_KEY, None)
+    if started is None:
+        return _problem(request, NOT_STARTED)
+    team = _admin_team(request.user, started["team"]) if started["team"] else None
+    if not secrets.compare_digest(started["state"].encode(), request.GET.get("state", "").encode()):
+        return _problem(request, WRONG_STATE, team=team)
+    if time.time() - started["created_at"] > STATE_LIFETIME_SECONDS:
+        return _problem(request, EXPIRED, team=team)
+    if "error" in request.GET:
+        return _problem(request, OAuthError(request.GET["error"]).message, team=team)
+    if not request.GET.get("code"):
+        return _problem(request, NO_CODE, team=team)
+    # With "Request user authorization during installation" GitHub authorizes right after the
+    # install and names the installation here; it is checked like any other.
+    installation_id = started.get("installation_id") or request.GET.get("installation_id", "")
+    if not INSTALLATION_ID.fullmatch(str(installation_id)):
+        return _problem(request, NO_INSTALLATION, team=team)
+    try:
+        token = app.exchange_code(request.GET["code"], redirect_uri=_setup_uri(request))
+        installations = app.user_installations(token.access_token)
+    except (GitHubError, requests.RequestException) as error:
+        return _github_problem(request, error, team=team)
+    installation = next((each for each in installations if each.id == int(installation_id)), None)
+    if installation is None:
+        return _problem(request, NOT_REACHABLE, title="The GitHub App was not connected", status=403, team=team)
+    if not installation.on_organization:
+        return _problem(request, NOT_AN_ORGANIZATION, title="The GitHub App was not connected", team=team)
+    if installation.suspended_at is not None:
+        message = SUSPENDED.format(login=installation.account.login)
+        return _problem(request, message, title="The GitHub App was not connected", status=409, team=team)
+    try:
+        connected, created = connect_installation(user=request.user, installation=installation, team=team)
+    except WrongOrganization as error:
+        message = WRONG_ORGANIZATION.format(
+            connected=error.integration.organization_login, installed=installation.account.login
+        )
+        return _problem(request, message, title="The GitHub App was not connected", status=409, team=team)
+    if not created:
+        messages.success(request, f"{connected.name} now reads {installation.account.login} through the GitHub App.")
+        return redirect("integrations:github_members", team_slug=connected.slug)
+    return redirect("teams:team_home", team_slug=connected.slug)
+
+
+def _setup_uri(request) -> str:
+    return request.build_absolute_uri(reverse("integrations:github_app_setup"))
