@@ -303,7 +303,7 @@ DRAMATIQ_BROKER = {
         "dramatiq.middleware.ShutdownNotifications",
         "django_dramatiq.middleware.DbConnectionsMiddleware",
         "django_dramatiq.middleware.AdminMiddleware",
-        "integrations.reaper.StalledRunReaper",
+        "integrations.periodic.StalledRunReaper",
     ],
 }
 DRAMATIQ_TASKS_DATABASE = "default"
