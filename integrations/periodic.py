@@ -1,7 +1,7 @@
 """Periodic work in every worker process: a thread per check, started by a Dramatiq middleware when
 the worker boots, so that it needs no process beyond the workers `make run` and `make cluster`
 start. Each check must be safe to run in several processes at once: the stalled-run check ends a
-run by a conditional UPDATE."""
+run by a conditional UPDATE, the schedule claims due integrations by one."""
 
 import logging
 import threading
@@ -56,3 +56,20 @@ class StalledRunReaper(PeriodicCheck):
         if reaped:
             logger.warning("Ended %d stalled member sync run(s)", reaped)
 
+
+class ScheduledFullSyncs(PeriodicCheck):
+    """Queues the scheduled full re-sync of the integrations that are due (integrations/schedule.py)."""
+
+    name = "scheduled full re-sync"
+
+    def interval_seconds(self) -> float:
+        from django.conf import settings
+
+        return settings.MEMBER_SYNC_SCHEDULE_CHECK_SECONDS
+
+    def check(self):
+        from integrations.schedule import queue_due_full_syncs
+
+        queued = queue_due_full_syncs()
+        if queued:
+            logger.info("Queued the scheduled full re-sync of %d integration(s)", queued)
