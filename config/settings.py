@@ -329,6 +329,13 @@ MEMBER_SYNC_TIME_LIMIT_SECONDS = int(env("MEMBER_SYNC_TIME_LIMIT_SECONDS", 30 * 
 MEMBER_SYNC_HOLD_DEACTIVATIONS_PERCENT = int(env("MEMBER_SYNC_HOLD_DEACTIVATIONS_PERCENT", 20))
 MEMBER_SYNC_HOLD_DEACTIVATIONS_MIN = int(env("MEMBER_SYNC_HOLD_DEACTIVATIONS_MIN", 5))
 
+# The scheduled full re-sync (SPEC §4 "Always in sync"): each integration is synced in full at most
+# this long after its last run started, spread over the period; 0 turns it off. It catches what
+# webhooks missed (and is all an OAuth connection, which receives none, gets).
+MEMBER_SYNC_EVERY_SECONDS = int(env("MEMBER_SYNC_EVERY_SECONDS", 24 * 3600))
+# How often each worker process looks for due integrations; SPEC §5 asks for at least once a minute.
+MEMBER_SYNC_SCHEDULE_CHECK_SECONDS = float(env("MEMBER_SYNC_SCHEDULE_CHECK_SECONDS", 60))
+
 # Keys of two deployments (or test runs) sharing one Redis stay apart: the broker's and the cache's.
 DRAMATIQ_NAMESPACE = env("DRAMATIQ_NAMESPACE", "dramatiq")
 
@@ -353,7 +360,8 @@ DRAMATIQ_BROKER = {
         "dramatiq.middleware.ShutdownNotifications",
         "django_dramatiq.middleware.DbConnectionsMiddleware",
         "django_dramatiq.middleware.AdminMiddleware",
-        "integrations.reaper.StalledRunReaper",
+        "integrations.periodic.StalledRunReaper",
+        "integrations.periodic.ScheduledFullSyncs",
     ],
 }
 DRAMATIQ_TASKS_DATABASE = "default"

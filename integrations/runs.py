@@ -67,11 +67,63 @@ def request_member_sync(
     raise SyncAlreadyChanging("Another sync was starting and finishing at the same moment; try again.")
 
 
-def _enqueue(run):
-    from integrations.tasks import sync_github_members  # the actor records its transitions here
+def request_member_syncs(integration_ids, *, trigger: str) -> list[MemberSyncRun]:
+    """Queue a run for each of these integrations in a few statements however many they are: the
+    schedule's path (integrations/schedule.py). Call it inside a transaction; the actors are
+    enqueued after it commits.
 
+    An integration whose run is already under way keeps it and gets none: the INSERT skips the rows
+    the one-active-run constraint refuses (ON CONFLICT DO NOTHING on PostgreSQL, INSERT OR IGNORE on
+    SQLite, both of which honour a partial unique index), so a Sync Now pressed meanwhile wins.
+    """
+    now = timezone.now()
+    MemberSyncRun.objects.bulk_create(
+        [MemberSyncRun(integration_id=pk, trigger=trigger, queued_at=now) for pk in integration_ids],
+        ignore_conflicts=True,
+    )
+    # An ignored row gets no primary key: read back the runs this call created.
+    queued = list(
+        MemberSyncRun.objects.filter(
+            integration_id__in=integration_ids, trigger=trigger, queued_at=now, status=Status.QUEUED
+        ).select_related("integration")
+    )
+    # What _save_on_integration does for one run. These runs are the newest of their integrations:
+    # none can be created while they are active.
+    GitHubIntegration.objects.filter(pk__in=[run.integration_id for run in queued]).update(
+        member_sync_status=Status.QUEUED, member_sync_error=""
+    )
+    for run in queued:
+        run.integration.member_sync_status, run.integration.member_sync_error = Status.QUEUED, ""
+    transaction.on_commit(partial(_enqueue_many, queued))
+    return queued
+
+
+# Messages sent per transaction by _enqueue_many.
+ENQUEUE_CHUNK = 100
+
+
+def _enqueue_many(queued_runs):
+    for start in range(0, len(queued_runs), ENQUEUE_CHUNK):
+        chunk = queued_runs[start : start + ENQUEUE_CHUNK]
+        for run in chunk:
+            publish_member_sync(run, team_id=run.integration.team_id)
+        # django_dramatiq's admin middleware writes a row per message sent: in one transaction they
+        # cost one commit (a disk sync) instead of one each. Events are published outside it, so
+        # that SQLite's write lock is held only while the messages are sent.
+        with transaction.atomic():
+            for run in chunk:
+                _send(run)
+
+
+def _enqueue(run):
     # Announced before it is sent, so that no worker's "syncing" can reach a browser before it.
     publish_member_sync(run, team_id=run.integration.team_id)
+    _send(run)
+
+
+def _send(run):
+    from integrations.tasks import sync_github_members  # the actor records its transitions here
+
     try:
         sync_github_members.send(run.pk)
     except Exception:
@@ -231,6 +283,10 @@ def _save_on_integration(run):
         fields["member_sync_error"] = ""
     elif run.status == Status.SYNCING:
         fields["member_sync_started_at"] = run.started_at
+        if settings.MEMBER_SYNC_EVERY_SECONDS and run.trigger != MemberSyncRun.Trigger.WEBHOOK:
+            # A full sync starts: the scheduled one is due a period from now (SPEC §5), so Sync Now
+            # postpones it. A webhook's run applies one change and postpones nothing.
+            fields["next_full_sync_at"] = run.started_at + timedelta(seconds=settings.MEMBER_SYNC_EVERY_SECONDS)
     else:
         fields.update(
             member_sync_completed_at=run.finished_at, member_sync_error=run.error, member_sync_result=run.result()

@@ -2,8 +2,13 @@
 page's banner, both live over the team's event stream. A read for pages (a selector): it writes
 nothing."""
 
-from django.urls import reverse
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
+from django.urls import reverse
+from django.utils import timezone
+
+from integrations import schedule
 from integrations.events import current_event_id
 from integrations.models import GitHubIntegration
 
@@ -27,4 +32,56 @@ def status_context(request) -> dict:
         "is_admin": request.team_membership.is_admin,
         "events_url": reverse("integrations:github_member_events", args=[team.slug]),
         "last_event_id": last_event_id,
+        "staying_current": how_members_stay_current(integration) if integration else None,
     }
+
+
+@dataclass(frozen=True)
+class StayingCurrent:
+    """How an integration's members are kept current, for the line the members page shows."""
+
+    # Why syncing stopped ("disconnected" or "suspended"), or "" while it goes on.
+    stopped: str = ""
+    disconnected_reason: str = ""
+    # A GitHub App connection receives webhooks; an OAuth one none.
+    webhooks: bool = False
+    last_webhook_at: datetime | None = None
+    # "24 h", or "" when the scheduled re-sync is off.
+    every: str = ""
+    next_at: datetime | None = None
+    next_is_due: bool = False
+    next_within_a_day: bool = True
+
+
+def how_members_stay_current(integration: GitHubIntegration, now: datetime | None = None) -> StayingCurrent:
+    if integration.disconnected_at:
+        return StayingCurrent(stopped="disconnected", disconnected_reason=integration.disconnected_reason)
+    if integration.installation_suspended_at:
+        return StayingCurrent(stopped="suspended")
+    webhooks = {
+        "webhooks": integration.connection == GitHubIntegration.Connection.APP,
+        "last_webhook_at": integration.last_webhook_at,
+    }
+    every = schedule.period()
+    if every is None:
+        return StayingCurrent(**webhooks)
+    now = now or timezone.now()
+    # Never scheduled yet: the time the schedule's next pass will give it.
+    next_at = integration.next_full_sync_at or schedule.first_full_sync_at(integration.pk, now, every)
+    return StayingCurrent(
+        **webhooks,
+        every=_duration(every),
+        next_at=next_at,
+        next_is_due=next_at <= now,
+        # Within a day, the time alone names one moment.
+        next_within_a_day=next_at - now <= timedelta(days=1),
+    )
+
+
+def _duration(period: timedelta) -> str:
+    seconds = int(period.total_seconds())
+    if seconds % 3600 == 0:
+        return f"{seconds // 3600} h"
+    if seconds % 60 == 0:
+        return f"{seconds // 60} min"
+    return f"{seconds} s"

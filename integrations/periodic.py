@@ -1,0 +1,75 @@
+"""Periodic work in every worker process: a thread per check, started by a Dramatiq middleware when
+the worker boots, so that it needs no process beyond the workers `make run` and `make cluster`
+start. Each check must be safe to run in several processes at once: the stalled-run check ends a
+run by a conditional UPDATE, the schedule claims due integrations by one."""
+
+import logging
+import threading
+
+import dramatiq
+
+logger = logging.getLogger(__name__)
+
+
+class PeriodicCheck(dramatiq.Middleware):
+    """Calls check() every interval_seconds() in a thread of each worker process."""
+
+    name = "periodic-check"
+
+    def __init__(self):
+        self.stopped = threading.Event()
+
+    def after_worker_boot(self, broker, worker):
+        threading.Thread(target=self._loop, name=self.name, daemon=True).start()
+
+    def before_worker_shutdown(self, broker, worker):
+        self.stopped.set()
+
+    def interval_seconds(self) -> float:
+        return 60
+
+    def check(self):
+        raise NotImplementedError
+
+    def _loop(self):
+        # Imported here: django_dramatiq builds the middleware before Django's apps are ready.
+        from django.db import close_old_connections
+
+        while not self.stopped.wait(self.interval_seconds()):
+            try:
+                self.check()
+            except Exception:
+                logger.exception("The %s failed; it runs again at its next interval", self.name)
+            finally:
+                close_old_connections()
+
+
+class StalledRunReaper(PeriodicCheck):
+    """Once a minute, ends runs whose worker died or whose message never came (SPEC §4)."""
+
+    name = "stalled-run check"
+
+    def check(self):
+        from integrations.runs import reap_stalled_runs
+
+        reaped = reap_stalled_runs()
+        if reaped:
+            logger.warning("Ended %d stalled member sync run(s)", reaped)
+
+
+class ScheduledFullSyncs(PeriodicCheck):
+    """Queues the scheduled full re-sync of the integrations that are due (integrations/schedule.py)."""
+
+    name = "scheduled full re-sync"
+
+    def interval_seconds(self) -> float:
+        from django.conf import settings
+
+        return settings.MEMBER_SYNC_SCHEDULE_CHECK_SECONDS
+
+    def check(self):
+        from integrations.schedule import queue_due_full_syncs
+
+        queued = queue_due_full_syncs()
+        if queued:
+            logger.info("Queued the scheduled full re-sync of %d integration(s)", queued)

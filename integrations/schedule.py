@@ -1,0 +1,114 @@
+"""The scheduled full re-sync (SPEC §4 "Always in sync", §5 MEMBER_SYNC_EVERY_SECONDS).
+
+Each integration is due at most one period after its last full sync started: a run that starts
+sets next_full_sync_at to its start plus the period (integrations/runs.py), so Sync Now postpones
+the scheduled sync. An integration never scheduled (connected before the schedule existed, or
+whose runs never started) is given a time within the coming period fixed by its id, so that ten
+thousand of them are spread over the period rather than all due at once.
+
+Every worker process looks for due integrations every MEMBER_SYNC_SCHEDULE_CHECK_SECONDS
+(integrations/periodic.py) and claims them in the database: in one transaction per batch it reads
+due ids (locking them with FOR UPDATE SKIP LOCKED on PostgreSQL; SQLite's BEGIN IMMEDIATE already
+admits one writer at a time), moves them a period on with a conditional UPDATE … WHERE
+next_full_sync_at <= now whose row count must match, and inserts their runs. Another worker either
+skips those rows or finds them no longer due, so no integration is queued twice, however many
+workers look.
+
+Why this and not a scheduler made for Dramatiq (dramatiq-crontab, periodiq): both run a scheduler
+process of their own (`manage.py crontab`, `periodiq`) that `make run`, `make cluster` and every
+deployment would have to start and keep to a single instance, and both only fire a job on a clock;
+that job would still have to find the due integrations and claim them as here. The claim is the
+hard part and lives in the database either way; the clock is the thread the workers already run
+for the stalled-run check.
+"""
+
+import math
+from datetime import UTC, datetime, timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Case, DateTimeField, Exists, OuterRef, Q, Value, When
+from django.utils import timezone
+
+from integrations import runs
+from integrations.models import ACTIVE_SYNC_STATUSES, GitHubIntegration, MemberSyncRun
+
+# Integrations claimed and queued per transaction: a few statements each, whatever the batch.
+BATCH_SIZE = 500
+
+# Fibonacci hashing: ids times the golden ratio's fraction land far apart, and consecutive ids
+# together fill the period evenly.
+_GOLDEN_FRACTION = (math.sqrt(5) - 1) / 2
+_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
+
+
+class ClaimLost(Exception):
+    """Rows read as due were not all claimed: the database neither locked them nor serialized the
+    writers. The batch is rolled back, so nothing is queued twice; the next pass tries again."""
+
+
+def period() -> timedelta | None:
+    seconds = settings.MEMBER_SYNC_EVERY_SECONDS
+    return timedelta(seconds=seconds) if seconds > 0 else None
+
+
+def first_full_sync_at(integration_id: int, now: datetime, every: timedelta) -> datetime:
+    """When an integration never scheduled is first due: a point of the coming period fixed by its
+    id, the same in every worker."""
+    offset = every * ((integration_id * _GOLDEN_FRACTION) % 1)
+    window_start = now - (now - _EPOCH) % every
+    due = window_start + offset
+    return due if due > now else due + every
+
+
+def can_sync():
+    """Integrations whose connection works. Skipped: one GitHub disconnected (the App uninstalled,
+    the organization deleted), an App installation suspended, an App integration without an
+    installation and an OAuth one without a token. A run could only fail; they are due again as
+    soon as they are connected again."""
+    oauth_with_token = Q(connection=GitHubIntegration.Connection.OAUTH) & ~Q(encrypted_access_token="")
+    installed_app = Q(connection=GitHubIntegration.Connection.APP, installation_id__isnull=False)
+    return Q(disconnected_at__isnull=True, installation_suspended_at__isnull=True) & (oauth_with_token | installed_app)
+
+
+def queue_due_full_syncs(*, now: datetime | None = None, batch_size: int = BATCH_SIZE) -> int:
+    """One pass of the schedule: queue a `schedule` run for every due integration. Returns how many
+    were queued."""
+    every = period()
+    if every is None:
+        return 0
+    now = now or timezone.now()
+    _schedule_unscheduled(now, every, batch_size)
+    queued = 0
+    while (claimed := _queue_batch(now, every, batch_size)) is not None:
+        queued += claimed
+    return queued
+
+
+def _schedule_unscheduled(now, every, batch_size):
+    unscheduled = GitHubIntegration.objects.filter(next_full_sync_at__isnull=True)
+    while ids := list(unscheduled.values_list("pk", flat=True)[:batch_size]):
+        # Two workers doing this at once write the same times.
+        whens = [When(pk=pk, then=Value(first_full_sync_at(pk, now, every))) for pk in ids]
+        unscheduled.filter(pk__in=ids).update(next_full_sync_at=Case(*whens, output_field=DateTimeField()))
+
+
+def _queue_batch(now, every, batch_size) -> int | None:
+    """Claim and queue up to batch_size due integrations; None when none is left."""
+    # A due integration with a run under way is left due: the run, when it starts, moves it on.
+    run_under_way = MemberSyncRun.objects.filter(integration=OuterRef("pk"), status__in=ACTIVE_SYNC_STATUSES)
+    due = GitHubIntegration.objects.filter(can_sync(), ~Exists(run_under_way), next_full_sync_at__lte=now)
+    with transaction.atomic():
+        ids = list(
+            due.select_for_update(skip_locked=True, of=("self",))
+            .order_by("next_full_sync_at")
+            .values_list("pk", flat=True)[:batch_size]
+        )
+        if not ids:
+            return None
+        claimed = GitHubIntegration.objects.filter(pk__in=ids, next_full_sync_at__lte=now).update(
+            next_full_sync_at=now + every
+        )
+        if claimed != len(ids):
+            raise ClaimLost(f"claimed {claimed} of {len(ids)} due integrations")
+        return len(runs.request_member_syncs(ids, trigger=MemberSyncRun.Trigger.SCHEDULE))
