@@ -442,9 +442,6 @@ def test_an_installations_bot_is_not_held_to_the_partial_sight_rule(github, gith
 def simulated_app(oauth, settings):
     """This server's GitHub App is the simulator's: its id, slug, key and client, and the simulator
     sends installs to this server's setup URL."""
-    if not hasattr(oauth, "install_app"):
-        # Until the simulator's App (branch sim-app) is merged; then this never skips.
-        pytest.skip("the simulator is not a GitHub App yet")
     registration = oauth.app
     settings.GITHUB_APP_ID = str(registration.id)
     settings.GITHUB_APP_SLUG = registration.slug
