@@ -6,6 +6,7 @@ import re
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.request
@@ -31,13 +32,33 @@ def wait_until_serving(url, processes, timeout=60.0):
 
 
 DEMO_ORGANIZATION = "demo-org=1500"
+# The simulator is also this server's GitHub App (SPEC §7): development values, never a real App's.
+DEMO_APP = {
+    "GITHUB_APP_ID": "424242",
+    "GITHUB_APP_SLUG": "member-sync-simulator",
+    "GITHUB_APP_CLIENT_ID": "Iv1.member-sync-dev",
+    "GITHUB_APP_CLIENT_SECRET": "member-sync-dev-app-secret",
+    "GITHUB_WEBHOOK_SECRET": "member-sync-dev-webhook-secret",
+}
 
 
-def start_github_simulator(processes):
+def start_github_simulator(processes, port):
     """The GitHub simulator, unless GITHUB_API_URL points at a real GitHub. Returns the
-    environment that points the app at it."""
+    environment that points the app at it, as an OAuth App and as a GitHub App."""
+    key_file = Path(tempfile.mkdtemp(prefix="member-sync-")) / "github-app.pem"  # written by the simulator
+    base = f"http://127.0.0.1:{port}"
+    app_options = [
+        "--app-id", DEMO_APP["GITHUB_APP_ID"],
+        "--app-slug", DEMO_APP["GITHUB_APP_SLUG"],
+        "--app-client-id", DEMO_APP["GITHUB_APP_CLIENT_ID"],
+        "--app-client-secret", DEMO_APP["GITHUB_APP_CLIENT_SECRET"],
+        "--app-private-key-file", str(key_file),
+        "--app-webhook-url", f"{base}/github/webhook/",
+        "--app-webhook-secret", DEMO_APP["GITHUB_WEBHOOK_SECRET"],
+        "--app-setup-url", f"{base}/github/app/setup/",
+    ]  # fmt: skip
     process = subprocess.Popen(
-        [PYTHON, "manage.py", "github_simulator", "--port", "0", "--org", DEMO_ORGANIZATION],
+        [PYTHON, "manage.py", "github_simulator", "--port", "0", "--org", DEMO_ORGANIZATION, *app_options],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         text=True,
@@ -57,6 +78,8 @@ def start_github_simulator(processes):
                 "GITHUB_GRAPHQL_URL": f"{url}/graphql",
                 "GITHUB_CLIENT_ID": os.environ.get("GITHUB_CLIENT_ID") or "member-sync-dev",
                 "GITHUB_CLIENT_SECRET": os.environ.get("GITHUB_CLIENT_SECRET") or "member-sync-dev-secret",
+                **DEMO_APP,
+                "GITHUB_APP_PRIVATE_KEY_FILE": str(key_file),
             }
     sys.exit("The GitHub simulator did not start; see the output above.")
 
@@ -86,7 +109,7 @@ def main():
         if redis_server is not None:
             processes.append(redis_server)
         if not os.environ.get("GITHUB_API_URL"):
-            os.environ.update(start_github_simulator(processes))
+            os.environ.update(start_github_simulator(processes, port))
         # Each child gets its own session so that Ctrl-C reaches only this script, which then stops
         # them in order and waits for them.
         processes.append(

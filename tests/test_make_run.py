@@ -9,6 +9,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+import requests
 
 from tests.helpers import free_port, http_status, wait_for
 
@@ -68,8 +69,22 @@ def test_make_run_serves_the_login_page_and_stops_on_sigterm(make_run):
     assert http_status(url) == 200
     assert any("GitHub simulator at http://127.0.0.1:" in line for line in output)
     assert len(processes_with_marker(marker)) >= 5  # make, the supervisor, the simulator, the worker, uvicorn
+    assert "Install the GitHub App" in onboarding_page_of_a_new_user(f"http://127.0.0.1:{port}")
 
     process.send_signal(signal.SIGTERM)
     assert process.wait(timeout=30) != 0
     wait_for(lambda: not processes_with_marker(marker), timeout=20, message="every process to stop")
     assert http_status(url) is None
+
+
+def onboarding_page_of_a_new_user(base):
+    """Signs up, as a newcomer to `make run` does, and returns the onboarding page."""
+    http = requests.Session()
+    http.get(f"{base}/accounts/signup/", timeout=10).raise_for_status()
+    password = "a-long-unusual-pass-41"
+    form = {"username": "newcomer", "password1": password, "password2": password}
+    signed_up = http.post(
+        f"{base}/accounts/signup/", data={**form, "csrfmiddlewaretoken": http.cookies["csrftoken"]}, timeout=10
+    )
+    assert signed_up.url == f"{base}/onboarding/", signed_up.text
+    return signed_up.text
