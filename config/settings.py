@@ -244,6 +244,10 @@ def default_graphql_url(api_url):
 GITHUB_WEB_URL = env("GITHUB_WEB_URL", default_web_url(GITHUB_API_URL)).rstrip("/")
 GITHUB_GRAPHQL_URL = env("GITHUB_GRAPHQL_URL", default_graphql_url(GITHUB_API_URL))
 
+# What GitHub signs webhook deliveries with (the App's webhook secret, SPEC §6). Empty: every
+# delivery is refused (401), as none can be verified.
+GITHUB_WEBHOOK_SECRET = env("GITHUB_WEBHOOK_SECRET", "")
+
 # Pages run only the app's own scripts and styles, in DEBUG as in production (so that the tests see
 # the policy a deployment sends): an injected <script> or style="" does nothing. GitHub is in
 # form-action because Chromium applies it to the redirects a posted form follows, and connecting
