@@ -1,6 +1,6 @@
 from django.urls import path
 
-from integrations.views import events, members, onboarding
+from integrations.views import events, members, onboarding, webhooks
 
 app_name = "integrations"
 
@@ -9,6 +9,8 @@ urlpatterns = [
     path("github/connect/", onboarding.github_connect, name="github_connect"),
     path("github/callback/", onboarding.github_callback, name="github_callback"),
     path("github/organizations/", onboarding.github_select_org, name="github_select_org"),
+    # Not team-scoped either: GitHub sends every delivery to one URL; the payload names the organization.
+    path("github/webhook/", webhooks.github_webhook, name="github_webhook"),
     path("t/<slug:team_slug>/github/members/", members.github_members, name="github_members"),
     path("t/<slug:team_slug>/github/members/sync/", members.github_members_sync, name="github_members_sync"),
     path(
