@@ -151,8 +151,8 @@ def apply_members(*, run: MemberSyncRun, read: ReadSummary) -> dict:
     now = timezone.now()
     # A change a webhook applied after this run began reading is newer than the stage: the members
     # it touched keep it, neither overwritten, reactivated nor deactivated (SPEC §4). A run applied
-    # without having been started (only tests do) began reading now, as far as anyone knows.
-    read_since = run.started_at or now
+    # without having been started (only tests do) began reading when it was created.
+    read_since = run.started_at or run.queued_at
     overwritable = Q(webhook_changed_at__isnull=True) | Q(webhook_changed_at__lte=read_since)
     counts = staged_counts(run_id=run.pk, integration_id=integration.pk, read_since=read_since)
     staged = Exists(StagedMember.objects.filter(run=run, github_id=OuterRef("github_id")))
