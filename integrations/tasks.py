@@ -89,7 +89,7 @@ def _sync(run_id: int):
     time_limit=60_000,
 )
 def apply_github_webhook(event: str, payload: dict, delivery_id: str):
-    logger.info("Applying webhook delivery %s (%s.%s)", delivery_id, event, payload.get("action"))
+    logger.info("Applying webhook delivery %r (%s.%s)", delivery_id, event, payload.get("action"))
     webhooks.apply(event, payload)
 
 

@@ -63,7 +63,7 @@ def receive(*, body: bytes, signature: str | None, event: str, delivery_id: str)
     try:
         change = parse(event, payload)
     except Unusable as problem:
-        logger.warning("Ignored webhook delivery %s, not in GitHub's shape: %s", delivery_id[:100], problem)
+        logger.warning("Ignored webhook delivery %r, not in GitHub's shape: %s", delivery_id[:100], problem)
         return Answer(200, "Ignored: not in the shape GitHub documents.")
     if change is None:
         return Answer(200, "Ignored: an event this server does not apply.")
@@ -76,7 +76,7 @@ def receive(*, body: bytes, signature: str | None, event: str, delivery_id: str)
     try:
         _enqueue(event, change, delivery_id)
     except Exception:
-        logger.exception("Could not enqueue webhook delivery %s", delivery_id)
+        logger.exception("Could not enqueue webhook delivery %r", delivery_id)
         # Forgotten, so that GitHub's redelivery is applied rather than answered "already received".
         WebhookDelivery.objects.filter(delivery_id=delivery_id).delete()
         return Answer(503, "The queue is unavailable; redeliver this in a minute.")

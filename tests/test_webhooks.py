@@ -472,3 +472,19 @@ def test_a_webhook_while_a_run_is_under_way_is_applied_at_once_and_the_run_publi
     assert GitHubMember.objects.get(github_id=NEWCOMER["id"]).is_active
     assert list(MemberSyncRun.objects.values_list("pk", flat=True)) == [full_sync.pk]
     assert published == [(full_sync.pk, "queued", Trigger.MANUAL)]
+
+
+def test_an_unreachable_queue_gets_503_and_the_delivery_is_not_remembered(client, secret, integration, broker):
+    from dramatiq.brokers.redis import RedisBroker
+
+    payload = member_event("member_added", integration.organization_id, NEWCOMER)
+    original, apply_github_webhook.broker = apply_github_webhook.broker, RedisBroker(url="redis://127.0.0.1:1/0")
+    try:
+        refused = deliver(client, "organization", payload, delivery="d1")
+    finally:
+        apply_github_webhook.broker = original
+    redelivered = deliver(client, "organization", payload, delivery="d1")
+
+    # GitHub's redelivery, once the queue is back, is applied rather than answered "already received".
+    assert (refused.status_code, redelivered.status_code) == (503, 202)
+    assert apply_queued(broker) == 1
