@@ -279,8 +279,8 @@ def test_a_signed_member_added_delivery_shows_the_member_on_an_open_page_without
         )
         assert response.status_code == 202
 
-        expect(page.locator("#github-members")).to_contain_text("newcomer", timeout=LIVE)
-        expect(page.locator("#member-sync-status")).to_have_attribute("data-status", "complete")
+        expect(page.locator("#github-members td.login")).to_have_text(["newcomer"], timeout=LIVE)
+        expect(page.locator("#member-sync-status")).to_have_attribute("data-status", "complete", timeout=LIVE)
         assert page.evaluate("window.sameDocument") is True
 
     run = MemberSyncRun.objects.get()
