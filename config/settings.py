@@ -294,6 +294,10 @@ if any(_GITHUB_APP_PARTS.values()) and not all(_GITHUB_APP_PARTS.values()) and n
 if GITHUB_APP_ID and not GITHUB_APP_ID.isdigit():
     raise ImproperlyConfigured("GITHUB_APP_ID must be the GitHub App's numeric id.")
 
+# What GitHub signs webhook deliveries with (the App's webhook secret, SPEC §6). Empty: every
+# delivery is refused (401), as none can be verified.
+GITHUB_WEBHOOK_SECRET = env("GITHUB_WEBHOOK_SECRET", "")
+
 # Pages run only the app's own scripts and styles, in DEBUG as in production (so that the tests see
 # the policy a deployment sends): an injected <script> or style="" does nothing. GitHub is in
 # form-action because Chromium applies it to the redirects a posted form follows, and connecting

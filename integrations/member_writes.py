@@ -5,7 +5,8 @@ statement), so the statement count would grow with the organization. Here the ro
 JSON parameter and the database unpacks them (json_each on SQLite, jsonb_to_recordset on
 PostgreSQL): one INSERT a page into the stage of a run. Applying a run's stage to the members is
 set-based, table to table: one INSERT for the new members, one UPDATE for the changed ones, one for
-those who left, whatever their number.
+those who left, whatever their number. Each leaves alone the members a webhook changed after the
+run began reading: the stage is older than they are.
 """
 
 import json
@@ -59,41 +60,50 @@ _DIFFERS = (
 )
 
 
-def staged_counts(*, run_id, integration_id) -> dict:
+# A stored member the stage may rewrite: no webhook changed it after the run began reading (the
+# parameter), so the stage is not older than what is stored (SPEC §4 "Always in sync").
+_OVERWRITABLE = "(m.webhook_changed_at IS NULL OR m.webhook_changed_at <= %s)"
+
+
+def staged_counts(*, run_id, integration_id, read_since) -> dict:
     """How the run's stage compares with the stored members: total, created, updated, and released
-    (members whose deactivation was held, listed by GitHub again)."""
+    (members whose deactivation was held, listed by GitHub again). Members a webhook changed after
+    `read_since` are left as they are, so they count as unchanged."""
     sql = (
         "SELECT COUNT(*), "
         "COALESCE(SUM(CASE WHEN m.id IS NULL THEN 1 ELSE 0 END), 0), "
-        f"COALESCE(SUM(CASE WHEN m.id IS NOT NULL AND {_DIFFERS} THEN 1 ELSE 0 END), 0), "
-        "COALESCE(SUM(CASE WHEN m.deactivation_held_at IS NOT NULL THEN 1 ELSE 0 END), 0) "
+        f"COALESCE(SUM(CASE WHEN m.id IS NOT NULL AND {_DIFFERS} AND {_OVERWRITABLE} THEN 1 ELSE 0 END), 0), "
+        f"COALESCE(SUM(CASE WHEN m.deactivation_held_at IS NOT NULL AND {_OVERWRITABLE} THEN 1 ELSE 0 END), 0) "
         f"FROM {_table(StagedMember)} AS s LEFT JOIN {_table()} AS m "
         "ON m.integration_id = %s AND m.github_id = s.github_id WHERE s.run_id = %s"
     )
+    since = connection.ops.adapt_datetimefield_value(read_since)
     with connection.cursor() as cursor:
-        cursor.execute(sql, [integration_id, run_id])
+        cursor.execute(sql, [since, since, integration_id, run_id])
         total, created, updated, released = cursor.fetchone()
     return {"total": total, "created": created, "updated": updated, "released": released}
 
 
 def insert_staged(*, run_id, integration_id, now):
-    """Create the staged members who are not stored yet."""
+    """Create the staged members who are not stored yet. One a webhook stored meanwhile (after the
+    NOT EXISTS looked) is kept as the webhook left it."""
     timestamp = connection.ops.adapt_datetimefield_value(now)
     fields = ("github_id", *PROFILE_FIELDS)
     values = ", ".join(f"COALESCE(s.{field}, '')" if field in ("name", "email") else f"s.{field}" for field in fields)
     sql = (
         f"INSERT INTO {_table()} (integration_id, {', '.join(fields)}, is_active, first_seen_at, left_at, updated_at) "
         f"SELECT %s, {values}, %s, %s, NULL, %s FROM {_table(StagedMember)} AS s WHERE s.run_id = %s "
-        f"AND NOT EXISTS (SELECT 1 FROM {_table()} AS m WHERE m.integration_id = %s AND m.github_id = s.github_id)"
+        f"AND NOT EXISTS (SELECT 1 FROM {_table()} AS m WHERE m.integration_id = %s AND m.github_id = s.github_id) "
+        "ON CONFLICT (integration_id, github_id) DO NOTHING"
     )
     with connection.cursor() as cursor:
         cursor.execute(sql, [integration_id, True, timestamp, timestamp, run_id, integration_id])
 
 
-def update_staged(*, run_id, integration_id, now):
+def update_staged(*, run_id, integration_id, now, read_since):
     """Rewrite the stored members who differ from their staged form, bring back those who had left
     and release those whose deactivation was held: each is then active, with no time of leaving and
-    no hold."""
+    no hold. Members a webhook changed after `read_since` keep the webhook's state."""
     timestamp = connection.ops.adapt_datetimefield_value(now)
     assignments = ", ".join(
         f"{field} = COALESCE(s.{field}, m.{field})" if field in ("name", "email") else f"{field} = s.{field}"
@@ -103,7 +113,8 @@ def update_staged(*, run_id, integration_id, now):
         f"UPDATE {_table()} AS m SET {assignments}, is_active = %s, left_at = NULL, deactivation_held_at = NULL, "
         f"updated_at = CASE WHEN {_DIFFERS} THEN %s ELSE m.updated_at END "
         f"FROM {_table(StagedMember)} AS s WHERE s.run_id = %s AND m.integration_id = %s "
-        f"AND m.github_id = s.github_id AND ({_DIFFERS} OR m.deactivation_held_at IS NOT NULL)"
+        f"AND m.github_id = s.github_id AND ({_DIFFERS} OR m.deactivation_held_at IS NOT NULL) AND {_OVERWRITABLE}"
     )
+    since = connection.ops.adapt_datetimefield_value(read_since)
     with connection.cursor() as cursor:
-        cursor.execute(sql, [True, timestamp, run_id, integration_id])
+        cursor.execute(sql, [True, timestamp, run_id, integration_id, since])

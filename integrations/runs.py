@@ -9,6 +9,7 @@ the integration's member_sync_* fields and published as a member-sync event.
 
 import logging
 import time
+from collections.abc import Callable
 from datetime import timedelta
 from functools import partial
 
@@ -19,6 +20,7 @@ from django.utils import timezone
 
 from integrations.events import publish_member_sync
 from integrations.models import ACTIVE_SYNC_STATUSES, GitHubIntegration, MemberSyncRun, StagedMember
+from integrations.sync import SyncResult
 
 logger = logging.getLogger(__name__)
 
@@ -33,6 +35,7 @@ ONE_ACTIVE_RUN = "one_active_member_sync_per_integration"
 
 QUEUE_UNAVAILABLE = "The sync queue is unavailable, so the sync could not start. Try again in a minute."
 WORKER_LOST = "The worker running this sync stopped before it finished. Press Sync Now to run it again."
+WEBHOOK_FAILED = "A change GitHub announced could not be applied; it is tried again, and the next full sync brings it."
 QUEUED_TOO_LONG = "This sync waited too long for a worker and was cancelled. Press Sync Now to run it again."
 
 
@@ -55,8 +58,7 @@ def request_member_sync(
                 run = MemberSyncRun.objects.create(integration=integration, trigger=trigger, requested_by=requested_by)
                 _save_on_integration(run)
         except IntegrityError as error:
-            # PostgreSQL names the constraint; SQLite names the column of its partial unique index.
-            if ONE_ACTIVE_RUN not in str(error) and "integrations_membersyncrun.integration_id" not in str(error):
+            if not _is_one_active_run(error):
                 raise
             active = MemberSyncRun.objects.filter(integration=integration, status__in=ACTIVE_SYNC_STATUSES).first()
             if active is not None:
@@ -65,6 +67,54 @@ def request_member_sync(
         transaction.on_commit(partial(_enqueue, run))
         return run, True
     raise SyncAlreadyChanging("Another sync was starting and finishing at the same moment; try again.")
+
+
+def _is_one_active_run(error: IntegrityError) -> bool:
+    # PostgreSQL names the constraint; SQLite names the column of its partial unique index.
+    return ONE_ACTIVE_RUN in str(error) or "integrations_membersyncrun.integration_id" in str(error)
+
+
+def run_webhook_change(*, integration: GitHubIntegration, apply: Callable[[], SyncResult]) -> MemberSyncRun | None:
+    """Apply one member change a webhook brought, as a run with trigger `webhook`: queued, syncing,
+    complete with its counts, each published like any run's, so an open members page shows it.
+    Returns that run, or None when another run was under way.
+
+    The database allows one queued-or-syncing run per integration, and a full sync may take
+    minutes: a change arriving meanwhile is applied at once all the same, without a run of its own,
+    rather than wait for it. The full sync then keeps it (its apply step leaves alone the members a
+    webhook changed after it began reading, see member_writes), and the page, which reloads its
+    member list when a run ends, shows it when that run ends. The latest run is published once
+    more after the change, for the case where it ended between our attempt and the change.
+    """
+    run = _open_webhook_run(integration)
+    if run is None:
+        apply()
+        latest = MemberSyncRun.objects.filter(integration=integration).first()
+        if latest is not None:
+            publish_member_sync(latest, team_id=integration.team_id)
+        return None
+    try:
+        result = apply()
+    except BaseException:  # an Interrupt (a time limit, a shutdown) is one too
+        fail_run(run, WEBHOOK_FAILED)
+        raise
+    complete_run(run, result)
+    return run
+
+
+def _open_webhook_run(integration) -> MemberSyncRun | None:
+    """A webhook's run, created and claimed at once (no message: the caller is its worker), or None
+    while another run is active."""
+    try:
+        with transaction.atomic():
+            run = MemberSyncRun.objects.create(integration=integration, trigger=MemberSyncRun.Trigger.WEBHOOK)
+            _save_on_integration(run)
+    except IntegrityError as error:
+        if not _is_one_active_run(error):
+            raise
+        return None
+    publish_member_sync(run, team_id=integration.team_id)
+    return start_run(run.pk)
 
 
 def request_member_syncs(integration_ids, *, trigger: str) -> list[MemberSyncRun]:

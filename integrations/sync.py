@@ -168,21 +168,26 @@ def apply_members(*, run: MemberSyncRun, read: ReadSummary) -> dict:
         integration.organization_login = read.organization_login
         integration.save(update_fields=["organization_login"])
     now = timezone.now()
-    counts = staged_counts(run_id=run.pk, integration_id=integration.pk)
+    # A change a webhook applied after this run began reading is newer than the stage: the members
+    # it touched keep it, neither overwritten, reactivated nor deactivated (SPEC §4). A run applied
+    # without having been started (only tests do) began reading when it was created.
+    read_since = run.started_at or run.queued_at
+    overwritable = Q(webhook_changed_at__isnull=True) | Q(webhook_changed_at__lte=read_since)
+    counts = staged_counts(run_id=run.pk, integration_id=integration.pk, read_since=read_since)
     staged = Exists(StagedMember.objects.filter(run=run, github_id=OuterRef("github_id")))
     active = GitHubMember.objects.filter(integration=integration, is_active=True)
     before = active.aggregate(
         active=Count("pk"),
-        missing=Count("pk", filter=~staged),
-        held_missing=Count("pk", filter=~staged & Q(deactivation_held_at__isnull=False)),
+        missing=Count("pk", filter=~staged & overwritable),
+        held_missing=Count("pk", filter=~staged & overwritable & Q(deactivation_held_at__isnull=False)),
     )
     # Statements that would write nothing are not sent: a re-sync that finds nothing changed writes
     # no member rows.
     if counts["created"]:
         insert_staged(run_id=run.pk, integration_id=integration.pk, now=now)
     if counts["updated"] or counts["released"]:
-        update_staged(run_id=run.pk, integration_id=integration.pk, now=now)
-    missing = active.exclude(staged)
+        update_staged(run_id=run.pk, integration_id=integration.pk, now=now, read_since=read_since)
+    missing = active.exclude(staged).filter(overwritable)
     deactivated = held = 0
     if read.skipped:
         held = before["held_missing"]  # undecided: those held stay held, nobody else is

@@ -9,7 +9,7 @@ from django.conf import settings
 from django.utils import timezone
 from dramatiq.middleware import CurrentMessage, Shutdown, TimeLimitExceeded
 
-from integrations import run_logging, runs
+from integrations import run_logging, runs, webhooks
 from integrations.crypto import TokenUnreadable
 from integrations.github.errors import GitHubError, RateLimited, secondary_wait
 from integrations.sync import github_client, sync_members
@@ -77,6 +77,19 @@ def _sync(run_id: int):
     finally:
         # Whatever ended the actor (an Interrupt is a BaseException), the run must not stay syncing.
         runs.fail_run_if_syncing(run, UNEXPECTED)
+
+
+@dramatiq.actor(
+    # A queue of its own: webhook changes wait behind no full sync's message.
+    queue_name="github_webhooks",
+    # Applying a change again is harmless (it sets a state), so a failure is retried, a few times.
+    max_retries=3,
+    min_backoff=1000,
+    time_limit=60_000,
+)
+def apply_github_webhook(event: str, payload: dict, delivery_id: str):
+    logger.info("Applying webhook delivery %r (%s.%s)", delivery_id, event, payload.get("action"))
+    webhooks.apply(event, payload)
 
 
 def _retries_left() -> bool:

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from integrations.views import events, github_app, members, onboarding
+from integrations.views import events, github_app, members, onboarding, webhooks
 
 app_name = "integrations"
 
@@ -12,6 +12,8 @@ urlpatterns = [
     # The GitHub App's install link, and its setup URL (also its user authorization callback URL).
     path("github/app/install/", github_app.github_app_install, name="github_app_install"),
     path("github/app/setup/", github_app.github_app_setup, name="github_app_setup"),
+    # Not team-scoped either: GitHub sends every delivery to one URL; the payload names the organization.
+    path("github/webhook/", webhooks.github_webhook, name="github_webhook"),
     path("t/<slug:team_slug>/github/members/", members.github_members, name="github_members"),
     path("t/<slug:team_slug>/github/members/sync/", members.github_members_sync, name="github_members_sync"),
     path(

@@ -1,0 +1,490 @@
+"""GitHub's webhook deliveries (SPEC §6): the signature, the answers, de-duplication, matching, and
+each change applied, a member's as a run with trigger `webhook`. Deliveries are signed here with the
+test's secret and shaped like GitHub's (checked against its published payload schemas); the queued
+message is taken from the real Redis broker and run by the actor's function in this process."""
+
+import json
+import uuid
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+from jsonschema import Draft202012Validator
+
+from integrations import runs, webhooks
+from integrations.github.client import GitHubClient
+from integrations.models import GitHubIntegration, GitHubMember, MemberSyncRun, WebhookDelivery
+from integrations.sync import sync_members
+from integrations.tasks import apply_github_webhook, sync_github_members
+from tests.conftest import GITHUB_DESCRIPTIONS, json_schema
+from tests.github_webhooks import (
+    NEWCOMER,
+    SECRET,
+    installation_event,
+    member_event,
+    organization_event,
+    signed,
+)
+
+Status = MemberSyncRun.Status
+Trigger = MemberSyncRun.Trigger
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def secret(settings):
+    settings.GITHUB_WEBHOOK_SECRET = SECRET
+    return SECRET
+
+
+def deliver(client, event, payload=None, *, body=None, delivery=None, signature=None, headers=()):
+    body = json.dumps(payload).encode() if body is None else body
+    sent = {
+        "X-GitHub-Event": event,
+        "X-GitHub-Delivery": delivery or str(uuid.uuid4()),
+        "X-Hub-Signature-256": signed(body) if signature is None else signature,
+        **dict(headers),
+    }
+    return client.post("/github/webhook/", data=body, content_type="application/json", headers=sent)
+
+
+def apply_queued(broker):
+    """Run every queued webhook message through the actor's function, as a worker would."""
+    consumer = broker.consume(apply_github_webhook.queue_name, prefetch=10, timeout=200)
+    applied = 0
+    try:
+        for message in consumer:
+            if message is None:
+                break
+            apply_github_webhook.fn(*message.args, **message.kwargs)
+            consumer.ack(message)
+            applied += 1
+    finally:
+        consumer.close()
+    return applied
+
+
+def queued(broker):
+    return broker.client.llen(f"{broker.namespace}:{apply_github_webhook.queue_name}")
+
+
+def synced(integration):
+    run, _ = runs.request_member_sync(integration=integration, trigger=Trigger.MANUAL)
+    sync_github_members.fn(run.pk)
+    return run
+
+
+def nothing_changed(integration):
+    integration.refresh_from_db()
+    return (
+        not WebhookDelivery.objects.exists()
+        and not MemberSyncRun.objects.filter(trigger=Trigger.WEBHOOK).exists()
+        and integration.last_webhook_at is None
+    )
+
+
+# The payloads are GitHub's.
+
+
+@pytest.mark.parametrize(
+    ("name", "payload"),
+    [
+        ("organization-member-added", member_event("member_added", 1, NEWCOMER, role="admin")),
+        ("organization-member-removed", member_event("member_removed", 1, NEWCOMER)),
+        ("organization-renamed", organization_event("renamed", 1, changes={"login": {"from": "acme-old"}})),
+        ("organization-deleted", organization_event("deleted", 1)),
+    ],
+)
+def test_the_test_payloads_validate_against_githubs_webhook_schemas(name, payload):
+    description = json.loads((GITHUB_DESCRIPTIONS / "rest-openapi-subset.json").read_text())
+    schema = description["x-webhooks"][name]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    Draft202012Validator(json_schema(schema)).validate(payload)
+
+
+# Authentication.
+
+
+def test_a_wrong_signature_is_refused_and_changes_nothing(client, secret, integration, broker):
+    payload = member_event("member_added", integration.organization_id, NEWCOMER)
+    response = deliver(client, "organization", payload, signature=signed(json.dumps(payload).encode(), "not-it"))
+
+    assert response.status_code == 401
+    assert nothing_changed(integration)
+    assert queued(broker) == 0
+    assert not GitHubMember.objects.exists()
+
+
+def test_a_missing_signature_is_refused(client, secret, integration, broker):
+    payload = member_event("member_added", integration.organization_id, NEWCOMER)
+    response = deliver(client, "organization", payload, signature="")
+
+    assert response.status_code == 401
+    assert nothing_changed(integration)
+    assert queued(broker) == 0
+
+
+def test_a_signature_over_another_body_is_refused(client, secret, integration, broker):
+    payload = member_event("member_added", integration.organization_id, NEWCOMER)
+    response = deliver(client, "organization", payload, signature=signed(b"{}"))
+
+    assert response.status_code == 401
+    assert nothing_changed(integration)
+
+
+def test_without_a_secret_every_delivery_is_refused(client, settings, integration, broker):
+    settings.GITHUB_WEBHOOK_SECRET = ""
+    payload = member_event("member_added", integration.organization_id, NEWCOMER)
+    response = deliver(client, "organization", payload, signature=signed(json.dumps(payload).encode(), ""))
+
+    assert response.status_code == 401
+    assert response.content.decode() == webhooks.NOT_CONFIGURED
+    assert nothing_changed(integration)
+
+
+def test_the_webhook_needs_no_session_or_csrf_token_and_takes_only_posts(secret, integration, broker):
+    from django.test import Client
+
+    strict = Client(enforce_csrf_checks=True)
+    response = deliver(strict, "organization", member_event("member_added", integration.organization_id, NEWCOMER))
+
+    assert response.status_code == 202
+    assert "sessionid" not in response.cookies
+    assert strict.get("/github/webhook/").status_code == 405
+
+
+# Answers to what is not applied.
+
+
+@pytest.mark.parametrize("body", [b"{not json", b"\xff\xfe\x00", b"[" * 100_000, b"", b'"a string"', b"[1, 2]"])
+def test_a_signed_body_that_is_not_a_json_object_gets_400(client, secret, integration, broker, body):
+    response = deliver(client, "organization", body=body)
+
+    assert response.status_code == 400
+    assert nothing_changed(integration)
+
+
+def test_ping_is_answered(client, secret, integration, broker):
+    response = deliver(client, "ping", {"zen": "Keep it logically awesome.", "hook_id": 1})
+
+    assert response.status_code == 200
+    assert queued(broker) == 0
+
+
+@pytest.mark.parametrize(
+    ("event", "payload"),
+    [
+        ("push", {"ref": "refs/heads/main"}),
+        ("organization", {"action": "member_invited", "organization": {"id": 1, "login": "acme"}}),
+        ("organization", {"action": ["member_added"]}),
+        ("installation", {"action": "new_permissions_accepted", "installation": {"id": 42}}),
+    ],
+)
+def test_an_event_or_action_not_applied_is_answered_and_ignored(client, secret, integration, broker, event, payload):
+    response = deliver(client, event, payload)
+
+    assert response.status_code == 200
+    assert nothing_changed(integration)
+    assert queued(broker) == 0
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda payload: payload.pop("membership"),
+        lambda payload: payload["membership"].update(user=None),
+        lambda payload: payload["membership"]["user"].update(id="9000001"),
+        lambda payload: payload["membership"]["user"].update(login="<script>"),
+        lambda payload: payload["organization"].update(id=-1),
+    ],
+)
+def test_a_known_event_in_a_shape_github_does_not_send_is_ignored(client, secret, integration, broker, damage):
+    payload = member_event("member_added", integration.organization_id, NEWCOMER)
+    damage(payload)
+    response = deliver(client, "organization", payload)
+
+    assert response.status_code == 200
+    assert nothing_changed(integration)
+    assert queued(broker) == 0
+
+
+def test_an_organization_nobody_connected_is_answered_and_ignored(client, secret, integration, broker):
+    response = deliver(client, "organization", member_event("member_added", 987_654_321, NEWCOMER, org_login="other"))
+
+    assert response.status_code == 200
+    assert "Ignored" in response.content.decode()
+    assert nothing_changed(integration)
+    assert queued(broker) == 0
+
+
+def test_a_delivery_without_its_id_gets_400(client, secret, integration, broker):
+    payload = member_event("member_added", integration.organization_id, NEWCOMER)
+    response = deliver(client, "organization", payload, headers={"X-GitHub-Delivery": ""})
+
+    assert response.status_code == 400
+    assert nothing_changed(integration)
+
+
+# Member changes, as runs with trigger webhook.
+
+
+def test_member_added_creates_the_member_in_a_webhook_run(client, secret, integration, broker):
+    response = deliver(client, "organization", member_event("member_added", integration.organization_id, NEWCOMER))
+
+    assert response.status_code == 202
+    integration.refresh_from_db()
+    assert integration.last_webhook_at is not None
+    assert apply_queued(broker) == 1
+    member = GitHubMember.objects.get(integration=integration, github_id=NEWCOMER["id"])
+    assert (member.login, member.node_id, member.role, member.is_active) == (
+        "newcomer",
+        NEWCOMER["node_id"],
+        "member",
+        True,
+    )
+    assert member.avatar_url == f"https://avatars.githubusercontent.com/u/{NEWCOMER['id']}?v=4"
+    assert member.webhook_changed_at is not None
+    run = MemberSyncRun.objects.get()
+    assert (run.trigger, run.status, run.members_created, run.total) == (Trigger.WEBHOOK, Status.COMPLETE, 1, 1)
+    assert None not in (run.started_at, run.finished_at)
+    integration.refresh_from_db()
+    assert integration.member_sync_status == Status.COMPLETE
+    assert integration.member_sync_result["created"] == 1
+
+
+def test_member_added_brings_back_a_member_who_had_left_and_keeps_their_name(client, secret, integration, broker):
+    GitHubMember.objects.create(
+        integration=integration, github_id=NEWCOMER["id"], login="old-login", name="New Comer",
+        email="new@example.com", is_active=False, left_at=timezone.now(),
+    )  # fmt: skip
+    deliver(client, "organization", member_event("member_added", integration.organization_id, NEWCOMER, role="admin"))
+    apply_queued(broker)
+
+    member = GitHubMember.objects.get(github_id=NEWCOMER["id"])
+    assert (member.is_active, member.left_at, member.login, member.role) == (True, None, "newcomer", "admin")
+    assert (member.name, member.email) == ("New Comer", "new@example.com")
+    assert MemberSyncRun.objects.get().members_updated == 1
+
+
+def test_member_removed_marks_the_member_inactive(client, secret, integration, broker, github):
+    synced(integration)
+    leaving = github.org("acme").member(7)
+    payload = member_event(
+        "member_removed", integration.organization_id,
+        {"id": leaving.database_id, "login": leaving.login, "node_id": leaving.node_id},
+    )  # fmt: skip
+
+    assert deliver(client, "organization", payload).status_code == 202
+    apply_queued(broker)
+
+    member = GitHubMember.objects.get(github_id=leaving.database_id)
+    assert (member.is_active, member.left_at is not None) == (False, True)
+    assert GitHubMember.objects.filter(integration=integration, is_active=True).count() == 249
+    run = MemberSyncRun.objects.filter(trigger=Trigger.WEBHOOK).get()
+    assert (run.status, run.members_deactivated) == (Status.COMPLETE, 1)
+
+
+def test_the_same_delivery_twice_applies_once(client, secret, integration, broker):
+    payload = member_event("member_added", integration.organization_id, NEWCOMER)
+    first = deliver(client, "organization", payload, delivery="72d3162e-cc78-11e3-81ab-4c9367dc0958")
+    second = deliver(client, "organization", payload, delivery="72d3162e-cc78-11e3-81ab-4c9367dc0958")
+
+    assert (first.status_code, second.status_code) == (202, 200)
+    assert "Already received" in second.content.decode()
+    assert apply_queued(broker) == 1
+    assert MemberSyncRun.objects.count() == 1
+    assert WebhookDelivery.objects.count() == 1
+
+
+def test_an_organization_event_applies_to_every_team_that_connected_it(
+    client, secret, integration, other_team, charlie, broker
+):
+    # Globex connected the same organization by another way: matched by its id, not its login.
+    other = GitHubIntegration.objects.create(
+        team=other_team, organization_login="acme-renamed-since", organization_id=integration.organization_id,
+        connection=GitHubIntegration.Connection.APP, installation_id=42, connected_by=charlie,
+    )  # fmt: skip
+    deliver(client, "organization", member_event("member_added", integration.organization_id, NEWCOMER))
+    apply_queued(broker)
+
+    assert set(GitHubMember.objects.filter(github_id=NEWCOMER["id"]).values_list("integration", flat=True)) == {
+        integration.pk,
+        other.pk,
+    }
+    assert MemberSyncRun.objects.filter(trigger=Trigger.WEBHOOK, status=Status.COMPLETE).count() == 2
+
+
+# The organization and the App installation.
+
+
+def test_a_renamed_organization_takes_its_new_login(client, secret, integration, broker):
+    deliver(client, "organization", organization_event("renamed", integration.organization_id, login="acme-corp"))
+    apply_queued(broker)
+
+    integration.refresh_from_db()
+    assert integration.organization_login == "acme-corp"
+
+
+def test_a_deleted_organization_disconnects_its_integration(client, secret, integration, broker):
+    deliver(client, "organization", organization_event("deleted", integration.organization_id))
+    apply_queued(broker)
+
+    integration.refresh_from_db()
+    assert integration.disconnected_at is not None
+    assert "acme" in integration.disconnected_reason
+
+
+@pytest.fixture
+def app_integration(integration):
+    integration.connection, integration.installation_id = GitHubIntegration.Connection.APP, 42
+    integration.save()
+    return integration
+
+
+def test_an_uninstalled_app_disconnects_the_integration_and_says_why(client, secret, app_integration, broker):
+    assert deliver(client, "installation", installation_event("deleted", 42)).status_code == 202
+    apply_queued(broker)
+
+    app_integration.refresh_from_db()
+    assert app_integration.disconnected_at is not None
+    assert app_integration.disconnected_reason == (
+        "The GitHub App was uninstalled from acme. Install it again to keep members in sync."
+    )
+    assert app_integration.last_webhook_at is not None
+
+
+def test_a_suspended_installation_shows_until_it_is_unsuspended(client, secret, app_integration, broker):
+    deliver(client, "installation", installation_event("suspend", 42))
+    apply_queued(broker)
+    app_integration.refresh_from_db()
+    assert app_integration.installation_suspended_at is not None
+
+    deliver(client, "installation", installation_event("unsuspend", 42))
+    apply_queued(broker)
+    app_integration.refresh_from_db()
+    assert app_integration.installation_suspended_at is None
+    assert app_integration.disconnected_at is None
+
+
+def test_an_installation_nobody_connected_is_ignored(client, secret, app_integration, broker):
+    response = deliver(client, "installation", installation_event("deleted", 4242))
+
+    assert response.status_code == 200
+    assert queued(broker) == 0
+
+
+def test_member_changes_no_longer_apply_to_a_disconnected_integration(client, secret, integration, broker):
+    GitHubIntegration.objects.filter(pk=integration.pk).update(disconnected_at=timezone.now())
+    deliver(client, "organization", member_event("member_added", integration.organization_id, NEWCOMER))
+    apply_queued(broker)
+
+    assert not GitHubMember.objects.exists()
+
+
+def test_deliveries_older_than_a_day_are_forgotten(client, secret, integration, broker):
+    WebhookDelivery.objects.create(
+        delivery_id="old", event="organization", received_at=timezone.now() - timedelta(days=2)
+    )
+    WebhookDelivery.objects.create(delivery_id="recent", event="organization", received_at=timezone.now())
+    deliver(client, "organization", member_event("member_added", integration.organization_id, NEWCOMER))
+    apply_queued(broker)
+
+    assert not WebhookDelivery.objects.filter(delivery_id="old").exists()
+    assert WebhookDelivery.objects.filter(delivery_id="recent").exists()
+    assert WebhookDelivery.objects.count() == 2
+
+
+# A webhook and a full sync at once.
+
+
+def test_a_webhook_during_a_full_syncs_read_survives_that_sync(client, secret, integration, broker, github):
+    synced(integration)
+    acme = github.org("acme")
+    leaving = acme.member(3)  # on the first page the full sync reads
+    removed = member_event(
+        "member_removed", integration.organization_id,
+        {"id": leaving.database_id, "login": leaving.login, "node_id": leaving.node_id},
+    )  # fmt: skip
+    added = member_event("member_added", integration.organization_id, NEWCOMER)
+
+    run, _ = runs.request_member_sync(integration=integration, trigger=Trigger.MANUAL)
+    run = runs.start_run(run.pk)
+    delivered = []
+
+    def webhooks_arrive_while_reading(fetched, total):
+        if not delivered:
+            # GitHub still lists `leaving` (its page is read) and never listed the newcomer.
+            delivered.append(deliver(client, "organization", removed).status_code)
+            delivered.append(deliver(client, "organization", added).status_code)
+            assert apply_queued(broker) == 2
+            assert not GitHubMember.objects.get(github_id=leaving.database_id).is_active
+
+    with GitHubClient(integration.access_token) as github_client:
+        result = sync_members(run=run, client=github_client, on_progress=webhooks_arrive_while_reading)
+    runs.complete_run(run, result)
+
+    assert delivered == [202, 202]
+    assert not GitHubMember.objects.get(github_id=leaving.database_id).is_active
+    assert GitHubMember.objects.get(github_id=NEWCOMER["id"]).is_active
+    assert (result.updated, result.deactivated) == (0, 0)
+    # Applied while the full sync was under way: no run of their own, the full sync's is the one.
+    assert not MemberSyncRun.objects.filter(trigger=Trigger.WEBHOOK).exists()
+    assert MemberSyncRun.objects.get(pk=run.pk).status == Status.COMPLETE
+
+
+def test_a_full_sync_that_began_after_a_webhook_applies_what_it_read(client, secret, integration, broker, github):
+    synced(integration)
+    deliver(client, "organization", member_event("member_added", integration.organization_id, NEWCOMER))
+    apply_queued(broker)
+
+    # GitHub no longer lists the newcomer when a later sync reads: the later snapshot wins.
+    synced(integration)
+
+    assert not GitHubMember.objects.get(github_id=NEWCOMER["id"]).is_active
+
+
+@pytest.fixture
+def published(monkeypatch):
+    """The member-sync events the run service publishes, as (run, status, trigger)."""
+    events = []
+    monkeypatch.setattr(
+        runs, "publish_member_sync", lambda run, team_id: events.append((run.pk, run.status, run.trigger))
+    )
+    return events
+
+
+def test_a_webhook_run_is_published_like_any_run(client, secret, integration, broker, published):
+    deliver(client, "organization", member_event("member_added", integration.organization_id, NEWCOMER))
+    apply_queued(broker)
+
+    run = MemberSyncRun.objects.get()
+    assert published == [(run.pk, status, Trigger.WEBHOOK) for status in ("queued", "syncing", "complete")]
+
+
+def test_a_webhook_while_a_run_is_under_way_is_applied_at_once_and_the_run_published(
+    client, secret, integration, broker, published
+):
+    full_sync, _ = runs.request_member_sync(integration=integration, trigger=Trigger.MANUAL)
+    published.clear()
+    deliver(client, "organization", member_event("member_added", integration.organization_id, NEWCOMER))
+    apply_queued(broker)
+
+    assert GitHubMember.objects.get(github_id=NEWCOMER["id"]).is_active
+    assert list(MemberSyncRun.objects.values_list("pk", flat=True)) == [full_sync.pk]
+    assert published == [(full_sync.pk, "queued", Trigger.MANUAL)]
+
+
+def test_an_unreachable_queue_gets_503_and_the_delivery_is_not_remembered(client, secret, integration, broker):
+    from dramatiq.brokers.redis import RedisBroker
+
+    payload = member_event("member_added", integration.organization_id, NEWCOMER)
+    original, apply_github_webhook.broker = apply_github_webhook.broker, RedisBroker(url="redis://127.0.0.1:1/0")
+    try:
+        refused = deliver(client, "organization", payload, delivery="d1")
+    finally:
+        apply_github_webhook.broker = original
+    redelivered = deliver(client, "organization", payload, delivery="d1")
+
+    # GitHub's redelivery, once the queue is back, is applied rather than answered "already received".
+    assert (refused.status_code, redelivered.status_code) == (503, 202)
+    assert apply_queued(broker) == 1
