@@ -1,13 +1,11 @@
 """What people see, in a real browser (Debian's Chromium driven by Playwright) against the real
 stack: uvicorn, a rundramatiq worker, Redis and the GitHub simulator."""
 
-import json
 import os
 from collections import Counter
 from pathlib import Path
 
 import pytest
-import requests
 from django.test import Client
 from django.utils import timezone
 from playwright.sync_api import expect, sync_playwright
@@ -254,34 +252,23 @@ def test_held_deactivations_appear_live_and_go_after_confirm(browser, env, alice
 
 
 def test_a_signed_member_added_delivery_shows_the_member_on_an_open_page_without_a_reload(
-    browser, env, alice, integration
+    browser, env, alice, integration, github
 ):
     env = {**env, "GITHUB_WEBHOOK_SECRET": github_webhooks.SECRET}
     with web_server(env) as web, worker(env):
+        # The simulator, as the App installed on acme, delivers to this server (SPEC §7).
+        github.app.configure(webhook_url=f"{web.url}/github/webhook/", webhook_secret=github_webhooks.SECRET)
+        github.install_app("acme")
         page = logged_in_page(browser, web, alice)
-        page.goto(f"{web.url}/t/acme/github/members/?q=newcomer")
-        expect(page.locator("#github-members")).to_contain_text("No members match")
+        page.goto(f"{web.url}/t/acme/github/members/")
         page.evaluate("window.sameDocument = true")
 
-        body = json.dumps(
-            github_webhooks.member_event("member_added", integration.organization_id, github_webhooks.NEWCOMER)
-        ).encode()
-        response = requests.post(
-            f"{web.url}/github/webhook/",
-            data=body,
-            headers={
-                "Content-Type": "application/json",
-                "X-GitHub-Event": "organization",
-                "X-GitHub-Delivery": "d1c4c0de-0000-4000-8000-000000000001",
-                "X-Hub-Signature-256": github_webhooks.signed(body),
-            },
-            timeout=10,
-        )
-        assert response.status_code == 202
+        (newcomer,), (delivery,) = github.add_members("acme", 1)
 
-        expect(page.locator("#github-members td.login")).to_have_text(["newcomer"], timeout=LIVE)
+        expect(page.locator("#github-members td.login")).to_have_text([newcomer.login], timeout=LIVE)
         expect(page.locator("#member-sync-status")).to_have_attribute("data-status", "complete", timeout=LIVE)
         assert page.evaluate("window.sameDocument") is True
+        assert github.webhooks.get(delivery).status == 202
 
     run = MemberSyncRun.objects.get()
     assert (run.trigger, run.status, run.members_created) == ("webhook", "complete", 1)
