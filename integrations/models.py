@@ -80,6 +80,15 @@ class GitHubIntegration(models.Model):
         return bool(self.encrypted_access_token)
 
     @property
+    def sync_stopped_reason(self) -> str:
+        """Why members are no longer synced (GitHub said the connection is gone or suspended), or ""."""
+        if self.disconnected_at:
+            return self.disconnected_reason or "The connection to GitHub is gone. Connect GitHub again."
+        if self.installation_suspended_at:
+            return "The GitHub App's installation is suspended: an organization owner can unsuspend it."
+        return ""
+
+    @property
     def scope_list(self) -> list[str]:
         return [scope.strip() for scope in self.scopes.split(",") if scope.strip()]
 

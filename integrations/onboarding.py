@@ -146,8 +146,12 @@ def reconnect(
     integration.connected_at = timezone.now()
     # A team that read GitHub through the App goes back to a person's token.
     integration.connection = GitHubIntegration.Connection.OAUTH
-    integration.installation_id = None
-    fields = ["encrypted_access_token", "scopes", "connected_by", "connected_at", "connection", "installation_id"]
+    integration.installation_id = integration.installation_suspended_at = integration.disconnected_at = None
+    integration.disconnected_reason = ""
+    fields = [
+        "encrypted_access_token", "scopes", "connected_by", "connected_at", "connection", "installation_id",
+        "installation_suspended_at", "disconnected_at", "disconnected_reason",
+    ]  # fmt: skip
     if organization is not None:
         integration.organization_login = organization.login
         integration.organization_id = organization.id

@@ -13,6 +13,7 @@ import requests
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from django.urls import reverse
+from django.utils import timezone
 
 from integrations.github import app
 from integrations.github.client import GitHubClient
@@ -141,6 +142,17 @@ def test_a_team_already_on_the_app_is_not_offered_it(client, alice, integration,
     page = client.get(reverse("integrations:github_members", args=["acme"])).content.decode()
 
     assert f'href="{INSTALL}?team=acme">Install the GitHub App</a>' not in page
+
+
+def test_a_team_whose_installation_is_gone_is_offered_the_app_again(client, alice, integration, github_app):
+    integration.connection, integration.installation_id = GitHubIntegration.Connection.APP, INSTALLATION_ID
+    integration.disconnected_at = timezone.now()
+    integration.save()
+    client.force_login(alice)
+
+    page = client.get(reverse("integrations:github_members", args=["acme"])).content.decode()
+
+    assert f'href="{INSTALL}?team=acme">Install the GitHub App</a>' in page
 
 
 # The flow.

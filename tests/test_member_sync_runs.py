@@ -129,6 +129,17 @@ def test_a_double_click_on_sync_now_answers_the_run_under_way(integration, alice
     assert MemberSyncRun.objects.count() == 1
 
 
+def test_sync_now_is_refused_with_the_reason_while_github_says_the_connection_is_gone(integration, alice, broker):
+    integration.disconnected_at, integration.disconnected_reason = timezone.now(), "The GitHub App was uninstalled."
+    integration.save()
+
+    response = post_sync(csrf_client(alice), HX_Request="true")
+
+    assert response.status_code == 409
+    assert b"The GitHub App was uninstalled." in response.content
+    assert MemberSyncRun.objects.count() == 0
+
+
 def test_sync_now_requires_admin(integration, bob, broker):
     response = post_sync(csrf_client(bob))
 

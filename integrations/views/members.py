@@ -33,11 +33,16 @@ def github_members(request, team_slug):
         held = held_members(integration).order_by("login", "pk")
         context.update(held_count=held.count(), held_members=held[:HELD_SHOWN])
         context["recent_runs"] = integration.member_sync_runs.select_related("requested_by")[:5]
-    # The App's connection belongs to the organization, not to a person: offered to a team without it.
+    # The App's connection belongs to the organization, not to a person: offered to a team without it,
+    # or whose installation is gone or suspended.
     context["offer_github_app"] = (
         context["is_admin"]
         and app.configured()
-        and (integration is None or integration.connection != GitHubIntegration.Connection.APP)
+        and (
+            integration is None
+            or integration.connection != GitHubIntegration.Connection.APP
+            or bool(integration.sync_stopped_reason)
+        )
     )
     return render(request, "integrations/github_members.html", context)
 
@@ -61,12 +66,11 @@ def member_list_context(request, integration):
 @team_admin_required
 def github_members_sync(request, team_slug):
     integration = integration_of(request.team)
-    if integration is None:
+    refusal = NOT_CONNECTED if integration is None else integration.sync_stopped_reason
+    if refusal:
         if _wants_partial(request):
-            return render(
-                request, "integrations/partials/member_sync_status.html", {"error": NOT_CONNECTED}, status=409
-            )
-        messages.error(request, NOT_CONNECTED)
+            return render(request, "integrations/partials/member_sync_status.html", {"error": refusal}, status=409)
+        messages.error(request, refusal)
         return redirect("integrations:github_members", team_slug=team_slug)
     run, created = request_member_sync(
         integration=integration, trigger=MemberSyncRun.Trigger.MANUAL, requested_by=request.user
