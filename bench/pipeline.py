@@ -3,27 +3,17 @@ the GitHub simulator): how fast Sync Now answers, how soon a worker picks the ru
 a worker's event reaches 1, 200 and 1,000 connected browsers."""
 
 import os
-import statistics
 import time
 from datetime import datetime
 
 import requests
 
-from bench.support import bench_database, control, github_simulator, print_bars, print_table
+from bench.support import bench_database, control, github_simulator, print_bars, print_table, timings_row
 
 REQUESTS = 40
 EVENTS_PER_CLIENT_COUNT = 5
 CLIENT_COUNTS = (1, 200, 1000)
 ORG = "bench-tiny"
-
-
-def percentile(values, fraction):
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
-
-
-def ms(seconds):
-    return round(seconds * 1000, 1)
 
 
 def main():
@@ -71,10 +61,13 @@ def main():
                     published = datetime.fromisoformat(complete["at"]).timestamp()
                     latencies += [at - published for at in received]
                 streams.close()
-                event_rows.append(_row(f"event latency, {count} client(s)", latencies))
+                event_rows.append(timings_row(f"event latency, {count} client(s)", latencies))
             stream.close()
 
-    rows = [_row("Sync Now request", request_times), _row("pick-up (request → syncing event)", pickup_times)]
+    rows = [
+        timings_row("Sync Now request", request_times),
+        timings_row("pick-up (request → syncing event)", pickup_times),
+    ]
     rows += event_rows
     print_table(
         "Sync pipeline (real uvicorn, rundramatiq, Redis)", ["measure", "n", "p50 ms", "p99 ms", "max ms"], rows
@@ -87,16 +80,6 @@ def main():
             ("event latency p50 < 50 ms at 200 clients", at_200["p50 ms"] < 50, f"{at_200['p50 ms']} ms"),
         ]
     )
-
-
-def _row(measure, values):
-    return {
-        "measure": measure,
-        "n": len(values),
-        "p50 ms": ms(statistics.median(values)),
-        "p99 ms": ms(percentile(values, 0.99)),
-        "max ms": ms(max(values)),
-    }
 
 
 def _bench_team(token):

@@ -1,10 +1,7 @@
 """Benchmark of one pass of the scheduled full re-sync over 10,000 due integrations: the database
-time it takes to claim them and queue their runs, the enqueueing after commit included. Of that,
-the rows django_dramatiq's admin middleware writes (one update_or_create per message sent, six
-statements) are shown apart: they are the middleware's, paid by every message whoever sends it."""
+time it takes to claim them and queue their runs, the enqueueing after commit included."""
 
 import os
-import threading
 import time
 from contextlib import contextmanager
 
@@ -24,16 +21,15 @@ def main():
 
         broker = dramatiq.get_broker()
         try:
-            rows = [_measure(size, broker) for size in SIZES]
+            rows = [_measure(size) for size in SIZES]
         finally:
             broker.flush_all()
     print_table(
         "Scheduled full re-sync: one pass over due integrations (in process, real Redis broker)",
-        ["integrations", "runs queued", "database s", "of which task admin s", "SQL + commits", "pass s"],
+        ["integrations", "runs queued", "database s", "SQL + commits", "pass s"],
         rows,
     )
     big = rows[-1]
-    own = round(big["database s"] - big["of which task admin s"], 2)
     print_bars(
         [
             (
@@ -41,12 +37,11 @@ def main():
                 big["runs queued"] == big["integrations"] and big["database s"] < 5,
                 f"{big['runs queued']} queued in {big['database s']} s",
             ),
-            ("the same without django_dramatiq's task admin rows < 5 s", own < 5, f"{own} s"),
         ]
     )
 
 
-def _measure(size, broker):
+def _measure(size):
     from django.db import connection
     from django.utils import timezone
 
@@ -68,14 +63,13 @@ def _measure(size, broker):
 
     timer = StatementTimer()
     started = time.perf_counter()
-    with connection.execute_wrapper(timer), timer.commits(connection), timer.task_admin(broker):
+    with connection.execute_wrapper(timer), timer.commits(connection):
         queued = queue_due_full_syncs()
     elapsed = time.perf_counter() - started
     return {
         "integrations": size,
         "runs queued": queued,
         "database s": round(timer.seconds, 2),
-        "of which task admin s": round(timer.task_admin_seconds, 2),
         "SQL + commits": timer.statements,
         "pass s": round(elapsed, 2),
     }
@@ -86,9 +80,7 @@ class StatementTimer:
 
     def __init__(self):
         self.seconds = 0.0
-        self.task_admin_seconds = 0.0
         self.statements = 0
-        self.in_task_admin = threading.local()
 
     def __call__(self, execute, sql, params, many, context):
         with self._timed():
@@ -110,36 +102,12 @@ class StatementTimer:
             del connection._commit
 
     @contextmanager
-    def task_admin(self, broker):
-        """Marks the statements django_dramatiq's admin middleware sends after each enqueue."""
-        from django_dramatiq.middleware import AdminMiddleware
-
-        (middleware,) = (each for each in broker.middleware if isinstance(each, AdminMiddleware))
-        after_enqueue = middleware.after_enqueue
-
-        def marked(*args, **kwargs):
-            self.in_task_admin.on = True
-            try:
-                return after_enqueue(*args, **kwargs)
-            finally:
-                self.in_task_admin.on = False
-
-        middleware.after_enqueue = marked
-        try:
-            yield
-        finally:
-            del middleware.after_enqueue
-
-    @contextmanager
     def _timed(self):
         started = time.perf_counter()
         try:
             yield
         finally:
-            took = time.perf_counter() - started
-            self.seconds += took
-            if getattr(self.in_task_admin, "on", False):
-                self.task_admin_seconds += took
+            self.seconds += time.perf_counter() - started
             self.statements += 1
 
 

@@ -1,8 +1,9 @@
 """What every benchmark needs: a throwaway database, the GitHub simulator in its own process, and
-a table printer."""
+the table of timings and bars each prints."""
 
 import os
 import re
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -69,6 +70,26 @@ def control(simulator_url, path, payload):
     response = requests.post(f"{simulator_url}/_simulator/{path}", json=payload, timeout=10)
     response.raise_for_status()
     return response.json() if response.content else None
+
+
+def percentile(values, fraction):
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
+
+
+def ms(seconds):
+    return round(seconds * 1000, 1)
+
+
+def timings_row(measure, seconds):
+    """A table row of timings: how many, their median, 99th percentile and longest, in ms."""
+    return {
+        "measure": measure,
+        "n": len(seconds),
+        "p50 ms": ms(statistics.median(seconds)),
+        "p99 ms": ms(percentile(seconds, 0.99)),
+        "max ms": ms(max(seconds)),
+    }
 
 
 def print_table(title, columns, rows):

@@ -354,7 +354,9 @@ DRAMATIQ_BROKER = {
         "maintenance_chance": int(env("DRAMATIQ_MAINTENANCE_CHANCE", 1_000)),
     },
     # Written out because django-dramatiq's default names dramatiq.middleware.Prometheus, which
-    # dramatiq 2.x removed (SPEC §8). DbConnectionsMiddleware must run before AdminMiddleware.
+    # dramatiq 2.x removed (SPEC §8). Without django-dramatiq's AdminMiddleware: it writes a row per
+    # message sent, started and finished (most of a scheduled pass's database time), for a task list
+    # nobody reads; MemberSyncRun is the run history.
     "MIDDLEWARE": [
         "dramatiq.middleware.AgeLimit",
         "dramatiq.middleware.TimeLimit",
@@ -363,12 +365,10 @@ DRAMATIQ_BROKER = {
         "dramatiq.middleware.CurrentMessage",
         "dramatiq.middleware.ShutdownNotifications",
         "django_dramatiq.middleware.DbConnectionsMiddleware",
-        "django_dramatiq.middleware.AdminMiddleware",
         "integrations.periodic.StalledRunReaper",
         "integrations.periodic.ScheduledFullSyncs",
     ],
 }
-DRAMATIQ_TASKS_DATABASE = "default"
 
 # The cache is Redis so that what is counted in it (sign-ups per address) holds across web processes.
 # Never call cache.clear(): on Redis it empties the whole database, the broker's queues included.

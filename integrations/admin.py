@@ -1,6 +1,11 @@
 from django.contrib import admin
+from django_dramatiq.models import Task
 
 from integrations.models import GitHubIntegration, GitHubMember, MemberSyncRun
+
+# django_dramatiq's task list, filled only by its AdminMiddleware, which the broker does not use
+# (config/settings.py): it would list no message. The runs' admin below is the history.
+admin.site.unregister(Task)
 
 
 @admin.register(GitHubIntegration)

@@ -148,21 +148,9 @@ def request_member_syncs(integration_ids, *, trigger: str) -> list[MemberSyncRun
     return queued
 
 
-# Messages sent per transaction by _enqueue_many.
-ENQUEUE_CHUNK = 100
-
-
 def _enqueue_many(queued_runs):
-    for start in range(0, len(queued_runs), ENQUEUE_CHUNK):
-        chunk = queued_runs[start : start + ENQUEUE_CHUNK]
-        for run in chunk:
-            publish_member_sync(run, team_id=run.integration.team_id)
-        # django_dramatiq's admin middleware writes a row per message sent: in one transaction they
-        # cost one commit (a disk sync) instead of one each. Events are published outside it, so
-        # that SQLite's write lock is held only while the messages are sent.
-        with transaction.atomic():
-            for run in chunk:
-                _send(run)
+    for run in queued_runs:
+        _enqueue(run)
 
 
 def _enqueue(run):
