@@ -23,16 +23,9 @@ from django.views.decorators.debug import sensitive_variables
 from django.views.decorators.http import require_GET
 
 from integrations.github import app
-from integrations.github.errors import AppNotConfigured, GitHubError, OAuthError
+from integrations.github.errors import AppNotConfigured, GitHubError
 from integrations.onboarding import WrongOrganization, connect_installation
-from integrations.views.onboarding import (
-    EXPIRED,
-    NO_CODE,
-    STATE_LIFETIME_SECONDS,
-    _admin_team,
-    _github_problem,
-    _problem,
-)
+from integrations.views.onboarding import _admin_team, _github_problem, _problem, checked_authorization
 
 # The install under way: {"state", "created_at", "team"}, and "installation_id" once GitHub sent it.
 STATE_SESSION_KEY = "github_app_state"
@@ -122,19 +115,11 @@ def _installed(request):
 
 @sensitive_variables("token")
 def _authorized(request):
-    # Popped, so that a state works once, whatever comes of it.
-    started = request.session.pop(STATE_SESSION_KEY, None)
-    if started is None:
-        return _problem(request, NOT_STARTED)
-    team = _admin_team(request.user, started["team"]) if started["team"] else None
-    if not secrets.compare_digest(started["state"].encode(), request.GET.get("state", "").encode()):
-        return _problem(request, WRONG_STATE, team=team)
-    if time.time() - started["created_at"] > STATE_LIFETIME_SECONDS:
-        return _problem(request, EXPIRED, team=team)
-    if "error" in request.GET:
-        return _problem(request, OAuthError(request.GET["error"]).message, team=team)
-    if not request.GET.get("code"):
-        return _problem(request, NO_CODE, team=team)
+    started, team, problem = checked_authorization(
+        request, STATE_SESSION_KEY, not_started=NOT_STARTED, wrong_state=WRONG_STATE
+    )
+    if problem is not None:
+        return problem
     # With "Request user authorization during installation" GitHub authorizes right after the
     # install and names the installation here; it is checked like any other.
     installation_id = started.get("installation_id") or request.GET.get("installation_id", "")

@@ -96,19 +96,9 @@ def github_connect(request):
 @login_required
 @sensitive_variables("token")
 def github_callback(request):
-    # Popped, so that a state works once, whatever comes of it.
-    started = request.session.pop(STATE_SESSION_KEY, None)
-    if started is None:
-        return _problem(request, NOT_STARTED)
-    team = _admin_team(request.user, started["team"]) if started["team"] else None
-    if not secrets.compare_digest(started["state"].encode(), request.GET.get("state", "").encode()):
-        return _problem(request, WRONG_STATE, team=team)
-    if time.time() - started["created_at"] > STATE_LIFETIME_SECONDS:
-        return _problem(request, EXPIRED, team=team)
-    if "error" in request.GET:
-        return _problem(request, OAuthError(request.GET["error"]).message, team=team)
-    if not request.GET.get("code"):
-        return _problem(request, NO_CODE, team=team)
+    started, team, problem = checked_authorization(request, STATE_SESSION_KEY)
+    if problem is not None:
+        return problem
     try:
         token = exchange_code(request.GET["code"], redirect_uri=_redirect_uri(request))
     except (GitHubError, requests.RequestException) as error:
@@ -232,6 +222,27 @@ def _admin_team(user, team_slug) -> Team:
     if not membership.is_admin:
         raise PermissionDenied("Only team admins may connect GitHub.")
     return membership.team
+
+
+def checked_authorization(request, session_key, *, not_started=NOT_STARTED, wrong_state=WRONG_STATE):
+    """GitHub's answer to an authorization this session started, checked (its state, its age, an
+    error, the code): (what the session started, its team, None), or (None, team, the problem page)."""
+    # Popped, so that a state works once, whatever comes of it.
+    started = request.session.pop(session_key, None)
+    if started is None:
+        return None, None, _problem(request, not_started)
+    team = _admin_team(request.user, started["team"]) if started["team"] else None
+    if not secrets.compare_digest(started["state"].encode(), request.GET.get("state", "").encode()):
+        problem = wrong_state
+    elif time.time() - started["created_at"] > STATE_LIFETIME_SECONDS:
+        problem = EXPIRED
+    elif "error" in request.GET:
+        problem = OAuthError(request.GET["error"]).message
+    elif not request.GET.get("code"):
+        problem = NO_CODE
+    else:
+        return started, team, None
+    return None, team, _problem(request, problem, team=team)
 
 
 def _redirect_uri(request) -> str:
