@@ -69,16 +69,19 @@ def registry() -> redis.Redis:
         return _registry
 
 
-def _keys(user_id) -> tuple[str, str]:
-    prefix = f"{settings.EVENTS_CHANNEL_PREFIX}open-streams"
-    return f"{prefix}:user-{user_id}", prefix
+def _all_streams_key() -> str:
+    return f"{settings.EVENTS_CHANNEL_PREFIX}open-streams"
+
+
+def _user_streams_key(user_id) -> str:
+    return f"{_all_streams_key()}:user-{user_id}"
 
 
 def claim_stream(user_id) -> str:
-    """Count one more open stream for the user and return its key, or raise TooManyStreams."""
+    """Count one more open stream for the user and return its claim, or raise TooManyStreams."""
     stream, now = uuid.uuid4().hex, time.time()
     expires = now + settings.EVENTS_STREAM_MAX_SECONDS + 60
-    user_key, all_key = _keys(user_id)
+    user_key, all_key = _user_streams_key(user_id), _all_streams_key()
     with registry().pipeline() as pipe:
         for key in (user_key, all_key):
             pipe.zremrangebyscore(key, "-inf", now)
@@ -93,10 +96,9 @@ def claim_stream(user_id) -> str:
 
 
 def release_stream(user_id, stream: str) -> None:
-    user_key, all_key = _keys(user_id)
     with registry().pipeline() as pipe:
-        pipe.zrem(user_key, stream)
-        pipe.zrem(all_key, stream)
+        pipe.zrem(_user_streams_key(user_id), stream)
+        pipe.zrem(_all_streams_key(), stream)
         pipe.execute()
 
 
@@ -112,7 +114,7 @@ def close_streams_if_denied(user, team_id: int) -> None:
 
 def open_stream_count() -> int:
     """Streams open now, in every web process."""
-    return registry().zcount(_keys("")[1], time.time(), "+inf")
+    return registry().zcount(_all_streams_key(), time.time(), "+inf")
 
 
 async def limited(stream, listener, *, user_id, claim: str):
@@ -126,7 +128,7 @@ async def limited(stream, listener, *, user_id, claim: str):
     # One timer, not a timeout around every chunk (a task each: at a thousand streams that slowed
     # every event's fan-out): at the deadline the stream is made to read the storage again, which
     # ends its wait with a chunk, and the loop below ends it.
-    timer = loop.call_at(deadline, _read_storage_again, listener)
+    timer = loop.call_at(deadline, eventstream_views.get_listener_manager().replay, [listener])
     try:
         # Reconnect in one second rather than the browser's default three.
         yield "retry: 1000\n\n"
@@ -138,12 +140,6 @@ async def limited(stream, listener, *, user_id, claim: str):
         timer.cancel()
         await stream.aclose()
         await sync_to_async(_release_quietly, thread_sensitive=False)(user_id, claim)
-
-
-def _read_storage_again(listener):
-    with eventstream_views.get_listener_manager().lock:
-        listener.overflow = True  # django-eventstream's way to say "read the storage again"
-        listener.aevent.set()
 
 
 def _release_quietly(user_id, claim):
@@ -184,13 +180,14 @@ class TeamListenerManager(eventstream_views.ListenerManager):
                 listener.error = {"condition": "forbidden", "text": STREAM_DENIED}
                 listener.wake_threadsafe()
 
-    def replay_all(self):
-        """Make every open stream read the storage again from its last event id: events published
-        while this process was not listening are there."""
+    def replay(self, listeners=None):
+        """Make these open streams (by default all of this process's) read the storage again from
+        their last event id: events published while this process was not listening are there."""
         with self.lock:
-            listeners = {listener for group in self.listeners_by_channel.values() for listener in group}
+            if listeners is None:
+                listeners = {listener for group in self.listeners_by_channel.values() for listener in group}
             for listener in listeners:
-                listener.overflow = True
+                listener.overflow = True  # django-eventstream's way to say "read the storage again"
                 listener.wake_threadsafe()
 
 
@@ -229,7 +226,7 @@ class ReconnectingRedisListener:
             # whatever was published while this process was not subscribed is in the storage.
             if message["channel"] == EVENTS_PUBSUB_CHANNEL.encode():
                 logger.info("Listening to the events Redis")
-                self.manager.replay_all()
+                self.manager.replay()
             return
         if message["type"] != "message":
             return
