@@ -1,6 +1,7 @@
 """Settings, read from the environment variables listed in the README (SPEC §5)."""
 
 import os
+import re
 import tempfile
 from datetime import timedelta
 from pathlib import Path
@@ -65,6 +66,9 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     # /healthz and /metrics answer first: probes come by address over plain HTTP (ops/middleware.py).
     "ops.middleware.OpsEndpoints",
+    # Tells a request Pushpin signed (GRIP_URL's key) from any other, and turns a view's GRIP
+    # instructions into the headers Pushpin reads (integrations/views/events.py).
+    "django_grip.GripMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Static files from the app itself (ServeStatic: WhiteNoise's ASGI successor, which serves files
     # without blocking the event loop the event streams share).
@@ -403,11 +407,22 @@ EVENTS_MAX_STREAMS_PER_USER = int(env("EVENTS_MAX_STREAMS_PER_USER", 20))
 EVENTS_STREAM_MAX_SECONDS = int(env("EVENTS_STREAM_MAX_SECONDS", 15 * 60))
 # Channel names (and so their stored events) of two deployments sharing one Redis stay apart.
 EVENTS_CHANNEL_PREFIX = env("EVENTS_CHANNEL_PREFIX", "")
+if not re.fullmatch(r"[\w.-]*", EVENTS_CHANNEL_PREFIX):
+    # Event ids are "channel:number" pairs joined by commas; behind Pushpin a ":" in the channel name
+    # left every stream without its events.
+    raise ImproperlyConfigured("EVENTS_CHANNEL_PREFIX may hold only letters, digits, '.', '-' and '_'.")
 if not DEBUG and not EVENTS_CHANNEL_PREFIX and EVENTS_REDIS_URL == REDIS_URL:
     raise ImproperlyConfigured(
         "Isolate the events: set EVENTS_REDIS_URL to a Redis (or ACL user) of their own, or at least "
         "EVENTS_CHANNEL_PREFIX, so that nothing else on REDIS_URL can publish to the teams' streams."
     )
+
+# Behind Pushpin (make cluster, docs/deploy.md): its publish endpoint, with `key=` the secret it signs
+# the requests it forwards with (its sig_key). Pushpin then holds the open streams, Django still decides
+# who may read each, and every event is published to Pushpin as well as to Redis.
+GRIP_URL = env("GRIP_URL", "")
+if GRIP_URL and "key=" not in GRIP_URL:
+    raise ImproperlyConfigured("GRIP_URL needs key=<Pushpin's sig_key>: without it any client could pass for Pushpin.")
 
 # Errors go to Sentry only where a DSN is given (config/sentry.py). Initialised here, before
 # django_dramatiq builds the broker, which the Dramatiq integration must see being built.

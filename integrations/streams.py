@@ -13,6 +13,7 @@ import logging
 import threading
 import time
 import uuid
+from urllib.parse import quote
 
 import redis
 import redis.asyncio
@@ -21,6 +22,9 @@ from django.conf import settings
 from django_eventstream import views as eventstream_views
 from django_eventstream.event import Event
 from django_eventstream.storage import RedisStorage
+from django_eventstream.utils import sse_encode_error
+from django_grip import publish as grip_publish
+from gripcontrol import HttpStreamFormat
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
@@ -110,6 +114,18 @@ def close_streams_if_denied(user, team_id: int) -> None:
     channel = team_channel(team_id)
     if not TeamChannelManager().can_read_channel(user, channel):
         registry().publish(kicks_pubsub_channel(), json.dumps({"user": user.pk, "channel": channel}))
+        if settings.GRIP_URL:
+            kick_proxied_streams(user.pk, channel)
+
+
+def kick_proxied_streams(user_id, channel: str) -> None:
+    """Close the user's streams of this channel that Pushpin holds. django-eventstream's publish_kick,
+    with the denial every other refused stream gets instead of a text naming the channel."""
+    # Delivered only to the user's connections that also hold the channel (require_sub).
+    meta = {"require_sub": f"events-{quote(channel)}"}
+    denial = sse_encode_error("forbidden", STREAM_DENIED)
+    grip_publish(f"user-{user_id}", HttpStreamFormat(denial), id="kick-1", meta=meta)
+    grip_publish(f"user-{user_id}", HttpStreamFormat(close=True), id="kick-2", prev_id="kick-1", meta=meta)
 
 
 def open_stream_count() -> int:

@@ -1,19 +1,23 @@
 """The team's Server-Sent-Events stream: django-eventstream's stream, behind our rules.
 
 Who may read is decided here before any stream opens, with one answer for a team that does not
-exist and one the user is not in. A user holds a limited number of open streams, each for a limited
-time (integrations/streams.py). Parameters meant for a GRIP proxy or malformed event ids are refused
-with a 400 instead of escaping as a 500 from inside the library.
+exist and one the user is not in. Served by this process, a user holds a limited number of open
+streams, each for a limited time (integrations/streams.py). Behind Pushpin (GRIP), Django answers at
+once with what the stream starts with and Pushpin holds it: no thread, no claim, no lifetime here.
+Parameters meant for Pushpin alone or malformed event ids are refused with a 400 instead of escaping
+as a 500 from inside the library.
 """
 
 import logging
 
+import jwt
 import redis
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.http import HttpResponse, HttpResponseBadRequest, StreamingHttpResponse
 from django_eventstream.eventrequest import EventRequest
 from django_eventstream.utils import add_default_headers, parse_last_event_id, sse_error_response
-from django_eventstream.views import Listener, stream
+from django_eventstream.views import Listener, events, stream
 
 from integrations import streams
 from integrations.channels import release_connection
@@ -21,14 +25,16 @@ from teams.models import Membership
 
 logger = logging.getLogger(__name__)
 
-# Parameters django-eventstream reads for a GRIP proxy (signed meta, recovery, paging), which this
-# app does not sit behind yet: the library answers some of them with a 500.
+# Parameters of the next link django-eventstream gives Pushpin (signed meta, recovery, paging): only
+# Pushpin follows it, and the library answers some of them with a 500 when they come from elsewhere.
 PROXY_PARAMETERS = ("es-meta", "recover", "link")
 
 
 def team_events(request, team_slug):
     if problem := malformed(request):
         return HttpResponseBadRequest(f"{problem}\n")
+    if request.grip.proxied:
+        return proxied_team_events(request, team_slug)
     team_id = readable_team_id(request.user, team_slug)
     if team_id is None:
         return sse_error_response("forbidden", streams.STREAM_DENIED)
@@ -61,10 +67,30 @@ def team_events(request, team_slug):
     return response
 
 
+def proxied_team_events(request, team_slug):
+    """The stream's start, and the GRIP instructions by which Pushpin holds it (django-eventstream's
+    own view). Pushpin comes back through the next link it was given, with the user and channel
+    django-eventstream signed into `es-meta`, to page through a backlog or to recover events it
+    missed: access is checked again then, for the user the link was issued to."""
+    user = request.user
+    if "es-meta" in request.GET:
+        try:
+            meta = jwt.decode(request.GET["es-meta"], settings.SECRET_KEY, algorithms=["HS256"])
+        except jwt.InvalidTokenError:
+            return HttpResponseBadRequest("Invalid or expired es-meta.\n")
+        user_id = str(meta.get("user", ""))
+        user = get_user_model().objects.filter(pk=user_id).first() if user_id.isdecimal() else None
+    team_id = readable_team_id(user, team_slug) if user is not None else None
+    if team_id is None:
+        return sse_error_response("forbidden", streams.STREAM_DENIED)
+    return events(request, team_id=team_id)
+
+
 def malformed(request) -> str | None:
-    for name in PROXY_PARAMETERS:
-        if name in request.GET:
-            return f"Unknown parameter {name}."
+    if not request.grip.proxied:
+        for name in PROXY_PARAMETERS:
+            if name in request.GET:
+                return f"Unknown parameter {name}."
     for last_event_id in [request.headers.get("Last-Event-ID"), *request.GET.getlist("lastEventId")]:
         if not last_event_id:
             continue

@@ -1,0 +1,88 @@
+"""A team's event stream when Pushpin holds it (GRIP): Django still decides who reads what, for the
+first request and for every next link Pushpin follows; only a request Pushpin signed is treated as
+Pushpin's. The whole path through a real Pushpin is in tests/test_cluster.py."""
+
+import time
+
+import jwt
+import pytest
+
+from integrations import streams
+from integrations.events import team_channel
+from teams.models import Membership
+from tests.test_event_streams import stream_error
+
+PUSHPIN_KEY = "pushpin-signing-key-for-these-tests-only"
+
+
+@pytest.fixture(autouse=True)
+def behind_pushpin(settings):
+    settings.GRIP_URL = f"http://127.0.0.1:9/?key={PUSHPIN_KEY}"
+
+
+def signed_by_pushpin(key=PUSHPIN_KEY):
+    return {"HTTP_GRIP_SIG": jwt.encode({"iss": "pushpin", "exp": int(time.time()) + 3600}, key)}
+
+
+def next_link_meta(user_id, channel, settings):
+    claims = {"iss": "es", "exp": int(time.time()) + 3600, "channels": [channel], "user": str(user_id)}
+    return jwt.encode(claims, settings.SECRET_KEY)
+
+
+def test_a_member_gets_the_stream_start_and_pushpin_holds_it(client, alice, team):
+    client.force_login(alice)
+
+    response = client.get("/t/acme/events/", **signed_by_pushpin())
+
+    assert response.status_code == 200
+    assert response["Grip-Hold"] == "stream"
+    assert f"events-{team_channel(team.pk)}" in response["Grip-Channel"]
+    assert "event: stream-open" in response.content.decode()
+
+
+def test_a_request_pushpin_did_not_sign_is_served_as_a_plain_stream(client, alice, team):
+    client.force_login(alice)
+
+    response = client.get("/t/acme/events/", **signed_by_pushpin(key="not-pushpins-key-but-just-as-long"))
+
+    assert "Grip-Hold" not in response
+    assert response.streaming
+    response.close()
+
+
+def test_a_non_member_gets_the_one_denial_and_no_hold(client, charlie, team):
+    client.force_login(charlie)
+
+    response = client.get("/t/acme/events/", **signed_by_pushpin())
+
+    assert "Grip-Hold" not in response
+    assert stream_error(response) == {"condition": "forbidden", "text": streams.STREAM_DENIED}
+
+
+def test_a_next_link_is_checked_again_for_the_user_it_was_issued_to(client, alice, bob, team, settings):
+    meta = next_link_meta(bob.pk, team_channel(team.pk), settings)
+    recover = {"link": "next", "recover": "true", "es-meta": meta}
+
+    still_member = client.get("/t/acme/events/", recover, **signed_by_pushpin())
+    Membership.objects.filter(user=bob).delete()
+    removed = client.get("/t/acme/events/", recover, **signed_by_pushpin())
+
+    assert still_member["Grip-Hold"] == "stream"
+    assert "Grip-Hold" not in removed
+    assert stream_error(removed)["text"] == streams.STREAM_DENIED
+
+
+@pytest.mark.parametrize("meta", ["not-a-jwt", jwt.encode({"user": "1"}, "another-secret-key-that-is-long-enough")])
+def test_a_next_link_with_bad_meta_is_a_bad_request(client, team, meta):
+    response = client.get("/t/acme/events/", {"link": "next", "es-meta": meta}, **signed_by_pushpin())
+
+    assert response.status_code == 400
+
+
+def test_next_link_parameters_from_anyone_but_pushpin_are_a_bad_request(client, alice, team, settings):
+    client.force_login(alice)
+    meta = next_link_meta(alice.pk, team_channel(team.pk), settings)
+
+    response = client.get("/t/acme/events/", {"link": "next", "es-meta": meta})
+
+    assert response.status_code == 400
