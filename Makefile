@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: run test lint bench clean
+.PHONY: run cluster test lint bench clean
 
 $(VENV)/.runtime: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -19,6 +19,13 @@ run: $(VENV)/.runtime
 	DEBUG=$${DEBUG:-1} $(PY) manage.py migrate --noinput
 	DEBUG=$${DEBUG:-1} $(PY) manage.py collectstatic --noinput -v 0
 	DEBUG=$${DEBUG:-1} exec $(PY) scripts/run.py
+
+# The scaled-out topology (scripts/cluster.py): PostgreSQL is required, as several processes write at once.
+cluster: $(VENV)/.runtime
+	@test -n "$$DATABASE_URL" || { echo "make cluster needs DATABASE_URL, a PostgreSQL database (postgres://USER@HOST:PORT/NAME)." >&2; exit 2; }
+	DEBUG=$${DEBUG:-1} $(PY) manage.py migrate --noinput
+	DEBUG=$${DEBUG:-1} $(PY) manage.py collectstatic --noinput -v 0
+	DEBUG=$${DEBUG:-1} exec $(PY) scripts/cluster.py
 
 lint: $(VENV)/.dev
 	$(VENV)/bin/ruff check .

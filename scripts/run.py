@@ -96,70 +96,62 @@ def stop(processes):
             process.kill()
 
 
-def main():
-    port = os.environ.setdefault("PORT", "8000")
-    processes = []
+def worker_command():
+    threads = ["--processes", "1", "--threads", "4"]
+    return [PYTHON, "manage.py", "rundramatiq", *threads, "--worker-shutdown-timeout", "10000"]
 
+
+def web_command(port, host="127.0.0.1"):
+    return [
+        PYTHON, "-m", "uvicorn", "config.asgi:application", "--host", host, "--port", str(port),
+        # Its access log would print query strings, the OAuth callback's code among them.
+        "--no-access-log",
+        # uvicorn waits for open event streams forever without it (SPEC §8).
+        "--timeout-graceful-shutdown", "3",
+    ]  # fmt: skip
+
+
+def start(command, processes):
+    # Each child gets its own session so that Ctrl-C reaches only the supervisor, which then stops
+    # them in order and waits for them.
+    process = subprocess.Popen(command, cwd=ROOT, start_new_session=True)
+    processes.append(process)
+    return process
+
+
+def print_how_to_log_in(base):
+    print(
+        f"\nMember Sync is running at {base}/\n"
+        f"  Sign up at {base}/accounts/signup/ (or log in at {base}/accounts/login/).\n"
+        f"  The Django admin is at {base}/admin/ (create a user: .venv/bin/python manage.py createsuperuser).\n"
+        "  Press Ctrl-C to stop.\n",
+        flush=True,
+    )
+
+
+def stop_on_sigterm():
     def on_signal(signum, frame):
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, on_signal)
+
+
+def main():
+    port = os.environ.setdefault("PORT", "8000")
+    processes = []
+    stop_on_sigterm()
     try:
         redis_server = ensure_redis(daemonize=False)
         if redis_server is not None:
             processes.append(redis_server)
         if not os.environ.get("GITHUB_API_URL"):
             os.environ.update(start_github_simulator(processes, port))
-        # Each child gets its own session so that Ctrl-C reaches only this script, which then stops
-        # them in order and waits for them.
-        processes.append(
-            subprocess.Popen(
-                [
-                    PYTHON,
-                    "manage.py",
-                    "rundramatiq",
-                    "--processes",
-                    "1",
-                    "--threads",
-                    "4",
-                    "--worker-shutdown-timeout",
-                    "10000",
-                ],
-                cwd=ROOT,
-                start_new_session=True,
-            )
-        )
-        processes.append(
-            subprocess.Popen(
-                [
-                    PYTHON,
-                    "-m",
-                    "uvicorn",
-                    "config.asgi:application",
-                    "--host",
-                    "127.0.0.1",
-                    "--port",
-                    port,
-                    # Its access log would print query strings, the OAuth callback's code among them.
-                    "--no-access-log",
-                    # uvicorn waits for open event streams forever without it (SPEC §8).
-                    "--timeout-graceful-shutdown",
-                    "3",
-                ],
-                cwd=ROOT,
-                start_new_session=True,
-            )
-        )
+        start(worker_command(), processes)
+        start(web_command(port), processes)
         base = f"http://127.0.0.1:{port}"
         if not wait_until_serving(f"{base}/accounts/login/", processes):
             sys.exit("The web server did not start; see the output above.")
-        print(
-            f"\nMember Sync is running at {base}/\n"
-            f"  Sign up at {base}/accounts/signup/ (or log in at {base}/accounts/login/).\n"
-            f"  The Django admin is at {base}/admin/ (create a user: .venv/bin/python manage.py createsuperuser).\n"
-            "  Press Ctrl-C to stop.\n",
-            flush=True,
-        )
+        print_how_to_log_in(base)
         while all(process.poll() is None for process in processes):
             time.sleep(0.5)
         sys.exit("A process stopped unexpectedly; stopping the others.")

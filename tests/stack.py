@@ -10,6 +10,7 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -255,3 +256,96 @@ def own_redis():
         yield server
     finally:
         server.stop()
+
+
+def fresh_postgres_database(name):
+    """An empty PostgreSQL database of this name on the server the suite's PostgreSQL settings (or
+    127.0.0.1:5432) point at: `make cluster` needs PostgreSQL, whichever database the suite runs on."""
+    import psycopg
+
+    base = urlsplit(os.environ.get("DATABASE_URL") or "postgres://root@127.0.0.1:5432/postgres")
+    admin = base._replace(path="/postgres").geturl()
+    with psycopg.connect(admin, autocommit=True) as connection:
+        connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        connection.execute(f'CREATE DATABASE "{name}"')
+    return base._replace(path=f"/{name}").geturl()
+
+
+def processes_with_marker(marker):
+    """The pids of every process whose environment holds `marker` (NAME=value)."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            if marker.encode() in (proc / "environ").read_bytes():
+                found.append(int(proc.name))
+        except OSError:
+            continue
+    return found
+
+
+def command_line(pid):
+    try:
+        return (Path("/proc") / str(pid) / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""
+
+
+class Cluster:
+    """`make cluster` from this checkout, on a PostgreSQL database of its own, with every process it
+    starts marked so that the test can find (and kill) them."""
+
+    def __init__(self, **overrides):
+        self.marker = f"MEMBER_SYNC_CLUSTER={uuid.uuid4().hex}"
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.env = {
+            **{name: value for name, value in os.environ.items() if name != "DJANGO_SETTINGS_MODULE"},
+            "PORT": str(self.port),
+            "DATABASE_URL": fresh_postgres_database("member_sync_cluster_test"),
+            "DRAMATIQ_NAMESPACE": f"cluster-{uuid.uuid4().hex[:8]}",
+            "EVENTS_CHANNEL_PREFIX": f"cluster-{uuid.uuid4().hex[:8]}-",
+            "LOG_LEVEL": "WARNING",
+            "PYTHONUNBUFFERED": "1",
+            **{name: str(value) for name, value in overrides.items()},
+        }
+        self.env.update([self.marker.split("=")])
+        self.output = []
+        self.process = None
+
+    def start(self, timeout=180):
+        self.process = subprocess.Popen(
+            ["make", "--no-print-directory", "cluster"],
+            cwd=ROOT,
+            env=self.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        threading.Thread(target=lambda: self.output.extend(self.process.stdout), daemon=True).start()
+        wait_for(
+            lambda: any("Sign up at" in line for line in self.output) or self.process.poll() is not None,
+            timeout=timeout,
+            message="make cluster to print how to log in",
+        )
+        assert self.process.poll() is None, "".join(self.output)
+
+    def pids(self, program):
+        return [pid for pid in processes_with_marker(self.marker) if program in command_line(pid)]
+
+    def web_pids(self):
+        return self.pids("uvicorn config.asgi")
+
+    def stop(self):
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                pass
+        for pid in processes_with_marker(self.marker):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass

@@ -12,21 +12,9 @@ import pytest
 import requests
 
 from tests.helpers import free_port, http_status, wait_for
+from tests.stack import processes_with_marker
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def processes_with_marker(marker):
-    found = []
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit():
-            continue
-        try:
-            if marker.encode() in (proc / "environ").read_bytes():
-                found.append(int(proc.name))
-        except OSError:
-            continue
-    return found
 
 
 @pytest.fixture

@@ -1,0 +1,84 @@
+"""`make cluster` driven by a browser: Pushpin on PORT in front of two web processes and two workers,
+on PostgreSQL. Streams are held by Pushpin, so a web process can die under an open page."""
+
+import os
+import signal
+
+import pytest
+from playwright.sync_api import expect, sync_playwright
+
+from tests.helpers import wait_for
+from tests.stack import Cluster
+from tests.test_browser import CHROMIUM_ARGS, LIVE
+
+
+@pytest.fixture(scope="module")
+def cluster(github_simulator):
+    cluster = Cluster(
+        GITHUB_API_URL=github_simulator.url,
+        GITHUB_GRAPHQL_URL=f"{github_simulator.url}/graphql",
+        GITHUB_WEB_URL=github_simulator.url,
+        GITHUB_CLIENT_ID="member-sync-test",
+        GITHUB_CLIENT_SECRET="member-sync-test-secret",
+    )
+    try:
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.stop()
+        print("".join(cluster.output))
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+def onboard(browser, cluster, username):
+    """Signs up through Pushpin, connects GitHub and picks acme: the page with the live banner."""
+    page = browser.new_context().new_page()
+    page.goto(f"{cluster.url}/accounts/signup/")
+    page.get_by_label("Username:").fill(username)
+    page.get_by_label("Password:", exact=True).fill("a-long-unusual-pass-41")
+    page.get_by_label("Password confirmation:").fill("a-long-unusual-pass-41")
+    page.get_by_role("button", name="Create account").click()
+    expect(page).to_have_url(f"{cluster.url}/onboarding/")
+    page.get_by_role("link", name="Connect GitHub").or_(page.get_by_role("button", name="Connect GitHub")).click()
+    page.get_by_role("button", name="Authorize").click()
+    page.get_by_role("button", name="acme").click()
+    return page
+
+
+def test_a_browser_onboards_through_pushpin_and_sees_the_banner_complete(browser, cluster, github):
+    github.add_org("acme", size=2000)
+    github.set_latency(20)
+    page = onboard(browser, cluster, "erin")
+
+    banner = page.locator("#member-sync-banner")
+    expect(banner.locator("progress")).to_be_visible(timeout=LIVE)
+    expect(banner).to_contain_text(" of 2000")
+    expect(banner).to_have_attribute("data-status", "complete", timeout=LIVE)
+    expect(banner).to_contain_text("Imported 2000 members from acme.")
+    expect(banner.locator("progress")).to_be_hidden()
+
+
+def test_the_banner_completes_when_a_web_process_dies_under_it(browser, cluster, github):
+    github.add_org("acme", size=2000)
+    github.set_latency(40)
+    page = onboard(browser, cluster, "frank")
+    banner = page.locator("#member-sync-banner")
+    expect(banner.locator("progress")).to_be_visible(timeout=LIVE)
+
+    webs = cluster.web_pids()
+    assert len(webs) == 2
+    os.kill(webs[0], signal.SIGKILL)
+
+    expect(banner).to_have_attribute("data-status", "complete", timeout=LIVE)
+    expect(banner).to_contain_text("Imported 2000 members from acme.")
+    # The dead process is replaced, and the page still loads through the one that lived.
+    wait_for(lambda: len(cluster.web_pids()) == 2 and webs[0] not in cluster.web_pids(), message="a new web process")
+    page.reload()
+    expect(page.locator("#member-sync-banner")).to_have_attribute("data-status", "complete")
