@@ -76,11 +76,14 @@ def sync_large_github_members(run_id: int):
 
 def _wait_for_a_large_sync_slot(run_id: int):
     # A new message, not a dramatiq.Retry: a Retry counts against max_retries, and a run that
-    # waited its turn that many times would be dropped though nothing failed. The run stays
-    # queued; its waiting_until, moved each time, tells the reaper that it is not lost.
+    # waited its turn that many times would be dropped though nothing failed. It carries the
+    # retries earlier failures used. The run stays queued; its waiting_until, moved each time,
+    # tells the reaper that it is not lost.
     until = timezone.now() + LARGE_SYNC_SLOT_WAIT
     if runs.postpone_run(run_id, until=until, message=WAITING_FOR_LARGE_SYNCS):
-        sync_large_github_members.send_with_options(args=(run_id,), delay=LARGE_SYNC_SLOT_WAIT)
+        message = CurrentMessage.get_current_message()
+        retries = message.options.get("retries", 0) if message else 0
+        sync_large_github_members.send_with_options(args=(run_id,), delay=LARGE_SYNC_SLOT_WAIT, retries=retries)
     else:
         logger.info("Member sync run %s is finished, taken or gone: nothing to do", run_id)
 

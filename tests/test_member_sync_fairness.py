@@ -9,6 +9,7 @@ import dramatiq
 import pytest
 from django.test import Client
 from django.utils import timezone
+from dramatiq.middleware import CurrentMessage
 
 from integrations import runs
 from integrations.models import GitHubIntegration, MemberSyncRun
@@ -129,8 +130,8 @@ def test_a_large_run_beyond_the_cap_stays_queued_and_is_sent_again(github, githu
     assert timezone.now() < run.waiting_until <= timezone.now() + LARGE_SYNC_SLOT_WAIT
     [again] = delayed_messages(broker, "member_sync_large")
     assert again.args == (run.pk,)
-    # A new message: waiting for a slot is no failure, and uses up none of the run's retries.
-    assert "retries" not in again.options
+    # Waiting for a slot is no failure, and uses up none of the run's retries.
+    assert again.options["retries"] == 0
     assert 0 < again.options["eta"] - timezone.now().timestamp() * 1000 <= LARGE_SYNC_SLOT_WAIT.total_seconds() * 1000
 
     LARGE_SYNCS._release()
@@ -138,6 +139,23 @@ def test_a_large_run_beyond_the_cap_stays_queued_and_is_sent_again(github, githu
 
     run.refresh_from_db()
     assert (run.status, run.fetched, run.waiting_until, run.error) == (Status.COMPLETE, 10, None, "")
+
+
+def test_a_run_sent_again_keeps_the_retries_its_failures_used(github, github_token, broker):
+    large = another_integration(github, github_token, members=10, last_total=LARGE)
+    run = request_run(large)
+    broker.flush_all()
+    all_slots_taken()
+    message = sync_large_github_members.message_with_options(args=(run.pk,), retries=3)
+    current = CurrentMessage()
+    current.before_process_message(broker=None, message=message)
+    try:
+        sync_large_github_members.fn(run.pk)
+    finally:
+        current.after_process_message(broker=None, message=message)
+
+    [again] = delayed_messages(broker, "member_sync_large")
+    assert again.options["retries"] == 3
 
 
 def test_a_run_waiting_for_a_slot_is_not_ended_by_the_periodic_check(github, github_token, broker):
