@@ -344,6 +344,13 @@ MEMBER_SYNC_EVERY_SECONDS = int(env("MEMBER_SYNC_EVERY_SECONDS", 24 * 3600))
 # How often each worker process looks for due integrations; SPEC §5 asks for at least once a minute.
 MEMBER_SYNC_SCHEDULE_CHECK_SECONDS = float(env("MEMBER_SYNC_SCHEDULE_CHECK_SECONDS", 60))
 
+# An organization with at least this many members (as its latest full sync counted them) is synced
+# on a queue of its own, member_sync_large, and at most MEMBER_SYNC_LARGE_CONCURRENCY such syncs run
+# at once across all workers: a few organizations of 50,000 cannot take every worker thread while a
+# small team waits on its Sync Now. Keep each worker's threads above that cap (docs/deploy.md).
+MEMBER_SYNC_LARGE_ORGANIZATION = int(env("MEMBER_SYNC_LARGE_ORGANIZATION", 5000))
+MEMBER_SYNC_LARGE_CONCURRENCY = int(env("MEMBER_SYNC_LARGE_CONCURRENCY", 2))
+
 # Keys of two deployments (or test runs) sharing one Redis stay apart: the broker's and the cache's.
 DRAMATIQ_NAMESPACE = env("DRAMATIQ_NAMESPACE", "dramatiq")
 

@@ -15,7 +15,7 @@ from functools import partial
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Exists, OuterRef
+from django.db.models import Exists, OuterRef, Subquery
 from django.utils import timezone
 
 from integrations.events import publish_member_sync
@@ -64,7 +64,7 @@ def request_member_sync(
             if active is not None:
                 return active, False
             continue  # the active run finished between our insert and this read: ask once more
-        transaction.on_commit(partial(_enqueue, run))
+        transaction.on_commit(partial(_enqueue, [run]))
         return run, True
     raise SyncAlreadyChanging("Another sync was starting and finishing at the same moment; try again.")
 
@@ -144,29 +144,46 @@ def request_member_syncs(integration_ids, *, trigger: str) -> list[MemberSyncRun
     )
     for run in queued:
         run.integration.member_sync_status, run.integration.member_sync_error = Status.QUEUED, ""
-    transaction.on_commit(partial(_enqueue_many, queued))
+    transaction.on_commit(partial(_enqueue, queued))
     return queued
 
 
-def _enqueue_many(queued_runs):
+def _enqueue(queued_runs):
+    totals = last_member_totals([run.integration_id for run in queued_runs])
     for run in queued_runs:
-        _enqueue(run)
+        # Announced before it is sent, so that no worker's "syncing" can reach a browser before it.
+        publish_member_sync(run, team_id=run.integration.team_id)
+        _send(run, large=totals.get(run.integration_id, 0) >= settings.MEMBER_SYNC_LARGE_ORGANIZATION)
 
 
-def _enqueue(run):
-    # Announced before it is sent, so that no worker's "syncing" can reach a browser before it.
-    publish_member_sync(run, team_id=run.integration.team_id)
-    _send(run)
+def _send(run, *, large: bool):
+    # The actors record their transitions here.
+    from integrations.tasks import sync_github_members, sync_large_github_members
 
-
-def _send(run):
-    from integrations.tasks import sync_github_members  # the actor records its transitions here
-
+    actor = sync_large_github_members if large else sync_github_members
     try:
-        sync_github_members.send(run.pk)
+        actor.send(run.pk)
     except Exception:
         logger.exception("Could not enqueue member sync run %s", run.pk)
         fail_run(run, QUEUE_UNAVAILABLE)
+
+
+def last_member_totals(integration_ids) -> dict[int, int]:
+    """The members of each integration's organization as its latest full sync counted them, for
+    those whose size is known: one read, for one run or a batch of the schedule's."""
+    latest = (
+        MemberSyncRun.objects.filter(integration=OuterRef("pk"), total__isnull=False)
+        # A webhook's run counts the one member it changed.
+        .exclude(trigger=MemberSyncRun.Trigger.WEBHOOK)
+        .order_by("-queued_at", "-id")
+        .values("total")[:1]
+    )
+    rows = (
+        GitHubIntegration.objects.filter(pk__in=integration_ids)
+        .annotate(member_total=Subquery(latest))
+        .values_list("pk", "member_total")
+    )
+    return {pk: total for pk, total in rows if total is not None}
 
 
 def start_run(run_id: int) -> MemberSyncRun | None:
@@ -177,12 +194,8 @@ def start_run(run_id: int) -> MemberSyncRun | None:
     heartbeat timeout; a run silent as long has lost its worker too.
     """
     now = timezone.now()
-    stale_heartbeat = timedelta(milliseconds=settings.DRAMATIQ_HEARTBEAT_TIMEOUT_MS)
-    claimable = MemberSyncRun.objects.filter(pk=run_id, status=Status.QUEUED) | MemberSyncRun.objects.filter(
-        pk=run_id, status=Status.SYNCING, heartbeat_at__lt=now - stale_heartbeat
-    )
     with transaction.atomic():
-        claimed = claimable.update(
+        claimed = _claimable(run_id, now).update(
             status=Status.SYNCING, started_at=now, heartbeat_at=now, waiting_until=None, fetched=0, error=""
         )
         if not claimed:
@@ -191,6 +204,25 @@ def start_run(run_id: int) -> MemberSyncRun | None:
         _save_on_integration(run)
     publish_member_sync(run, team_id=run.integration.team_id)
     return run
+
+
+def _claimable(run_id, now):
+    stale_heartbeat = timedelta(milliseconds=settings.DRAMATIQ_HEARTBEAT_TIMEOUT_MS)
+    return MemberSyncRun.objects.filter(pk=run_id, status=Status.QUEUED) | MemberSyncRun.objects.filter(
+        pk=run_id, status=Status.SYNCING, heartbeat_at__lt=now - stale_heartbeat
+    )
+
+
+def postpone_run(run_id: int, *, until, message: str) -> bool:
+    """A run that start_run could claim, left for later: a queued one says why and until when (its
+    waiting_until also tells the reaper it is not lost). False when no worker should take it: the
+    run is finished, taken by a live worker, or gone."""
+    run = _claimable(run_id, timezone.now()).select_related("integration").first()
+    if run is None:
+        return False
+    if run.status == Status.QUEUED:
+        _transition(run, from_statuses=[Status.QUEUED], status=Status.QUEUED, waiting_until=until, error=message)
+    return True
 
 
 class ProgressReporter:

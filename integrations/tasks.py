@@ -8,6 +8,8 @@ import dramatiq
 from django.conf import settings
 from django.utils import timezone
 from dramatiq.middleware import CurrentMessage, Shutdown, TimeLimitExceeded
+from dramatiq.rate_limits import ConcurrentRateLimiter
+from dramatiq.rate_limits.backends import RedisBackend
 
 from integrations import run_logging, runs, webhooks
 from integrations.crypto import TokenUnreadable
@@ -28,20 +30,62 @@ SHUTTING_DOWN = "The worker is restarting; the sync will start again shortly."
 SHUT_DOWN_TOO_OFTEN = "Workers restarted during this sync too many times. Press Sync Now to try again."
 UNEXPECTED = "The sync failed unexpectedly. Press Sync Now to try again; if it fails again, contact support."
 RECONNECT_NEEDED = "The stored GitHub token can no longer be read. Reconnect GitHub."
+WAITING_FOR_LARGE_SYNCS = "Other large organizations are syncing; this sync starts when one of them is done."
 
-
-@dramatiq.actor(
-    queue_name="member_sync",
-    max_retries=MAX_RETRIES,
-    time_limit=int(TIME_LIMIT.total_seconds() * 1000),
-    notify_shutdown=True,
+SYNC_OPTIONS = {
+    "max_retries": MAX_RETRIES,
+    "time_limit": int(TIME_LIMIT.total_seconds() * 1000),
+    "notify_shutdown": True,
     # Only a worker shutdown is retried by the middleware's backoff (the actor sets its own delays
     # otherwise): come back soon.
-    min_backoff=1000,
-)
+    "min_backoff": 1000,
+}
+
+
+@dramatiq.actor(queue_name="member_sync", **SYNC_OPTIONS)
 def sync_github_members(run_id: int):
     with run_logging.sync_context(run_id):
         _sync(run_id)
+
+
+# A large organization's sync (runs._send decides which) runs on a queue of its own, and at most
+# MEMBER_SYNC_LARGE_CONCURRENCY of them at once across all workers: however many large syncs are
+# due, the other worker threads stay free for small teams.
+LARGE_SYNCS = ConcurrentRateLimiter(
+    RedisBackend(url=settings.REDIS_URL),
+    f"{settings.DRAMATIQ_NAMESPACE}:member-sync-large-running",
+    limit=settings.MEMBER_SYNC_LARGE_CONCURRENCY,
+    # The count of running syncs must outlive the longest sync, or one more would start beside the
+    # others. It also means a slot held by a worker that was killed comes back only once nobody
+    # has taken or given back a slot for this long.
+    ttl=(_LIMIT + 60) * 1000,
+)
+# How long a large sync waits before it asks for a slot again.
+LARGE_SYNC_SLOT_WAIT = timedelta(seconds=5)
+
+
+@dramatiq.actor(queue_name="member_sync_large", **SYNC_OPTIONS)
+def sync_large_github_members(run_id: int):
+    with run_logging.sync_context(run_id):
+        with LARGE_SYNCS.acquire(raise_on_failure=False) as acquired:
+            if acquired:
+                _sync(run_id)
+            else:
+                _wait_for_a_large_sync_slot(run_id)
+
+
+def _wait_for_a_large_sync_slot(run_id: int):
+    # A new message, not a dramatiq.Retry: a Retry counts against max_retries, and a run that
+    # waited its turn that many times would be dropped though nothing failed. It carries the
+    # retries earlier failures used. The run stays queued; its waiting_until, moved each time,
+    # tells the reaper that it is not lost.
+    until = timezone.now() + LARGE_SYNC_SLOT_WAIT
+    if runs.postpone_run(run_id, until=until, message=WAITING_FOR_LARGE_SYNCS):
+        message = CurrentMessage.get_current_message()
+        retries = message.options.get("retries", 0) if message else 0
+        sync_large_github_members.send_with_options(args=(run_id,), delay=LARGE_SYNC_SLOT_WAIT, retries=retries)
+    else:
+        logger.info("Member sync run %s is finished, taken or gone: nothing to do", run_id)
 
 
 def _sync(run_id: int):

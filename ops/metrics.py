@@ -25,7 +25,7 @@ from prometheus_client.registry import Collector
 
 from integrations.models import ACTIVE_SYNC_STATUSES, MemberSyncRun
 from integrations.streams import open_stream_count
-from integrations.tasks import sync_github_members
+from integrations.tasks import sync_github_members, sync_large_github_members
 
 logger = logging.getLogger(__name__)
 
@@ -86,16 +86,17 @@ def run_durations():
 
 
 def queue_depth():
-    """Messages in the sync's Dramatiq queue: waiting for a worker, and delayed (retries waiting for
-    their time, a rate limit's reset or a backoff)."""
+    """Messages in the syncs' Dramatiq queues (small and large organizations): waiting for a worker,
+    and delayed (retries waiting for their time, a rate limit's reset or a backoff, and large syncs
+    waiting for a slot)."""
     broker = dramatiq.get_broker()
-    queue = sync_github_members.queue_name
     gauge = GaugeMetricFamily("member_sync_queue_messages", "Messages in the member sync queue.", labels=["queue"])
     try:
         # RedisBroker keeps a queue's waiting message ids in the list <namespace>:<queue>, and every
         # message of the delay queue, held by a worker until its time or not, in <namespace>:<queue>.DQ.msgs.
-        gauge.add_metric([queue], broker.client.llen(f"{broker.namespace}:{queue}"))
-        gauge.add_metric([dq_name(queue)], broker.client.hlen(f"{broker.namespace}:{dq_name(queue)}.msgs"))
+        for queue in (sync_github_members.queue_name, sync_large_github_members.queue_name):
+            gauge.add_metric([queue], broker.client.llen(f"{broker.namespace}:{queue}"))
+            gauge.add_metric([dq_name(queue)], broker.client.hlen(f"{broker.namespace}:{dq_name(queue)}.msgs"))
     except Exception as error:
         # The other metrics still say something without Redis; /healthz tells that it is down.
         logger.warning("Could not read the queue depth: %s", error)

@@ -72,13 +72,13 @@ def stop(process, timeout=20):
     process.wait(timeout=timeout)
 
 
-def worker_command():
-    return [sys.executable, "manage.py", "rundramatiq", "--processes", "1", "--threads", "2"]
+def worker_command(threads=2):
+    return [sys.executable, "manage.py", "rundramatiq", "--processes", "1", "--threads", str(threads)]
 
 
 @contextmanager
-def worker(env):
-    with running(worker_command(), env) as process:
+def worker(env, *, threads=2):
+    with running(worker_command(threads), env) as process:
         yield process
 
 
