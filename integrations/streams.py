@@ -35,6 +35,8 @@ logger = logging.getLogger(__name__)
 # django-eventstream's own pub/sub channel for events, whatever the prefix (SPEC §8).
 EVENTS_PUBSUB_CHANNEL = "events_channel"
 STREAM_DENIED = "Live updates are off: you cannot read the events of this team."
+# A stream's first words: reconnect in one second rather than the browser's default three.
+RECONNECT_SOON = "retry: 1000\n\n"
 
 
 class TooManyStreams(Exception):
@@ -146,8 +148,7 @@ async def limited(stream, listener, *, user_id, claim: str):
     # ends its wait with a chunk, and the loop below ends it.
     timer = loop.call_at(deadline, eventstream_views.get_listener_manager().replay, [listener])
     try:
-        # Reconnect in one second rather than the browser's default three.
-        yield "retry: 1000\n\n"
+        yield RECONNECT_SOON
         async for chunk in stream:
             yield chunk
             if loop.time() >= deadline:

@@ -263,11 +263,22 @@ def fresh_postgres_database(name):
     127.0.0.1:5432) point at: `make cluster` needs PostgreSQL, whichever database the suite runs on."""
     import psycopg
 
-    base = urlsplit(os.environ.get("DATABASE_URL") or "postgres://root@127.0.0.1:5432/postgres")
-    admin = base._replace(path="/postgres").geturl()
-    with psycopg.connect(admin, autocommit=True) as connection:
-        connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    drop_postgres_database(name)
+    with psycopg.connect(_postgres_url("postgres"), autocommit=True) as connection:
         connection.execute(f'CREATE DATABASE "{name}"')
+    return _postgres_url(name)
+
+
+def drop_postgres_database(name):
+    import psycopg
+
+    with psycopg.connect(_postgres_url("postgres"), autocommit=True) as connection:
+        connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _postgres_url(name):
+    url = os.environ.get("DATABASE_URL", "")
+    base = urlsplit(url if url.startswith("postgres") else "postgres://root@127.0.0.1:5432/postgres")
     return base._replace(path=f"/{name}").geturl()
 
 
@@ -298,12 +309,14 @@ class Cluster:
 
     def __init__(self, **overrides):
         self.marker = f"MEMBER_SYNC_CLUSTER={uuid.uuid4().hex}"
+        # Its own database, so that clusters of tests running side by side never share one.
+        self.database = f"member_sync_cluster_{self.marker[-8:]}"
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.env = {
             **{name: value for name, value in os.environ.items() if name != "DJANGO_SETTINGS_MODULE"},
             "PORT": str(self.port),
-            "DATABASE_URL": fresh_postgres_database("member_sync_cluster_test"),
+            "DATABASE_URL": fresh_postgres_database(self.database),
             "DRAMATIQ_NAMESPACE": f"cluster-{uuid.uuid4().hex[:8]}",
             "EVENTS_CHANNEL_PREFIX": f"cluster-{uuid.uuid4().hex[:8]}-",
             "LOG_LEVEL": "WARNING",
@@ -349,3 +362,4 @@ class Cluster:
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
+        drop_postgres_database(self.database)

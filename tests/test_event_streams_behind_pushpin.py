@@ -37,6 +37,7 @@ def test_a_member_gets_the_stream_start_and_pushpin_holds_it(client, alice, team
     assert response.status_code == 200
     assert response["Grip-Hold"] == "stream"
     assert f"events-{team_channel(team.pk)}" in response["Grip-Channel"]
+    assert response.content.decode().startswith(streams.RECONNECT_SOON)
     assert "event: stream-open" in response.content.decode()
 
 

@@ -83,7 +83,10 @@ def proxied_team_events(request, team_slug):
     team_id = readable_team_id(user, team_slug) if user is not None else None
     if team_id is None:
         return sse_error_response("forbidden", streams.STREAM_DENIED)
-    return events(request, team_id=team_id)
+    response = events(request, team_id=team_id)
+    if request.grip.instruct is not None:  # held by Pushpin, which passes this on to the browser
+        response.content = streams.RECONNECT_SOON.encode() + response.content
+    return response
 
 
 def malformed(request) -> str | None:
