@@ -7,6 +7,7 @@ processes and the open streams stay. Ctrl-C or SIGTERM stops everything."""
 import os
 import secrets
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -121,10 +122,8 @@ def web_socket():
 
 
 def start_web(listener, processes):
-    command = [arg for arg in web_command(0) if arg not in ("--host", "127.0.0.1", "--port", "0")]
-    process = subprocess.Popen(
-        [*command, "--fd", str(listener.fileno())], cwd=ROOT, start_new_session=True, pass_fds=[listener.fileno()]
-    )
+    fd = listener.fileno()
+    process = subprocess.Popen(web_command("--fd", str(fd)), cwd=ROOT, start_new_session=True, pass_fds=[fd])
     processes.append(process)
     return process
 
@@ -134,6 +133,7 @@ def main():
     web_processes = int(os.environ.get("WEB_PROCESSES", "2"))
     worker_processes = int(os.environ.get("WORKER_PROCESSES", "2"))
     processes = []
+    pushpin_conf = None
     stop_on_sigterm()
     try:
         pushpin = pushpin_binary()
@@ -172,6 +172,9 @@ def main():
                     )
                     processes.remove(process)
                     del restarts[process]
+                    # What it started is in its process group: Pushpin's own services, dramatiq's
+                    # worker processes. Left running, they would hold its ports or its messages.
+                    kill_group(process)
                     keep_running(start_one)
             if any(process.poll() is not None for process in processes):
                 sys.exit("Redis or the GitHub simulator stopped; stopping the others.")
@@ -179,6 +182,15 @@ def main():
         print("\nStopping…", flush=True)
     finally:
         stop(list(reversed(processes)))
+        if pushpin_conf is not None:
+            shutil.rmtree(pushpin_conf.parent, ignore_errors=True)
+
+
+def kill_group(process):
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
 
 
 if __name__ == "__main__":

@@ -101,9 +101,10 @@ def worker_command():
     return [PYTHON, "manage.py", "rundramatiq", *threads, "--worker-shutdown-timeout", "10000"]
 
 
-def web_command(port, host="127.0.0.1"):
+def web_command(*bind):
+    """uvicorn serving the app, bound by `bind` (--host and --port, or --fd)."""
     return [
-        PYTHON, "-m", "uvicorn", "config.asgi:application", "--host", host, "--port", str(port),
+        PYTHON, "-m", "uvicorn", "config.asgi:application", *bind,
         # Its access log would print query strings, the OAuth callback's code among them.
         "--no-access-log",
         # uvicorn waits for open event streams forever without it (SPEC §8).
@@ -147,7 +148,7 @@ def main():
         if not os.environ.get("GITHUB_API_URL"):
             os.environ.update(start_github_simulator(processes, port))
         start(worker_command(), processes)
-        start(web_command(port), processes)
+        start(web_command("--host", "127.0.0.1", "--port", port), processes)
         base = f"http://127.0.0.1:{port}"
         if not wait_until_serving(f"{base}/accounts/login/", processes):
             sys.exit("The web server did not start; see the output above.")
