@@ -5,16 +5,14 @@ unless GITHUB_API_URL is set. A web process or worker that dies is started again
 processes and the open streams stay. Ctrl-C or SIGTERM stops everything."""
 
 import os
-import secrets
 import shutil
 import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import time
-from pathlib import Path
 
+from pushpin import configure_pushpin
 from run import (
     ROOT,
     print_how_to_log_in,
@@ -27,50 +25,6 @@ from run import (
     worker_command,
 )
 from services import ensure_redis
-
-# Pushpin's own defaults deliver at most 2,500 messages a second: an event to 5,000 open pages would
-# take two seconds to reach the last one.
-PUSHPIN_CONF = """\
-[global]
-include={{libdir}}/internal.conf
-rundir={rundir}
-ipc_prefix=member-sync-
-stats_connection_ttl=120
-
-[runner]
-# zurl makes Pushpin's requests to the web processes; Debian runs none of its own for us.
-services=condure,zurl,pushpin-proxy,pushpin-handler
-http_port={port}
-logdir={rundir}
-log_level=1
-client_buffer_size=8192
-client_maxconn=50000
-
-[proxy]
-routesfile=routes
-sig_iss=pushpin
-sig_key={sig_key}
-updates_check=off
-zurl_out_specs=ipc://{{rundir}}/{{ipc_prefix}}zurl-in
-zurl_out_stream_specs=ipc://{{rundir}}/{{ipc_prefix}}zurl-in-stream
-zurl_in_specs=ipc://{{rundir}}/{{ipc_prefix}}zurl-out
-
-[handler]
-push_in_spec=tcp://127.0.0.1:{push_port}
-push_in_sub_specs=tcp://127.0.0.1:{push_sub_port}
-push_in_http_addr=127.0.0.1
-push_in_http_port={publish_port}
-stats_spec=ipc://{{rundir}}/{{ipc_prefix}}stats
-command_spec=tcp://127.0.0.1:{command_port}
-message_rate=100000
-message_hwm=100000
-"""
-
-
-def free_port():
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def pushpin_binary():
@@ -87,28 +41,6 @@ def pushpin_binary():
         )
         return shutil.which("pushpin")
     sys.exit("make cluster needs Pushpin: install Debian's package (sudo apt-get install pushpin) or see pushpin.org.")
-
-
-def configure_pushpin(port, web_port):
-    """Pushpin's configuration in a folder of its own, and the GRIP_URL the app publishes to it with."""
-    rundir = Path(tempfile.mkdtemp(prefix="member-sync-pushpin-"))
-    sig_key = secrets.token_urlsafe(32)
-    publish_port = free_port()
-    (rundir / "pushpin.conf").write_text(
-        PUSHPIN_CONF.format(
-            rundir=rundir,
-            port=port,
-            sig_key=sig_key,
-            publish_port=publish_port,
-            push_port=free_port(),
-            push_sub_port=free_port(),
-            command_port=free_port(),
-        )
-    )
-    # One target: the socket every web process accepts on, so the kernel spreads the requests and a
-    # dead process's share goes to the others until it is back.
-    (rundir / "routes").write_text(f"* 127.0.0.1:{web_port}\n")
-    return rundir / "pushpin.conf", f"http://127.0.0.1:{publish_port}/?key={sig_key}"
 
 
 def web_socket():

@@ -5,6 +5,7 @@ import asyncio
 import json
 import os
 import queue
+import shutil
 import signal
 import subprocess
 import sys
@@ -363,3 +364,20 @@ class Cluster:
             except ProcessLookupError:
                 pass
         drop_postgres_database(self.database)
+
+
+@contextmanager
+def own_pushpin(web_port):
+    """Debian's Pushpin on a free port in front of the web server on `web_port`, configured as
+    `make cluster` configures it. Yields (its URL, the GRIP_URL that publishes to it)."""
+    from scripts.pushpin import configure_pushpin
+
+    port = free_port()
+    conf, grip_url = configure_pushpin(port, web_port)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        with running(["pushpin", "--config", str(conf), "--merge-output"], os.environ, stderr=subprocess.DEVNULL,
+                     ready=lambda: http_status(url) is not None):  # fmt: skip
+            yield url, grip_url
+    finally:
+        shutil.rmtree(conf.parent, ignore_errors=True)

@@ -4,13 +4,16 @@ Pushpin's. The whole path through a real Pushpin is in tests/test_cluster.py."""
 
 import time
 
+import django_grip
 import jwt
 import pytest
 
 from integrations import streams
 from integrations.events import team_channel
 from teams.models import Membership
-from tests.test_event_streams import stream_error
+from tests.helpers import free_port
+from tests.stack import EventStream, own_pushpin, stack_environment, web_server
+from tests.test_event_streams import run_event, session_cookies, stream_error
 
 PUSHPIN_KEY = "pushpin-signing-key-for-these-tests-only"
 
@@ -87,3 +90,28 @@ def test_next_link_parameters_from_anyone_but_pushpin_are_a_bad_request(client, 
     response = client.get("/t/acme/events/", {"link": "next", "es-meta": meta})
 
     assert response.status_code == 400
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_removed_member_loses_the_streams_pushpin_holds(alice, bob, team, integration, settings, broker):
+    port = free_port()
+    with own_pushpin(port) as (pushpin, grip_url), web_server(stack_environment(GRIP_URL=grip_url), port=port):
+        # This process removes the member, so it publishes the kick: to this Pushpin.
+        settings.GRIP_URL, django_grip._pubcontrol = grip_url, None
+        try:
+            removed = EventStream(f"{pushpin}/t/acme/events/", cookies=session_cookies(bob))
+            stays = EventStream(f"{pushpin}/t/acme/events/", cookies=session_cookies(alice))
+            # Both held by Pushpin. It asks Django once more about each, about a second after it
+            # subscribed (its recovery request): whichever comes first, that check or the kick this
+            # process publishes, the removed member's stream must end.
+            first = run_event(integration, team)
+            for stream in (removed, stays):
+                assert stream.next()["run"] == first.pk
+
+            team.memberships.get(user=bob).delete()
+
+            assert removed.next("stream-error") == {"condition": "forbidden", "text": streams.STREAM_DENIED}
+            run = run_event(integration, team)
+            assert stays.next()["run"] == run.pk
+        finally:
+            django_grip._pubcontrol = None

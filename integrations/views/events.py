@@ -84,7 +84,7 @@ def proxied_team_events(request, team_slug):
     if team_id is None:
         return sse_error_response("forbidden", streams.STREAM_DENIED)
     response = events(request, team_id=team_id)
-    if request.grip.instruct is not None:  # held by Pushpin, which passes this on to the browser
+    if request.grip.instruct is not None and "link" not in request.GET:  # a stream's first response
         response.content = streams.RECONNECT_SOON.encode() + response.content
     return response
 
