@@ -51,6 +51,8 @@ def test_a_plain_http_trial_is_allowed_on_request():
         ({"TOKEN_ENCRYPTION_KEYS": None}, "TOKEN_ENCRYPTION_KEYS"),
         ({"TOKEN_ENCRYPTION_KEYS": "not-a-fernet-key"}, "TOKEN_ENCRYPTION_KEYS"),
         ({"EVENTS_CHANNEL_PREFIX": None}, "EVENTS_REDIS_URL"),
+        ({"EVENTS_CHANNEL_PREFIX": "member-sync:"}, "EVENTS_CHANNEL_PREFIX"),
+        ({"GRIP_URL": "http://127.0.0.1:5561/"}, "GRIP_URL"),
     ],
 )
 def test_it_refuses_to_start_without_its_secrets_naming_the_variable(overrides, named):
