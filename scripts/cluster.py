@@ -7,6 +7,7 @@ processes and the open streams stay. Ctrl-C or SIGTERM stops everything."""
 import os
 import secrets
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -129,6 +130,21 @@ def start_web(listener, processes):
     return process
 
 
+def stop_leftovers(session):
+    """Kill what a dead process left running in its session, before it is started again. Pushpin's
+    runner starts its services in process groups of their own: a runner killed without stopping
+    them (SIGKILL, the OOM killer) leaves them holding its port, and every Pushpin started again
+    then failed to bind it."""
+    if not Path("/proc").is_dir():
+        return  # not Linux: nothing to find them by
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and os.getsid(int(entry.name)) == session:
+                os.kill(int(entry.name), signal.SIGKILL)
+        except OSError:
+            continue  # gone meanwhile
+
+
 def main():
     port = int(os.environ.setdefault("PORT", "8000"))
     web_processes = int(os.environ.get("WEB_PROCESSES", "2"))
@@ -172,6 +188,8 @@ def main():
                     )
                     processes.remove(process)
                     del restarts[process]
+                    # Each was started in a session of its own (start_new_session), named by its pid.
+                    stop_leftovers(process.pid)
                     keep_running(start_one)
             if any(process.poll() is not None for process in processes):
                 sys.exit("Redis or the GitHub simulator stopped; stopping the others.")
