@@ -119,6 +119,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
         "max_size": int(env("DATABASE_POOL_SIZE", 8)),
         "timeout": 30,
     }
+    # The pool checks a connection before handing it out (one round trip): after PostgreSQL restarts,
+    # every connection it kept is dead, and without the check each one failed a request (a 500 on
+    # the members page, a sync's first try) before it was dropped.
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 elif DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # A web process and a worker write the same file: wait for the lock instead of failing at once.
     DATABASES["default"].setdefault("OPTIONS", {}).update(

@@ -11,6 +11,7 @@ import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 from pushpin import configure_pushpin
 from run import (
@@ -60,6 +61,21 @@ def start_web(listener, processes):
     return process
 
 
+def stop_leftovers(session):
+    """Kill what a dead process left running in its session, before it is started again. Pushpin's
+    runner starts its services in process groups of their own: a runner killed without stopping
+    them (SIGKILL, the OOM killer) leaves them holding its port, and every Pushpin started again
+    then failed to bind it."""
+    if not Path("/proc").is_dir():
+        return  # not Linux: nothing to find them by
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and os.getsid(int(entry.name)) == session:
+                os.kill(int(entry.name), signal.SIGKILL)
+        except OSError:
+            continue  # gone meanwhile
+
+
 def main():
     port = int(os.environ.setdefault("PORT", "8000"))
     web_processes = int(os.environ.get("WEB_PROCESSES", "2"))
@@ -104,9 +120,8 @@ def main():
                     )
                     processes.remove(process)
                     del restarts[process]
-                    # What it started is in its process group: Pushpin's own services, dramatiq's
-                    # worker processes. Left running, they would hold its ports or its messages.
-                    kill_group(process)
+                    # Each was started in a session of its own (start_new_session), named by its pid.
+                    stop_leftovers(process.pid)
                     keep_running(start_one)
             if any(process.poll() is not None for process in processes):
                 sys.exit("Redis or the GitHub simulator stopped; stopping the others.")
@@ -116,13 +131,6 @@ def main():
         stop(list(reversed(processes)))
         if pushpin_conf is not None:
             shutil.rmtree(pushpin_conf.parent, ignore_errors=True)
-
-
-def kill_group(process):
-    try:
-        os.killpg(process.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
 
 
 if __name__ == "__main__":

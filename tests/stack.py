@@ -9,6 +9,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import uuid
@@ -259,6 +260,59 @@ def own_redis():
         server.stop()
 
 
+class OwnPostgres:
+    """A PostgreSQL server of the test's own (trust authentication, superuser root), which the test
+    can restart without disturbing the machine's server that other test runs share."""
+
+    BIN = Path("/usr/lib/postgresql/15/bin")
+
+    def __init__(self):
+        self.directory = Path(tempfile.mkdtemp(prefix="member-sync-postgres-"))
+        self.port = free_port()
+        self.url = f"postgres://root@127.0.0.1:{self.port}/postgres"
+        # initdb refuses to run as root: the server's files and processes are the postgres user's.
+        shutil.chown(self.directory, "postgres")
+        self._as_postgres("initdb", "--pgdata", str(self.directory / "data"), "--auth", "trust", "--username", "root")
+
+    def _as_postgres(self, program, *args):
+        subprocess.run(
+            ["runuser", "-u", "postgres", "--", str(self.BIN / program), *args],
+            check=True,
+            stdout=subprocess.DEVNULL,
+            cwd=self.directory,
+        )
+
+    def start(self):
+        options = f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.directory}"
+        data, log = str(self.directory / "data"), str(self.directory / "log")
+        self._as_postgres("pg_ctl", "start", "--pgdata", data, "--options", options, "--log", log, "--wait")
+
+    def stop(self):
+        # fast: the open connections are cut, as when a database server goes away.
+        self._as_postgres("pg_ctl", "stop", "--pgdata", str(self.directory / "data"), "--mode", "fast", "--wait")
+
+    def restart(self):
+        self.stop()
+        self.start()
+
+    def remove(self):
+        try:
+            self.stop()
+        except subprocess.CalledProcessError:
+            pass  # not running
+        shutil.rmtree(self.directory, ignore_errors=True)
+
+
+@contextmanager
+def own_postgres():
+    server = OwnPostgres()
+    server.start()
+    try:
+        yield server
+    finally:
+        server.remove()
+
+
 def fresh_postgres_database(name):
     """An empty PostgreSQL database of this name on the server the suite's PostgreSQL settings (or
     127.0.0.1:5432) point at: `make cluster` needs PostgreSQL, whichever database the suite runs on."""
@@ -297,6 +351,25 @@ def processes_with_marker(marker):
     return found
 
 
+def pids_connected_to(port, pids):
+    """Those of these processes with a TCP connection to this port on 127.0.0.1: which worker is
+    the one talking to the GitHub simulator, for instance."""
+    sockets = set()
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        if int(fields[2].split(":")[1], 16) == port:
+            sockets.add(f"socket:[{fields[9]}]")
+    connected = []
+    for pid in pids:
+        try:
+            links = [os.readlink(fd) for fd in (Path("/proc") / str(pid) / "fd").iterdir()]
+        except OSError:
+            continue  # it exited meanwhile
+        if sockets.intersection(links):
+            connected.append(pid)
+    return connected
+
+
 def command_line(pid):
     try:
         return (Path("/proc") / str(pid) / "cmdline").read_bytes().replace(b"\0", b" ").decode()
@@ -305,19 +378,19 @@ def command_line(pid):
 
 
 class Cluster:
-    """`make cluster` from this checkout, on a PostgreSQL database of its own, with every process it
-    starts marked so that the test can find (and kill) them."""
+    """`make cluster` from this checkout, on a PostgreSQL database of its own (unless DATABASE_URL is
+    given), with every process it starts marked so that the test can find (and kill) them."""
 
     def __init__(self, **overrides):
         self.marker = f"MEMBER_SYNC_CLUSTER={uuid.uuid4().hex}"
         # Its own database, so that clusters of tests running side by side never share one.
-        self.database = f"member_sync_cluster_{self.marker[-8:]}"
+        self.database = None if "DATABASE_URL" in overrides else f"member_sync_cluster_{self.marker[-8:]}"
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.env = {
             **{name: value for name, value in os.environ.items() if name != "DJANGO_SETTINGS_MODULE"},
             "PORT": str(self.port),
-            "DATABASE_URL": fresh_postgres_database(self.database),
+            "DATABASE_URL": self.database and fresh_postgres_database(self.database),
             "DRAMATIQ_NAMESPACE": f"cluster-{uuid.uuid4().hex[:8]}",
             "EVENTS_CHANNEL_PREFIX": f"cluster-{uuid.uuid4().hex[:8]}-",
             "LOG_LEVEL": "WARNING",
@@ -363,7 +436,8 @@ class Cluster:
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
-        drop_postgres_database(self.database)
+        if self.database:
+            drop_postgres_database(self.database)
 
 
 @contextmanager

@@ -5,6 +5,10 @@
 
 const LABELS = { pending: "Never synced", queued: "Queued", syncing: "Syncing", complete: "Complete", error: "Error" };
 const RECONNECT_MS = 3000;
+// A connection that has not opened by then is given up and opened anew. A proxy accepts connections
+// while it starts (Pushpin restarted) before it can pass them on, and one it dropped would
+// otherwise keep the page waiting, without its live updates, forever.
+const OPEN_TIMEOUT_MS = 10000;
 
 function $(root, role) {
   return root.querySelector(`[data-role="${role}"]`);
@@ -137,8 +141,20 @@ function listen(root) {
   function open() {
     const url = lastEventId ? `${base}?lastEventId=${encodeURIComponent(lastEventId)}` : base;
     const source = new EventSource(url);
+    let opening = null;
+    function expectOpen() {
+      window.clearTimeout(opening);
+      opening = window.setTimeout(() => {
+        if (source.readyState === EventSource.OPEN) return;
+        source.close();
+        open();
+      }, OPEN_TIMEOUT_MS);
+    }
+    expectOpen();
+    source.addEventListener("open", () => window.clearTimeout(opening));
     source.addEventListener("member-sync", onEvent);
     source.addEventListener("stream-error", (message) => {
+      window.clearTimeout(opening);
       source.close();
       const reason = JSON.parse(message.data || "{}").text;
       if (reason) setText($(root, "live-off"), reason);
@@ -147,7 +163,12 @@ function listen(root) {
     // The browser retries a dropped stream by itself; a stream it gave up on (the server answered
     // with an error while restarting) is opened again from the last event seen.
     source.addEventListener("error", () => {
-      if (source.readyState === EventSource.CLOSED) window.setTimeout(open, RECONNECT_MS);
+      if (source.readyState === EventSource.CLOSED) {
+        window.clearTimeout(opening);
+        window.setTimeout(open, RECONNECT_MS);
+      } else {
+        expectOpen(); // the browser's own retry, which may meet the same fate
+      }
     });
   }
 

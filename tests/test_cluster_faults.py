@@ -1,0 +1,203 @@
+"""`make cluster` when one of its parts fails under a sync (issue 11): Redis restarted, a worker
+killed, PostgreSQL restarted, Pushpin restarted. Each time nothing is lost: the run ends complete
+or clearly failed, the members are all written or untouched, and an open page shows the end.
+A web process killed under an open page is tests/test_cluster.py's."""
+
+import os
+import signal
+from urllib.parse import urlsplit
+
+import psycopg
+import pytest
+from playwright.sync_api import expect, sync_playwright
+from psycopg.rows import dict_row
+
+from tests.helpers import wait_for
+from tests.stack import Cluster, OwnRedis, own_postgres, pids_connected_to
+from tests.test_browser import CHROMIUM_ARGS, LIVE
+from tests.test_cluster import onboard
+
+# Long enough for a worker to notice that Redis, a worker or PostgreSQL came back.
+RECOVERY = 120
+
+
+def github_environment(github_simulator):
+    return {
+        "GITHUB_API_URL": github_simulator.url,
+        "GITHUB_GRAPHQL_URL": f"{github_simulator.url}/graphql",
+        "GITHUB_WEB_URL": github_simulator.url,
+        "GITHUB_CLIENT_ID": "member-sync-test",
+        "GITHUB_CLIENT_SECRET": "member-sync-test-secret",
+    }
+
+
+@pytest.fixture(scope="module")
+def cluster(github_simulator):
+    """One cluster for the faults that leave it whole: on a Redis of its own that a test may
+    restart, and with workers that hand a dead worker's messages on within seconds."""
+    redis_server = OwnRedis()
+    redis_server.start()
+    cluster = Cluster(
+        REDIS_URL=redis_server.url,
+        DRAMATIQ_HEARTBEAT_TIMEOUT_MS=5000,
+        # One broker command in ten also looks for dead workers' messages (a thousandth by default).
+        DRAMATIQ_MAINTENANCE_CHANCE=100_000,
+        **github_environment(github_simulator),
+    )
+    cluster.redis = redis_server
+    try:
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.stop()
+        redis_server.stop()
+        print("".join(cluster.output))
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+def query(cluster, sql, *params):
+    with psycopg.connect(cluster.env["DATABASE_URL"], row_factory=dict_row, connect_timeout=2) as connection:
+        return connection.execute(sql, params).fetchall()
+
+
+def latest_run(cluster, username):
+    """The latest run of the team this user onboarded."""
+    runs = query(
+        cluster,
+        """SELECT run.* FROM integrations_membersyncrun run
+           JOIN integrations_githubintegration integration ON integration.id = run.integration_id
+           JOIN teams_membership membership ON membership.team_id = integration.team_id
+           JOIN auth_user person ON person.id = membership.user_id
+           WHERE person.username = %s ORDER BY run.id DESC LIMIT 1""",
+        username,
+    )
+    return runs[0] if runs else None
+
+
+def ended(cluster, username, *, after=None):
+    """The team's latest run once it has ended (a run newer than `after`)."""
+    run = latest_run(cluster, username)
+    newer = run and (after is None or run["id"] > after["id"])
+    return run if newer and run["status"] in ("complete", "error") else None
+
+
+def under_way(cluster, username, fetched):
+    run = latest_run(cluster, username)
+    return run if run and run["status"] == "syncing" and run["fetched"] >= fetched else None
+
+
+def active_runs(cluster, run):
+    return query(
+        cluster,
+        "SELECT id FROM integrations_membersyncrun WHERE integration_id = %s AND status IN ('queued', 'syncing')",
+        run["integration_id"],
+    )
+
+
+def active_members(cluster, run):
+    rows = query(
+        cluster,
+        "SELECT count(*) AS count FROM integrations_githubmember WHERE integration_id = %s AND is_active",
+        run["integration_id"],
+    )
+    return rows[0]["count"]
+
+
+def test_a_sync_under_a_redis_restart_ends_and_the_open_page_shows_how(browser, cluster, github):
+    github.add_org("acme", size=3000)
+    github.set_latency(200)
+    page = onboard(browser, cluster, "grace")
+    banner = page.locator("#member-sync-banner")
+    expect(banner.locator("progress")).to_be_visible(timeout=LIVE)
+    wait_for(lambda: under_way(cluster, "grace", fetched=500), message="a sync under way")
+
+    # Without persistence: the broker's queues, the stored events and their ids are gone.
+    cluster.redis.restart()
+
+    run = wait_for(lambda: ended(cluster, "grace"), timeout=RECOVERY, message="the run to end")
+    assert active_runs(cluster, run) == []
+    if run["status"] == "complete":
+        assert active_members(cluster, run) == run["total"] == 3000
+        expect(banner).to_have_attribute("data-status", "complete", timeout=LIVE)
+        expect(banner).to_contain_text("Imported 3000 members from acme.")
+    else:
+        assert run["error"]
+        assert active_members(cluster, run) == 0
+        expect(banner).to_have_attribute("data-status", "error", timeout=LIVE)
+        expect(banner.get_by_role("alert")).to_have_text(run["error"])
+
+
+def test_a_sync_whose_worker_is_killed_is_finished_by_another(browser, cluster, github):
+    github.add_org("acme", size=3000)
+    github.set_latency(100)
+    page = onboard(browser, cluster, "heidi")
+    first = wait_for(lambda: under_way(cluster, "heidi", fetched=500), message="a sync under way")
+    # The worker process reading GitHub is the one running the sync.
+    github_port = urlsplit(github.url).port
+    syncing = wait_for(lambda: pids_connected_to(github_port, cluster.pids("dramatiq")), message="the sync's worker")
+    assert len(syncing) == 1
+
+    os.kill(syncing[0], signal.SIGKILL)
+
+    run = wait_for(lambda: ended(cluster, "heidi"), timeout=RECOVERY, message="the run to end")
+    assert (run["status"], run["error"]) == ("complete", "")
+    assert run["started_at"] > first["started_at"]  # claimed again, by another worker
+    assert active_members(cluster, run) == run["total"] == 3000
+    expect(page.locator("#member-sync-banner")).to_contain_text("Imported 3000 members from acme.", timeout=LIVE)
+
+
+def test_a_page_gets_what_was_published_while_pushpin_was_down(browser, cluster, github):
+    github.add_org("acme", size=1500)
+    github.set_latency(200)
+    [supervisor] = cluster.pids("scripts/cluster.py")
+    [pushpin] = cluster.pids("pushpin --config")
+    page = onboard(browser, cluster, "ivan")
+    banner = page.locator("#member-sync-banner")
+    expect(banner.locator("progress")).to_be_visible(timeout=LIVE)
+
+    # The supervisor is paused until the run has ended, so that its end is published while
+    # Pushpin is surely down; then it starts Pushpin again as it would have at once.
+    os.kill(supervisor, signal.SIGSTOP)
+    try:
+        # Pushpin's runner and the services it started, each in a process group of its own.
+        for pid in cluster.pids(""):
+            if os.getsid(pid) == pushpin:
+                os.kill(pid, signal.SIGKILL)
+        run = wait_for(lambda: ended(cluster, "ivan"), timeout=RECOVERY, message="the run to end")
+        assert run["status"] == "complete"
+        expect(banner).to_have_attribute("data-status", "syncing")
+    finally:
+        os.kill(supervisor, signal.SIGCONT)
+    expect(banner).to_have_attribute("data-status", "complete", timeout=LIVE)
+    expect(banner).to_contain_text("Imported 1500 members from acme.")
+    assert cluster.pids("pushpin --config") != [pushpin]
+
+
+def test_a_sync_after_postgresql_restarted_completes(browser, github_simulator, github):
+    github.add_org("acme", size=300)
+    with own_postgres() as postgres:
+        cluster = Cluster(DATABASE_URL=postgres.url, **github_environment(github_simulator))
+        try:
+            cluster.start()
+            page = onboard(browser, cluster, "judy")
+            expect(page.locator("#member-sync-banner")).to_have_attribute("data-status", "complete", timeout=LIVE)
+
+            postgres.restart()
+
+            response = page.goto(f"{page.url}github/members/")
+            assert response.ok, response.status
+            first = latest_run(cluster, "judy")
+            page.get_by_role("button", name="Sync Now").click()
+            run = wait_for(lambda: ended(cluster, "judy", after=first), timeout=RECOVERY, message="a second run")
+            expect(page.locator("#member-sync-status")).to_have_attribute("data-status", "complete", timeout=LIVE)
+            assert (run["status"], run["total"], active_members(cluster, run)) == ("complete", 300, 300)
+        finally:
+            cluster.stop()
+            print("".join(cluster.output))
