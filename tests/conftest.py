@@ -3,10 +3,12 @@ it, Charlie administers another team (Globex); Acme's integration reads the GitH
 organization acme (250 members). Plus the simulator itself and GitHub's published API descriptions."""
 
 import json
+import os
 from pathlib import Path
 
 import pytest
 from graphql import build_schema
+from playwright.sync_api import sync_playwright
 
 from github_simulator import Simulator
 from integrations.models import GitHubIntegration
@@ -172,3 +174,29 @@ def visitor(client):
     that a test can look for secrets in them afterwards."""
     client.pages = []
     return client
+
+
+# Debian's Chromium, started as the machine's notes say: without the background-networking flags it
+# tries Google's hosts, which this closed network refuses.
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Debian's Chromium, driven by Playwright (never `playwright install`: it cannot download here)."""
+    # Playwright's sync API runs an event loop in this thread; the tests' own database calls are
+    # not async code, whatever Django's guard concludes from that loop.
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+    del os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"]

@@ -4,6 +4,8 @@ import socket
 import time
 import urllib.request
 
+LIVE = 30_000  # ms a live update may take in the browser tests; they take well under a second
+
 
 def wait_for(predicate, *, timeout=30.0, interval=0.05, message="condition"):
     deadline = time.monotonic() + timeout

@@ -46,6 +46,17 @@ def stack_environment(**overrides):
     return env
 
 
+def github_environment(github_simulator):
+    """What points a process started beside the tests at the simulator, as the GitHub of an OAuth App."""
+    return {
+        "GITHUB_API_URL": github_simulator.url,
+        "GITHUB_GRAPHQL_URL": f"{github_simulator.url}/graphql",
+        "GITHUB_WEB_URL": github_simulator.url,
+        "GITHUB_CLIENT_ID": "member-sync-test",
+        "GITHUB_CLIENT_SECRET": "member-sync-test-secret",
+    }
+
+
 @contextmanager
 def running(args, env, *, ready=None, timeout=60, stderr=None):
     process = subprocess.Popen(args, cwd=ROOT, env=env, start_new_session=True, stderr=stderr)

@@ -8,12 +8,12 @@ from pathlib import Path
 import pytest
 from django.test import Client
 from django.utils import timezone
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 
 from integrations.models import GitHubIntegration, GitHubMember, MemberSyncRun
 from tests import github_webhooks
-from tests.helpers import free_port, wait_for
-from tests.stack import own_redis, stack_environment, web_server, worker
+from tests.helpers import LIVE, free_port, wait_for
+from tests.stack import github_environment, own_redis, stack_environment, web_server, worker
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -21,40 +21,11 @@ pytestmark = pytest.mark.django_db(transaction=True)
 # work tree as it found it.
 SCREENSHOTS = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
 TAKE_SCREENSHOTS = os.environ.get("SCREENSHOTS") == "1"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-LIVE = 30_000  # ms a live update may take in these tests; they take well under a second
-
-
-@pytest.fixture(scope="module")
-def browser():
-    # Playwright's sync API runs an event loop in this thread; the tests' own database calls are
-    # not async code, whatever Django's guard concludes from that loop.
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
-    del os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"]
 
 
 @pytest.fixture
 def env(github, broker):
-    return stack_environment(
-        DEBUG=1,
-        GITHUB_API_URL=github.url,
-        GITHUB_GRAPHQL_URL=f"{github.url}/graphql",
-        GITHUB_WEB_URL=github.url,
-        GITHUB_CLIENT_ID="member-sync-test",
-        GITHUB_CLIENT_SECRET="member-sync-test-secret",
-    )
+    return stack_environment(DEBUG=1, **github_environment(github))
 
 
 def logged_in_page(browser, web, user):

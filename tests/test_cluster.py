@@ -5,36 +5,21 @@ import os
 import signal
 
 import pytest
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 
-from tests.helpers import wait_for
-from tests.stack import Cluster
-from tests.test_browser import CHROMIUM_ARGS, LIVE
+from tests.helpers import LIVE, wait_for
+from tests.stack import Cluster, github_environment
 
 
 @pytest.fixture(scope="module")
 def cluster(github_simulator):
-    cluster = Cluster(
-        GITHUB_API_URL=github_simulator.url,
-        GITHUB_GRAPHQL_URL=f"{github_simulator.url}/graphql",
-        GITHUB_WEB_URL=github_simulator.url,
-        GITHUB_CLIENT_ID="member-sync-test",
-        GITHUB_CLIENT_SECRET="member-sync-test-secret",
-    )
+    cluster = Cluster(**github_environment(github_simulator))
     try:
         cluster.start()
         yield cluster
     finally:
         cluster.stop()
         print("".join(cluster.output))
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
 
 
 def onboard(browser, cluster, username):

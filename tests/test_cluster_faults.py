@@ -9,26 +9,15 @@ from urllib.parse import urlsplit
 
 import psycopg
 import pytest
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 from psycopg.rows import dict_row
 
-from tests.helpers import wait_for
-from tests.stack import Cluster, OwnRedis, own_postgres, pids_connected_to
-from tests.test_browser import CHROMIUM_ARGS, LIVE
+from tests.helpers import LIVE, wait_for
+from tests.stack import Cluster, OwnRedis, github_environment, own_postgres, pids_connected_to
 from tests.test_cluster import onboard
 
 # Long enough for a worker to notice that Redis, a worker or PostgreSQL came back.
 RECOVERY = 120
-
-
-def github_environment(github_simulator):
-    return {
-        "GITHUB_API_URL": github_simulator.url,
-        "GITHUB_GRAPHQL_URL": f"{github_simulator.url}/graphql",
-        "GITHUB_WEB_URL": github_simulator.url,
-        "GITHUB_CLIENT_ID": "member-sync-test",
-        "GITHUB_CLIENT_SECRET": "member-sync-test-secret",
-    }
 
 
 @pytest.fixture(scope="module")
@@ -52,14 +41,6 @@ def cluster(github_simulator):
         cluster.stop()
         redis_server.stop()
         print("".join(cluster.output))
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
 
 
 def query(cluster, sql, *params):

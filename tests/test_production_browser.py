@@ -10,15 +10,12 @@ import pytest
 from django.conf import settings
 from playwright.sync_api import expect
 
-from tests import test_browser
 from tests.conftest import PASSWORD
-from tests.helpers import wait_for
-from tests.stack import ROOT, stack_environment, web_server, worker
+from tests.helpers import LIVE, wait_for
+from tests.stack import ROOT, github_environment, stack_environment, web_server, worker
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-browser = test_browser.browser  # the same Chromium fixture
-LIVE = test_browser.LIVE
 
 HASHED = re.compile(r"/static/(.+)\.[0-9a-f]{12}\.\w+$")
 A_YEAR = 365 * 24 * 3600
@@ -44,11 +41,7 @@ def production(github, broker, tmp_path):
         # encrypts its tokens with and listens on.
         TOKEN_ENCRYPTION_KEYS=",".join(settings.TOKEN_ENCRYPTION_KEYS),
         EVENTS_CHANNEL_PREFIX=settings.EVENTS_CHANNEL_PREFIX,
-        GITHUB_API_URL=github.url,
-        GITHUB_GRAPHQL_URL=f"{github.url}/graphql",
-        GITHUB_WEB_URL=github.url,
-        GITHUB_CLIENT_ID="member-sync-test",
-        GITHUB_CLIENT_SECRET="member-sync-test-secret",
+        **github_environment(github),
     )
     collected = subprocess.run(
         [sys.executable, "manage.py", "collectstatic", "--noinput", "-v", "0"],
