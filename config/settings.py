@@ -400,9 +400,13 @@ SIGNUP_ATTEMPTS_PER_HOUR = int(env("SIGNUP_ATTEMPTS_PER_HOUR", 20))
 
 def redis_connection_kwargs(url):
     """redis.Redis(**kwargs) for a redis:// URL: django-eventstream takes keyword arguments."""
+    from redis.backoff import NoBackoff
     from redis.connection import parse_url
+    from redis.retry import Retry
 
-    return parse_url(url)
+    # One immediate retry, not redis-py's ten with backoff: those made each event published while
+    # the events Redis was down take 4 s, and a sync publishing its progress crawl.
+    return {**parse_url(url), "retry": Retry(NoBackoff(), 1)}
 
 
 EVENTSTREAM_REDIS = redis_connection_kwargs(EVENTS_REDIS_URL)

@@ -4,6 +4,7 @@ An event carries what SPEC §5 lists and nothing else: never a token, never anot
 """
 
 import logging
+import time
 
 from django.conf import settings
 from django.utils import timezone
@@ -46,13 +47,24 @@ def member_sync_payload(run) -> dict:
     }
 
 
+# A run's end is the one event an open page must not miss: published again for a few seconds, so
+# that a restarting events Redis gets it. Progress on the way is not worth the wait.
+END_OF_RUN_RETRY_DELAYS = (0.2, 0.5, 1, 2, 4)
+
+
 def publish_member_sync(run, *, team_id: int) -> None:
     """Publish the run's state. A failure to publish is logged, never raised: the run's state is in
     the database, and the page shows it on its next load."""
-    try:
-        send_event(team_channel(team_id), MEMBER_SYNC_EVENT, member_sync_payload(run))
-    except Exception:
-        logger.exception("Could not publish member-sync event for run %s", run.pk)
+    ended = run.status in (run.Status.COMPLETE, run.Status.ERROR)
+    for delay in (*(END_OF_RUN_RETRY_DELAYS if ended else ()), None):
+        try:
+            send_event(team_channel(team_id), MEMBER_SYNC_EVENT, member_sync_payload(run))
+            return
+        except Exception:
+            if delay is None:
+                logger.exception("Could not publish member-sync event for run %s", run.pk)
+                return
+            time.sleep(delay)
 
 
 def current_event_id(team_id: int) -> str:

@@ -169,15 +169,30 @@ def _release_quietly(user_id, claim):
 class RestartSafeRedisStorage(RedisStorage):
     """django-eventstream's Redis storage, for a Redis that can lose its data when it restarts.
 
-    Without persistence a restarted Redis counts event ids from zero again, so a browser resuming
-    from id 57 would be sent nothing until the counter passed 57. Every event stored now is newer
-    than what that browser saw: send it all of them.
+    Without persistence a restarted Redis counts event ids from 1 again, and a page that had seen
+    id 57 was sent nothing until the counter passed 57 (and the one event numbered 57 anew never).
+    Here a channel's counter starts, whenever Redis has none, at the time in milliseconds: every id
+    of a new start is above every id of the one before (unless a channel averaged more than an event
+    a millisecond), and a page resuming from an older id is sent every event of the new start.
     """
 
+    def append_event(self, channel, event_type, data):
+        start = str(time.time_ns() // 1_000_000)
+        with self.redis.pipeline() as pipe:
+            pipe.set(self._start_key(channel), start, nx=True)
+            pipe.set(f"event_counter:{channel}", start, nx=True)
+            pipe.execute()
+        return super().append_event(channel, event_type, data)
+
     def get_events(self, channel, last_id, limit=100):
-        if last_id > self.get_current_id(channel):
-            last_id = 0
+        start = int(self.redis.get(self._start_key(channel)) or 0)
+        if last_id < start or last_id > self.get_current_id(channel):
+            last_id = start
         return super().get_events(channel, last_id, limit=limit)
+
+    @staticmethod
+    def _start_key(channel):
+        return f"event_counter_start:{channel}"
 
 
 class TeamListenerManager(eventstream_views.ListenerManager):
@@ -223,7 +238,7 @@ class ReconnectingRedisListener:
         while True:
             # No retries inside redis-py: they give up after a few seconds and end this task; this
             # loop retries for as long as the process lives, and replays once subscribed again.
-            client = redis.asyncio.Redis(**settings.EVENTSTREAM_REDIS, retry=Retry(NoBackoff(), 0))
+            client = redis.asyncio.Redis(**{**settings.EVENTSTREAM_REDIS, "retry": Retry(NoBackoff(), 0)})
             try:
                 pubsub = client.pubsub()
                 await pubsub.subscribe(EVENTS_PUBSUB_CHANNEL, kicks_pubsub_channel())

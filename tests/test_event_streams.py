@@ -1,6 +1,6 @@
 """The rules of a team's event stream: who is refused and how, how many one user holds, how long one
-lives, and what keeps every web process's streams alive (bad messages, removed members, Redis
-restarts). Real uvicorn processes and Redis, and an SSE client over HTTP."""
+lives, and what keeps every web process's streams alive and their events whole (bad messages,
+removed members, Redis restarts). Real uvicorn processes and Redis, and an SSE client over HTTP."""
 
 import json
 
@@ -12,8 +12,9 @@ from django.test import Client
 from integrations import streams
 from integrations.events import current_event_id, publish_member_sync
 from integrations.models import MemberSyncRun
+from integrations.tasks import sync_github_members
 from tests.helpers import wait_for
-from tests.stack import EventStream, own_redis, stack_environment, web_server
+from tests.stack import EventStream, github_environment, own_redis, stack_environment, web_server, worker
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -148,3 +149,23 @@ def test_a_stream_resuming_after_redis_lost_its_events_gets_every_newer_one():
             storage.append_event("acme", "member-sync", {"number": number})
 
         assert [event.data["number"] for event in storage.get_events("acme", seen)] == [5, 6]
+
+
+def test_a_run_that_ends_while_the_events_redis_restarts_still_reaches_the_page(alice, integration, github, broker):
+    github.add_org("acme", size=1000)
+    github.set_latency(100)
+    with own_redis() as events_redis:
+        env = stack_environment(EVENTS_REDIS_URL=events_redis.url, **github_environment(github))
+        with web_server(env) as web, worker(env):
+            page = EventStream(f"{web.url}/t/acme/events/", cookies=session_cookies(alice))
+            page.next("stream-open")
+            run = MemberSyncRun.objects.create(integration=integration, trigger="manual")
+            sync_github_members.send(run.pk)
+            page.next(where=lambda data: data["status"] == "syncing")
+
+            # Down when the run ends: its last event is the one a page must not miss.
+            events_redis.stop()
+            wait_for(lambda: MemberSyncRun.objects.get(pk=run.pk).status == "complete", message="the run to end")
+            events_redis.start()
+
+            assert page.next(where=lambda data: data["status"] == "complete")["run"] == run.pk
