@@ -1,6 +1,10 @@
 """Benchmark of the sync pipeline with its real processes (uvicorn, a rundramatiq worker, Redis,
 the GitHub simulator): how fast Sync Now answers, how soon a worker picks the run up, and how soon
-a worker's event reaches 1, 200 and 1,000 connected browsers."""
+a worker's event reaches 1, 200 and 1,000 connected browsers, and what holding those streams costs the
+one web process (no Pushpin in front): its memory, threads and database connections.
+
+The streams are held by client processes of their own (bench/stream_clients.py), so that reading
+a thousand of them neither competes with the server in its process nor delays their receive times."""
 
 import os
 import time
@@ -8,7 +12,17 @@ from datetime import datetime
 
 import requests
 
-from bench.support import bench_database, control, github_simulator, print_bars, print_table, timings_row
+from bench.stream_clients import StreamClients
+from bench.support import (
+    bench_database,
+    control,
+    database_connections,
+    github_simulator,
+    print_bars,
+    print_table,
+    process_figures,
+    timings_row,
+)
 
 REQUESTS = 40
 EVENTS_PER_CLIENT_COUNT = 5
@@ -28,7 +42,7 @@ def main():
 
         django.setup()
         # Imported after setup: they need Django's settings and apps.
-        from tests.stack import EventStream, ManyStreams, web_server, worker
+        from tests.stack import EventStream, web_server, worker
 
         cookies, team_slug = _bench_team(control(simulator_url, "tokens", {"scopes": ["read:org"]})["token"])
         with web_server(env) as web, worker(env):
@@ -46,10 +60,11 @@ def main():
                 pickup_times.append(stream.last_received_at - started)
                 stream.next(where=lambda data, run_id=run_id: data["run"] == run_id and data["status"] == "complete")
 
-            event_rows = []
+            event_rows, cost_rows = [], [_stream_cost(0, web.pid, env)]
             for count in CLIENT_COUNTS:
-                streams = ManyStreams(events_url, cookies=cookies, count=count)
+                streams = StreamClients(events_url, cookies=cookies, count=count, processes=2 if count > 500 else 1)
                 streams.open()
+                cost_rows.append(_stream_cost(count, web.pid, env))
                 latencies = []
                 for _ in range(EVENTS_PER_CLIENT_COUNT):
                     run_id = sync_now()
@@ -60,6 +75,7 @@ def main():
                     )
                     published = datetime.fromisoformat(complete["at"]).timestamp()
                     latencies += [at - published for at in received]
+                cost_rows[-1]["threads after events"] = process_figures(web.pid)["threads"]
                 streams.close()
                 event_rows.append(timings_row(f"event latency, {count} client(s)", latencies))
             stream.close()
@@ -72,14 +88,26 @@ def main():
     print_table(
         "Sync pipeline (real uvicorn, rundramatiq, Redis)", ["measure", "n", "p50 ms", "p99 ms", "max ms"], rows
     )
+    print_table(
+        "The web process holding the streams (one uvicorn, no Pushpin)",
+        ["open streams", "RSS MB", "threads", "threads after events", "fds", "DB connections"],
+        cost_rows,
+    )
     at_200 = next(row for row in event_rows if "200" in row["measure"])
+    idle, busiest = cost_rows[0], cost_rows[-1]
     print_bars(
         [
             ("Sync Now request p50 < 30 ms", rows[0]["p50 ms"] < 30, f"{rows[0]['p50 ms']} ms"),
             ("pick-up p50 < 150 ms", rows[1]["p50 ms"] < 150, f"{rows[1]['p50 ms']} ms"),
             ("event latency p50 < 50 ms at 200 clients", at_200["p50 ms"] < 50, f"{at_200['p50 ms']} ms"),
+            ("no database connection held per open stream", busiest["DB connections"] <= idle["DB connections"] + 1,
+             f"{idle['DB connections']} at 0 streams, {busiest['DB connections']} at {busiest['open streams']}"),
         ]
-    )
+    )  # fmt: skip
+
+
+def _stream_cost(count, pid, env):
+    return {"open streams": count, **process_figures(pid), "DB connections": database_connections(pid, env)}
 
 
 def _bench_team(token):

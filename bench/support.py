@@ -66,6 +66,31 @@ def github_simulator(env, orgs):
         process.wait(timeout=10)
 
 
+def process_figures(pid):
+    """A running process's resident memory (MB), threads and open file descriptors, from /proc."""
+    fields = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines())
+    return {
+        "RSS MB": round(int(fields["VmRSS"].split()[0]) / 1024, 1),
+        "threads": int(fields["Threads"]),
+        "fds": len(os.listdir(f"/proc/{pid}/fd")),
+    }
+
+
+def database_connections(pid, env):
+    """Connections to the bench's database: on SQLite the process's open handles of the file, on
+    PostgreSQL every session of the database (the worker's among them)."""
+    url = env["DATABASE_URL"]
+    if url.startswith("sqlite:///"):
+        database = os.path.realpath(url.removeprefix("sqlite:///"))
+        fds = Path(f"/proc/{pid}/fd")
+        return sum(1 for fd in fds.iterdir() if os.path.realpath(fd) == database)
+    import psycopg
+
+    with psycopg.connect(url) as connection:
+        query = "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        return connection.execute(query).fetchone()[0]
+
+
 def control(simulator_url, path, payload):
     response = requests.post(f"{simulator_url}/_simulator/{path}", json=payload, timeout=10)
     response.raise_for_status()
