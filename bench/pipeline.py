@@ -15,12 +15,14 @@ import requests
 from bench.stream_clients import StreamClients
 from bench.support import (
     bench_database,
+    bench_team,
     control,
     database_connections,
     github_simulator,
     print_bars,
     print_table,
     process_figures,
+    sync_now_request,
     timings_row,
 )
 
@@ -44,7 +46,8 @@ def main():
         # Imported after setup: they need Django's settings and apps.
         from tests.stack import EventStream, web_server, worker
 
-        cookies, team_slug = _bench_team(control(simulator_url, "tokens", {"scopes": ["read:org"]})["token"])
+        team_slug = "bench"
+        cookies = bench_team(team_slug, ORG, control(simulator_url, "tokens", {"scopes": ["read:org"]})["token"])
         with web_server(env) as web, worker(env):
             events_url = f"{web.url}/t/{team_slug}/events/"
             stream = EventStream(events_url, cookies=cookies)
@@ -110,35 +113,14 @@ def _stream_cost(count, pid, env):
     return {"open streams": count, **process_figures(pid), "DB connections": database_connections(pid, env)}
 
 
-def _bench_team(token):
-    from django.contrib.auth import get_user_model
-    from django.test import Client
-
-    from integrations.models import GitHubIntegration
-    from teams.models import Membership, Team
-
-    user = get_user_model().objects.create_user("bench-admin")
-    team = Team.objects.create(name="Bench", slug="bench")
-    Membership.objects.create(team=team, user=user, role=Membership.Role.ADMIN)
-    integration = GitHubIntegration(team=team, organization_login=ORG)
-    integration.access_token = token
-    integration.save()
-    client = Client()
-    client.force_login(user)
-    return {"sessionid": client.cookies["sessionid"].value}, team.slug
-
-
 def _sync_now_client(web_url, team_slug, cookies):
     """Press Sync Now as the page's script does; returns the run id the answer names."""
     from integrations.models import MemberSyncRun
 
-    http = requests.Session()
-    http.cookies.update(cookies)
-    http.get(f"{web_url}/t/{team_slug}/github/members/", timeout=10).raise_for_status()
-    headers = {"X-CSRFToken": http.cookies["csrftoken"], "HX-Request": "true"}
+    url, cookies, headers = sync_now_request(web_url, team_slug, cookies)
 
     def sync_now():
-        response = http.post(f"{web_url}/t/{team_slug}/github/members/sync/", headers=headers, timeout=10)
+        response = requests.post(url, headers=headers, cookies=cookies, timeout=10)
         assert response.status_code == 202, response.status_code
         return MemberSyncRun.objects.order_by("-pk").values_list("pk", flat=True).first()
 

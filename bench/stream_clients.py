@@ -1,10 +1,10 @@
-"""Thousands of open event streams, held by client processes of their own so that the clients'
-work neither slows the server under test nor delays the time each stream is seen to receive an
-event.
+"""Thousands of open event streams, held by client processes of their own, each stream's chunks
+dated by the kernel as they arrive (SO_TIMESTAMP).
 
-Each client process holds its share of the streams with asyncio protocols (no coroutine per read)
-and notes the time of every chunk as it arrives; asked for a marker, it answers the time each of its
-streams first received it. A marker that arrived before it was asked for is found all the same.
+Dated by the kernel, not by the client when it gets round to reading: on two cores busy fanning an
+event out, a client process is scheduled late, and would see every stream receive it at the end.
+Asked for a marker, a client process answers the time each of its streams first received it, even
+if it arrived before the question.
 
     clients = StreamClients(url, cookies=cookies, count=5000, processes=4)
     clients.open()
@@ -12,17 +12,23 @@ streams first received it. A marker that arrived before it was asked for is foun
     clients.close()
 """
 
-import asyncio
 import json
 import os
+import selectors
+import socket
+import struct
 import subprocess
 import sys
+import threading
 import time
 from urllib.parse import urlsplit
 
 from bench.support import ROOT
 
-# Streams each client process connects at once: beyond this the connecting burst only queues up.
+# Linux's SO_TIMESTAMP (and SCM_TIMESTAMP), which Python's socket module does not name.
+SO_TIMESTAMP = 29
+TIMEVAL = struct.Struct("@ll")
+# Streams each client process has connecting at once: each costs the web processes a request.
 CONNECTING_AT_ONCE = 50
 
 
@@ -67,19 +73,25 @@ class StreamClients:
             process.wait(timeout=30)
 
 
-class _Stream(asyncio.Protocol):
-    def __init__(self):
+class _Stream:
+    def __init__(self, sock):
+        self.sock = sock
         self.received = bytearray()
-        self.chunks = []  # (end offset, time) of every chunk, to date any offset of `received`
-        self.closed = asyncio.get_running_loop().create_future()
+        self.chunks = []  # (end offset, arrival time) of every chunk, to date any offset of `received`
+        self.closed = False
 
-    def data_received(self, data):
+    def read(self):
+        data, ancillary, _, _ = self.sock.recvmsg(65536, socket.CMSG_SPACE(TIMEVAL.size))
+        if not data:
+            self.closed = True
+            return
+        arrived = time.time()
+        for level, kind, value in ancillary:
+            if (level, kind) == (socket.SOL_SOCKET, SO_TIMESTAMP):
+                seconds, microseconds = TIMEVAL.unpack(value[: TIMEVAL.size])
+                arrived = seconds + microseconds / 1e6
         self.received += data
-        self.chunks.append((len(self.received), time.time()))
-
-    def connection_lost(self, exc):
-        if not self.closed.done():
-            self.closed.set_result(None)
+        self.chunks.append((len(self.received), arrived))
 
     def received_at(self, marker: bytes):
         found = self.received.find(marker)
@@ -89,61 +101,74 @@ class _Stream(asyncio.Protocol):
         return next(at for offset, at in self.chunks if offset >= end)
 
 
-async def _connect(url, cookie, slots):
-    parsed = urlsplit(url)
-    async with slots:
-        transport, stream = await asyncio.get_running_loop().create_connection(_Stream, parsed.hostname, parsed.port)
-        transport.write(
+class _Client:
+    """One process's streams, read by one thread with epoll; the main thread answers commands."""
+
+    def __init__(self, url, count):
+        parsed = urlsplit(url)
+        self.address = (parsed.hostname, parsed.port)
+        cookie = os.environ["BENCH_STREAM_COOKIE"]
+        self.request = (
             f"GET {parsed.path}?{parsed.query} HTTP/1.1\r\nHost: {parsed.netloc}\r\nAccept: text/event-stream\r\n"
-            f"Cookie: {cookie}\r\n\r\n".encode()
-        )
-        await _wait_for([stream], b"event: stream-open", timeout=120)
-    return transport, stream
+            f"Cookie: {cookie}\r\n\r\n"
+        ).encode()
+        self.count = count
+        self.streams = []
+        self.opening = False
+        self.selector = selectors.DefaultSelector()
+        threading.Thread(target=self._read_forever, daemon=True).start()
 
+    def _connect(self):
+        sock = socket.create_connection(self.address)
+        sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMP, 1)
+        sock.sendall(self.request)
+        sock.setblocking(False)
+        stream = _Stream(sock)
+        self.streams.append(stream)
+        self.selector.register(sock, selectors.EVENT_READ, stream)
 
-async def _wait_for(streams, marker, timeout):
-    """When each stream received `marker`. One look over them all every so often: a coroutine
-    polling each stream would cost this process more than the streams themselves."""
-    deadline = time.monotonic() + timeout
-    times = [None] * len(streams)
-    pending = list(range(len(streams)))
-    while pending:
-        for n in pending:
-            times[n] = streams[n].received_at(marker)
-        pending = [n for n in pending if times[n] is None]
-        closed = [n for n in pending if streams[n].closed.done()]
-        if closed:
-            last = bytes(streams[closed[0]].received[-300:])
-            raise AssertionError(f"{len(closed)} stream(s) closed before {marker.decode()}: {last}")
-        if pending and time.monotonic() > deadline:
-            raise AssertionError(f"{len(pending)} stream(s) without {marker.decode()} after {timeout} s")
-        if pending:
-            await asyncio.sleep(0.1)
-    return times
+    def _read_forever(self):
+        while True:
+            if self.opening and len(self.streams) < self.count:
+                opened = sum(1 for stream in self.streams if b"event: stream-open" in stream.received)
+                while len(self.streams) < self.count and len(self.streams) - opened < CONNECTING_AT_ONCE:
+                    self._connect()
+            for key, _ in self.selector.select(timeout=0.05):
+                key.data.read()
+                if key.data.closed:
+                    self.selector.unregister(key.fileobj)
 
+    def wait_for(self, marker, timeout, count=None):
+        """When each stream received `marker`, once all have (or `count` streams have been opened)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            streams = list(self.streams)
+            times = [stream.received_at(marker) for stream in streams]
+            if len(streams) == (count or len(streams)) and None not in times:
+                return times
+            closed = [stream for stream, at in zip(streams, times, strict=True) if at is None and stream.closed]
+            if closed:
+                last = bytes(closed[0].received[-300:])
+                raise AssertionError(f"{len(closed)} stream(s) closed before {marker.decode()}: {last}")
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{times.count(None)} stream(s) without {marker.decode()} after {timeout} s")
+            time.sleep(0.1)
 
-async def _serve(url, count):
-    """Answer the parent's commands, one JSON line each, until its pipe closes."""
-    cookie = os.environ["BENCH_STREAM_COOKIE"]
-    loop = asyncio.get_running_loop()
-    connections = []
-    while line := await loop.run_in_executor(None, sys.stdin.readline):
-        command = json.loads(line)
-        try:
-            if command.get("open"):
-                slots = asyncio.Semaphore(CONNECTING_AT_ONCE)
-                connections = await asyncio.gather(*(_connect(url, cookie, slots) for _ in range(count)))
-                answer = {"open": len(connections)}
-            else:
-                marker, timeout = command["wait"].encode(), command["timeout"]
-                times = await _wait_for([stream for _, stream in connections], marker, timeout)
-                answer = {"times": times}
-        except (AssertionError, OSError) as error:
-            answer = {"error": str(error)}
-        print(json.dumps(answer), flush=True)
-    for transport, _ in connections:
-        transport.close()
+    def serve(self):
+        """Answer the parent's commands, one JSON line each, until its pipe closes."""
+        for line in sys.stdin:
+            command = json.loads(line)
+            try:
+                if command.get("open"):
+                    self.opening = True
+                    self.wait_for(b"event: stream-open", timeout=600, count=self.count)
+                    answer = {"open": len(self.streams)}
+                else:
+                    answer = {"times": self.wait_for(command["wait"].encode(), command["timeout"])}
+            except (AssertionError, OSError) as error:
+                answer = {"error": str(error)}
+            print(json.dumps(answer), flush=True)
 
 
 if __name__ == "__main__":
-    asyncio.run(_serve(sys.argv[1], int(sys.argv[2])))
+    _Client(sys.argv[1], int(sys.argv[2])).serve()
