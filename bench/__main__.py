@@ -14,6 +14,7 @@ STARTED_WITH = dict(os.environ)
 def run_alone(module):
     """A bench against `make cluster`, in a process of its own: it sets Django up on the cluster's
     PostgreSQL database, and Django, once set up in a process by an earlier bench, stays on its own."""
+    sys.stdout.flush()  # the tables printed so far come before its own
     subprocess.run([sys.executable, "-m", module], cwd=ROOT, env=STARTED_WITH, check=True)
 
 
