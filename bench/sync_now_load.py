@@ -16,12 +16,14 @@ from concurrent.futures import ThreadPoolExecutor
 
 import requests
 
+from bench.cluster_streams import PUSHPIN_PROGRAMS
 from bench.support import (
     bench_cluster,
     bench_team,
     control,
     print_bars,
     print_table,
+    process_figures,
     sync_now_request,
     timings_row,
 )
@@ -42,6 +44,7 @@ def main():
             slug = org.removeprefix("bench-")
             teams.append(sync_now_request(cluster.url, slug, bench_team(slug, org, token)))
 
+        cpu_before = _cpu_by_role(cluster)
         started = time.time()
         presses = PRESSES_PER_SECOND * SECONDS
         with ThreadPoolExecutor(max_workers=64) as pool:
@@ -53,6 +56,7 @@ def main():
                 answers.append(pool.submit(_press, *chooser.choice(teams), due=at))
             answers = [answer.result() for answer in answers]
         load_seconds = time.time() - started
+        cpu = {role: round(seconds - cpu_before.get(role, 0), 1) for role, seconds in _cpu_by_role(cluster).items()}
         runs = _runs_once_done(started)
 
     times = [seconds for _, seconds in answers]
@@ -75,6 +79,12 @@ def main():
         [{"presses": len(answers), "202 queued": statuses.count(202), "200 already under way": statuses.count(200),
           "errors": len(errors), "runs": len(runs), "runs not complete": failed_runs}],
     )  # fmt: skip
+    print_table(
+        f"CPU seconds used during the {load_seconds:.0f} s of presses ({os.cpu_count()} cores: "
+        f"{os.cpu_count() * load_seconds:.0f} CPU s in all; the rest went to PostgreSQL, Redis, the simulator)",
+        list(cpu),
+        [cpu],
+    )
     print_bars(
         [
             ("no Sync Now press answered with an error", not errors, f"{len(errors)} ({sorted(set(errors))})"),
@@ -89,6 +99,16 @@ def _press(url, cookies, headers, *, due):
     except requests.RequestException as error:
         status = type(error).__name__
     return status, time.time() - due
+
+
+def _cpu_by_role(cluster):
+    pids = {
+        "web processes": cluster.web_pids(),
+        "workers": cluster.pids("dramatiq"),
+        "Pushpin": [pid for program in PUSHPIN_PROGRAMS for pid in cluster.pids(program)],
+        "the bench (presses)": [os.getpid()],
+    }
+    return {role: sum(process_figures(pid)["CPU s"] for pid in found) for role, found in pids.items()}
 
 
 def _runs_once_done(since):
