@@ -75,7 +75,8 @@ def main():
 
     fan_out = timings_row(f"event fan-out, every event of {RUNS} runs", sum(latencies.values(), []))
     print_table(
-        f"Event streams behind Pushpin (make cluster, 2 web processes; {STREAMS} streams opened in {opening:.1f} s)",
+        f"Event streams behind Pushpin (make cluster, 2 web processes; {STREAMS} streams opened in {opening:.1f} s, "
+        f"{clients.closed} closed by the server meanwhile)",
         ["measure", "n", "p50 ms", "p99 ms", "max ms"],
         [fan_out, *(timings_row(f"  {kind} event", times) for kind, times in latencies.items())],
     )

@@ -23,7 +23,7 @@ def bench_environment(directory):
     return {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "config.settings",
-        "SECRET_KEY": os.environ.get("SECRET_KEY", "bench-only-secret-key"),
+        "SECRET_KEY": os.environ.get("SECRET_KEY", "bench-only-secret-key-never-a-deployments-key"),
         "DATABASE_URL": os.environ.get("BENCH_DATABASE_URL", f"sqlite:///{directory / 'bench.sqlite3'}"),
         "LOG_LEVEL": "WARNING",
         # Production settings (DEBUG off), over plain HTTP on 127.0.0.1, apart from other Redis users.
