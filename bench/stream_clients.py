@@ -3,6 +3,8 @@ dated by the kernel as they arrive (SO_TIMESTAMP).
 
 Dated by the kernel, not by the client when it gets round to reading: on two cores busy fanning an
 event out, a client process is scheduled late, and would see every stream receive it at the end.
+So the clients can also run at the lowest priority: their reading takes no CPU from the server
+under test (as browsers on other machines take none), and delays no arrival time.
 Asked for a marker, a client process answers the time each of its streams first received it, even
 if it arrived before the question.
 
@@ -182,4 +184,5 @@ class _Client:
 
 
 if __name__ == "__main__":
+    os.nice(19)
     _Client(sys.argv[1], int(sys.argv[2])).serve()
