@@ -174,6 +174,12 @@ class RestartSafeRedisStorage(RedisStorage):
     than what that browser saw: send it all of them.
     """
 
+    def _connect(self):
+        # The process's one bounded pool, not a client per storage: django-eventstream makes a
+        # storage per thread, and a stream served here reads it from a thread of its own (the
+        # request's, for its whole life), so a thousand open streams held a thousand Redis connections.
+        return registry()
+
     def get_events(self, channel, last_id, limit=100):
         if last_id > self.get_current_id(channel):
             last_id = 0

@@ -3,11 +3,13 @@ lives, and what keeps every web process's streams alive (bad messages, removed m
 restarts). Real uvicorn processes and Redis, and an SSE client over HTTP."""
 
 import json
+import threading
 
 import pytest
 import redis
 from django.conf import settings
 from django.test import Client
+from django_eventstream.utils import get_storage
 
 from integrations import streams
 from integrations.events import current_event_id, publish_member_sync
@@ -148,3 +150,16 @@ def test_a_stream_resuming_after_redis_lost_its_events_gets_every_newer_one():
             storage.append_event("acme", "member-sync", {"number": number})
 
         assert [event.data["number"] for event in storage.get_events("acme", seen)] == [5, 6]
+
+
+def test_the_event_storage_of_every_thread_shares_the_process_redis_pool():
+    # django-eventstream makes a storage per thread, and an open stream reads it from a thread of its own.
+    storages = []
+    threads = [threading.Thread(target=lambda: storages.append(get_storage())) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert len({id(storage) for storage in storages}) == 3
+    assert all(storage.redis is streams.registry() for storage in storages)
