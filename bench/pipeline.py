@@ -1,6 +1,10 @@
 """Benchmark of the sync pipeline with its real processes (uvicorn, a rundramatiq worker, Redis,
 the GitHub simulator): how fast Sync Now answers, how soon a worker picks the run up, and how soon
-a worker's event reaches 1, 200 and 1,000 connected browsers."""
+a worker's event reaches 1, 200 and 1,000 connected browsers, and what holding those streams costs the
+one web process (no Pushpin in front): its memory, threads and database connections.
+
+The streams are held by client processes of their own (bench/stream_clients.py), so that reading
+a thousand of them neither competes with the server in its process nor delays their receive times."""
 
 import os
 import time
@@ -8,7 +12,19 @@ from datetime import datetime
 
 import requests
 
-from bench.support import bench_database, control, github_simulator, print_bars, print_table, timings_row
+from bench.stream_clients import StreamClients
+from bench.support import (
+    bench_database,
+    bench_team,
+    control,
+    database_connections,
+    github_simulator,
+    print_bars,
+    print_table,
+    process_figures,
+    sync_now_request,
+    timings_row,
+)
 
 REQUESTS = 40
 EVENTS_PER_CLIENT_COUNT = 5
@@ -28,9 +44,10 @@ def main():
 
         django.setup()
         # Imported after setup: they need Django's settings and apps.
-        from tests.stack import EventStream, ManyStreams, web_server, worker
+        from tests.stack import EventStream, web_server, worker
 
-        cookies, team_slug = _bench_team(control(simulator_url, "tokens", {"scopes": ["read:org"]})["token"])
+        team_slug = "bench"
+        cookies = bench_team(team_slug, ORG, control(simulator_url, "tokens", {"scopes": ["read:org"]})["token"])
         with web_server(env) as web, worker(env):
             events_url = f"{web.url}/t/{team_slug}/events/"
             stream = EventStream(events_url, cookies=cookies)
@@ -46,10 +63,11 @@ def main():
                 pickup_times.append(stream.last_received_at - started)
                 stream.next(where=lambda data, run_id=run_id: data["run"] == run_id and data["status"] == "complete")
 
-            event_rows = []
+            event_rows, cost_rows = [], [_stream_cost(0, web.pid, env)]
             for count in CLIENT_COUNTS:
-                streams = ManyStreams(events_url, cookies=cookies, count=count)
+                streams = StreamClients(events_url, cookies=cookies, count=count, processes=2 if count > 500 else 1)
                 streams.open()
+                cost_rows.append(_stream_cost(count, web.pid, env))
                 latencies = []
                 for _ in range(EVENTS_PER_CLIENT_COUNT):
                     run_id = sync_now()
@@ -60,6 +78,7 @@ def main():
                     )
                     published = datetime.fromisoformat(complete["at"]).timestamp()
                     latencies += [at - published for at in received]
+                cost_rows[-1]["threads after events"] = process_figures(web.pid)["threads"]
                 streams.close()
                 event_rows.append(timings_row(f"event latency, {count} client(s)", latencies))
             stream.close()
@@ -72,45 +91,36 @@ def main():
     print_table(
         "Sync pipeline (real uvicorn, rundramatiq, Redis)", ["measure", "n", "p50 ms", "p99 ms", "max ms"], rows
     )
+    print_table(
+        "The web process holding the streams (one uvicorn, no Pushpin)",
+        ["open streams", "RSS MB", "threads", "threads after events", "fds", "DB connections"],
+        cost_rows,
+    )
     at_200 = next(row for row in event_rows if "200" in row["measure"])
+    idle, busiest = cost_rows[0], cost_rows[-1]
     print_bars(
         [
             ("Sync Now request p50 < 30 ms", rows[0]["p50 ms"] < 30, f"{rows[0]['p50 ms']} ms"),
             ("pick-up p50 < 150 ms", rows[1]["p50 ms"] < 150, f"{rows[1]['p50 ms']} ms"),
             ("event latency p50 < 50 ms at 200 clients", at_200["p50 ms"] < 50, f"{at_200['p50 ms']} ms"),
+            ("no database connection held per open stream", busiest["DB connections"] <= idle["DB connections"] + 1,
+             f"{idle['DB connections']} at 0 streams, {busiest['DB connections']} at {busiest['open streams']}"),
         ]
-    )
+    )  # fmt: skip
 
 
-def _bench_team(token):
-    from django.contrib.auth import get_user_model
-    from django.test import Client
-
-    from integrations.models import GitHubIntegration
-    from teams.models import Membership, Team
-
-    user = get_user_model().objects.create_user("bench-admin")
-    team = Team.objects.create(name="Bench", slug="bench")
-    Membership.objects.create(team=team, user=user, role=Membership.Role.ADMIN)
-    integration = GitHubIntegration(team=team, organization_login=ORG)
-    integration.access_token = token
-    integration.save()
-    client = Client()
-    client.force_login(user)
-    return {"sessionid": client.cookies["sessionid"].value}, team.slug
+def _stream_cost(count, pid, env):
+    return {"open streams": count, **process_figures(pid), "DB connections": database_connections(pid, env)}
 
 
 def _sync_now_client(web_url, team_slug, cookies):
     """Press Sync Now as the page's script does; returns the run id the answer names."""
     from integrations.models import MemberSyncRun
 
-    http = requests.Session()
-    http.cookies.update(cookies)
-    http.get(f"{web_url}/t/{team_slug}/github/members/", timeout=10).raise_for_status()
-    headers = {"X-CSRFToken": http.cookies["csrftoken"], "HX-Request": "true"}
+    url, cookies, headers = sync_now_request(web_url, team_slug, cookies)
 
     def sync_now():
-        response = http.post(f"{web_url}/t/{team_slug}/github/members/sync/", headers=headers, timeout=10)
+        response = requests.post(url, headers=headers, cookies=cookies, timeout=10)
         assert response.status_code == 202, response.status_code
         return MemberSyncRun.objects.order_by("-pk").values_list("pk", flat=True).first()
 

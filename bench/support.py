@@ -23,7 +23,7 @@ def bench_environment(directory):
     return {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "config.settings",
-        "SECRET_KEY": os.environ.get("SECRET_KEY", "bench-only-secret-key"),
+        "SECRET_KEY": os.environ.get("SECRET_KEY", "bench-only-secret-key-never-a-deployments-key"),
         "DATABASE_URL": os.environ.get("BENCH_DATABASE_URL", f"sqlite:///{directory / 'bench.sqlite3'}"),
         "LOG_LEVEL": "WARNING",
         # Production settings (DEBUG off), over plain HTTP on 127.0.0.1, apart from other Redis users.
@@ -47,6 +47,72 @@ def bench_database():
 
 
 @contextmanager
+def bench_cluster(orgs, **overrides):
+    """`make cluster` (tests/stack.py's Cluster: Pushpin, web processes, workers, a PostgreSQL
+    database of its own) on production settings, against a GitHub simulator holding these
+    organizations; and Django set up in this process on the cluster's database, for the bench's users
+    and teams. Django can be set up once per process: run each cluster bench in a process of its own."""
+    from tests.stack import Cluster
+
+    with tempfile.TemporaryDirectory() as directory:
+        env = bench_environment(Path(directory))
+        shared = {name: env[name] for name in ("SECRET_KEY", "TOKEN_ENCRYPTION_KEYS", "HTTPS_ONLY", "LOG_LEVEL")}
+        with github_simulator(env, orgs) as simulator_url:
+            cluster = Cluster(
+                **shared,
+                DEBUG="0",
+                STATIC_ROOT=env["STATIC_ROOT"],
+                GITHUB_API_URL=simulator_url,
+                GITHUB_GRAPHQL_URL=f"{simulator_url}/graphql",
+                GITHUB_WEB_URL=simulator_url,
+                **overrides,
+            )
+            try:
+                cluster.start()
+                # Not the cluster's marker: Cluster.stop kills every process that carries it.
+                for name in ("DATABASE_URL", "DRAMATIQ_NAMESPACE", "EVENTS_CHANNEL_PREFIX"):
+                    shared[name] = cluster.env[name]
+                os.environ.update(shared, DJANGO_SETTINGS_MODULE="config.settings", DEBUG="0")
+                import django
+
+                django.setup()
+                yield cluster, simulator_url
+            finally:
+                from django.db import connections
+
+                connections.close_all()
+                cluster.stop()
+
+
+def bench_team(slug, organization, token):
+    """A team connected to a simulator organization, and the session cookies of its admin."""
+    from django.contrib.auth import get_user_model
+    from django.test import Client
+
+    from integrations.models import GitHubIntegration
+    from teams.models import Membership, Team
+
+    user = get_user_model().objects.create_user(f"{slug}-admin")
+    team = Team.objects.create(name=slug.title(), slug=slug)
+    Membership.objects.create(team=team, user=user, role=Membership.Role.ADMIN)
+    integration = GitHubIntegration(team=team, organization_login=organization)
+    integration.access_token = token
+    integration.save()
+    client = Client()
+    client.force_login(user)
+    return {"sessionid": client.cookies["sessionid"].value}
+
+
+def sync_now_request(web_url, team_slug, cookies):
+    """What the members page's Sync Now button sends: its URL, and the session's cookies and headers."""
+    http = requests.Session()
+    http.cookies.update(cookies)
+    http.get(f"{web_url}/t/{team_slug}/github/members/", timeout=10).raise_for_status()
+    headers = {"X-CSRFToken": http.cookies["csrftoken"], "HX-Request": "true"}
+    return f"{web_url}/t/{team_slug}/github/members/sync/", dict(http.cookies), headers
+
+
+@contextmanager
 def github_simulator(env, orgs):
     """The simulator in a process of its own, so that its work does not count against ours."""
     args = [sys.executable, "manage.py", "github_simulator", "--port", "0"]
@@ -64,6 +130,35 @@ def github_simulator(env, orgs):
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+def process_figures(pid):
+    """A running process's resident memory (MB), threads, open file descriptors and the CPU time it
+    has used (s), from /proc."""
+    fields = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines())
+    # utime and stime, the 14th and 15th fields, counted after the command's closing parenthesis.
+    ticks = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[11:13]
+    return {
+        "CPU s": sum(map(int, ticks)) / os.sysconf("SC_CLK_TCK"),
+        "RSS MB": round(int(fields["VmRSS"].split()[0]) / 1024, 1),
+        "threads": int(fields["Threads"]),
+        "fds": len(os.listdir(f"/proc/{pid}/fd")),
+    }
+
+
+def database_connections(pid, env):
+    """Connections to the bench's database: on SQLite the process's open handles of the file, on
+    PostgreSQL every session of the database (the worker's among them)."""
+    url = env["DATABASE_URL"]
+    if url.startswith("sqlite:///"):
+        database = os.path.realpath(url.removeprefix("sqlite:///"))
+        fds = Path(f"/proc/{pid}/fd")
+        return sum(1 for fd in fds.iterdir() if os.path.realpath(fd) == database)
+    import psycopg
+
+    with psycopg.connect(url) as connection:
+        query = "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        return connection.execute(query).fetchone()[0]
 
 
 def control(simulator_url, path, payload):

@@ -234,7 +234,10 @@ class ProgressReporter:
     def __init__(self, run, client):
         self.run = run
         self.client = client
-        self.last_published = 0.0
+        # The run's `syncing` was just published: its first progress waits the interval too, so a
+        # sync of one page sends none before its `complete`. Behind Pushpin every event costs a
+        # fan-out to every open page of the team (about 0.2 s to 5,000 pages on two cores).
+        self.last_published = time.monotonic()
 
     def __call__(self, fetched, total):
         run = self.run

@@ -176,6 +176,12 @@ class RestartSafeRedisStorage(RedisStorage):
     a millisecond), and a page resuming from an older id is sent every event of the new start.
     """
 
+    def _connect(self):
+        # The process's one bounded pool, not a client per storage: django-eventstream makes a
+        # storage per thread, and a stream served here reads it from a thread of its own (the
+        # request's, for its whole life), so a thousand open streams held a thousand Redis connections.
+        return registry()
+
     def append_event(self, channel, event_type, data):
         start = str(time.time_ns() // 1_000_000)
         with self.redis.pipeline() as pipe:

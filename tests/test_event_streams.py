@@ -3,11 +3,13 @@ lives, and what keeps every web process's streams alive and their events whole (
 removed members, Redis restarts). Real uvicorn processes and Redis, and an SSE client over HTTP."""
 
 import json
+import threading
 
 import pytest
 import redis
 from django.conf import settings
 from django.test import Client
+from django_eventstream.utils import get_storage
 
 from integrations import streams
 from integrations.events import current_event_id, publish_member_sync
@@ -169,3 +171,16 @@ def test_a_run_that_ends_while_the_events_redis_restarts_still_reaches_the_page(
             events_redis.start()
 
             assert page.next(where=lambda data: data["status"] == "complete")["run"] == run.pk
+
+
+def test_the_event_storage_of_every_thread_shares_the_process_redis_pool():
+    # django-eventstream makes a storage per thread, and an open stream reads it from a thread of its own.
+    storages = []
+    threads = [threading.Thread(target=lambda: storages.append(get_storage())) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert len({id(storage) for storage in storages}) == 3
+    assert all(storage.redis is streams.registry() for storage in storages)

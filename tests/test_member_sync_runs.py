@@ -4,6 +4,8 @@ queue is the real Redis broker."""
 
 import threading
 from datetime import timedelta
+from types import SimpleNamespace
+from unittest import mock
 
 import dramatiq
 import pytest
@@ -379,3 +381,17 @@ def test_a_request_for_a_deleted_integration_fails_instead_of_looping(integratio
 
     with pytest.raises(IntegrityError):
         request_run(integration)
+
+
+def test_progress_is_published_only_once_its_interval_has_passed_since_the_sync_began(integration):
+    run = MemberSyncRun.objects.create(integration=integration, trigger="manual", status=MemberSyncRun.Status.SYNCING)
+    client = SimpleNamespace(api_calls=1, rate_limit_remaining=4999, rate_limit_reset_at=None)
+    reporter = runs.ProgressReporter(run, client)
+
+    with mock.patch("integrations.runs.publish_member_sync") as publish:
+        reporter(100, 250)
+        reporter.last_published -= runs.ProgressReporter.min_interval
+        reporter(200, 250)
+
+    assert [call.args[0].fetched for call in publish.call_args_list] == [200]
+    assert MemberSyncRun.objects.get(pk=run.pk).fetched == 200

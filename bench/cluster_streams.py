@@ -1,0 +1,129 @@
+"""Benchmark of open event streams behind Pushpin (`make cluster`, two web processes): how long an
+event takes to reach every one of 5,000 open streams, and what holding them costs each process,
+Pushpin's and the web processes' (which should hold no thread per stream: Pushpin holds them).
+
+All the streams are one team's, read by one user: one publish fanned out to 5,000 subscribers,
+Pushpin's heaviest case. The per-user cap on streams is the web process's, not Pushpin's: it does not
+apply here. The streams are held by client processes of their own (bench/stream_clients.py). The
+events are those of a few Sync Now runs: an event's latency runs from the time in its payload (set
+as it is published) to the time each stream received it, as the kernel dated its arrival.
+"""
+
+import os
+import time
+from datetime import datetime
+
+import requests
+
+from bench.stream_clients import StreamClients
+from bench.support import (
+    bench_cluster,
+    bench_team,
+    control,
+    print_bars,
+    print_table,
+    process_figures,
+    sync_now_request,
+    timings_row,
+)
+from tests.stack import EventStream
+
+STREAMS = int(os.environ.get("BENCH_CLUSTER_STREAMS", 5000))
+RUNS = 5
+CLIENT_PROCESSES = 4
+ORG = "bench-fan-out"
+PUSHPIN_PROGRAMS = ("condure", "pushpin-proxy", "pushpin-handler", "zurl")
+
+
+def main():
+    with bench_cluster({ORG: 5}, WEB_PROCESSES=2) as (cluster, simulator_url):
+        cookies = bench_team("fan-out", ORG, control(simulator_url, "tokens", {"scopes": ["read:org"]})["token"])
+        events_url = f"{cluster.url}/t/fan-out/events/"
+        url, cookies, headers = sync_now_request(cluster.url, "fan-out", cookies)
+        # One stream read in this process for each event's payload: the time it was published at.
+        stream = EventStream(events_url, cookies=cookies)
+        stream.next("stream-open")
+
+        # Every web process has served a few streams (and so started its threads) before the count at 0.
+        warm_up = StreamClients(events_url, cookies=cookies, count=100)
+        warm_up.open()
+        warm_up.close()
+        figures = {"0": _figures(cluster)}
+        clients = StreamClients(events_url, cookies=cookies, count=STREAMS, processes=CLIENT_PROCESSES)
+        started = time.monotonic()
+        clients.open()
+        opening = time.monotonic() - started
+
+        # A run publishes a burst (queued, syncing, its progress, complete): each event's fan-out
+        # queues behind the ones before it, as it does for a real page.
+        latencies = {}
+        before_events = _figures(cluster, clients)
+        for _ in range(RUNS):
+            response = requests.post(url, headers=headers, cookies=cookies, timeout=10)
+            assert response.status_code == 202, response.status_code
+            burst = [stream.next()]
+            while burst[-1]["status"] != "complete":
+                burst.append(stream.next())
+            for event in burst:
+                received = clients.wait_for_all(_marker(event))
+                published = datetime.fromisoformat(event["at"]).timestamp()
+                latencies.setdefault(_kind(event), []).extend(at - published for at in received)
+        # With the streams still open, after the events were sent to them.
+        figures[str(STREAMS)] = _figures(cluster, clients)
+        clients.close()
+        stream.close()
+
+    fan_out = timings_row(f"event fan-out, every event of {RUNS} runs", sum(latencies.values(), []))
+    print_table(
+        f"Event streams behind Pushpin (make cluster, 2 web processes; {STREAMS} streams opened in {opening:.1f} s, "
+        f"{clients.closed} closed by the server meanwhile)",
+        ["measure", "n", "p50 ms", "p99 ms", "max ms"],
+        [fan_out, *(timings_row(f"  {kind} event", times) for kind, times in latencies.items())],
+    )
+    rows = [
+        {"process": name, "pid": pid, **{f"{column} {when}": value for when in figures
+                                           for column, value in figures[when].get((name, pid), {}).items()},
+         "CPU s in events": round(figures[str(STREAMS)][name, pid]["CPU s"] - before_events[name, pid]["CPU s"], 2)}
+        for name, pid in figures[str(STREAMS)]
+    ]  # fmt: skip
+    columns = [f"{column} {when}" for column in ("RSS MB", "threads", "fds") for when in figures]
+    print_table(
+        f"Processes, with 0 and {STREAMS} streams open (the streams' clients: the bench's own)",
+        ["process", "pid", *columns, "CPU s in events"],
+        rows,
+    )
+    webs = [row for row in rows if row["process"] == "web"]
+    print_bars(
+        [
+            (f"event fan-out p99 < 1 s at {STREAMS} streams", fan_out["p99 ms"] < 1000, f"{fan_out['p99 ms']} ms"),
+            ("no thread per stream in the web processes",
+             all(row[f"threads {STREAMS}"] <= row["threads 0"] + 2 for row in webs),
+             ", ".join(f"{row['threads 0']} at 0, {row[f'threads {STREAMS}']} at {STREAMS}" for row in webs)),
+        ]
+    )  # fmt: skip
+
+
+def _kind(event):
+    return "progress" if event["status"] == "syncing" and event["fetched"] else event["status"]
+
+
+def _marker(event):
+    """Bytes that only this event's data holds, as django-eventstream serialises it."""
+    run, status, fetched = event["run"], event["status"], event["fetched"]
+    return f'"run": {run}, "status": "{status}", "trigger": "manual", "fetched": {fetched},'.encode()
+
+
+def _figures(cluster, clients=None):
+    """RSS, threads, fds and CPU time of each web process, each of Pushpin's and each stream client
+    process, by (name, pid)."""
+    found = {("web", pid): process_figures(pid) for pid in cluster.web_pids()}
+    for process in clients.processes if clients else ():
+        found[("clients", process.pid)] = process_figures(process.pid)
+    for program in PUSHPIN_PROGRAMS:
+        for pid in cluster.pids(program):
+            found[(program, pid)] = process_figures(pid)
+    return found
+
+
+if __name__ == "__main__":
+    main()
