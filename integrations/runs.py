@@ -206,6 +206,14 @@ def start_run(run_id: int) -> MemberSyncRun | None:
     return run
 
 
+def claimable_at(run_id: int):
+    """When a run that a worker is syncing can be claimed by another, if that worker has died by
+    then; None for a run that is not syncing."""
+    stale_heartbeat = timedelta(milliseconds=settings.DRAMATIQ_HEARTBEAT_TIMEOUT_MS)
+    heartbeat = MemberSyncRun.objects.filter(pk=run_id, status=Status.SYNCING).values_list("heartbeat_at", flat=True)
+    return heartbeat[0] + stale_heartbeat if heartbeat else None
+
+
 def _claimable(run_id, now):
     stale_heartbeat = timedelta(milliseconds=settings.DRAMATIQ_HEARTBEAT_TIMEOUT_MS)
     return MemberSyncRun.objects.filter(pk=run_id, status=Status.QUEUED) | MemberSyncRun.objects.filter(

@@ -45,7 +45,7 @@ SYNC_OPTIONS = {
 @dramatiq.actor(queue_name="member_sync", **SYNC_OPTIONS)
 def sync_github_members(run_id: int):
     with run_logging.sync_context(run_id):
-        _sync(run_id)
+        _sync(run_id, actor=sync_github_members)
 
 
 # A large organization's sync (runs._send decides which) runs on a queue of its own, and at most
@@ -69,7 +69,7 @@ def sync_large_github_members(run_id: int):
     with run_logging.sync_context(run_id):
         with LARGE_SYNCS.acquire(raise_on_failure=False) as acquired:
             if acquired:
-                _sync(run_id)
+                _sync(run_id, actor=sync_large_github_members)
             else:
                 _wait_for_a_large_sync_slot(run_id)
 
@@ -88,10 +88,10 @@ def _wait_for_a_large_sync_slot(run_id: int):
         logger.info("Member sync run %s is finished, taken or gone: nothing to do", run_id)
 
 
-def _sync(run_id: int):
+def _sync(run_id: int, *, actor):
     run = runs.start_run(run_id)
     if run is None:
-        logger.info("Member sync run %s is finished, taken or gone: nothing to do", run_id)
+        _ask_again_if_its_worker_may_be_dead(run_id, actor=actor)
         return
     run_logging.set_team(run.integration.team_id)
     try:
@@ -134,6 +134,21 @@ def _sync(run_id: int):
 def apply_github_webhook(event: str, payload: dict, delivery_id: str):
     logger.info("Applying webhook delivery %r (%s.%s)", delivery_id, event, payload.get("action"))
     webhooks.apply(event, payload)
+
+
+def _ask_again_if_its_worker_may_be_dead(run_id: int, *, actor):
+    """The broker gives a killed worker's message to another once that worker has been silent for
+    the heartbeat timeout, which can be a moment before the run it was syncing has (the run's
+    heartbeat is written on each page). Dropped then, the run would wait minutes for the stalled-run
+    check: the message comes back when the run can be claimed, and is dropped if its worker lives."""
+    claimable_at = runs.claimable_at(run_id)
+    if claimable_at is None:
+        logger.info("Member sync run %s is finished or gone: nothing to do", run_id)
+        return
+    message = CurrentMessage.get_current_message()
+    retries = message.options.get("retries", 0) if message else 0
+    delay = _milliseconds_until(claimable_at) + 1000
+    actor.send_with_options(args=(run_id,), delay=delay, retries=retries)
 
 
 def _retries_left() -> bool:

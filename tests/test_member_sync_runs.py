@@ -9,6 +9,7 @@ from unittest import mock
 
 import dramatiq
 import pytest
+from django.conf import settings
 from django.db import IntegrityError, connection
 from django.test import Client
 from django.utils import timezone
@@ -199,6 +200,22 @@ def test_the_actor_syncs_and_completes_the_run(integration, broker):
 def test_a_run_id_that_no_longer_exists_is_ignored(integration):
     sync_github_members.fn(987654)
     assert MemberSyncRun.objects.count() == 0
+
+
+def test_a_message_for_a_run_its_worker_seems_to_sync_comes_back_when_the_run_can_be_claimed(integration, broker):
+    beat = timezone.now()
+    run = MemberSyncRun.objects.create(
+        integration=integration, trigger="manual", status="syncing", started_at=beat, heartbeat_at=beat
+    )
+
+    sync_github_members.fn(run.pk)
+
+    assert MemberSyncRun.objects.get().status == "syncing"  # not taken from the worker that may live
+    [raw] = broker.client.hvals(f"{broker.namespace}:member_sync.DQ.msgs")
+    message = dramatiq.Message.decode(raw)
+    claimable = beat + timedelta(milliseconds=settings.DRAMATIQ_HEARTBEAT_TIMEOUT_MS)
+    assert list(message.args) == [run.pk]
+    assert message.options["eta"] >= claimable.timestamp() * 1000
 
 
 def test_a_finished_run_is_not_run_again(integration, broker):
