@@ -1,5 +1,6 @@
 """Going through GitHub's OAuth flow in a test: Connect GitHub, the simulator's authorize page, and
-the callback GitHub sends the browser back to; plus what every refusal page shows."""
+the callback GitHub sends the browser back to; plus what every refusal page shows. And the same
+in a real browser, from sign-up to the team page."""
 
 from html.parser import HTMLParser
 from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
@@ -89,3 +90,20 @@ def assert_nothing_created(visitor):
     assert not GitHubIntegration.objects.exists()
     assert not MemberSyncRun.objects.exists()
     assert PENDING_SESSION_KEY not in visitor.session
+
+
+def onboard_in_browser(page, base, username):
+    """Signs up at `base` in a Playwright page, connects GitHub on the simulator and picks acme:
+    the page is left on the team page with its live banner."""
+    from playwright.sync_api import expect
+
+    page.goto(f"{base}/accounts/signup/")
+    page.get_by_label("Username:").fill(username)
+    page.get_by_label("Password:", exact=True).fill("a-long-unusual-pass-41")
+    page.get_by_label("Password confirmation:").fill("a-long-unusual-pass-41")
+    page.get_by_role("button", name="Create account").click()
+    expect(page).to_have_url(f"{base}/onboarding/")
+    page.get_by_role("link", name="Connect GitHub").or_(page.get_by_role("button", name="Connect GitHub")).click()
+    page.get_by_role("button", name="Authorize").click()
+    page.get_by_role("button", name="acme").click()
+    return page

@@ -108,6 +108,15 @@ def web_server(env, port=None, stderr=None):
         yield process
 
 
+def session_cookies(user):
+    """The cookies of a session in which `user` is logged in, for a client of a server started here."""
+    from django.test import Client
+
+    client = Client()
+    client.force_login(user)
+    return {"sessionid": client.cookies["sessionid"].value}
+
+
 class EventStream:
     """Reads one Server-Sent-Events stream in a thread; events arrive on a queue."""
 

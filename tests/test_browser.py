@@ -13,6 +13,7 @@ from playwright.sync_api import expect
 from integrations.models import GitHubIntegration, GitHubMember, MemberSyncRun
 from tests import github_webhooks
 from tests.helpers import LIVE, free_port, wait_for
+from tests.oauth_flow import onboard_in_browser
 from tests.stack import github_environment, own_redis, stack_environment, web_server, worker
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -52,16 +53,7 @@ def test_sign_up_to_the_onboarding_banner_complete(browser, env, github):
     github.set_latency(30)
     with web_server(env) as web, worker(env):
         page = browser.new_context(viewport={"width": 1100, "height": 800}).new_page()
-        page.goto(f"{web.url}/accounts/signup/")
-        page.get_by_label("Username:").fill("dana")
-        page.get_by_label("Password:", exact=True).fill("a-long-unusual-pass-41")
-        page.get_by_label("Password confirmation:").fill("a-long-unusual-pass-41")
-        page.get_by_role("button", name="Create account").click()
-        expect(page).to_have_url(f"{web.url}/onboarding/")
-
-        page.get_by_role("link", name="Connect GitHub").or_(page.get_by_role("button", name="Connect GitHub")).click()
-        page.get_by_role("button", name="Authorize").click()
-        page.get_by_role("button", name="acme").click()
+        onboard_in_browser(page, web.url, "dana")
 
         banner = page.locator("#member-sync-banner")
         expect(banner).to_be_visible()

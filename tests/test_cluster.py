@@ -8,6 +8,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.helpers import LIVE, wait_for
+from tests.oauth_flow import onboard_in_browser
 from tests.stack import Cluster, github_environment
 
 
@@ -23,18 +24,8 @@ def cluster(github_simulator):
 
 
 def onboard(browser, cluster, username):
-    """Signs up through Pushpin, connects GitHub and picks acme: the page with the live banner."""
-    page = browser.new_context().new_page()
-    page.goto(f"{cluster.url}/accounts/signup/")
-    page.get_by_label("Username:").fill(username)
-    page.get_by_label("Password:", exact=True).fill("a-long-unusual-pass-41")
-    page.get_by_label("Password confirmation:").fill("a-long-unusual-pass-41")
-    page.get_by_role("button", name="Create account").click()
-    expect(page).to_have_url(f"{cluster.url}/onboarding/")
-    page.get_by_role("link", name="Connect GitHub").or_(page.get_by_role("button", name="Connect GitHub")).click()
-    page.get_by_role("button", name="Authorize").click()
-    page.get_by_role("button", name="acme").click()
-    return page
+    """A new user's page, onboarded through Pushpin: the team page with the live banner."""
+    return onboard_in_browser(browser.new_context().new_page(), cluster.url, username)
 
 
 def test_a_browser_onboards_through_pushpin_and_sees_the_banner_complete(browser, cluster, github):

@@ -8,7 +8,6 @@ import threading
 import pytest
 import redis
 from django.conf import settings
-from django.test import Client
 from django_eventstream.utils import get_storage
 
 from integrations import streams
@@ -16,7 +15,15 @@ from integrations.events import current_event_id, publish_member_sync
 from integrations.models import MemberSyncRun
 from integrations.tasks import sync_github_members
 from tests.helpers import wait_for
-from tests.stack import EventStream, github_environment, own_redis, stack_environment, web_server, worker
+from tests.stack import (
+    EventStream,
+    github_environment,
+    own_redis,
+    session_cookies,
+    stack_environment,
+    web_server,
+    worker,
+)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -28,12 +35,6 @@ def no_open_streams():
     registry = streams.registry()
     for key in registry.scan_iter(f"{settings.EVENTS_CHANNEL_PREFIX}open-streams*"):
         registry.delete(key)
-
-
-def session_cookies(user):
-    client = Client()
-    client.force_login(user)
-    return {"sessionid": client.cookies["sessionid"].value}
 
 
 def run_event(integration, team):

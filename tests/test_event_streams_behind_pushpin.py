@@ -12,8 +12,8 @@ from integrations import streams
 from integrations.events import team_channel
 from teams.models import Membership
 from tests.helpers import free_port
-from tests.stack import EventStream, own_pushpin, stack_environment, web_server
-from tests.test_event_streams import run_event, session_cookies, stream_error
+from tests.stack import EventStream, own_pushpin, session_cookies, stack_environment, web_server
+from tests.test_event_streams import run_event, stream_error
 
 PUSHPIN_KEY = "pushpin-signing-key-for-these-tests-only"
 

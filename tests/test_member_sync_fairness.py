@@ -16,7 +16,7 @@ from integrations.models import GitHubIntegration, MemberSyncRun
 from integrations.tasks import LARGE_SYNC_SLOT_WAIT, LARGE_SYNCS, WAITING_FOR_LARGE_SYNCS, sync_large_github_members
 from teams.models import Membership, Team
 from tests.helpers import wait_for
-from tests.stack import stack_environment, worker
+from tests.stack import github_environment, stack_environment, worker
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -186,9 +186,7 @@ def test_a_finished_runs_message_is_not_sent_again_while_the_cap_is_reached(gith
 @pytest.fixture
 def env(github, broker):
     return stack_environment(
-        GITHUB_API_URL=github.url,
-        GITHUB_GRAPHQL_URL=f"{github.url}/graphql",
-        GITHUB_WEB_URL=github.url,
+        **github_environment(github),
         MEMBER_SYNC_EVERY_SECONDS=0,
         MEMBER_SYNC_LARGE_CONCURRENCY=2,
     )

@@ -16,7 +16,7 @@ from integrations.models import GitHubIntegration, MemberSyncRun
 from integrations.schedule import first_full_sync_at, queue_due_full_syncs
 from teams.models import Team
 from tests.helpers import wait_for
-from tests.stack import stack_environment, worker
+from tests.stack import github_environment, stack_environment, worker
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -199,9 +199,7 @@ def test_a_run_under_way_keeps_its_place_when_runs_are_queued_in_bulk(broker):
 @pytest.fixture
 def env(github, broker):
     return stack_environment(
-        GITHUB_API_URL=github.url,
-        GITHUB_GRAPHQL_URL=f"{github.url}/graphql",
-        GITHUB_WEB_URL=github.url,
+        **github_environment(github),
         MEMBER_SYNC_EVERY_SECONDS=3600,
         MEMBER_SYNC_SCHEDULE_CHECK_SECONDS=0.2,
     )

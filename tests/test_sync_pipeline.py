@@ -8,13 +8,20 @@ from pathlib import Path
 import pytest
 import requests
 from django.db import connection
-from django.test import Client
 
 from integrations import runs
 from integrations.events import current_event_id
 from integrations.models import GitHubIntegration, MemberSyncRun
 from tests.helpers import wait_for
-from tests.stack import EventStream, ManyStreams, stack_environment, web_server, worker
+from tests.stack import (
+    EventStream,
+    ManyStreams,
+    github_environment,
+    session_cookies,
+    stack_environment,
+    web_server,
+    worker,
+)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -23,15 +30,7 @@ Status = MemberSyncRun.Status
 
 @pytest.fixture
 def env(github, broker):
-    return stack_environment(
-        GITHUB_API_URL=github.url, GITHUB_GRAPHQL_URL=f"{github.url}/graphql", GITHUB_WEB_URL=github.url
-    )
-
-
-def session_cookies(user):
-    client = Client()
-    client.force_login(user)
-    return {"sessionid": client.cookies["sessionid"].value}
+    return stack_environment(**github_environment(github))
 
 
 def post_sync_now(web_url, cookies):
