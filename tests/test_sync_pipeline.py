@@ -189,6 +189,9 @@ def test_500_open_streams_hold_few_database_connections(alice, integration, env)
         streams = ManyStreams(f"{web.url}/t/acme/events/", cookies=cookies, count=500)
         try:
             streams.open()
+            # Under load a stream's thread can still be between its access check's query and the
+            # connection's release when the last stream opens: what matters is that none is kept.
+            wait_for(lambda: database_connections_of(web) < 10, message="the streams' connections to be released")
             held = database_connections_of(web)
 
             runs.request_member_sync(integration=integration, trigger="manual", requested_by=alice)
