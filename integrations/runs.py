@@ -209,16 +209,19 @@ def start_run(run_id: int) -> MemberSyncRun | None:
 def claimable_at(run_id: int):
     """When a run that a worker is syncing can be claimed by another, if that worker has died by
     then; None for a run that is not syncing."""
-    stale_heartbeat = timedelta(milliseconds=settings.DRAMATIQ_HEARTBEAT_TIMEOUT_MS)
     heartbeat = MemberSyncRun.objects.filter(pk=run_id, status=Status.SYNCING).values_list("heartbeat_at", flat=True)
-    return heartbeat[0] + stale_heartbeat if heartbeat else None
+    return heartbeat[0] + _heartbeat_timeout() if heartbeat else None
 
 
 def _claimable(run_id, now):
-    stale_heartbeat = timedelta(milliseconds=settings.DRAMATIQ_HEARTBEAT_TIMEOUT_MS)
     return MemberSyncRun.objects.filter(pk=run_id, status=Status.QUEUED) | MemberSyncRun.objects.filter(
-        pk=run_id, status=Status.SYNCING, heartbeat_at__lt=now - stale_heartbeat
+        pk=run_id, status=Status.SYNCING, heartbeat_at__lt=now - _heartbeat_timeout()
     )
+
+
+def _heartbeat_timeout():
+    # The broker's: after that long without a word from a worker, its messages go to another.
+    return timedelta(milliseconds=settings.DRAMATIQ_HEARTBEAT_TIMEOUT_MS)
 
 
 def postpone_run(run_id: int, *, until, message: str) -> bool:

@@ -81,9 +81,7 @@ def _wait_for_a_large_sync_slot(run_id: int):
     # tells the reaper that it is not lost.
     until = timezone.now() + LARGE_SYNC_SLOT_WAIT
     if runs.postpone_run(run_id, until=until, message=WAITING_FOR_LARGE_SYNCS):
-        message = CurrentMessage.get_current_message()
-        retries = message.options.get("retries", 0) if message else 0
-        sync_large_github_members.send_with_options(args=(run_id,), delay=LARGE_SYNC_SLOT_WAIT, retries=retries)
+        _send_again(sync_large_github_members, run_id, delay=LARGE_SYNC_SLOT_WAIT)
     else:
         logger.info("Member sync run %s is finished, taken or gone: nothing to do", run_id)
 
@@ -145,9 +143,13 @@ def _ask_again_if_its_worker_may_be_dead(run_id: int, *, actor):
     if claimable_at is None:
         logger.info("Member sync run %s is finished or gone: nothing to do", run_id)
         return
+    _send_again(actor, run_id, delay=_milliseconds_until(claimable_at) + 1000)
+
+
+def _send_again(actor, run_id: int, *, delay):
+    """The run's message once more, later, with the retries earlier failures used (a wait uses none)."""
     message = CurrentMessage.get_current_message()
     retries = message.options.get("retries", 0) if message else 0
-    delay = _milliseconds_until(claimable_at) + 1000
     actor.send_with_options(args=(run_id,), delay=delay, retries=retries)
 
 

@@ -1,7 +1,7 @@
 """`make cluster`: the scaled-out topology on one machine (SPEC §5). Pushpin on PORT holds the open
 event streams in front of WEB_PROCESSES uvicorn processes, WORKER_PROCESSES Dramatiq workers share the
 Redis broker, PostgreSQL (DATABASE_URL) holds the data, and the GitHub simulator stands in for GitHub
-unless GITHUB_API_URL is set. A web process or worker that dies is started again; Pushpin, the other
+unless GITHUB_API_URL is set. A web process, worker or Pushpin that dies is started again; the other
 processes and the open streams stay. Ctrl-C or SIGTERM stops everything."""
 
 import os
@@ -15,7 +15,6 @@ from pathlib import Path
 
 from pushpin import configure_pushpin
 from run import (
-    ROOT,
     print_how_to_log_in,
     start,
     start_github_simulator,
@@ -56,9 +55,7 @@ def web_socket():
 
 def start_web(listener, processes):
     fd = listener.fileno()
-    process = subprocess.Popen(web_command("--fd", str(fd)), cwd=ROOT, start_new_session=True, pass_fds=[fd])
-    processes.append(process)
-    return process
+    return start(web_command("--fd", str(fd)), processes, pass_fds=[fd])
 
 
 def stop_leftovers(session):

@@ -112,10 +112,10 @@ def web_command(*bind):
     ]  # fmt: skip
 
 
-def start(command, processes):
+def start(command, processes, **popen):
     # Each child gets its own session so that Ctrl-C reaches only the supervisor, which then stops
     # them in order and waits for them.
-    process = subprocess.Popen(command, cwd=ROOT, start_new_session=True)
+    process = subprocess.Popen(command, cwd=ROOT, start_new_session=True, **popen)
     processes.append(process)
     return process
 

@@ -191,7 +191,7 @@ CHROMIUM_ARGS = [
 
 @pytest.fixture(scope="module")
 def browser():
-    """Debian's Chromium, driven by Playwright (never `playwright install`: it cannot download here)."""
+    """Debian's /usr/bin/chromium, driven by Playwright: this machine cannot download Playwright's own."""
     # Playwright's sync API runs an event loop in this thread; the tests' own database calls are
     # not async code, whatever Django's guard concludes from that loop.
     os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
