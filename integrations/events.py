@@ -40,6 +40,8 @@ def member_sync_payload(run) -> dict:
         "total": run.total,
         "result": run.result(),
         "error": (run.error or None) if run.status == run.Status.ERROR else None,
+        # Beyond SPEC §5: what kind of error, so the page offers the one fix that applies.
+        "error_kind": (run.error_kind or None) if run.status == run.Status.ERROR else None,
         # Beyond SPEC §5: a queued run waiting for GitHub (a rate limit's reset, or a retry after
         # GitHub failed) says until when, and why.
         "waiting": {"until": run.waiting_until.isoformat(), "reason": run.error} if waiting else None,

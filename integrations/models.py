@@ -104,6 +104,16 @@ class MemberSyncRun(models.Model):
         WEBHOOK = "webhook", "Webhook"
         SCHEDULE = "schedule", "Schedule"
 
+    class ErrorKind(models.TextChoices):
+        """Why a run ended in error, by who can fix it: the page offers the one fix that applies."""
+
+        CREDENTIALS = "credentials", "GitHub no longer accepts the connection"  # reconnecting fixes it
+        INSTALLATION = "installation", "The GitHub App installation is gone or suspended"  # installing again
+        ORGANIZATION = "organization", "The organization does not let this app read its members"  # an owner
+        GITHUB = "github", "GitHub failed or answered in part"  # syncing again later
+        INTERRUPTED = "interrupted", "The sync was interrupted"  # syncing again
+        UNEXPECTED = "unexpected", "Unexpected error"
+
     integration = models.ForeignKey(GitHubIntegration, on_delete=models.CASCADE, related_name="member_sync_runs")
     trigger = models.CharField(max_length=10, choices=Trigger.choices)
     status = models.CharField(max_length=10, choices=MemberSyncStatus.choices, default=MemberSyncStatus.QUEUED)
@@ -135,6 +145,7 @@ class MemberSyncRun(models.Model):
     rate_limit_remaining = models.PositiveIntegerField(null=True, blank=True)
     rate_limit_reset_at = models.DateTimeField(null=True, blank=True)
     error = models.TextField(blank=True)
+    error_kind = models.CharField(max_length=20, choices=ErrorKind.choices, blank=True, default="", db_default="")
 
     class Meta:
         ordering = ["-queued_at", "-id"]
