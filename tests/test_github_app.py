@@ -360,18 +360,6 @@ def test_reconnecting_with_a_persons_token_leaves_the_app(visitor, alice, integr
     assert integration.has_access_token
 
 
-def test_a_failed_app_sync_offers_to_install_the_app_again(client, alice, integration, github_app):
-    integration.connection, integration.installation_id = GitHubIntegration.Connection.APP, INSTALLATION_ID
-    integration.member_sync_status, integration.member_sync_error = "error", InstallationNotFound.message
-    integration.save()
-    client.force_login(alice)
-
-    page = client.get(reverse("integrations:github_members", args=["acme"])).content.decode()
-
-    assert f'href="{INSTALL}?team=acme">Install the GitHub App again</a>' in page
-    assert ">Reconnect GitHub</a>" not in page
-
-
 # The sync reads with the installation's tokens.
 
 
