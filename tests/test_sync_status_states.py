@@ -47,15 +47,17 @@ def error(kind, text):
 
 
 STATES = {
-    "pending": State(None, "Never synced", "Members from acme have not been imported yet.", live_from=""),
-    "queued": State({"status": "queued"}, "Queued", IMPORTING, live_from="error"),
+    "pending": State(
+        None, "Never synced", "Members from acme have not been imported yet.", frozenset({"members link"}), live_from=""
+    ),
+    "queued": State({"status": "queued"}, "Queued", IMPORTING, frozenset({"members link"}), live_from="error"),
     "waiting for a rate limit": State(
         {"status": "queued", "waiting_until": RETRY_AT, "error": "GitHub's rate limit is used up."},
-        "Queued", IMPORTING, frozenset({"waiting"}), live_from="error",
+        "Queued", IMPORTING, frozenset({"waiting", "members link"}), live_from="error",
     ),
     "syncing": State(
         {"status": "syncing", "started_at": NOW, "fetched": 200, "total": 1500},
-        "Syncing", IMPORTING, frozenset({"progress"}), live_from="error",
+        "Syncing", IMPORTING, frozenset({"progress", "members link"}), live_from="error",
     ),
     "complete": State(COMPLETE, "Complete", "Imported 250 members from acme.", frozenset({"summary", "see members"})),
     "complete with held deactivations": State(
@@ -94,6 +96,7 @@ PARTS = {
     "summary": lambda root: root.get_by_text("Last sync"),
     "see members": lambda root: root.get_by_role("link", name="See the members"),
     "retry": lambda root: root.get_by_role("link", name="Go to the members page to try again"),
+    "members link": lambda root: root.get_by_role("link", name="Members from GitHub"),
 }
 
 
@@ -105,7 +108,9 @@ class Page:
 
 
 PAGES = {
-    "members page": Page("/t/acme/github/members/", "#member-sync-status", frozenset(PARTS) - {"see members", "retry"}),
+    "members page": Page(
+        "/t/acme/github/members/", "#member-sync-status", frozenset(PARTS) - {"see members", "retry", "members link"}
+    ),
     "team banner": Page("/t/acme/", "#member-sync-banner", frozenset(PARTS) - {"summary"}),
 }
 SCREENSHOTS = {

@@ -65,7 +65,9 @@ function render(root, shown) {
   show($(root, "error"), Boolean(shown.error));
   setText($(root, "error"), shown.error);
   for (const hint of root.querySelectorAll("[data-hint]")) show(hint, hint.dataset.hint === shown.hint);
-  for (const element of root.querySelectorAll("[data-when]")) show(element, element.dataset.when === shown.status);
+  for (const element of root.querySelectorAll("[data-when]")) {
+    show(element, element.dataset.when.split(" ").includes(shown.status));
+  }
 
   show($(root, "held-warning"), shown.held > 0);
   setText($(root, "held-number"), String(shown.held));
