@@ -108,7 +108,7 @@ def sync_now_request(web_url, team_slug, cookies):
     http = requests.Session()
     http.cookies.update(cookies)
     http.get(f"{web_url}/t/{team_slug}/github/members/", timeout=10).raise_for_status()
-    headers = {"X-CSRFToken": http.cookies["csrftoken"], "HX-Request": "true"}
+    headers = {"X-CSRFToken": http.cookies["csrftoken"], "X-Member-Sync-Partial": "status"}
     return f"{web_url}/t/{team_slug}/github/members/sync/", dict(http.cookies), headers
 
 

@@ -1,6 +1,7 @@
 """Member-sync events on a team's Server-Sent-Events channel. The only caller of send_event.
 
-An event carries what SPEC §5 lists and nothing else: never a token, never another team's data.
+An event carries what SPEC §5 lists, and what a page shows of the run: never a token, never another
+team's data.
 """
 
 import logging
@@ -9,6 +10,8 @@ import time
 from django.conf import settings
 from django.utils import timezone
 from django_eventstream import get_current_event_id, send_event
+
+from integrations.sync_display import shown
 
 logger = logging.getLogger(__name__)
 
@@ -46,6 +49,8 @@ def member_sync_payload(run) -> dict:
         # GitHub failed) says until when, and why.
         "waiting": {"until": run.waiting_until.isoformat(), "reason": run.error} if waiting else None,
         "at": timezone.now().isoformat(),
+        # Beyond SPEC §5: what the page shows of the run, its text written once (integrations.sync_display).
+        "shown": shown(run, run.integration.organization_login),
     }
 
 

@@ -11,6 +11,7 @@ from django.utils import timezone
 from integrations import schedule
 from integrations.events import current_event_id
 from integrations.models import GitHubIntegration
+from integrations.sync_display import shown
 
 
 def integration_of(team) -> GitHubIntegration | None:
@@ -29,6 +30,7 @@ def status_context(request) -> dict:
         "team": team,
         "integration": integration,
         "latest_run": latest_run,
+        "shown": shown(latest_run, integration.organization_login) if integration else None,
         "is_admin": request.team_membership.is_admin,
         "events_url": reverse("integrations:github_member_events", args=[team.slug]),
         "last_event_id": last_event_id,

@@ -1,7 +1,6 @@
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
 
-from integrations.sync_status import status_context
 from teams.decorators import login_and_team_required
 from teams.models import Team
 
@@ -16,4 +15,5 @@ def home(request):
 
 @login_and_team_required
 def team_home(request, team_slug):
-    return render(request, "teams/team_home.html", status_context(request))
+    context = {"team": request.team, "is_admin": request.team_membership.is_admin}
+    return render(request, "teams/team_home.html", context)

@@ -15,6 +15,7 @@ from integrations.models import GitHubIntegration
 from teams.models import Membership, Team
 
 GITHUB_DESCRIPTIONS = Path(__file__).resolve().parent.parent.parent / "shared" / "github"
+README_SCREENSHOTS = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
 
 
 @pytest.fixture(scope="session")
@@ -200,3 +201,16 @@ def browser():
         yield browser
         browser.close()
     del os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"]
+
+
+@pytest.fixture(scope="session")
+def screenshot(tmp_path_factory):
+    """Take a page's screenshot by the README's name for it: into docs/screenshots/ when asked
+    (UPDATE_SCREENSHOTS=1), else into a temporary folder, so that a test run leaves the work tree clean."""
+    asked = os.environ.get("UPDATE_SCREENSHOTS") == "1"
+    folder = README_SCREENSHOTS if asked else tmp_path_factory.mktemp("screenshots")
+
+    def take(page, name):
+        page.screenshot(path=folder / f"{name}.png", full_page=True)
+
+    return take

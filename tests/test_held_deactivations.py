@@ -165,16 +165,6 @@ def test_members_that_could_not_be_read_are_counted_and_nobody_is_deactivated(fi
     assert active(fifty_members) == 50
 
 
-def test_the_members_page_and_the_team_banner_say_members_could_not_be_read(client, bob, integration):
-    sync(integration, range(1, 4), skipped=2)
-    client.force_login(bob)
-
-    for url in (URL, "/t/acme/"):
-        response = client.get(url)
-        assertContains(response, '<span data-role="skipped-count">2</span> members could not be read')
-        assertContains(response, "nobody was deactivated")
-
-
 def test_members_held_while_some_could_not_be_read_stay_held(twenty_held):
     run = sync(twenty_held, range(1, 31), skipped=1)
 

@@ -5,6 +5,7 @@ from datetime import timedelta
 
 import pytest
 from django.utils import timezone
+from django.utils.html import strip_tags
 
 from integrations.models import GitHubIntegration
 from integrations.schedule import first_full_sync_at
@@ -18,9 +19,9 @@ def daily(settings):
 
 
 def line(client, user):
-    """The page's text with its whitespace collapsed."""
+    """The page's text, as a server renders it, with its whitespace collapsed."""
     client.force_login(user)
-    return " ".join(client.get(URL).content.decode().split())
+    return " ".join(strip_tags(client.get(URL).content.decode()).split())
 
 
 def update(integration, **fields):

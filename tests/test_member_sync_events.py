@@ -33,6 +33,8 @@ def test_the_payload_has_the_fields_of_the_spec(integration):
     }  # fmt: skip
     assert payload["error"] is None
     assert datetime.fromisoformat(payload["at"])
+    # Beyond the spec: what the page shows, for its script to put in place.
+    assert (payload["shown"]["label"], payload["shown"]["headline"]) == ("Complete", "Imported 3 members from acme.")
 
 
 def test_an_error_run_says_what_went_wrong(integration):

@@ -42,27 +42,6 @@ def test_members_do_not_get_sync_now_but_admins_do(client, alice, bob, integrati
     assertContains(client.get(URL), "Sync Now")
 
 
-def test_a_syncing_run_shows_its_progress(client, bob, integration):
-    MemberSyncRun.objects.create(integration=integration, trigger="manual", status="syncing", fetched=200, total=1500)
-    GitHubIntegration.objects.filter(pk=integration.pk).update(member_sync_status="syncing")
-    client.force_login(bob)
-
-    response = client.get(URL)
-
-    assertContains(response, 'data-status="syncing"')
-    assertContains(response, '<progress max="1500" value="200">')
-    assertContains(response, "200 of 1500")
-
-
-def test_an_error_says_what_to_do(client, bob, integration):
-    GitHubIntegration.objects.filter(pk=integration.pk).update(
-        member_sync_status="error", member_sync_error="Reconnect GitHub to resume syncing."
-    )
-    client.force_login(bob)
-
-    assertContains(client.get(URL), "Reconnect GitHub to resume syncing.")
-
-
 def test_it_lists_only_active_members_unless_asked(client, bob, integration):
     add_members(integration, 2)
     GitHubMember.objects.filter(github_id=2).update(is_active=False)
@@ -148,9 +127,8 @@ def github_text_with_markup(integration):
     """GitHub's text, as stored, with markup in a member's name and login and in the organization."""
     add_members(integration, 1, name=MARKUP)
     GitHubMember.objects.filter(github_id=1).update(login="<b>bold</b>")
-    GitHubIntegration.objects.filter(pk=integration.pk).update(
-        organization_login="<i>org</i>", member_sync_status="error", member_sync_error=MARKUP
-    )
+    GitHubIntegration.objects.filter(pk=integration.pk).update(organization_login="<i>org</i>")
+    MemberSyncRun.objects.create(integration=integration, trigger="manual", status="error", error=MARKUP)
     return GitHubMember.objects.get(github_id=1)
 
 

@@ -77,6 +77,15 @@ def test_it_creates_the_team_the_admin_and_the_integration_and_queues_a_sync(vis
 
 
 @pytest.mark.django_db(transaction=True)
+def test_the_team_page_greets_above_the_live_banner(visitor, charlie, oauth, broker):
+    visitor.force_login(charlie)
+
+    page = visit(visitor, "get", onboard(visitor, oauth)["Location"]).content.decode()
+
+    assert 0 < page.index("Connected to acme. Members syncing in background.") < page.index('id="member-sync-banner"')
+
+
+@pytest.mark.django_db(transaction=True)
 def test_the_token_is_stored_encrypted_and_never_shown_or_logged(visitor, charlie, oauth, broker, caplog):
     caplog.set_level(logging.DEBUG)
     visitor.force_login(charlie)

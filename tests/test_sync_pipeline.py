@@ -39,7 +39,7 @@ def post_sync_now(web_url, cookies):
     http.get(f"{web_url}/t/acme/github/members/", timeout=10).raise_for_status()
     return http.post(
         f"{web_url}/t/acme/github/members/sync/",
-        headers={"X-CSRFToken": http.cookies["csrftoken"], "HX-Request": "true", "Referer": web_url},
+        headers={"X-CSRFToken": http.cookies["csrftoken"], "X-Member-Sync-Partial": "status", "Referer": web_url},
         timeout=10,
     )
 

@@ -25,7 +25,7 @@ from django.views.decorators.http import require_GET
 from integrations.github import app
 from integrations.github.errors import AppNotConfigured, GitHubError
 from integrations.onboarding import WrongOrganization, connect_installation
-from integrations.views.onboarding import _admin_team, _github_problem, _problem, checked_authorization
+from integrations.views.onboarding import CONNECTED, _admin_team, _github_problem, _problem, checked_authorization
 
 # The install under way: {"state", "created_at", "team"}, and "installation_id" once GitHub sent it.
 STATE_SESSION_KEY = "github_app_state"
@@ -148,6 +148,7 @@ def _authorized(request):
     if not created:
         messages.success(request, f"{connected.name} now reads {installation.account.login} through the GitHub App.")
         return redirect("integrations:github_members", team_slug=connected.slug)
+    messages.success(request, CONNECTED.format(organization=installation.account.login))
     return redirect("teams:team_home", team_slug=connected.slug)
 
 

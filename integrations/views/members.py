@@ -18,9 +18,12 @@ HELD_SHOWN = 100
 NOT_CONNECTED = "Connect GitHub before syncing members."
 
 
+# The header the page's script sends for the status partial; a plain form POST (no JavaScript) gets a redirect.
+PARTIAL_HEADER = "X-Member-Sync-Partial"
+
+
 def _wants_partial(request):
-    # The page's script asks for the partial; a plain form POST (no JavaScript) gets a redirect.
-    return request.headers.get("HX-Request") == "true"
+    return request.headers.get(PARTIAL_HEADER) == "status"
 
 
 @require_GET

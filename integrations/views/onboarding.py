@@ -66,6 +66,8 @@ EXPIRED = (
 NO_CODE = "GitHub sent no authorization code. Start again with Connect GitHub."
 UNAVAILABLE = "GitHub did not answer as expected, so nothing was connected. Try again in a few minutes."
 SIGN_IN_UNREADABLE = "The GitHub sign-in can no longer be read on this server. Start again with Connect GitHub."
+# The team page greets with it, above the live banner (the seed plan's words).
+CONNECTED = "Connected to {organization}. Members syncing in background."
 NOT_YOURS = "That organization is not one of your GitHub organizations. Choose one from the list."
 
 
@@ -146,6 +148,7 @@ def github_select_org(request):
         user=request.user, organization=chosen, token=token, scopes=pending["scopes"], team=team
     )
     del request.session[PENDING_SESSION_KEY]
+    messages.success(request, CONNECTED.format(organization=chosen.login))
     return redirect("teams:team_home", team_slug=team.slug)
 
 

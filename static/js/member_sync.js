@@ -3,7 +3,6 @@
 // rendered with, so nothing sent between the render and the connect is missed. No polling: the
 // browser reconnects by itself and the server replays what was missed (Last-Event-ID).
 
-const LABELS = { pending: "Never synced", queued: "Queued", syncing: "Syncing", complete: "Complete", error: "Error" };
 const RECONNECT_MS = 3000;
 // A connection that has not opened by then is given up and opened anew. A proxy accepts connections
 // while it starts (Pushpin restarted) before it can pass them on, and one it dropped would
@@ -22,84 +21,83 @@ function setText(element, text) {
   if (element) element.textContent = text;
 }
 
-// In UTC, as the server renders times and GitHub's rate-limit messages say them.
-function clockTime(iso) {
-  return new Date(iso).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", timeZone: "UTC" }) + " UTC";
-}
-
-function progressText(data) {
-  return data.total ? `${data.fetched} of ${data.total}` : `${data.fetched} fetched`;
-}
-
-function renderProgress(root, data) {
-  const syncing = data.status === "syncing";
-  show($(root, "progress"), syncing);
-  const bar = root.querySelector("progress");
-  if (bar && syncing) {
-    if (data.total) bar.max = data.total;
-    else bar.removeAttribute("value");
-    if (data.total) bar.value = data.fetched;
-  }
-  setText($(root, "progress-text"), progressText(data));
-}
-
-function renderWaiting(root, data) {
-  show($(root, "waiting"), Boolean(data.waiting));
-  if (data.waiting) setText($(root, "waiting"), `${data.waiting.reason} (retrying at ${clockTime(data.waiting.until)})`);
-}
-
-// A run's warnings (held deactivations, members that could not be read), and on the members page
-// the held deactivations themselves: their count now, the list comes with refreshFromServer.
-function renderWarnings(root, data) {
-  const result = data.status === "complete" ? data.result : null;
-  const held = result && result.held ? result.held : 0;
-  const skipped = result && result.skipped ? result.skipped : 0;
-  show($(root, "held-warning"), held > 0);
-  setText($(root, "held-number"), String(held));
-  show($(root, "skipped"), skipped > 0);
-  setText($(root, "skipped-count"), String(skipped));
-  const section = document.getElementById("held-deactivations");
-  if (section && result) {
-    section.dataset.count = String(held);
-    show(section, held > 0);
-    setText($(section, "held-count"), String(held));
+// Times come rendered in UTC (their title keeps it, shown on hover): put in the reader's time zone.
+function localTimes(root) {
+  for (const time of root.querySelectorAll("time[data-local]")) {
+    if (!time.dateTime) continue;
+    const options = { timeStyle: "short", ...(time.dataset.local === "datetime" && { dateStyle: "medium" }) };
+    time.textContent = new Date(time.dateTime).toLocaleString([], options);
   }
 }
 
-function renderStatus(root, data) {
-  root.dataset.status = data.status;
+function setTime(element, moment) {
+  if (!element || !moment) return;
+  element.dateTime = moment.at;
+  element.title = moment.utc;
+  element.textContent = moment.utc;
+}
+
+// The event's `shown`: what the server's rendering of the same run shows (integrations/sync_display.py).
+function render(root, shown) {
+  root.dataset.status = shown.status;
   const badge = $(root, "badge");
   if (badge) {
-    badge.textContent = LABELS[data.status] || data.status;
-    badge.className = `badge badge-${data.status}`;
+    badge.textContent = shown.label;
+    badge.className = `badge badge-${shown.status}`;
   }
-  renderProgress(root, data);
-  renderWaiting(root, data);
-  renderWarnings(root, data);
-  show($(root, "error"), data.status === "error");
-  show($(root, "reconnect"), data.status === "error");
-  setText($(root, "error"), data.error || "");
-  const button = root.querySelector('[data-role="sync-form"] button');
-  if (button) button.disabled = data.status === "queued" || data.status === "syncing";
-}
+  setText($(root, "headline"), shown.headline);
 
-function renderBanner(root, data) {
-  const org = root.dataset.organization;
-  const headline = {
-    queued: `Importing members from ${org}…`,
-    syncing: `Importing members from ${org}…`,
-    complete: `Imported ${data.result ? data.result.total : data.fetched} members from ${org}.`,
-    error: `Importing members from ${org} failed.`,
-  }[data.status];
-  setText($(root, "headline"), headline || "");
-  root.classList.remove(...[...root.classList].filter((name) => name.startsWith("banner-")));
-  root.classList.add(`banner-${data.status}`);
-  show($(root, "done-link"), data.status === "complete");
-  show($(root, "retry-link"), data.status === "error");
+  show($(root, "progress"), Boolean(shown.progress));
+  const bar = root.querySelector("progress");
+  if (bar && shown.progress) {
+    if (shown.progress.total) {
+      bar.max = shown.progress.total;
+      bar.value = shown.progress.fetched;
+    } else bar.removeAttribute("value");
+    setText($(root, "progress-text"), shown.progress.text);
+  }
+
+  show($(root, "waiting"), Boolean(shown.waiting));
+  if (shown.waiting) {
+    setText($(root, "waiting-reason"), shown.waiting.reason);
+    setTime($(root, "waiting-until"), shown.waiting);
+  }
+  show($(root, "error"), Boolean(shown.error));
+  setText($(root, "error"), shown.error);
+  for (const hint of root.querySelectorAll("[data-hint]")) show(hint, hint.dataset.hint === shown.hint);
+  for (const element of root.querySelectorAll("[data-when]")) {
+    show(element, element.dataset.when.split(" ").includes(shown.status));
+  }
+
+  show($(root, "held-warning"), shown.held > 0);
+  setText($(root, "held-number"), String(shown.held));
+  show($(root, "skipped"), shown.skipped > 0);
+  setText($(root, "skipped-count"), String(shown.skipped));
+  // On the members page, the held deactivations themselves: their count now, the list comes with refreshFromServer.
+  const section = document.getElementById("held-deactivations");
+  if (section && shown.status === "complete") {
+    section.dataset.count = String(shown.held);
+    show(section, shown.held > 0);
+    setText($(section, "held-count"), String(shown.held));
+  }
+
+  show($(root, "summary"), Boolean(shown.finished));
+  if (shown.finished) {
+    setTime($(root, "finished-at"), shown.finished);
+    setText($(root, "finished-counts"), shown.finished.counts);
+  }
+  localTimes(root);
+
+  if (root.classList.contains("banner")) {
+    root.classList.remove(...[...root.classList].filter((name) => name.startsWith("banner-")));
+    root.classList.add(`banner-${shown.status}`);
+  }
+  const button = root.querySelector('[data-role="sync-form"] button');
+  if (button) button.disabled = shown.status === "queued" || shown.status === "syncing";
 }
 
 // After a run ends, one request brings the page's server-rendered pieces up to date (the member
-// list, the last run's summary, the run history).
+// list, the run history).
 async function refreshFromServer() {
   const response = await fetch(window.location.href, { headers: { Accept: "text/html" } });
   if (!response.ok) return;
@@ -109,9 +107,6 @@ async function refreshFromServer() {
     const replacement = fresh.getElementById(id);
     if (current && replacement) current.replaceWith(replacement);
   }
-  const summary = fresh.querySelector('#member-sync-status [data-role="summary"]');
-  const current = document.querySelector('#member-sync-status [data-role="summary"]');
-  if (summary && current) current.replaceWith(summary);
 }
 
 function listen(root) {
@@ -125,8 +120,7 @@ function listen(root) {
   }
 
   function apply(data) {
-    renderStatus(root, data);
-    if (isBanner) renderBanner(root, data);
+    render(root, data.shown);
   }
 
   function onEvent(message) {
@@ -196,7 +190,7 @@ function enhanceSyncForm(root, listener) {
       const response = await fetch(form.action, {
         method: "POST",
         body: new FormData(form),
-        headers: { "HX-Request": "true", "X-CSRFToken": form.elements.csrfmiddlewaretoken.value },
+        headers: { "X-Member-Sync-Partial": "status", "X-CSRFToken": form.elements.csrfmiddlewaretoken.value },
         redirect: "manual", // an expired session answers with the login page: not a status block
       });
       const body = new DOMParser().parseFromString(await response.text(), "text/html");
@@ -213,12 +207,14 @@ function enhanceSyncForm(root, listener) {
     // Keep this element (it holds the listener); take the server's rendering of its content.
     root.dataset.status = fresh.dataset.status || root.dataset.status;
     root.replaceChildren(...fresh.childNodes);
+    localTimes(root);
     if (fresh.dataset.run) listener.rendered(Number(fresh.dataset.run));
   });
 }
 
 const root = document.querySelector("#member-sync-status[data-events-url], #member-sync-banner[data-events-url]");
 if (root) {
+  localTimes(root);
   const listener = listen(root);
   enhanceSyncForm(root, listener);
 }
