@@ -15,16 +15,19 @@ from functools import partial
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Exists, OuterRef, Subquery
+from django.db.models import Exists, OuterRef, QuerySet, Subquery
 from django.utils import timezone
 
+from integrations.crypto import TokenUnreadable
 from integrations.events import publish_member_sync
+from integrations.github.errors import GitHubError
 from integrations.models import ACTIVE_SYNC_STATUSES, GitHubIntegration, MemberSyncRun, StagedMember
 from integrations.sync import SyncResult
 
 logger = logging.getLogger(__name__)
 
 Status = MemberSyncRun.Status
+ErrorKind = MemberSyncRun.ErrorKind
 
 # A syncing run's heartbeat moves with every page. The reaper ends one silent this long.
 REAP_SYNCING_AFTER = timedelta(minutes=5)
@@ -95,8 +98,8 @@ def run_webhook_change(*, integration: GitHubIntegration, apply: Callable[[], Sy
         return None
     try:
         result = apply()
-    except BaseException:  # an Interrupt (a time limit, a shutdown) is one too
-        fail_run(run, WEBHOOK_FAILED)
+    except BaseException as error:  # an Interrupt (a time limit, a shutdown) is one too
+        fail_run(run, error=WEBHOOK_FAILED, kind=error_kind_of(error))
         raise
     complete_run(run, result)
     return run
@@ -165,7 +168,7 @@ def _send(run, *, large: bool):
         actor.send(run.pk)
     except Exception:
         logger.exception("Could not enqueue member sync run %s", run.pk)
-        fail_run(run, QUEUE_UNAVAILABLE)
+        fail_run(run, error=QUEUE_UNAVAILABLE, kind=ErrorKind.INTERRUPTED)
 
 
 def last_member_totals(integration_ids) -> dict[int, int]:
@@ -287,21 +290,36 @@ def complete_run(run, result) -> bool:
     )
 
 
-def fail_run(run, message: str) -> bool:
-    return _transition(
+def fail_run(run, *, error: str, kind: ErrorKind, only_if: QuerySet[MemberSyncRun] | None = None) -> bool:
+    """End the run in error, if it is still queued or syncing (and, given `only_if`, still one of
+    those runs: the reaper's stalled ones). Every way a run fails passes here.
+
+    The pages it staged will never be applied: they are deleted with it.
+    """
+    failed = _transition(
         run,
         from_statuses=ACTIVE_SYNC_STATUSES,
+        only_if=only_if,
         status=Status.ERROR,
         finished_at=timezone.now(),
         waiting_until=None,
-        error=message,
+        error=error,
+        error_kind=kind,
     )
+    if failed:
+        StagedMember.objects.filter(run=run).delete()
+    return failed
 
 
-def fail_run_if_syncing(run, message: str) -> bool:
-    return _transition(
-        run, from_statuses=[Status.SYNCING], status=Status.ERROR, finished_at=timezone.now(), error=message
-    )
+def error_kind_of(error: BaseException) -> ErrorKind:
+    """Who can fix what ended a run: GitHub's errors say it themselves (integrations.github.errors)."""
+    if isinstance(error, GitHubError):
+        return ErrorKind(error.kind)
+    if isinstance(error, TokenUnreadable):
+        return ErrorKind.CREDENTIALS  # a token stored anew, by reconnecting, can be read
+    if not isinstance(error, Exception):
+        return ErrorKind.INTERRUPTED  # a time limit, a shutdown, an exit
+    return ErrorKind.UNEXPECTED
 
 
 def retry_run_later(run, *, until, message: str = "") -> bool:
@@ -319,26 +337,16 @@ def reap_stalled_runs() -> int:
     reaped = 0
     # The staleness is asked again in each UPDATE: a worker may claim a run after this read.
     for run in stalled.select_related("integration"):
-        reaped += _end_if(run, stalled, WORKER_LOST)
+        reaped += fail_run(run, error=WORKER_LOST, kind=ErrorKind.INTERRUPTED, only_if=stalled)
     for run in forgotten.select_related("integration"):
-        reaped += _end_if(run, forgotten, QUEUED_TOO_LONG)
+        reaped += fail_run(run, error=QUEUED_TOO_LONG, kind=ErrorKind.INTERRUPTED, only_if=forgotten)
     return reaped
 
 
-def _end_if(run, still_matching, message) -> bool:
-    ended = _transition(
-        run, only_if=still_matching, status=Status.ERROR, finished_at=timezone.now(), waiting_until=None, error=message
-    )
-    if ended:
-        # The pages a dead worker staged will never be applied.
-        StagedMember.objects.filter(run=run).delete()
-    return ended
-
-
-def _transition(run, *, from_statuses=None, only_if=None, **changes) -> bool:
-    """Move the run if it is still in one of `from_statuses` (or still in the queryset `only_if`),
+def _transition(run, *, from_statuses, only_if=None, **changes) -> bool:
+    """Move the run if it is still in one of `from_statuses` (and still in the queryset `only_if`),
     mirror it on the integration in the same transaction, then publish it."""
-    candidates = only_if if only_if is not None else MemberSyncRun.objects.filter(status__in=from_statuses)
+    candidates = (only_if if only_if is not None else MemberSyncRun.objects).filter(status__in=from_statuses)
     with transaction.atomic():
         if not candidates.filter(pk=run.pk).update(**changes):
             return False
@@ -347,7 +355,9 @@ def _transition(run, *, from_statuses=None, only_if=None, **changes) -> bool:
         _save_on_integration(run)
     if run.status == Status.ERROR:
         # Every way a run fails passes here; at ERROR, error reporting (Sentry) gets each one.
-        logger.error("Member sync run %s of team %s failed: %s", run.pk, run.integration.team_id, run.error)
+        logger.error(
+            "Member sync run %s of team %s failed (%s): %s", run.pk, run.integration.team_id, run.error_kind, run.error
+        )
     publish_member_sync(run, team_id=run.integration.team_id)
     return True
 

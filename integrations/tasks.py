@@ -18,6 +18,8 @@ from integrations.sync import github_client, sync_members
 
 logger = logging.getLogger(__name__)
 
+ErrorKind = runs.ErrorKind
+
 MAX_RETRIES = 5
 TIME_LIMIT = timedelta(seconds=settings.MEMBER_SYNC_TIME_LIMIT_SECONDS)
 
@@ -29,6 +31,7 @@ TIMED_OUT = (
 SHUTTING_DOWN = "The worker is restarting; the sync will start again shortly."
 SHUT_DOWN_TOO_OFTEN = "Workers restarted during this sync too many times. Press Sync Now to try again."
 UNEXPECTED = "The sync failed unexpectedly. Press Sync Now to try again; if it fails again, contact support."
+INTERRUPTED = "The sync was interrupted before it finished. Press Sync Now to run it again."
 RECONNECT_NEEDED = "The stored GitHub token can no longer be read. Reconnect GitHub."
 WAITING_FOR_LARGE_SYNCS = "Other large organizations are syncing; this sync starts when one of them is done."
 
@@ -101,24 +104,25 @@ def _sync(run_id: int, *, actor):
             until = _retry_at(error)
             runs.retry_run_later(run, until=until, message=str(error))
             raise dramatiq.Retry(str(error), delay=_milliseconds_until(until)) from error
-        runs.fail_run(run, str(error))
-    except TokenUnreadable:
-        runs.fail_run(run, RECONNECT_NEEDED)
+        runs.fail_run(run, error=str(error), kind=runs.error_kind_of(error))
+    except TokenUnreadable as error:
+        runs.fail_run(run, error=RECONNECT_NEEDED, kind=runs.error_kind_of(error))
     except TimeLimitExceeded:
-        runs.fail_run(run, TIMED_OUT)
+        runs.fail_run(run, error=TIMED_OUT, kind=ErrorKind.INTERRUPTED)
     except Shutdown:
         if not _retries_left():
-            runs.fail_run(run, SHUT_DOWN_TOO_OFTEN)
+            runs.fail_run(run, error=SHUT_DOWN_TOO_OFTEN, kind=ErrorKind.INTERRUPTED)
             raise
         # Back to queued: the Retries middleware enqueues the message again and a worker takes it.
         runs.retry_run_later(run, until=timezone.now(), message=SHUTTING_DOWN)
         raise
     except Exception:
         logger.exception("Member sync run %s failed", run_id)
-        runs.fail_run(run, UNEXPECTED)
-    finally:
-        # Whatever ended the actor (an Interrupt is a BaseException), the run must not stay syncing.
-        runs.fail_run_if_syncing(run, UNEXPECTED)
+        runs.fail_run(run, error=UNEXPECTED, kind=ErrorKind.UNEXPECTED)
+    except BaseException:
+        # Whatever else ended the actor (another Interrupt, an exit), the run must not stay syncing.
+        runs.fail_run(run, error=INTERRUPTED, kind=ErrorKind.INTERRUPTED)
+        raise
 
 
 @dramatiq.actor(

@@ -14,14 +14,17 @@ from django.db import IntegrityError, connection
 from django.test import Client
 from django.utils import timezone
 from dramatiq.brokers.redis import RedisBroker
-from dramatiq.middleware import CurrentMessage
+from dramatiq.middleware import CurrentMessage, TimeLimitExceeded
 
-from integrations import runs
+from integrations import runs, tasks
+from integrations.crypto import TokenUnreadable
+from integrations.events import member_sync_payload
 from integrations.models import GitHubIntegration, GitHubMember, MemberSyncRun, StagedMember
 from integrations.tasks import sync_github_members
 
 Status = MemberSyncRun.Status
 Trigger = MemberSyncRun.Trigger
+ErrorKind = MemberSyncRun.ErrorKind
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -86,7 +89,7 @@ def test_an_unreachable_queue_ends_the_run_with_an_error(integration, broker):
         sync_github_members.broker = original
 
     assert created
-    assert (run.status, run.error) == (Status.ERROR, runs.QUEUE_UNAVAILABLE)
+    assert (run.status, run.error, run.error_kind) == (Status.ERROR, runs.QUEUE_UNAVAILABLE, ErrorKind.INTERRUPTED)
     assert MemberSyncRun.objects.get().status == Status.ERROR
     integration.refresh_from_db()
     assert (integration.member_sync_status, integration.member_sync_error) == (Status.ERROR, runs.QUEUE_UNAVAILABLE)
@@ -235,7 +238,7 @@ def test_an_error_the_user_must_act_on_ends_the_run_at_once(integration, broker,
     sync_github_members.fn(run.pk)
 
     run.refresh_from_db()
-    assert run.status == Status.ERROR
+    assert (run.status, run.error_kind) == (Status.ERROR, ErrorKind.CREDENTIALS)
     assert "Reconnect GitHub" in run.error
     integration.refresh_from_db()
     assert integration.member_sync_error == run.error
@@ -251,7 +254,7 @@ def test_a_viewer_removed_from_the_organization_fails_the_run_and_deactivates_no
     sync_github_members.fn(run.pk)
 
     run.refresh_from_db()
-    assert run.status == Status.ERROR
+    assert (run.status, run.error_kind) == (Status.ERROR, ErrorKind.ORGANIZATION)
     assert "not a member of acme" in run.error
     assert "Reconnect GitHub with an account that belongs to the organization" in run.error
     assert run.members_deactivated == 0
@@ -271,6 +274,46 @@ def test_a_rate_limit_puts_the_run_back_until_the_reset(integration, broker, git
     assert timedelta(minutes=9) < run.waiting_until - timezone.now() <= timedelta(minutes=11)
     assert "rate limit" in run.error.lower()
     assert 540_000 < retry.value.delay <= 600_000
+
+
+def test_a_rate_limit_still_there_after_the_last_retry_fails_the_run_as_githubs(integration, broker, github):
+    github.inject("rate_limit_exhausted", times=None, reset_in=600)
+    run, _ = request_run(integration)
+
+    delivered(run, retries=tasks.MAX_RETRIES)
+
+    run.refresh_from_db()
+    assert (run.status, run.error_kind) == (Status.ERROR, ErrorKind.GITHUB)
+    assert "rate limit" in run.error.lower()
+
+
+@pytest.mark.parametrize(
+    ("raised", "kind", "error"),
+    [
+        (TimeLimitExceeded(), ErrorKind.INTERRUPTED, tasks.TIMED_OUT),
+        (TokenUnreadable(), ErrorKind.CREDENTIALS, tasks.RECONNECT_NEEDED),
+        (RuntimeError("a bug"), ErrorKind.UNEXPECTED, tasks.UNEXPECTED),
+    ],
+)
+def test_a_run_the_sync_could_not_finish_records_what_kind_of_error_ended_it(integration, broker, raised, kind, error):
+    run, _ = request_run(integration)
+
+    with mock.patch("integrations.tasks.sync_members", side_effect=raised):
+        sync_github_members.fn(run.pk)
+
+    run.refresh_from_db()
+    assert (run.status, run.error_kind, run.error) == (Status.ERROR, kind, error)
+    assert member_sync_payload(run)["error_kind"] == kind
+
+
+def test_a_run_its_worker_is_shut_down_in_is_not_left_syncing(integration, broker):
+    run, _ = request_run(integration)
+
+    with mock.patch("integrations.tasks.sync_members", side_effect=KeyboardInterrupt), pytest.raises(KeyboardInterrupt):
+        sync_github_members.fn(run.pk)
+
+    run.refresh_from_db()
+    assert (run.status, run.error_kind) == (Status.ERROR, ErrorKind.INTERRUPTED)
 
 
 def delivered(run, *, retries):
@@ -332,7 +375,7 @@ def test_the_periodic_check_ends_runs_whose_worker_died(integration, broker):
     assert runs.reap_stalled_runs() == 1
 
     run.refresh_from_db()
-    assert (run.status, run.error) == (Status.ERROR, runs.WORKER_LOST)
+    assert (run.status, run.error, run.error_kind) == (Status.ERROR, runs.WORKER_LOST, ErrorKind.INTERRUPTED)
     integration.refresh_from_db()
     assert integration.member_sync_status == Status.ERROR
 
@@ -357,7 +400,8 @@ def test_the_periodic_check_ends_runs_whose_message_never_came(integration, brok
     )
 
     assert runs.reap_stalled_runs() == 1
-    assert MemberSyncRun.objects.get().error == runs.QUEUED_TOO_LONG
+    run.refresh_from_db()
+    assert (run.error, run.error_kind) == (runs.QUEUED_TOO_LONG, ErrorKind.INTERRUPTED)
 
 
 def test_the_periodic_check_leaves_live_runs_alone(integration, broker):
@@ -377,7 +421,7 @@ def test_the_check_spares_a_run_a_worker_claimed_after_the_check_looked(integrat
     # A redelivered message claims it now, before the check's UPDATE.
     MemberSyncRun.objects.filter(pk=run.pk).update(heartbeat_at=timezone.now())
 
-    assert not runs._end_if(run, seen_stalled, runs.WORKER_LOST)
+    assert not runs.fail_run(run, error=runs.WORKER_LOST, kind=ErrorKind.INTERRUPTED, only_if=seen_stalled)
     assert MemberSyncRun.objects.get().status == Status.SYNCING
 
 

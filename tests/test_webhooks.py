@@ -474,6 +474,17 @@ def test_a_webhook_while_a_run_is_under_way_is_applied_at_once_and_the_run_publi
     assert published == [(full_sync.pk, "queued", Trigger.MANUAL)]
 
 
+def test_a_change_that_could_not_be_applied_ends_its_run_as_unexpected(integration, broker):
+    def broken():
+        raise RuntimeError("a bug")
+
+    with pytest.raises(RuntimeError):
+        runs.run_webhook_change(integration=integration, apply=broken)
+
+    run = MemberSyncRun.objects.get()
+    assert (run.status, run.error, run.error_kind) == (Status.ERROR, runs.WEBHOOK_FAILED, "unexpected")
+
+
 def test_an_unreachable_queue_gets_503_and_the_delivery_is_not_remembered(client, secret, integration, broker):
     from dramatiq.brokers.redis import RedisBroker
 
