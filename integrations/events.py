@@ -54,9 +54,13 @@ def member_sync_payload(run) -> dict:
 END_OF_RUN_RETRY_DELAYS = (0.2, 0.5, 1, 2, 4)
 
 
-def publish_member_sync(run, *, team_id: int) -> None:
-    """Publish the run's state. A failure to publish is logged, never raised: the run's state is in
-    the database, and the page shows it on its next load."""
+def publish_member_sync(run) -> None:
+    """Publish the run's state on its team's channel. A failure to publish is logged, never raised:
+    the run's state is in the database, and the page shows it on its next load.
+
+    The run's integration is read for its team: load the run with it (select_related), as every
+    progress event would otherwise cost a query."""
+    team_id = run.integration.team_id
     ended = run.status in (run.Status.COMPLETE, run.Status.ERROR)
     for delay in (*(END_OF_RUN_RETRY_DELAYS if ended else ()), None):
         try:

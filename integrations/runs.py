@@ -92,9 +92,9 @@ def run_webhook_change(*, integration: GitHubIntegration, apply: Callable[[], Sy
     run = _open_webhook_run(integration)
     if run is None:
         apply()
-        latest = MemberSyncRun.objects.filter(integration=integration).first()
+        latest = MemberSyncRun.objects.filter(integration=integration).select_related("integration").first()
         if latest is not None:
-            publish_member_sync(latest, team_id=integration.team_id)
+            publish_member_sync(latest)
         return None
     try:
         result = apply()
@@ -116,7 +116,7 @@ def _open_webhook_run(integration) -> MemberSyncRun | None:
         if not _is_one_active_run(error):
             raise
         return None
-    publish_member_sync(run, team_id=integration.team_id)
+    publish_member_sync(run)
     return start_run(run.pk)
 
 
@@ -155,7 +155,7 @@ def _enqueue(queued_runs):
     totals = last_member_totals([run.integration_id for run in queued_runs])
     for run in queued_runs:
         # Announced before it is sent, so that no worker's "syncing" can reach a browser before it.
-        publish_member_sync(run, team_id=run.integration.team_id)
+        publish_member_sync(run)
         _send(run, large=totals.get(run.integration_id, 0) >= settings.MEMBER_SYNC_LARGE_ORGANIZATION)
 
 
@@ -205,7 +205,7 @@ def start_run(run_id: int) -> MemberSyncRun | None:
             return None
         run = MemberSyncRun.objects.select_related("integration").get(pk=run_id)
         _save_on_integration(run)
-    publish_member_sync(run, team_id=run.integration.team_id)
+    publish_member_sync(run)
     return run
 
 
@@ -268,7 +268,7 @@ class ProgressReporter:
         )
         if time.monotonic() - self.last_published >= self.min_interval:
             self.last_published = time.monotonic()
-            publish_member_sync(run, team_id=run.integration.team_id)
+            publish_member_sync(run)
 
 
 def complete_run(run, result) -> bool:
@@ -358,7 +358,7 @@ def _transition(run, *, from_statuses, only_if=None, **changes) -> bool:
         logger.error(
             "Member sync run %s of team %s failed (%s): %s", run.pk, run.integration.team_id, run.error_kind, run.error
         )
-    publish_member_sync(run, team_id=run.integration.team_id)
+    publish_member_sync(run)
     return True
 
 
@@ -367,7 +367,7 @@ def republish(run) -> None:
     outside a transition (an admin decided on the deactivations it held)."""
     with transaction.atomic():
         _save_on_integration(run)
-    publish_member_sync(run, team_id=run.integration.team_id)
+    publish_member_sync(run)
 
 
 def _save_on_integration(run):

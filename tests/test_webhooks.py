@@ -447,9 +447,7 @@ def test_a_full_sync_that_began_after_a_webhook_applies_what_it_read(client, sec
 def published(monkeypatch):
     """The member-sync events the run service publishes, as (run, status, trigger)."""
     events = []
-    monkeypatch.setattr(
-        runs, "publish_member_sync", lambda run, team_id: events.append((run.pk, run.status, run.trigger))
-    )
+    monkeypatch.setattr(runs, "publish_member_sync", lambda run: events.append((run.pk, run.status, run.trigger)))
     return events
 
 
