@@ -22,7 +22,7 @@ from integrations.crypto import TokenUnreadable
 from integrations.events import publish_member_sync
 from integrations.github.errors import GitHubError
 from integrations.models import ACTIVE_SYNC_STATUSES, GitHubIntegration, MemberSyncRun, StagedMember
-from integrations.sync import SyncResult
+from integrations.sync import Progress, SyncResult
 
 logger = logging.getLogger(__name__)
 
@@ -245,22 +245,21 @@ class ProgressReporter:
 
     min_interval = 0.25
 
-    def __init__(self, run, client):
+    def __init__(self, run):
         self.run = run
-        self.client = client
         # The run's `syncing` was just published: its first progress waits the interval too, so a
         # sync of one page sends none before its `complete`. Behind Pushpin every event costs a
         # fan-out to every open page of the team (about 0.2 s to 5,000 pages on two cores).
         self.last_published = time.monotonic()
 
-    def __call__(self, fetched, total):
+    def __call__(self, progress: Progress) -> None:
         run = self.run
-        run.fetched, run.total, run.api_calls = fetched, total, self.client.api_calls
-        run.rate_limit_remaining = self.client.rate_limit_remaining
-        run.rate_limit_reset_at = self.client.rate_limit_reset_at
+        run.fetched, run.total, run.api_calls = progress.fetched, progress.total, progress.api_calls
+        run.rate_limit_remaining = progress.rate_limit_remaining
+        run.rate_limit_reset_at = progress.rate_limit_reset_at
         MemberSyncRun.objects.filter(pk=run.pk, status=Status.SYNCING).update(
-            fetched=fetched,
-            total=total,
+            fetched=run.fetched,
+            total=run.total,
             api_calls=run.api_calls,
             rate_limit_remaining=run.rate_limit_remaining,
             rate_limit_reset_at=run.rate_limit_reset_at,

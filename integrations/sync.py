@@ -10,6 +10,7 @@ page has been read, so a run that fails or stops early changes no membership.
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from functools import partial
 
 from django.conf import settings
@@ -26,7 +27,20 @@ from integrations.models import GitHubIntegration, GitHubMember, MemberSyncRun, 
 
 logger = logging.getLogger(__name__)
 
-ProgressCallback = Callable[[int, int | None], None]
+
+@dataclass(frozen=True)
+class Progress:
+    """How far the read has come, after each page: what the progress callback is told."""
+
+    fetched: int
+    total: int | None
+    # The GitHub calls made so far, and GitHub's rate limit as the last answer gave it.
+    api_calls: int
+    rate_limit_remaining: int | None
+    rate_limit_reset_at: datetime | None
+
+
+ProgressCallback = Callable[[Progress], None]
 
 
 @dataclass(frozen=True)
@@ -94,7 +108,7 @@ def read_members(
     *, run: MemberSyncRun, client: GitHubClient, on_progress: ProgressCallback | None = None
 ) -> ReadSummary:
     """Every page of the organization's members, into the run's stage. Changes no member."""
-    on_progress = on_progress or (lambda fetched, total: None)
+    on_progress = on_progress or (lambda progress: None)
     integration = run.integration
     login = integration.organization_login
     try:
@@ -118,7 +132,15 @@ def _stage_all_pages(run, client, login, on_progress) -> ReadSummary:
         # under the cursor) counts twice here, once in the result.
         fetched += len(members)
         skipped += page.skipped
-        on_progress(fetched, page.total)
+        on_progress(
+            Progress(
+                fetched=fetched,
+                total=page.total,
+                api_calls=client.api_calls,
+                rate_limit_remaining=client.rate_limit_remaining,
+                rate_limit_reset_at=client.rate_limit_reset_at,
+            )
+        )
     return ReadSummary(skipped=skipped, organization_login=login)
 
 

@@ -97,7 +97,7 @@ def _sync(run_id: int, *, actor):
     run_logging.set_team(run.integration.team_id)
     try:
         with github_client(run.integration) as client:
-            result = sync_members(run=run, client=client, on_progress=runs.ProgressReporter(run, client))
+            result = sync_members(run=run, client=client, on_progress=runs.ProgressReporter(run))
         runs.complete_run(run, result)
     except GitHubError as error:
         if error.transient and _retries_left():

@@ -4,7 +4,6 @@ queue is the real Redis broker."""
 
 import threading
 from datetime import timedelta
-from types import SimpleNamespace
 from unittest import mock
 
 import dramatiq
@@ -20,6 +19,7 @@ from integrations import runs, tasks
 from integrations.crypto import TokenUnreadable
 from integrations.events import member_sync_payload
 from integrations.models import GitHubIntegration, GitHubMember, MemberSyncRun, StagedMember
+from integrations.sync import Progress
 from integrations.tasks import sync_github_members
 
 Status = MemberSyncRun.Status
@@ -446,13 +446,18 @@ def test_a_request_for_a_deleted_integration_fails_instead_of_looping(integratio
 
 def test_progress_is_published_only_once_its_interval_has_passed_since_the_sync_began(integration):
     run = MemberSyncRun.objects.create(integration=integration, trigger="manual", status=MemberSyncRun.Status.SYNCING)
-    client = SimpleNamespace(api_calls=1, rate_limit_remaining=4999, rate_limit_reset_at=None)
-    reporter = runs.ProgressReporter(run, client)
+    reporter = runs.ProgressReporter(run)
+
+    def page(fetched):
+        return Progress(
+            fetched=fetched, total=250, api_calls=fetched // 100, rate_limit_remaining=4999, rate_limit_reset_at=None
+        )
 
     with mock.patch("integrations.runs.publish_member_sync") as publish:
-        reporter(100, 250)
+        reporter(page(100))
         reporter.last_published -= runs.ProgressReporter.min_interval
-        reporter(200, 250)
+        reporter(page(200))
 
     assert [call.args[0].fetched for call in publish.call_args_list] == [200]
-    assert MemberSyncRun.objects.get(pk=run.pk).fetched == 200
+    stored = MemberSyncRun.objects.get(pk=run.pk)
+    assert (stored.fetched, stored.api_calls, stored.rate_limit_remaining) == (200, 2, 4999)

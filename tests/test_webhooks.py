@@ -411,7 +411,7 @@ def test_a_webhook_during_a_full_syncs_read_survives_that_sync(client, secret, i
     run = runs.start_run(run.pk)
     delivered = []
 
-    def webhooks_arrive_while_reading(fetched, total):
+    def webhooks_arrive_while_reading(progress):
         if not delivered:
             # GitHub still lists `leaving` (its page is read) and never listed the newcomer.
             delivered.append(deliver(client, "organization", removed).status_code)
