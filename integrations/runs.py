@@ -34,8 +34,6 @@ REAP_SYNCING_AFTER = timedelta(minutes=5)
 # A queued run whose message never arrives (the broker lost it) is ended after this long.
 REAP_QUEUED_AFTER = timedelta(minutes=30)
 
-ONE_ACTIVE_RUN = "one_active_member_sync_per_integration"
-
 QUEUE_UNAVAILABLE = "The sync queue is unavailable, so the sync could not start. Try again in a minute."
 WORKER_LOST = "The worker running this sync stopped before it finished. Press Sync Now to run it again."
 WEBHOOK_FAILED = "A change GitHub announced could not be applied; it is tried again, and the next full sync brings it."
@@ -55,26 +53,39 @@ def request_member_sync(
     at once start one run. The actor is enqueued after commit, so the worker never reads before the
     run exists; if the broker cannot be reached the run ends as an error at once.
     """
+    run, created = _create_run(integration, trigger=trigger, requested_by=requested_by)
+    if created:
+        transaction.on_commit(partial(_enqueue, [run]))
+    return run, created
+
+
+def _create_run(integration: GitHubIntegration, **fields) -> tuple[MemberSyncRun, bool]:
+    """A new queued run of the integration, mirrored on it, or the run already under way: (run, created).
+
+    An insert the one-active-run constraint refuses is told from any other refusal by the run then
+    found under way, not by the database's words (each names the constraint its own way).
+    """
     for _attempt in range(2):
         try:
             with transaction.atomic():
-                run = MemberSyncRun.objects.create(integration=integration, trigger=trigger, requested_by=requested_by)
+                run = MemberSyncRun.objects.create(integration=integration, **fields)
                 _save_on_integration(run)
-        except IntegrityError as error:
-            if not _is_one_active_run(error):
-                raise
-            active = MemberSyncRun.objects.filter(integration=integration, status__in=ACTIVE_SYNC_STATUSES).first()
+            return run, True
+        except IntegrityError:
+            active = _active_run(integration)
             if active is not None:
                 return active, False
-            continue  # the active run finished between our insert and this read: ask once more
-        transaction.on_commit(partial(_enqueue, [run]))
-        return run, True
+            if not GitHubIntegration.objects.filter(pk=integration.pk).exists():
+                raise  # not a conflict: the integration is gone
+            # The active run finished between our insert and this read: ask once more.
     raise SyncAlreadyChanging("Another sync was starting and finishing at the same moment; try again.")
 
 
-def _is_one_active_run(error: IntegrityError) -> bool:
-    # PostgreSQL names the constraint; SQLite names the column of its partial unique index.
-    return ONE_ACTIVE_RUN in str(error) or "integrations_membersyncrun.integration_id" in str(error)
+def _active_run(integration: GitHubIntegration) -> MemberSyncRun | None:
+    active = MemberSyncRun.objects.filter(integration=integration, status__in=ACTIVE_SYNC_STATUSES).first()
+    if active is not None:
+        active.integration = integration
+    return active
 
 
 def run_webhook_change(*, integration: GitHubIntegration, apply: Callable[[], SyncResult]) -> MemberSyncRun | None:
@@ -109,12 +120,10 @@ def _open_webhook_run(integration) -> MemberSyncRun | None:
     """A webhook's run, created and claimed at once (no message: the caller is its worker), or None
     while another run is active."""
     try:
-        with transaction.atomic():
-            run = MemberSyncRun.objects.create(integration=integration, trigger=MemberSyncRun.Trigger.WEBHOOK)
-            _save_on_integration(run)
-    except IntegrityError as error:
-        if not _is_one_active_run(error):
-            raise
+        run, created = _create_run(integration, trigger=MemberSyncRun.Trigger.WEBHOOK)
+    except SyncAlreadyChanging:
+        return None  # runs come and go: the change is applied without one of its own
+    if not created:
         return None
     publish_member_sync(run)
     return start_run(run.pk)

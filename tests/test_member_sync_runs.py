@@ -80,6 +80,15 @@ def test_two_admins_at_once_start_one_run(integration, broker):
     assert queued_messages(broker) == 1
 
 
+def test_a_request_that_meets_runs_starting_and_ending_twice_says_so(integration, broker):
+    request_run(integration)  # under way, but each time it is looked for it has just ended
+
+    with mock.patch("integrations.runs._active_run", return_value=None), pytest.raises(runs.SyncAlreadyChanging):
+        request_run(integration)
+
+    assert MemberSyncRun.objects.count() == 1
+
+
 def test_an_unreachable_queue_ends_the_run_with_an_error(integration, broker):
     unreachable = RedisBroker(url="redis://127.0.0.1:1/0")
     original, sync_github_members.broker = sync_github_members.broker, unreachable
@@ -133,6 +142,20 @@ def test_a_double_click_on_sync_now_answers_the_run_under_way(integration, alice
 
     assert response.status_code == 200
     assert MemberSyncRun.objects.count() == 1
+
+
+@pytest.mark.parametrize("headers", [{"HX_Request": "true"}, {}])
+def test_sync_now_while_runs_start_and_end_at_once_answers_that_one_is_under_way(integration, alice, broker, headers):
+    client = csrf_client(alice)
+
+    with mock.patch("integrations.views.members.request_member_sync", side_effect=runs.SyncAlreadyChanging):
+        response = post_sync(client, **headers)
+
+    if headers:
+        assert response.status_code == 200
+    else:
+        assert response.status_code == 302
+        assert "A sync is already under way." in client.get(response["Location"]).content.decode()
 
 
 def test_sync_now_is_refused_with_the_reason_while_github_says_the_connection_is_gone(integration, alice, broker):

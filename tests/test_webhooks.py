@@ -472,6 +472,18 @@ def test_a_webhook_while_a_run_is_under_way_is_applied_at_once_and_the_run_publi
     assert published == [(full_sync.pk, "queued", Trigger.MANUAL)]
 
 
+def test_a_change_arriving_while_runs_start_and_end_at_once_is_applied_without_a_run(integration, broker, monkeypatch):
+    applied = []
+
+    def refuse(*args, **kwargs):
+        raise runs.SyncAlreadyChanging
+
+    monkeypatch.setattr(runs, "_create_run", refuse)
+
+    assert runs.run_webhook_change(integration=integration, apply=lambda: applied.append(1)) is None
+    assert applied == [1]
+
+
 def test_a_change_that_could_not_be_applied_ends_its_run_as_unexpected(integration, broker):
     def broken():
         raise RuntimeError("a bug")
