@@ -45,6 +45,8 @@ def connect_installation(*, user, installation: Installation, team: Team | None 
     is new (and its first sync queued).
     """
     account = installation.account
+    if account is None:
+        raise ValueError("An installation on no user or organization cannot be connected.")
     organization = Organization(id=account.id, login=account.login)
     fields = {
         "connection": GitHubIntegration.Connection.APP,

@@ -20,10 +20,10 @@ from django.utils import timezone
 
 from integrations.github import app
 from integrations.github.client import GitHubClient
-from integrations.github.errors import OrganizationNotFound
+from integrations.github.errors import InstallationNotFound, OrganizationNotFound
 from integrations.github.schemas import OrganizationMember
 from integrations.member_writes import PROFILE_FIELDS, insert_staged, stage_members, staged_counts, update_staged
-from integrations.models import GitHubIntegration, GitHubMember, MemberSyncRun, StagedMember
+from integrations.models import GitHubIntegration, GitHubMember, MemberSyncRun, StagedMember, max_length
 
 logger = logging.getLogger(__name__)
 
@@ -74,6 +74,8 @@ def github_client(integration: GitHubIntegration) -> GitHubClient:
     """
     if integration.connection == GitHubIntegration.Connection.APP:
         installation_id = integration.installation_id
+        if installation_id is None:
+            raise InstallationNotFound()
         app.installation_token(installation_id)
         return GitHubClient(partial(app.installation_token, installation_id), installation=True)
     return GitHubClient(integration.access_token)
@@ -158,18 +160,18 @@ def _current_login(integration, client) -> str | None:
 
 
 # Looked up once: per member and field, the lookup cost more than the cut.
-_MAX_LENGTHS = {field: GitHubMember._meta.get_field(field).max_length for field in PROFILE_FIELDS}
+_MAX_LENGTHS = {field: max_length(GitHubMember, field) for field in PROFILE_FIELDS}
 _MAY_BE_UNSAID = frozenset({"name", "email"})
 
 
 def _staged(member: OrganizationMember) -> dict:
     """The stored form of what GitHub sent: cut to the column sizes, links only over http(s). A name
     or email GitHub did not give (None) stays None, so that the stored one is kept."""
-    values = {"github_id": member.github_id}
+    values: dict[str, int | str | None] = {"github_id": member.github_id}
     for field, limit in _MAX_LENGTHS.items():
         value = getattr(member, field)
         values[field] = None if value is None and field in _MAY_BE_UNSAID else (value or "")[:limit]
-    if not values["avatar_url"].startswith(("https://", "http://")):
+    if not str(values["avatar_url"]).startswith(("https://", "http://")):
         values["avatar_url"] = ""
     return values
 

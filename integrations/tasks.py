@@ -3,6 +3,7 @@
 import logging
 import random
 from datetime import timedelta
+from typing import Any
 
 import dramatiq
 from django.conf import settings
@@ -35,7 +36,7 @@ INTERRUPTED = "The sync was interrupted before it finished. Press Sync Now to ru
 RECONNECT_NEEDED = "The stored GitHub token can no longer be read. Reconnect GitHub."
 WAITING_FOR_LARGE_SYNCS = "Other large organizations are syncing; this sync starts when one of them is done."
 
-SYNC_OPTIONS = {
+SYNC_OPTIONS: dict[str, Any] = {
     "max_retries": MAX_RETRIES,
     "time_limit": int(TIME_LIMIT.total_seconds() * 1000),
     "notify_shutdown": True,
