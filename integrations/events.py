@@ -5,10 +5,14 @@ An event carries what SPEC §5 lists and nothing else: never a token, never anot
 
 import logging
 import time
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.utils import timezone
 from django_eventstream import get_current_event_id, send_event
+
+if TYPE_CHECKING:  # for the annotations only: this module loads no model, so it imports before the app registry
+    from integrations.models import MemberSyncRun
 
 logger = logging.getLogger(__name__)
 
@@ -30,8 +34,8 @@ def team_of_channel(channel: str) -> int | None:
     return int(number)
 
 
-def member_sync_payload(run) -> dict:
-    waiting = run.status == run.Status.QUEUED and run.waiting_until is not None
+def member_sync_payload(run: "MemberSyncRun") -> dict:
+    waiting_until = run.waiting_until if run.status == run.Status.QUEUED else None
     return {
         "run": run.pk,
         "status": run.status,
@@ -44,7 +48,7 @@ def member_sync_payload(run) -> dict:
         "error_kind": (run.error_kind or None) if run.status == run.Status.ERROR else None,
         # Beyond SPEC §5: a queued run waiting for GitHub (a rate limit's reset, or a retry after
         # GitHub failed) says until when, and why.
-        "waiting": {"until": run.waiting_until.isoformat(), "reason": run.error} if waiting else None,
+        "waiting": {"until": waiting_until.isoformat(), "reason": run.error} if waiting_until else None,
         "at": timezone.now().isoformat(),
     }
 
@@ -54,7 +58,7 @@ def member_sync_payload(run) -> dict:
 END_OF_RUN_RETRY_DELAYS = (0.2, 0.5, 1, 2, 4)
 
 
-def publish_member_sync(run) -> None:
+def publish_member_sync(run: "MemberSyncRun") -> None:
     """Publish the run's state on its team's channel. A failure to publish is logged, never raised:
     the run's state is in the database, and the page shows it on its next load.
 

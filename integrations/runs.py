@@ -9,11 +9,13 @@ the integration's member_sync_* fields and published as a member-sync event.
 
 import logging
 import time
-from collections.abc import Callable
-from datetime import timedelta
+from collections.abc import Callable, Iterable, Sequence
+from datetime import datetime, timedelta
 from functools import partial
+from typing import Any
 
 from django.conf import settings
+from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import IntegrityError, transaction
 from django.db.models import Exists, OuterRef, QuerySet, Subquery
 from django.utils import timezone
@@ -45,7 +47,7 @@ class SyncAlreadyChanging(Exception):
 
 
 def request_member_sync(
-    *, integration: GitHubIntegration, trigger: str, requested_by=None
+    *, integration: GitHubIntegration, trigger: str, requested_by: AbstractBaseUser | None = None
 ) -> tuple[MemberSyncRun, bool]:
     """Queue a sync, or return the run already under way. Returns (run, created).
 
@@ -59,7 +61,7 @@ def request_member_sync(
     return run, created
 
 
-def _create_run(integration: GitHubIntegration, **fields) -> tuple[MemberSyncRun, bool]:
+def _create_run(integration: GitHubIntegration, **fields: Any) -> tuple[MemberSyncRun, bool]:
     """A new queued run of the integration, mirrored on it, or the run already under way: (run, created).
 
     An insert the one-active-run constraint refuses is told from any other refusal by the run then
@@ -116,7 +118,7 @@ def run_webhook_change(*, integration: GitHubIntegration, apply: Callable[[], Sy
     return run
 
 
-def _open_webhook_run(integration) -> MemberSyncRun | None:
+def _open_webhook_run(integration: GitHubIntegration) -> MemberSyncRun | None:
     """A webhook's run, created and claimed at once (no message: the caller is its worker), or None
     while another run is active."""
     try:
@@ -129,7 +131,7 @@ def _open_webhook_run(integration) -> MemberSyncRun | None:
     return start_run(run.pk)
 
 
-def request_member_syncs(integration_ids, *, trigger: str) -> list[MemberSyncRun]:
+def request_member_syncs(integration_ids: Sequence[int], *, trigger: str) -> list[MemberSyncRun]:
     """Queue a run for each of these integrations in a few statements however many they are: the
     schedule's path (integrations/schedule.py). Call it inside a transaction; the actors are
     enqueued after it commits.
@@ -160,7 +162,7 @@ def request_member_syncs(integration_ids, *, trigger: str) -> list[MemberSyncRun
     return queued
 
 
-def _enqueue(queued_runs):
+def _enqueue(queued_runs: Sequence[MemberSyncRun]) -> None:
     totals = last_member_totals([run.integration_id for run in queued_runs])
     for run in queued_runs:
         # Announced before it is sent, so that no worker's "syncing" can reach a browser before it.
@@ -168,7 +170,7 @@ def _enqueue(queued_runs):
         _send(run, large=totals.get(run.integration_id, 0) >= settings.MEMBER_SYNC_LARGE_ORGANIZATION)
 
 
-def _send(run, *, large: bool):
+def _send(run: MemberSyncRun, *, large: bool) -> None:
     # The actors record their transitions here.
     from integrations.tasks import sync_github_members, sync_large_github_members
 
@@ -180,7 +182,7 @@ def _send(run, *, large: bool):
         fail_run(run, error=QUEUE_UNAVAILABLE, kind=ErrorKind.INTERRUPTED)
 
 
-def last_member_totals(integration_ids) -> dict[int, int]:
+def last_member_totals(integration_ids: Iterable[int]) -> dict[int, int]:
     """The members of each integration's organization as its latest full sync counted them, for
     those whose size is known: one read, for one run or a batch of the schedule's."""
     latest = (
@@ -218,25 +220,29 @@ def start_run(run_id: int) -> MemberSyncRun | None:
     return run
 
 
-def claimable_at(run_id: int):
+def claimable_at(run_id: int) -> datetime | None:
     """When a run that a worker is syncing can be claimed by another, if that worker has died by
     then; None for a run that is not syncing."""
-    heartbeat = MemberSyncRun.objects.filter(pk=run_id, status=Status.SYNCING).values_list("heartbeat_at", flat=True)
-    return heartbeat[0] + _heartbeat_timeout() if heartbeat else None
+    heartbeat = (
+        MemberSyncRun.objects.filter(pk=run_id, status=Status.SYNCING, heartbeat_at__isnull=False)
+        .values_list("heartbeat_at", flat=True)
+        .first()
+    )
+    return heartbeat + _heartbeat_timeout() if heartbeat is not None else None
 
 
-def _claimable(run_id, now):
+def _claimable(run_id: int, now: datetime) -> QuerySet[MemberSyncRun]:
     return MemberSyncRun.objects.filter(pk=run_id, status=Status.QUEUED) | MemberSyncRun.objects.filter(
         pk=run_id, status=Status.SYNCING, heartbeat_at__lt=now - _heartbeat_timeout()
     )
 
 
-def _heartbeat_timeout():
+def _heartbeat_timeout() -> timedelta:
     # The broker's: after that long without a word from a worker, its messages go to another.
     return timedelta(milliseconds=settings.DRAMATIQ_HEARTBEAT_TIMEOUT_MS)
 
 
-def postpone_run(run_id: int, *, until, message: str) -> bool:
+def postpone_run(run_id: int, *, until: datetime, message: str) -> bool:
     """A run that start_run could claim, left for later: a queued one says why and until when (its
     waiting_until also tells the reaper it is not lost). False when no worker should take it: the
     run is finished, taken by a live worker, or gone."""
@@ -254,7 +260,7 @@ class ProgressReporter:
 
     min_interval = 0.25
 
-    def __init__(self, run):
+    def __init__(self, run: MemberSyncRun) -> None:
         self.run = run
         # The run's `syncing` was just published: its first progress waits the interval too, so a
         # sync of one page sends none before its `complete`. Behind Pushpin every event costs a
@@ -279,7 +285,7 @@ class ProgressReporter:
             publish_member_sync(run)
 
 
-def complete_run(run, result) -> bool:
+def complete_run(run: MemberSyncRun, result: SyncResult) -> bool:
     return _transition(
         run,
         from_statuses=[Status.SYNCING],
@@ -298,7 +304,9 @@ def complete_run(run, result) -> bool:
     )
 
 
-def fail_run(run, *, error: str, kind: ErrorKind, only_if: QuerySet[MemberSyncRun] | None = None) -> bool:
+def fail_run(
+    run: MemberSyncRun, *, error: str, kind: ErrorKind, only_if: QuerySet[MemberSyncRun] | None = None
+) -> bool:
     """End the run in error, if it is still queued or syncing (and, given `only_if`, still one of
     those runs: the reaper's stalled ones). Every way a run fails passes here.
 
@@ -330,7 +338,7 @@ def error_kind_of(error: BaseException) -> ErrorKind:
     return ErrorKind.UNEXPECTED
 
 
-def retry_run_later(run, *, until, message: str = "") -> bool:
+def retry_run_later(run: MemberSyncRun, *, until: datetime, message: str = "") -> bool:
     """Back to queued, to be picked up again at `until` (a rate limit's reset, or a backoff)."""
     return _transition(run, from_statuses=[Status.SYNCING], status=Status.QUEUED, waiting_until=until, error=message)
 
@@ -351,7 +359,13 @@ def reap_stalled_runs() -> int:
     return reaped
 
 
-def _transition(run, *, from_statuses, only_if=None, **changes) -> bool:
+def _transition(
+    run: MemberSyncRun,
+    *,
+    from_statuses: Sequence[str],
+    only_if: QuerySet[MemberSyncRun] | None = None,
+    **changes: Any,
+) -> bool:
     """Move the run if it is still in one of `from_statuses` (and still in the queryset `only_if`),
     mirror it on the integration in the same transaction, then publish it."""
     candidates = (only_if if only_if is not None else MemberSyncRun.objects).filter(status__in=from_statuses)
@@ -370,7 +384,7 @@ def _transition(run, *, from_statuses, only_if=None, **changes) -> bool:
     return True
 
 
-def republish(run) -> None:
+def republish(run: MemberSyncRun) -> None:
     """Mirror a finished run on its integration and publish it again, after its counts changed
     outside a transition (an admin decided on the deactivations it held)."""
     with transaction.atomic():
@@ -378,14 +392,14 @@ def republish(run) -> None:
     publish_member_sync(run)
 
 
-def _save_on_integration(run):
+def _save_on_integration(run: MemberSyncRun) -> None:
     """Mirror the run's state on its integration's member_sync_* fields (SPEC §5)."""
-    fields = {"member_sync_status": run.status}
+    fields: dict[str, Any] = {"member_sync_status": run.status}
     if run.status == Status.QUEUED:
         fields["member_sync_error"] = ""
     elif run.status == Status.SYNCING:
         fields["member_sync_started_at"] = run.started_at
-        if settings.MEMBER_SYNC_EVERY_SECONDS and run.trigger != MemberSyncRun.Trigger.WEBHOOK:
+        if settings.MEMBER_SYNC_EVERY_SECONDS and run.trigger != MemberSyncRun.Trigger.WEBHOOK and run.started_at:
             # A full sync starts: the scheduled one is due a period from now (SPEC §5), so Sync Now
             # postpones it. A webhook's run applies one change and postpones nothing.
             fields["next_full_sync_at"] = run.started_at + timedelta(seconds=settings.MEMBER_SYNC_EVERY_SECONDS)

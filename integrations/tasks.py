@@ -2,7 +2,7 @@
 
 import logging
 import random
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import dramatiq
@@ -47,7 +47,7 @@ SYNC_OPTIONS: dict[str, Any] = {
 
 
 @dramatiq.actor(queue_name="member_sync", **SYNC_OPTIONS)
-def sync_github_members(run_id: int):
+def sync_github_members(run_id: int) -> None:
     with run_logging.sync_context(run_id):
         _sync(run_id, actor=sync_github_members)
 
@@ -69,7 +69,7 @@ LARGE_SYNC_SLOT_WAIT = timedelta(seconds=5)
 
 
 @dramatiq.actor(queue_name="member_sync_large", **SYNC_OPTIONS)
-def sync_large_github_members(run_id: int):
+def sync_large_github_members(run_id: int) -> None:
     with run_logging.sync_context(run_id):
         with LARGE_SYNCS.acquire(raise_on_failure=False) as acquired:
             if acquired:
@@ -78,7 +78,7 @@ def sync_large_github_members(run_id: int):
                 _wait_for_a_large_sync_slot(run_id)
 
 
-def _wait_for_a_large_sync_slot(run_id: int):
+def _wait_for_a_large_sync_slot(run_id: int) -> None:
     # A new message, not a dramatiq.Retry: a Retry counts against max_retries, and a run that
     # waited its turn that many times would be dropped though nothing failed. It carries the
     # retries earlier failures used. The run stays queued; its waiting_until, moved each time,
@@ -90,7 +90,7 @@ def _wait_for_a_large_sync_slot(run_id: int):
         logger.info("Member sync run %s is finished, taken or gone: nothing to do", run_id)
 
 
-def _sync(run_id: int, *, actor):
+def _sync(run_id: int, *, actor: dramatiq.Actor) -> None:
     run = runs.start_run(run_id)
     if run is None:
         _ask_again_if_its_worker_may_be_dead(run_id, actor=actor)
@@ -134,12 +134,12 @@ def _sync(run_id: int, *, actor):
     min_backoff=1000,
     time_limit=60_000,
 )
-def apply_github_webhook(event: str, payload: dict, delivery_id: str):
+def apply_github_webhook(event: str, payload: dict, delivery_id: str) -> None:
     logger.info("Applying webhook delivery %r (%s.%s)", delivery_id, event, payload.get("action"))
     webhooks.apply(event, payload)
 
 
-def _ask_again_if_its_worker_may_be_dead(run_id: int, *, actor):
+def _ask_again_if_its_worker_may_be_dead(run_id: int, *, actor: dramatiq.Actor) -> None:
     """The broker gives a killed worker's message to another once that worker has been silent for
     the heartbeat timeout, which can be a moment before the run it was syncing has (the run's
     heartbeat is written on each page). Dropped then, the run would wait minutes for the stalled-run
@@ -151,7 +151,7 @@ def _ask_again_if_its_worker_may_be_dead(run_id: int, *, actor):
     _send_again(actor, run_id, delay=_milliseconds_until(claimable_at) + 1000)
 
 
-def _send_again(actor, run_id: int, *, delay):
+def _send_again(actor: dramatiq.Actor, run_id: int, *, delay: int | timedelta) -> None:
     """The run's message once more, later, with the retries earlier failures used (a wait uses none)."""
     message = CurrentMessage.get_current_message()
     retries = message.options.get("retries", 0) if message else 0
@@ -163,7 +163,7 @@ def _retries_left() -> bool:
     return message is None or message.options.get("retries", 0) < MAX_RETRIES
 
 
-def _retry_at(error):
+def _retry_at(error: GitHubError) -> datetime:
     message = CurrentMessage.get_current_message()
     attempt = message.options.get("retries", 0) if message else 0
     if isinstance(error, RateLimited) and error.secondary:
@@ -175,5 +175,5 @@ def _retry_at(error):
     return timezone.now() + timedelta(seconds=backoff)
 
 
-def _milliseconds_until(moment) -> int:
+def _milliseconds_until(moment: datetime) -> int:
     return max(0, int((moment - timezone.now()).total_seconds() * 1000))
