@@ -31,6 +31,7 @@ lint: $(VENV)/.dev
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/lint-imports
+	DEBUG=1 $(VENV)/bin/mypy integrations
 
 # Tests need some SECRET_KEY; a real deployment sets its own.
 test: export SECRET_KEY ?= django-insecure-test-only-key
@@ -39,7 +40,7 @@ test: lint
 	$(VENV)/bin/pytest
 
 clean:
-	rm -rf $(VENV) db.sqlite3 staticfiles .pytest_cache .ruff_cache
+	rm -rf $(VENV) db.sqlite3 staticfiles .pytest_cache .ruff_cache .mypy_cache
 
 bench: $(VENV)/.dev
 	$(PY) -m bench

@@ -174,7 +174,7 @@ def run_scenario(*, simulator, token, size, latency_ms, resync):
             rows_written += max(cursor.rowcount, 0)
         return result
 
-    def on_page(fetched, total):
+    def on_page(progress):
         nonlocal pages
         pages += 1
 

@@ -4,7 +4,7 @@ from django.db import connection
 from django_eventstream.channelmanager import DefaultChannelManager
 
 from integrations.events import team_channel, team_of_channel
-from teams.models import Membership
+from teams.services import is_member
 
 
 class TeamChannelManager(DefaultChannelManager):
@@ -17,7 +17,7 @@ class TeamChannelManager(DefaultChannelManager):
         team_id = team_of_channel(channel)
         if team_id is None or user is None or not user.is_authenticated:
             return False
-        allowed = Membership.objects.filter(user=user, team_id=team_id).exists()
+        allowed = is_member(user, team_id)
         release_connection()
         return allowed
 

@@ -11,6 +11,7 @@ from django.conf import settings
 from django.utils import timezone
 from django_eventstream import get_current_event_id, send_event
 
+from integrations.models import MemberSyncRun
 from integrations.sync_display import shown
 
 logger = logging.getLogger(__name__)
@@ -33,8 +34,8 @@ def team_of_channel(channel: str) -> int | None:
     return int(number)
 
 
-def member_sync_payload(run) -> dict:
-    waiting = run.status == run.Status.QUEUED and run.waiting_until is not None
+def member_sync_payload(run: MemberSyncRun) -> dict:
+    waiting_until = run.waiting_until if run.status == run.Status.QUEUED else None
     return {
         "run": run.pk,
         "status": run.status,
@@ -47,7 +48,7 @@ def member_sync_payload(run) -> dict:
         "error_kind": (run.error_kind or None) if run.status == run.Status.ERROR else None,
         # Beyond SPEC §5: a queued run waiting for GitHub (a rate limit's reset, or a retry after
         # GitHub failed) says until when, and why.
-        "waiting": {"until": run.waiting_until.isoformat(), "reason": run.error} if waiting else None,
+        "waiting": {"until": waiting_until.isoformat(), "reason": run.error} if waiting_until else None,
         "at": timezone.now().isoformat(),
         # Beyond SPEC §5: what the page shows of the run, its text written once (integrations.sync_display).
         "shown": shown(run, run.integration.organization_login),
@@ -59,9 +60,13 @@ def member_sync_payload(run) -> dict:
 END_OF_RUN_RETRY_DELAYS = (0.2, 0.5, 1, 2, 4)
 
 
-def publish_member_sync(run, *, team_id: int) -> None:
-    """Publish the run's state. A failure to publish is logged, never raised: the run's state is in
-    the database, and the page shows it on its next load."""
+def publish_member_sync(run: MemberSyncRun) -> None:
+    """Publish the run's state on its team's channel. A failure to publish is logged, never raised:
+    the run's state is in the database, and the page shows it on its next load.
+
+    The run's integration is read for its team: load the run with it (select_related), as every
+    progress event would otherwise cost a query."""
+    team_id = run.integration.team_id
     ended = run.status in (run.Status.COMPLETE, run.Status.ERROR)
     for delay in (*(END_OF_RUN_RETRY_DELAYS if ended else ()), None):
         try:

@@ -5,23 +5,17 @@ first sync is only queued here, so that no request waits on the organization's m
 """
 
 from collections.abc import Sequence
-from itertools import count
 
 from django.contrib.auth import get_user_model
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.utils import timezone
-from django.utils.text import slugify
 from django.views.decorators.debug import sensitive_variables
 
 from integrations.github.schemas import Installation, Organization
 from integrations.models import GitHubIntegration, MemberSyncRun
 from integrations.runs import request_member_sync
 from teams.models import Membership, Team
-
-# Leaves room in Team.slug's 100 characters for a "-N" suffix.
-SLUG_BASE_LENGTH = 90
-# GitHub's organization names may be longer than a team's.
-TEAM_NAME_LENGTH = Team._meta.get_field("name").max_length
+from teams.services import create_team
 
 
 @sensitive_variables("token")
@@ -51,6 +45,8 @@ def connect_installation(*, user, installation: Installation, team: Team | None 
     is new (and its first sync queued).
     """
     account = installation.account
+    if account is None:
+        raise ValueError("An installation on no user or organization cannot be connected.")
     organization = Organization(id=account.id, login=account.login)
     fields = {
         "connection": GitHubIntegration.Connection.APP,
@@ -85,8 +81,7 @@ def _connect(*, user, organization: Organization, team: Team | None, fields: dic
                 if switch_existing and existing.memberships.filter(user=user, role=Membership.Role.ADMIN).exists():
                     _switch(existing.github_integration, user=user, organization=organization, fields=fields)
                 return existing, False
-            team = _create_team(name=organization.name or organization.login, login=organization.login)
-            Membership.objects.create(team=team, user=user, role=Membership.Role.ADMIN)
+            team = create_team(name=organization.name or organization.login, slug_from=organization.login, admin=user)
         else:
             # Two admins connecting the same team at once: the second finds the first's integration.
             Team.objects.select_for_update().get(pk=team.pk)
@@ -158,17 +153,3 @@ def reconnect(
         fields += ["organization_login", "organization_id"]
     integration.save(update_fields=fields)
     return integration
-
-
-def _create_team(*, name: str, login: str) -> Team:
-    base = slugify(login)[:SLUG_BASE_LENGTH].strip("-") or "team"
-    taken = set(Team.objects.filter(slug__startswith=base).values_list("slug", flat=True))
-    for number in count(1):
-        slug = base if number == 1 else f"{base}-{number}"
-        if slug in taken:
-            continue
-        try:
-            with transaction.atomic():
-                return Team.objects.create(name=name[:TEAM_NAME_LENGTH], slug=slug)
-        except IntegrityError:  # another onboarding took it since the read above
-            continue

@@ -36,5 +36,5 @@ def install() -> None:
         record.run_id, record.team_id = _current.get()
         return record
 
-    factory.stamps_sync_context = True
+    factory.stamps_sync_context = True  # type: ignore[attr-defined]  # a mark on the function, read back above
     logging.setLogRecordFactory(factory)

@@ -9,29 +9,32 @@ the integration's member_sync_* fields and published as a member-sync event.
 
 import logging
 import time
-from collections.abc import Callable
-from datetime import timedelta
+from collections.abc import Callable, Iterable, Sequence
+from datetime import datetime, timedelta
 from functools import partial
+from typing import Any
 
 from django.conf import settings
+from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import IntegrityError, transaction
-from django.db.models import Exists, OuterRef, Subquery
+from django.db.models import Exists, OuterRef, QuerySet, Subquery
 from django.utils import timezone
 
+from integrations.crypto import TokenUnreadable
 from integrations.events import publish_member_sync
+from integrations.github.errors import GitHubError
 from integrations.models import ACTIVE_SYNC_STATUSES, GitHubIntegration, MemberSyncRun, StagedMember
-from integrations.sync import SyncResult
+from integrations.sync import Progress, SyncResult
 
 logger = logging.getLogger(__name__)
 
 Status = MemberSyncRun.Status
+ErrorKind = MemberSyncRun.ErrorKind
 
 # A syncing run's heartbeat moves with every page. The reaper ends one silent this long.
 REAP_SYNCING_AFTER = timedelta(minutes=5)
 # A queued run whose message never arrives (the broker lost it) is ended after this long.
 REAP_QUEUED_AFTER = timedelta(minutes=30)
-
-ONE_ACTIVE_RUN = "one_active_member_sync_per_integration"
 
 QUEUE_UNAVAILABLE = "The sync queue is unavailable, so the sync could not start. Try again in a minute."
 WORKER_LOST = "The worker running this sync stopped before it finished. Press Sync Now to run it again."
@@ -44,7 +47,7 @@ class SyncAlreadyChanging(Exception):
 
 
 def request_member_sync(
-    *, integration: GitHubIntegration, trigger: str, requested_by=None
+    *, integration: GitHubIntegration, trigger: str, requested_by: AbstractBaseUser | None = None
 ) -> tuple[MemberSyncRun, bool]:
     """Queue a sync, or return the run already under way. Returns (run, created).
 
@@ -52,26 +55,39 @@ def request_member_sync(
     at once start one run. The actor is enqueued after commit, so the worker never reads before the
     run exists; if the broker cannot be reached the run ends as an error at once.
     """
+    run, created = _create_run(integration, trigger=trigger, requested_by=requested_by)
+    if created:
+        transaction.on_commit(partial(_enqueue, [run]))
+    return run, created
+
+
+def _create_run(integration: GitHubIntegration, **fields: Any) -> tuple[MemberSyncRun, bool]:
+    """A new queued run of the integration, mirrored on it, or the run already under way: (run, created).
+
+    An insert the one-active-run constraint refuses is told from any other refusal by the run then
+    found under way, not by the database's words (each names the constraint its own way).
+    """
     for _attempt in range(2):
         try:
             with transaction.atomic():
-                run = MemberSyncRun.objects.create(integration=integration, trigger=trigger, requested_by=requested_by)
+                run = MemberSyncRun.objects.create(integration=integration, **fields)
                 _save_on_integration(run)
-        except IntegrityError as error:
-            if not _is_one_active_run(error):
-                raise
-            active = MemberSyncRun.objects.filter(integration=integration, status__in=ACTIVE_SYNC_STATUSES).first()
+            return run, True
+        except IntegrityError:
+            active = _active_run(integration)
             if active is not None:
                 return active, False
-            continue  # the active run finished between our insert and this read: ask once more
-        transaction.on_commit(partial(_enqueue, [run]))
-        return run, True
+            if not GitHubIntegration.objects.filter(pk=integration.pk).exists():
+                raise  # not a conflict: the integration is gone
+            # The active run finished between our insert and this read: ask once more.
     raise SyncAlreadyChanging("Another sync was starting and finishing at the same moment; try again.")
 
 
-def _is_one_active_run(error: IntegrityError) -> bool:
-    # PostgreSQL names the constraint; SQLite names the column of its partial unique index.
-    return ONE_ACTIVE_RUN in str(error) or "integrations_membersyncrun.integration_id" in str(error)
+def _active_run(integration: GitHubIntegration) -> MemberSyncRun | None:
+    active = MemberSyncRun.objects.filter(integration=integration, status__in=ACTIVE_SYNC_STATUSES).first()
+    if active is not None:
+        active.integration = integration
+    return active
 
 
 def run_webhook_change(*, integration: GitHubIntegration, apply: Callable[[], SyncResult]) -> MemberSyncRun | None:
@@ -89,35 +105,33 @@ def run_webhook_change(*, integration: GitHubIntegration, apply: Callable[[], Sy
     run = _open_webhook_run(integration)
     if run is None:
         apply()
-        latest = MemberSyncRun.objects.filter(integration=integration).first()
+        latest = MemberSyncRun.objects.filter(integration=integration).select_related("integration").first()
         if latest is not None:
-            publish_member_sync(latest, team_id=integration.team_id)
+            publish_member_sync(latest)
         return None
     try:
         result = apply()
-    except BaseException:  # an Interrupt (a time limit, a shutdown) is one too
-        fail_run(run, WEBHOOK_FAILED)
+    except BaseException as error:  # an Interrupt (a time limit, a shutdown) is one too
+        fail_run(run, error=WEBHOOK_FAILED, kind=error_kind_of(error))
         raise
     complete_run(run, result)
     return run
 
 
-def _open_webhook_run(integration) -> MemberSyncRun | None:
+def _open_webhook_run(integration: GitHubIntegration) -> MemberSyncRun | None:
     """A webhook's run, created and claimed at once (no message: the caller is its worker), or None
     while another run is active."""
     try:
-        with transaction.atomic():
-            run = MemberSyncRun.objects.create(integration=integration, trigger=MemberSyncRun.Trigger.WEBHOOK)
-            _save_on_integration(run)
-    except IntegrityError as error:
-        if not _is_one_active_run(error):
-            raise
+        run, created = _create_run(integration, trigger=MemberSyncRun.Trigger.WEBHOOK)
+    except SyncAlreadyChanging:
+        return None  # runs come and go: the change is applied without one of its own
+    if not created:
         return None
-    publish_member_sync(run, team_id=integration.team_id)
+    publish_member_sync(run)
     return start_run(run.pk)
 
 
-def request_member_syncs(integration_ids, *, trigger: str) -> list[MemberSyncRun]:
+def request_member_syncs(integration_ids: Sequence[int], *, trigger: str) -> list[MemberSyncRun]:
     """Queue a run for each of these integrations in a few statements however many they are: the
     schedule's path (integrations/schedule.py). Call it inside a transaction; the actors are
     enqueued after it commits.
@@ -148,15 +162,15 @@ def request_member_syncs(integration_ids, *, trigger: str) -> list[MemberSyncRun
     return queued
 
 
-def _enqueue(queued_runs):
+def _enqueue(queued_runs: Sequence[MemberSyncRun]) -> None:
     totals = last_member_totals([run.integration_id for run in queued_runs])
     for run in queued_runs:
         # Announced before it is sent, so that no worker's "syncing" can reach a browser before it.
-        publish_member_sync(run, team_id=run.integration.team_id)
+        publish_member_sync(run)
         _send(run, large=totals.get(run.integration_id, 0) >= settings.MEMBER_SYNC_LARGE_ORGANIZATION)
 
 
-def _send(run, *, large: bool):
+def _send(run: MemberSyncRun, *, large: bool) -> None:
     # The actors record their transitions here.
     from integrations.tasks import sync_github_members, sync_large_github_members
 
@@ -165,10 +179,10 @@ def _send(run, *, large: bool):
         actor.send(run.pk)
     except Exception:
         logger.exception("Could not enqueue member sync run %s", run.pk)
-        fail_run(run, QUEUE_UNAVAILABLE)
+        fail_run(run, error=QUEUE_UNAVAILABLE, kind=ErrorKind.INTERRUPTED)
 
 
-def last_member_totals(integration_ids) -> dict[int, int]:
+def last_member_totals(integration_ids: Iterable[int]) -> dict[int, int]:
     """The members of each integration's organization as its latest full sync counted them, for
     those whose size is known: one read, for one run or a batch of the schedule's."""
     latest = (
@@ -202,29 +216,33 @@ def start_run(run_id: int) -> MemberSyncRun | None:
             return None
         run = MemberSyncRun.objects.select_related("integration").get(pk=run_id)
         _save_on_integration(run)
-    publish_member_sync(run, team_id=run.integration.team_id)
+    publish_member_sync(run)
     return run
 
 
-def claimable_at(run_id: int):
+def claimable_at(run_id: int) -> datetime | None:
     """When a run that a worker is syncing can be claimed by another, if that worker has died by
     then; None for a run that is not syncing."""
-    heartbeat = MemberSyncRun.objects.filter(pk=run_id, status=Status.SYNCING).values_list("heartbeat_at", flat=True)
-    return heartbeat[0] + _heartbeat_timeout() if heartbeat else None
+    heartbeat = (
+        MemberSyncRun.objects.filter(pk=run_id, status=Status.SYNCING, heartbeat_at__isnull=False)
+        .values_list("heartbeat_at", flat=True)
+        .first()
+    )
+    return heartbeat + _heartbeat_timeout() if heartbeat is not None else None
 
 
-def _claimable(run_id, now):
+def _claimable(run_id: int, now: datetime) -> QuerySet[MemberSyncRun]:
     return MemberSyncRun.objects.filter(pk=run_id, status=Status.QUEUED) | MemberSyncRun.objects.filter(
         pk=run_id, status=Status.SYNCING, heartbeat_at__lt=now - _heartbeat_timeout()
     )
 
 
-def _heartbeat_timeout():
+def _heartbeat_timeout() -> timedelta:
     # The broker's: after that long without a word from a worker, its messages go to another.
     return timedelta(milliseconds=settings.DRAMATIQ_HEARTBEAT_TIMEOUT_MS)
 
 
-def postpone_run(run_id: int, *, until, message: str) -> bool:
+def postpone_run(run_id: int, *, until: datetime, message: str) -> bool:
     """A run that start_run could claim, left for later: a queued one says why and until when (its
     waiting_until also tells the reaper it is not lost). False when no worker should take it: the
     run is finished, taken by a live worker, or gone."""
@@ -242,22 +260,21 @@ class ProgressReporter:
 
     min_interval = 0.25
 
-    def __init__(self, run, client):
+    def __init__(self, run: MemberSyncRun) -> None:
         self.run = run
-        self.client = client
         # The run's `syncing` was just published: its first progress waits the interval too, so a
         # sync of one page sends none before its `complete`. Behind Pushpin every event costs a
         # fan-out to every open page of the team (about 0.2 s to 5,000 pages on two cores).
         self.last_published = time.monotonic()
 
-    def __call__(self, fetched, total):
+    def __call__(self, progress: Progress) -> None:
         run = self.run
-        run.fetched, run.total, run.api_calls = fetched, total, self.client.api_calls
-        run.rate_limit_remaining = self.client.rate_limit_remaining
-        run.rate_limit_reset_at = self.client.rate_limit_reset_at
+        run.fetched, run.total, run.api_calls = progress.fetched, progress.total, progress.api_calls
+        run.rate_limit_remaining = progress.rate_limit_remaining
+        run.rate_limit_reset_at = progress.rate_limit_reset_at
         MemberSyncRun.objects.filter(pk=run.pk, status=Status.SYNCING).update(
-            fetched=fetched,
-            total=total,
+            fetched=run.fetched,
+            total=run.total,
             api_calls=run.api_calls,
             rate_limit_remaining=run.rate_limit_remaining,
             rate_limit_reset_at=run.rate_limit_reset_at,
@@ -265,10 +282,10 @@ class ProgressReporter:
         )
         if time.monotonic() - self.last_published >= self.min_interval:
             self.last_published = time.monotonic()
-            publish_member_sync(run, team_id=run.integration.team_id)
+            publish_member_sync(run)
 
 
-def complete_run(run, result) -> bool:
+def complete_run(run: MemberSyncRun, result: SyncResult) -> bool:
     return _transition(
         run,
         from_statuses=[Status.SYNCING],
@@ -287,24 +304,41 @@ def complete_run(run, result) -> bool:
     )
 
 
-def fail_run(run, message: str) -> bool:
-    return _transition(
+def fail_run(
+    run: MemberSyncRun, *, error: str, kind: ErrorKind, only_if: QuerySet[MemberSyncRun] | None = None
+) -> bool:
+    """End the run in error, if it is still queued or syncing (and, given `only_if`, still one of
+    those runs: the reaper's stalled ones). Every way a run fails passes here.
+
+    The pages it staged will never be applied: they are deleted with it.
+    """
+    failed = _transition(
         run,
         from_statuses=ACTIVE_SYNC_STATUSES,
+        only_if=only_if,
         status=Status.ERROR,
         finished_at=timezone.now(),
         waiting_until=None,
-        error=message,
+        error=error,
+        error_kind=kind,
     )
+    if failed:
+        StagedMember.objects.filter(run=run).delete()
+    return failed
 
 
-def fail_run_if_syncing(run, message: str) -> bool:
-    return _transition(
-        run, from_statuses=[Status.SYNCING], status=Status.ERROR, finished_at=timezone.now(), error=message
-    )
+def error_kind_of(error: BaseException) -> ErrorKind:
+    """Who can fix what ended a run: GitHub's errors say it themselves (integrations.github.errors)."""
+    if isinstance(error, GitHubError):
+        return ErrorKind(error.kind)
+    if isinstance(error, TokenUnreadable):
+        return ErrorKind.CREDENTIALS  # a token stored anew, by reconnecting, can be read
+    if not isinstance(error, Exception):
+        return ErrorKind.INTERRUPTED  # a time limit, a shutdown, an exit
+    return ErrorKind.UNEXPECTED
 
 
-def retry_run_later(run, *, until, message: str = "") -> bool:
+def retry_run_later(run: MemberSyncRun, *, until: datetime, message: str = "") -> bool:
     """Back to queued, to be picked up again at `until` (a rate limit's reset, or a backoff)."""
     return _transition(run, from_statuses=[Status.SYNCING], status=Status.QUEUED, waiting_until=until, error=message)
 
@@ -319,26 +353,22 @@ def reap_stalled_runs() -> int:
     reaped = 0
     # The staleness is asked again in each UPDATE: a worker may claim a run after this read.
     for run in stalled.select_related("integration"):
-        reaped += _end_if(run, stalled, WORKER_LOST)
+        reaped += fail_run(run, error=WORKER_LOST, kind=ErrorKind.INTERRUPTED, only_if=stalled)
     for run in forgotten.select_related("integration"):
-        reaped += _end_if(run, forgotten, QUEUED_TOO_LONG)
+        reaped += fail_run(run, error=QUEUED_TOO_LONG, kind=ErrorKind.INTERRUPTED, only_if=forgotten)
     return reaped
 
 
-def _end_if(run, still_matching, message) -> bool:
-    ended = _transition(
-        run, only_if=still_matching, status=Status.ERROR, finished_at=timezone.now(), waiting_until=None, error=message
-    )
-    if ended:
-        # The pages a dead worker staged will never be applied.
-        StagedMember.objects.filter(run=run).delete()
-    return ended
-
-
-def _transition(run, *, from_statuses=None, only_if=None, **changes) -> bool:
-    """Move the run if it is still in one of `from_statuses` (or still in the queryset `only_if`),
+def _transition(
+    run: MemberSyncRun,
+    *,
+    from_statuses: Sequence[str],
+    only_if: QuerySet[MemberSyncRun] | None = None,
+    **changes: Any,
+) -> bool:
+    """Move the run if it is still in one of `from_statuses` (and still in the queryset `only_if`),
     mirror it on the integration in the same transaction, then publish it."""
-    candidates = only_if if only_if is not None else MemberSyncRun.objects.filter(status__in=from_statuses)
+    candidates = (only_if if only_if is not None else MemberSyncRun.objects).filter(status__in=from_statuses)
     with transaction.atomic():
         if not candidates.filter(pk=run.pk).update(**changes):
             return False
@@ -347,27 +377,29 @@ def _transition(run, *, from_statuses=None, only_if=None, **changes) -> bool:
         _save_on_integration(run)
     if run.status == Status.ERROR:
         # Every way a run fails passes here; at ERROR, error reporting (Sentry) gets each one.
-        logger.error("Member sync run %s of team %s failed: %s", run.pk, run.integration.team_id, run.error)
-    publish_member_sync(run, team_id=run.integration.team_id)
+        logger.error(
+            "Member sync run %s of team %s failed (%s): %s", run.pk, run.integration.team_id, run.error_kind, run.error
+        )
+    publish_member_sync(run)
     return True
 
 
-def republish(run) -> None:
+def republish(run: MemberSyncRun) -> None:
     """Mirror a finished run on its integration and publish it again, after its counts changed
     outside a transition (an admin decided on the deactivations it held)."""
     with transaction.atomic():
         _save_on_integration(run)
-    publish_member_sync(run, team_id=run.integration.team_id)
+    publish_member_sync(run)
 
 
-def _save_on_integration(run):
+def _save_on_integration(run: MemberSyncRun) -> None:
     """Mirror the run's state on its integration's member_sync_* fields (SPEC §5)."""
-    fields = {"member_sync_status": run.status}
+    fields: dict[str, Any] = {"member_sync_status": run.status}
     if run.status == Status.QUEUED:
         fields["member_sync_error"] = ""
     elif run.status == Status.SYNCING:
         fields["member_sync_started_at"] = run.started_at
-        if settings.MEMBER_SYNC_EVERY_SECONDS and run.trigger != MemberSyncRun.Trigger.WEBHOOK:
+        if settings.MEMBER_SYNC_EVERY_SECONDS and run.trigger != MemberSyncRun.Trigger.WEBHOOK and run.started_at:
             # A full sync starts: the scheduled one is due a period from now (SPEC §5), so Sync Now
             # postpones it. A webhook's run applies one change and postpones nothing.
             fields["next_full_sync_at"] = run.started_at + timedelta(seconds=settings.MEMBER_SYNC_EVERY_SECONDS)

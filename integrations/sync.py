@@ -10,6 +10,7 @@ page has been read, so a run that fails or stops early changes no membership.
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from functools import partial
 
 from django.conf import settings
@@ -19,14 +20,27 @@ from django.utils import timezone
 
 from integrations.github import app
 from integrations.github.client import GitHubClient
-from integrations.github.errors import OrganizationNotFound
+from integrations.github.errors import InstallationNotFound, OrganizationNotFound
 from integrations.github.schemas import OrganizationMember
 from integrations.member_writes import PROFILE_FIELDS, insert_staged, stage_members, staged_counts, update_staged
-from integrations.models import GitHubIntegration, GitHubMember, MemberSyncRun, StagedMember
+from integrations.models import GitHubIntegration, GitHubMember, MemberSyncRun, StagedMember, max_length
 
 logger = logging.getLogger(__name__)
 
-ProgressCallback = Callable[[int, int | None], None]
+
+@dataclass(frozen=True)
+class Progress:
+    """How far the read has come, after each page: what the progress callback is told."""
+
+    fetched: int
+    total: int | None
+    # The GitHub calls made so far, and GitHub's rate limit as the last answer gave it.
+    api_calls: int
+    rate_limit_remaining: int | None
+    rate_limit_reset_at: datetime | None
+
+
+ProgressCallback = Callable[[Progress], None]
 
 
 @dataclass(frozen=True)
@@ -60,6 +74,8 @@ def github_client(integration: GitHubIntegration) -> GitHubClient:
     """
     if integration.connection == GitHubIntegration.Connection.APP:
         installation_id = integration.installation_id
+        if installation_id is None:
+            raise InstallationNotFound()
         app.installation_token(installation_id)
         return GitHubClient(partial(app.installation_token, installation_id), installation=True)
     return GitHubClient(integration.access_token)
@@ -94,7 +110,7 @@ def read_members(
     *, run: MemberSyncRun, client: GitHubClient, on_progress: ProgressCallback | None = None
 ) -> ReadSummary:
     """Every page of the organization's members, into the run's stage. Changes no member."""
-    on_progress = on_progress or (lambda fetched, total: None)
+    on_progress = on_progress or (lambda progress: None)
     integration = run.integration
     login = integration.organization_login
     try:
@@ -118,7 +134,15 @@ def _stage_all_pages(run, client, login, on_progress) -> ReadSummary:
         # under the cursor) counts twice here, once in the result.
         fetched += len(members)
         skipped += page.skipped
-        on_progress(fetched, page.total)
+        on_progress(
+            Progress(
+                fetched=fetched,
+                total=page.total,
+                api_calls=client.api_calls,
+                rate_limit_remaining=client.rate_limit_remaining,
+                rate_limit_reset_at=client.rate_limit_reset_at,
+            )
+        )
     return ReadSummary(skipped=skipped, organization_login=login)
 
 
@@ -136,18 +160,18 @@ def _current_login(integration, client) -> str | None:
 
 
 # Looked up once: per member and field, the lookup cost more than the cut.
-_MAX_LENGTHS = {field: GitHubMember._meta.get_field(field).max_length for field in PROFILE_FIELDS}
+_MAX_LENGTHS = {field: max_length(GitHubMember, field) for field in PROFILE_FIELDS}
 _MAY_BE_UNSAID = frozenset({"name", "email"})
 
 
 def _staged(member: OrganizationMember) -> dict:
     """The stored form of what GitHub sent: cut to the column sizes, links only over http(s). A name
     or email GitHub did not give (None) stays None, so that the stored one is kept."""
-    values = {"github_id": member.github_id}
+    values: dict[str, int | str | None] = {"github_id": member.github_id}
     for field, limit in _MAX_LENGTHS.items():
         value = getattr(member, field)
         values[field] = None if value is None and field in _MAY_BE_UNSAID else (value or "")[:limit]
-    if not values["avatar_url"].startswith(("https://", "http://")):
+    if not str(values["avatar_url"]).startswith(("https://", "http://")):
         values["avatar_url"] = ""
     return values
 

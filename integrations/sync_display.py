@@ -17,7 +17,7 @@ HEADLINES = {
 }
 
 # The errors a person can fix from this app, and how: the page offers that fix and no other.
-HINTS = {
+HINTS: dict[str, str] = {
     MemberSyncRun.ErrorKind.CREDENTIALS: "reconnect",
     MemberSyncRun.ErrorKind.INSTALLATION: "reinstall",
 }
@@ -26,19 +26,35 @@ HINTS = {
 def shown(run: MemberSyncRun | None, organization: str) -> dict:
     """Return what a page shows of `run`, the latest run of an integration of `organization` (None:
     never synced), as JSON-ready values."""
-    status = Status(run.status) if run else Status.PENDING
-    imported = (run.total or run.fetched) if run else 0
+    if run is None:
+        return _shown_by_status(Status.PENDING, organization, imported=0)
+    status = Status(run.status)
+    ended = status in (Status.COMPLETE, Status.ERROR)
     return {
-        "status": status.value,
-        "label": status.label,
-        "headline": HEADLINES[status].format(organization=organization, imported=imported),
+        **_shown_by_status(status, organization, imported=run.total or run.fetched),
         "progress": _progress(run) if status == Status.SYNCING else None,
-        "waiting": _waiting(run) if status == Status.QUEUED and run.waiting_until else None,
+        "waiting": _waiting(run, run.waiting_until) if status == Status.QUEUED and run.waiting_until else None,
         "error": run.error if status == Status.ERROR else "",
         "hint": HINTS.get(run.error_kind, "") if status == Status.ERROR else "",
         "held": run.members_held if status == Status.COMPLETE else 0,
         "skipped": run.members_skipped if status == Status.COMPLETE else 0,
-        "finished": _finished(run) if status in (Status.COMPLETE, Status.ERROR) and run.finished_at else None,
+        "finished": _finished(run, run.finished_at) if ended and run.finished_at else None,
+    }
+
+
+def _shown_by_status(status: MemberSyncStatus, organization: str, *, imported: int) -> dict:
+    """What the status alone shows; the rest as for a run with nothing to show beyond it."""
+    return {
+        "status": status.value,
+        "label": status.label,
+        "headline": HEADLINES[status].format(organization=organization, imported=imported),
+        "progress": None,
+        "waiting": None,
+        "error": "",
+        "hint": "",
+        "held": 0,
+        "skipped": 0,
+        "finished": None,
     }
 
 
@@ -47,19 +63,19 @@ def _progress(run: MemberSyncRun) -> dict:
     return {"fetched": run.fetched, "total": run.total, "text": text}
 
 
-def _waiting(run: MemberSyncRun) -> dict:
+def _waiting(run: MemberSyncRun, until: datetime) -> dict:
     # While a run waits, its error field says why (a rate limit, GitHub failing).
-    return {"reason": run.error, **_time(run.waiting_until, "%H:%M UTC")}
+    return {"reason": run.error, **_time(until, "%H:%M UTC")}
 
 
-def _finished(run: MemberSyncRun) -> dict:
+def _finished(run: MemberSyncRun, finished_at: datetime) -> dict:
     counts = ""
     if run.status == Status.COMPLETE:
         counts = (
             f"{run.members_created} created, {run.members_updated} updated, "
             f"{run.members_deactivated} deactivated, {run.members_unchanged} unchanged."
         )
-    return {"counts": counts, **_time(run.finished_at, "%Y-%m-%d %H:%M UTC")}
+    return {"counts": counts, **_time(finished_at, "%Y-%m-%d %H:%M UTC")}
 
 
 def _time(moment: datetime, utc_format: str) -> dict:

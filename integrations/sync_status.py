@@ -4,6 +4,7 @@ nothing."""
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.urls import reverse
 from django.utils import timezone
@@ -60,7 +61,7 @@ def how_members_stay_current(integration: GitHubIntegration, now: datetime | Non
         return StayingCurrent(stopped="disconnected", disconnected_reason=integration.disconnected_reason)
     if integration.installation_suspended_at:
         return StayingCurrent(stopped="suspended")
-    webhooks = {
+    webhooks: dict[str, Any] = {
         "webhooks": integration.connection == GitHubIntegration.Connection.APP,
         "last_webhook_at": integration.last_webhook_at,
     }

@@ -2,7 +2,8 @@
 
 import logging
 import random
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Any
 
 import dramatiq
 from django.conf import settings
@@ -18,6 +19,8 @@ from integrations.sync import github_client, sync_members
 
 logger = logging.getLogger(__name__)
 
+ErrorKind = runs.ErrorKind
+
 MAX_RETRIES = 5
 TIME_LIMIT = timedelta(seconds=settings.MEMBER_SYNC_TIME_LIMIT_SECONDS)
 
@@ -29,10 +32,11 @@ TIMED_OUT = (
 SHUTTING_DOWN = "The worker is restarting; the sync will start again shortly."
 SHUT_DOWN_TOO_OFTEN = "Workers restarted during this sync too many times. Press Sync Now to try again."
 UNEXPECTED = "The sync failed unexpectedly. Press Sync Now to try again; if it fails again, contact support."
+INTERRUPTED = "The sync was interrupted before it finished. Press Sync Now to run it again."
 RECONNECT_NEEDED = "The stored GitHub token can no longer be read. Reconnect GitHub."
 WAITING_FOR_LARGE_SYNCS = "Other large organizations are syncing; this sync starts when one of them is done."
 
-SYNC_OPTIONS = {
+SYNC_OPTIONS: dict[str, Any] = {
     "max_retries": MAX_RETRIES,
     "time_limit": int(TIME_LIMIT.total_seconds() * 1000),
     "notify_shutdown": True,
@@ -43,7 +47,7 @@ SYNC_OPTIONS = {
 
 
 @dramatiq.actor(queue_name="member_sync", **SYNC_OPTIONS)
-def sync_github_members(run_id: int):
+def sync_github_members(run_id: int) -> None:
     with run_logging.sync_context(run_id):
         _sync(run_id, actor=sync_github_members)
 
@@ -65,7 +69,7 @@ LARGE_SYNC_SLOT_WAIT = timedelta(seconds=5)
 
 
 @dramatiq.actor(queue_name="member_sync_large", **SYNC_OPTIONS)
-def sync_large_github_members(run_id: int):
+def sync_large_github_members(run_id: int) -> None:
     with run_logging.sync_context(run_id):
         with LARGE_SYNCS.acquire(raise_on_failure=False) as acquired:
             if acquired:
@@ -74,7 +78,7 @@ def sync_large_github_members(run_id: int):
                 _wait_for_a_large_sync_slot(run_id)
 
 
-def _wait_for_a_large_sync_slot(run_id: int):
+def _wait_for_a_large_sync_slot(run_id: int) -> None:
     # A new message, not a dramatiq.Retry: a Retry counts against max_retries, and a run that
     # waited its turn that many times would be dropped though nothing failed. It carries the
     # retries earlier failures used. The run stays queued; its waiting_until, moved each time,
@@ -86,7 +90,7 @@ def _wait_for_a_large_sync_slot(run_id: int):
         logger.info("Member sync run %s is finished, taken or gone: nothing to do", run_id)
 
 
-def _sync(run_id: int, *, actor):
+def _sync(run_id: int, *, actor: dramatiq.Actor) -> None:
     run = runs.start_run(run_id)
     if run is None:
         _ask_again_if_its_worker_may_be_dead(run_id, actor=actor)
@@ -94,31 +98,32 @@ def _sync(run_id: int, *, actor):
     run_logging.set_team(run.integration.team_id)
     try:
         with github_client(run.integration) as client:
-            result = sync_members(run=run, client=client, on_progress=runs.ProgressReporter(run, client))
+            result = sync_members(run=run, client=client, on_progress=runs.ProgressReporter(run))
         runs.complete_run(run, result)
     except GitHubError as error:
         if error.transient and _retries_left():
             until = _retry_at(error)
             runs.retry_run_later(run, until=until, message=str(error))
             raise dramatiq.Retry(str(error), delay=_milliseconds_until(until)) from error
-        runs.fail_run(run, str(error))
-    except TokenUnreadable:
-        runs.fail_run(run, RECONNECT_NEEDED)
+        runs.fail_run(run, error=str(error), kind=runs.error_kind_of(error))
+    except TokenUnreadable as error:
+        runs.fail_run(run, error=RECONNECT_NEEDED, kind=runs.error_kind_of(error))
     except TimeLimitExceeded:
-        runs.fail_run(run, TIMED_OUT)
+        runs.fail_run(run, error=TIMED_OUT, kind=ErrorKind.INTERRUPTED)
     except Shutdown:
         if not _retries_left():
-            runs.fail_run(run, SHUT_DOWN_TOO_OFTEN)
+            runs.fail_run(run, error=SHUT_DOWN_TOO_OFTEN, kind=ErrorKind.INTERRUPTED)
             raise
         # Back to queued: the Retries middleware enqueues the message again and a worker takes it.
         runs.retry_run_later(run, until=timezone.now(), message=SHUTTING_DOWN)
         raise
     except Exception:
         logger.exception("Member sync run %s failed", run_id)
-        runs.fail_run(run, UNEXPECTED)
-    finally:
-        # Whatever ended the actor (an Interrupt is a BaseException), the run must not stay syncing.
-        runs.fail_run_if_syncing(run, UNEXPECTED)
+        runs.fail_run(run, error=UNEXPECTED, kind=ErrorKind.UNEXPECTED)
+    except BaseException:
+        # Whatever else ended the actor (another Interrupt, an exit), the run must not stay syncing.
+        runs.fail_run(run, error=INTERRUPTED, kind=ErrorKind.INTERRUPTED)
+        raise
 
 
 @dramatiq.actor(
@@ -129,12 +134,12 @@ def _sync(run_id: int, *, actor):
     min_backoff=1000,
     time_limit=60_000,
 )
-def apply_github_webhook(event: str, payload: dict, delivery_id: str):
+def apply_github_webhook(event: str, payload: dict, delivery_id: str) -> None:
     logger.info("Applying webhook delivery %r (%s.%s)", delivery_id, event, payload.get("action"))
     webhooks.apply(event, payload)
 
 
-def _ask_again_if_its_worker_may_be_dead(run_id: int, *, actor):
+def _ask_again_if_its_worker_may_be_dead(run_id: int, *, actor: dramatiq.Actor) -> None:
     """The broker gives a killed worker's message to another once that worker has been silent for
     the heartbeat timeout, which can be a moment before the run it was syncing has (the run's
     heartbeat is written on each page). Dropped then, the run would wait minutes for the stalled-run
@@ -146,7 +151,7 @@ def _ask_again_if_its_worker_may_be_dead(run_id: int, *, actor):
     _send_again(actor, run_id, delay=_milliseconds_until(claimable_at) + 1000)
 
 
-def _send_again(actor, run_id: int, *, delay):
+def _send_again(actor: dramatiq.Actor, run_id: int, *, delay: int | timedelta) -> None:
     """The run's message once more, later, with the retries earlier failures used (a wait uses none)."""
     message = CurrentMessage.get_current_message()
     retries = message.options.get("retries", 0) if message else 0
@@ -158,7 +163,7 @@ def _retries_left() -> bool:
     return message is None or message.options.get("retries", 0) < MAX_RETRIES
 
 
-def _retry_at(error):
+def _retry_at(error: GitHubError) -> datetime:
     message = CurrentMessage.get_current_message()
     attempt = message.options.get("retries", 0) if message else 0
     if isinstance(error, RateLimited) and error.secondary:
@@ -170,5 +175,5 @@ def _retry_at(error):
     return timezone.now() + timedelta(seconds=backoff)
 
 
-def _milliseconds_until(moment) -> int:
+def _milliseconds_until(moment: datetime) -> int:
     return max(0, int((moment - timezone.now()).total_seconds() * 1000))

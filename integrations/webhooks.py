@@ -25,7 +25,7 @@ from integrations.github.webhooks import (
     parse,
     signature_is_valid,
 )
-from integrations.models import GitHubIntegration, GitHubMember, WebhookDelivery
+from integrations.models import GitHubIntegration, GitHubMember, WebhookDelivery, max_length
 from integrations.runs import run_webhook_change
 from integrations.sync import SyncResult
 
@@ -67,7 +67,7 @@ def receive(*, body: bytes, signature: str | None, event: str, delivery_id: str)
         return Answer(200, "Ignored: not in the shape GitHub documents.")
     if change is None:
         return Answer(200, "Ignored: an event this server does not apply.")
-    if not 0 < len(delivery_id) <= WebhookDelivery._meta.get_field("delivery_id").max_length:
+    if not 0 < len(delivery_id) <= max_length(WebhookDelivery, "delivery_id"):
         return Answer(400, "The delivery id (X-GitHub-Delivery) is missing or too long.")
     answer = _record(change, event=event, delivery_id=delivery_id)
     if answer.status != 202:
@@ -147,7 +147,7 @@ def _role(change: MemberChange) -> str:
     return GitHubMember.Role.ADMIN if change.membership.role == "admin" else GitHubMember.Role.MEMBER
 
 
-_AVATAR_URL_MAX = GitHubMember._meta.get_field("avatar_url").max_length
+_AVATAR_URL_MAX = max_length(GitHubMember, "avatar_url")
 
 
 def _profile(user: User, role: str) -> dict:

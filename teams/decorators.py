@@ -10,11 +10,11 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
 
-from teams.models import Membership
+from teams.services import membership_of
 
 
 def _resolve_team(request, team_slug):
-    membership = Membership.objects.select_related("team").filter(user=request.user, team__slug=team_slug).first()
+    membership = membership_of(request.user, team_slug)
     if membership is None:
         raise Http404("No such team.")
     request.team = membership.team

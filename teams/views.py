@@ -2,12 +2,12 @@ from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
 
 from teams.decorators import login_and_team_required
-from teams.models import Team
+from teams.services import first_team_of
 
 
 @login_required
 def home(request):
-    team = Team.objects.filter(memberships__user=request.user).order_by("memberships__created_at").first()
+    team = first_team_of(request.user)
     if team is None:
         return redirect("onboarding")
     return redirect("teams:team_home", team_slug=team.slug)

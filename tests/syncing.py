@@ -27,6 +27,9 @@ def stored_members(integration):
 class PagesClient:
     """Stands in for GitHubClient where a test needs member records GitHub would rarely send."""
 
+    # What GitHub's rate-limit headers would have said: nothing.
+    rate_limit_remaining = rate_limit_reset_at = None
+
     def __init__(self, *pages):
         self.pages = pages
         self.api_calls = 0

@@ -39,7 +39,7 @@ def no_open_streams():
 
 def run_event(integration, team):
     run = MemberSyncRun.objects.create(integration=integration, trigger="manual", status=MemberSyncRun.Status.COMPLETE)
-    publish_member_sync(run, team_id=team.pk)
+    publish_member_sync(run)
     return run
 
 

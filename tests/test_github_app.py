@@ -417,7 +417,7 @@ def test_an_installation_gone_or_suspended_fails_the_run_saying_what_to_do(app_i
     sync_github_members.fn(run.pk)
 
     run.refresh_from_db()
-    assert run.status == MemberSyncRun.Status.ERROR
+    assert (run.status, run.error_kind) == (MemberSyncRun.Status.ERROR, MemberSyncRun.ErrorKind.INSTALLATION)
     assert says in run.error
 
 

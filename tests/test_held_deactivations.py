@@ -23,6 +23,9 @@ DISMISS_URL = "/t/acme/github/members/held/dismiss/"
 class OnePage:
     """Stands in for GitHubClient: the organization's members in one page."""
 
+    # What GitHub's rate-limit headers would have said: nothing.
+    rate_limit_remaining = rate_limit_reset_at = None
+
     def __init__(self, page):
         self.page = page
         self.api_calls = 0

@@ -26,11 +26,11 @@ def org(github):
 
 def test_it_reports_progress_after_each_page(integration, github_client):
     progress = []
-    result = sync(
-        integration, client=github_client, on_progress=lambda fetched, total: progress.append((fetched, total))
-    )
+    result = sync(integration, client=github_client, on_progress=progress.append)
 
-    assert progress == [(100, 250), (200, 250), (250, 250)]
+    assert [(each.fetched, each.total) for each in progress] == [(100, 250), (200, 250), (250, 250)]
+    assert progress[-1].api_calls == result.api_calls
+    assert progress[-1].rate_limit_remaining is not None
     assert result.api_calls == 3
 
 

@@ -173,7 +173,7 @@ def test_a_run_waiting_for_a_slot_is_not_ended_by_the_periodic_check(github, git
 def test_a_finished_runs_message_is_not_sent_again_while_the_cap_is_reached(github, github_token, broker):
     large = another_integration(github, github_token, members=10, last_total=LARGE)
     run = request_run(large)
-    runs.fail_run(run, "Stopped.")
+    runs.fail_run(run, error="Stopped.", kind=runs.ErrorKind.INTERRUPTED)
     broker.flush_all()
     all_slots_taken()
 

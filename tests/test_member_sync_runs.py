@@ -4,7 +4,6 @@ queue is the real Redis broker."""
 
 import threading
 from datetime import timedelta
-from types import SimpleNamespace
 from unittest import mock
 
 import dramatiq
@@ -14,14 +13,18 @@ from django.db import IntegrityError, connection
 from django.test import Client
 from django.utils import timezone
 from dramatiq.brokers.redis import RedisBroker
-from dramatiq.middleware import CurrentMessage
+from dramatiq.middleware import CurrentMessage, TimeLimitExceeded
 
-from integrations import runs
+from integrations import runs, tasks
+from integrations.crypto import TokenUnreadable
+from integrations.events import member_sync_payload
 from integrations.models import GitHubIntegration, GitHubMember, MemberSyncRun, StagedMember
+from integrations.sync import Progress
 from integrations.tasks import sync_github_members
 
 Status = MemberSyncRun.Status
 Trigger = MemberSyncRun.Trigger
+ErrorKind = MemberSyncRun.ErrorKind
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -77,6 +80,15 @@ def test_two_admins_at_once_start_one_run(integration, broker):
     assert queued_messages(broker) == 1
 
 
+def test_a_request_that_meets_runs_starting_and_ending_twice_says_so(integration, broker):
+    request_run(integration)  # under way, but each time it is looked for it has just ended
+
+    with mock.patch("integrations.runs._active_run", return_value=None), pytest.raises(runs.SyncAlreadyChanging):
+        request_run(integration)
+
+    assert MemberSyncRun.objects.count() == 1
+
+
 def test_an_unreachable_queue_ends_the_run_with_an_error(integration, broker):
     unreachable = RedisBroker(url="redis://127.0.0.1:1/0")
     original, sync_github_members.broker = sync_github_members.broker, unreachable
@@ -86,7 +98,7 @@ def test_an_unreachable_queue_ends_the_run_with_an_error(integration, broker):
         sync_github_members.broker = original
 
     assert created
-    assert (run.status, run.error) == (Status.ERROR, runs.QUEUE_UNAVAILABLE)
+    assert (run.status, run.error, run.error_kind) == (Status.ERROR, runs.QUEUE_UNAVAILABLE, ErrorKind.INTERRUPTED)
     assert MemberSyncRun.objects.get().status == Status.ERROR
     integration.refresh_from_db()
     assert (integration.member_sync_status, integration.member_sync_error) == (Status.ERROR, runs.QUEUE_UNAVAILABLE)
@@ -101,14 +113,16 @@ def csrf_client(user):
     return client
 
 
-def post_sync(client, **headers):
-    return client.post(
-        "/t/acme/github/members/sync/", headers={"X-CSRFToken": client.cookies["csrftoken"].value, **headers}
-    )
+def post_sync(client, *, partial=False):
+    """Sync Now, as the page's script sends it (the status partial asked for) or as a plain form."""
+    headers = {"X-CSRFToken": client.cookies["csrftoken"].value}
+    if partial:
+        headers["X-Member-Sync-Partial"] = "status"
+    return client.post("/t/acme/github/members/sync/", headers=headers)
 
 
 def test_sync_now_answers_the_status_partial_at_once(integration, alice, broker):
-    response = post_sync(csrf_client(alice), HX_Request="true")
+    response = post_sync(csrf_client(alice), partial=True)
 
     assert response.status_code == 202
     assert b'id="member-sync-status"' in response.content
@@ -125,18 +139,32 @@ def test_sync_now_without_javascript_redirects_back_to_the_page(integration, ali
 
 def test_a_double_click_on_sync_now_answers_the_run_under_way(integration, alice, broker):
     client = csrf_client(alice)
-    post_sync(client, HX_Request="true")
-    response = post_sync(client, HX_Request="true")
+    post_sync(client, partial=True)
+    response = post_sync(client, partial=True)
 
     assert response.status_code == 200
     assert MemberSyncRun.objects.count() == 1
+
+
+@pytest.mark.parametrize("partial", [True, False])
+def test_sync_now_while_runs_start_and_end_at_once_answers_that_one_is_under_way(integration, alice, broker, partial):
+    client = csrf_client(alice)
+
+    with mock.patch("integrations.views.members.request_member_sync", side_effect=runs.SyncAlreadyChanging):
+        response = post_sync(client, partial=partial)
+
+    if partial:
+        assert response.status_code == 200
+    else:
+        assert response.status_code == 302
+        assert "A sync is already under way." in client.get(response["Location"]).content.decode()
 
 
 def test_sync_now_is_refused_with_the_reason_while_github_says_the_connection_is_gone(integration, alice, broker):
     integration.disconnected_at, integration.disconnected_reason = timezone.now(), "The GitHub App was uninstalled."
     integration.save()
 
-    response = post_sync(csrf_client(alice), HX_Request="true")
+    response = post_sync(csrf_client(alice), partial=True)
 
     assert response.status_code == 409
     assert b"The GitHub App was uninstalled." in response.content
@@ -162,7 +190,7 @@ def test_sync_now_refuses_a_post_without_csrf_token(integration, alice):
 
 def test_sync_now_for_a_team_without_github_gets_a_clear_answer(team, alice, broker):
     client = csrf_client(alice)
-    partial = post_sync(client, HX_Request="true")
+    partial = post_sync(client, partial=True)
     page = post_sync(client)
 
     assert partial.status_code == 409
@@ -235,7 +263,7 @@ def test_an_error_the_user_must_act_on_ends_the_run_at_once(integration, broker,
     sync_github_members.fn(run.pk)
 
     run.refresh_from_db()
-    assert run.status == Status.ERROR
+    assert (run.status, run.error_kind) == (Status.ERROR, ErrorKind.CREDENTIALS)
     assert "Reconnect GitHub" in run.error
     integration.refresh_from_db()
     assert integration.member_sync_error == run.error
@@ -251,7 +279,7 @@ def test_a_viewer_removed_from_the_organization_fails_the_run_and_deactivates_no
     sync_github_members.fn(run.pk)
 
     run.refresh_from_db()
-    assert run.status == Status.ERROR
+    assert (run.status, run.error_kind) == (Status.ERROR, ErrorKind.ORGANIZATION)
     assert "not a member of acme" in run.error
     assert "Reconnect GitHub with an account that belongs to the organization" in run.error
     assert run.members_deactivated == 0
@@ -271,6 +299,46 @@ def test_a_rate_limit_puts_the_run_back_until_the_reset(integration, broker, git
     assert timedelta(minutes=9) < run.waiting_until - timezone.now() <= timedelta(minutes=11)
     assert "rate limit" in run.error.lower()
     assert 540_000 < retry.value.delay <= 600_000
+
+
+def test_a_rate_limit_still_there_after_the_last_retry_fails_the_run_as_githubs(integration, broker, github):
+    github.inject("rate_limit_exhausted", times=None, reset_in=600)
+    run, _ = request_run(integration)
+
+    delivered(run, retries=tasks.MAX_RETRIES)
+
+    run.refresh_from_db()
+    assert (run.status, run.error_kind) == (Status.ERROR, ErrorKind.GITHUB)
+    assert "rate limit" in run.error.lower()
+
+
+@pytest.mark.parametrize(
+    ("raised", "kind", "error"),
+    [
+        (TimeLimitExceeded(), ErrorKind.INTERRUPTED, tasks.TIMED_OUT),
+        (TokenUnreadable(), ErrorKind.CREDENTIALS, tasks.RECONNECT_NEEDED),
+        (RuntimeError("a bug"), ErrorKind.UNEXPECTED, tasks.UNEXPECTED),
+    ],
+)
+def test_a_run_the_sync_could_not_finish_records_what_kind_of_error_ended_it(integration, broker, raised, kind, error):
+    run, _ = request_run(integration)
+
+    with mock.patch("integrations.tasks.sync_members", side_effect=raised):
+        sync_github_members.fn(run.pk)
+
+    run.refresh_from_db()
+    assert (run.status, run.error_kind, run.error) == (Status.ERROR, kind, error)
+    assert member_sync_payload(run)["error_kind"] == kind
+
+
+def test_a_run_its_worker_is_shut_down_in_is_not_left_syncing(integration, broker):
+    run, _ = request_run(integration)
+
+    with mock.patch("integrations.tasks.sync_members", side_effect=KeyboardInterrupt), pytest.raises(KeyboardInterrupt):
+        sync_github_members.fn(run.pk)
+
+    run.refresh_from_db()
+    assert (run.status, run.error_kind) == (Status.ERROR, ErrorKind.INTERRUPTED)
 
 
 def delivered(run, *, retries):
@@ -332,7 +400,7 @@ def test_the_periodic_check_ends_runs_whose_worker_died(integration, broker):
     assert runs.reap_stalled_runs() == 1
 
     run.refresh_from_db()
-    assert (run.status, run.error) == (Status.ERROR, runs.WORKER_LOST)
+    assert (run.status, run.error, run.error_kind) == (Status.ERROR, runs.WORKER_LOST, ErrorKind.INTERRUPTED)
     integration.refresh_from_db()
     assert integration.member_sync_status == Status.ERROR
 
@@ -357,7 +425,8 @@ def test_the_periodic_check_ends_runs_whose_message_never_came(integration, brok
     )
 
     assert runs.reap_stalled_runs() == 1
-    assert MemberSyncRun.objects.get().error == runs.QUEUED_TOO_LONG
+    run.refresh_from_db()
+    assert (run.error, run.error_kind) == (runs.QUEUED_TOO_LONG, ErrorKind.INTERRUPTED)
 
 
 def test_the_periodic_check_leaves_live_runs_alone(integration, broker):
@@ -377,7 +446,7 @@ def test_the_check_spares_a_run_a_worker_claimed_after_the_check_looked(integrat
     # A redelivered message claims it now, before the check's UPDATE.
     MemberSyncRun.objects.filter(pk=run.pk).update(heartbeat_at=timezone.now())
 
-    assert not runs._end_if(run, seen_stalled, runs.WORKER_LOST)
+    assert not runs.fail_run(run, error=runs.WORKER_LOST, kind=ErrorKind.INTERRUPTED, only_if=seen_stalled)
     assert MemberSyncRun.objects.get().status == Status.SYNCING
 
 
@@ -402,13 +471,18 @@ def test_a_request_for_a_deleted_integration_fails_instead_of_looping(integratio
 
 def test_progress_is_published_only_once_its_interval_has_passed_since_the_sync_began(integration):
     run = MemberSyncRun.objects.create(integration=integration, trigger="manual", status=MemberSyncRun.Status.SYNCING)
-    client = SimpleNamespace(api_calls=1, rate_limit_remaining=4999, rate_limit_reset_at=None)
-    reporter = runs.ProgressReporter(run, client)
+    reporter = runs.ProgressReporter(run)
+
+    def page(fetched):
+        return Progress(
+            fetched=fetched, total=250, api_calls=fetched // 100, rate_limit_remaining=4999, rate_limit_reset_at=None
+        )
 
     with mock.patch("integrations.runs.publish_member_sync") as publish:
-        reporter(100, 250)
+        reporter(page(100))
         reporter.last_published -= runs.ProgressReporter.min_interval
-        reporter(200, 250)
+        reporter(page(200))
 
     assert [call.args[0].fetched for call in publish.call_args_list] == [200]
-    assert MemberSyncRun.objects.get(pk=run.pk).fetched == 200
+    stored = MemberSyncRun.objects.get(pk=run.pk)
+    assert (stored.fetched, stored.api_calls, stored.rate_limit_remaining) == (200, 2, 4999)

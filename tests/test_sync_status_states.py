@@ -154,7 +154,7 @@ def run_in(integration, fields):
 
 
 def publish(run):
-    publish_member_sync(run, team_id=run.integration.team_id)
+    publish_member_sync(run)
 
 
 def open_page(context, web, page):

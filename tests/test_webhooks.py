@@ -411,7 +411,7 @@ def test_a_webhook_during_a_full_syncs_read_survives_that_sync(client, secret, i
     run = runs.start_run(run.pk)
     delivered = []
 
-    def webhooks_arrive_while_reading(fetched, total):
+    def webhooks_arrive_while_reading(progress):
         if not delivered:
             # GitHub still lists `leaving` (its page is read) and never listed the newcomer.
             delivered.append(deliver(client, "organization", removed).status_code)
@@ -447,9 +447,7 @@ def test_a_full_sync_that_began_after_a_webhook_applies_what_it_read(client, sec
 def published(monkeypatch):
     """The member-sync events the run service publishes, as (run, status, trigger)."""
     events = []
-    monkeypatch.setattr(
-        runs, "publish_member_sync", lambda run, team_id: events.append((run.pk, run.status, run.trigger))
-    )
+    monkeypatch.setattr(runs, "publish_member_sync", lambda run: events.append((run.pk, run.status, run.trigger)))
     return events
 
 
@@ -472,6 +470,29 @@ def test_a_webhook_while_a_run_is_under_way_is_applied_at_once_and_the_run_publi
     assert GitHubMember.objects.get(github_id=NEWCOMER["id"]).is_active
     assert list(MemberSyncRun.objects.values_list("pk", flat=True)) == [full_sync.pk]
     assert published == [(full_sync.pk, "queued", Trigger.MANUAL)]
+
+
+def test_a_change_arriving_while_runs_start_and_end_at_once_is_applied_without_a_run(integration, broker, monkeypatch):
+    applied = []
+
+    def refuse(*args, **kwargs):
+        raise runs.SyncAlreadyChanging
+
+    monkeypatch.setattr(runs, "_create_run", refuse)
+
+    assert runs.run_webhook_change(integration=integration, apply=lambda: applied.append(1)) is None
+    assert applied == [1]
+
+
+def test_a_change_that_could_not_be_applied_ends_its_run_as_unexpected(integration, broker):
+    def broken():
+        raise RuntimeError("a bug")
+
+    with pytest.raises(RuntimeError):
+        runs.run_webhook_change(integration=integration, apply=broken)
+
+    run = MemberSyncRun.objects.get()
+    assert (run.status, run.error, run.error_kind) == (Status.ERROR, runs.WEBHOOK_FAILED, "unexpected")
 
 
 def test_an_unreachable_queue_gets_503_and_the_delivery_is_not_remembered(client, secret, integration, broker):

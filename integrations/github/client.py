@@ -257,8 +257,11 @@ class GitHubClient:
         https://docs.github.com/en/rest/orgs/orgs#list-organizations-for-the-authenticated-user
         https://docs.github.com/en/enterprise-cloud@latest/rest/authentication/authenticating-to-the-rest-api#authenticating-for-saml-sso
         """
-        organizations, hidden = [], []
-        url, params, seen = f"{self.api_url}/user/orgs", {"per_page": MAX_PAGE_SIZE}, set()
+        organizations: list[Organization] = []
+        hidden: list[int] = []
+        url: str | None = f"{self.api_url}/user/orgs"
+        params: dict[str, object] | None = {"per_page": MAX_PAGE_SIZE}
+        seen: set[str] = set()
         while url:
             response = self._get(url, params=params)
             # Without read:org GitHub lists only the organizations whose membership is public.
@@ -274,8 +277,10 @@ class GitHubClient:
 
         https://docs.github.com/en/rest/apps/installations#list-app-installations-accessible-to-the-user-access-token
         """
-        installations = []
-        url, params, seen = f"{self.api_url}/user/installations", {"per_page": MAX_PAGE_SIZE}, set()
+        installations: list[Installation] = []
+        url: str | None = f"{self.api_url}/user/installations"
+        params: dict[str, object] | None = {"per_page": MAX_PAGE_SIZE}
+        seen: set[str] = set()
         while url:
             response = self._get(url, params=params)
             page = schemas.parse(schemas.InstallationsPage, response.body, "the installation list")
@@ -376,7 +381,8 @@ class GitHubClient:
     def _check_graphql_errors(self, graphql_errors, headers, login: str) -> set[int] | None:
         """Raise for the errors that sink the answer; return the member edges an error spoiled, or
         None when the token may not read verified-domain emails."""
-        kinds, broken_edges = {}, set()
+        kinds: dict[str, schemas.GraphQLError] = {}
+        broken_edges: set[int] = set()
         for error in graphql_errors:
             kind = errors.graphql_error_kind(error.type, error.message, error.path, error.extensions)
             kinds.setdefault(kind, error)
@@ -419,8 +425,9 @@ class GitHubClient:
             yield page.model_copy(update={"members": members})
 
     def _rest_member_pages(self, org_login: str, role: str) -> Iterator[MembersPage]:
-        url = f"{self.api_url}/orgs/{quote(org_login, safe='')}/members"
-        params, seen = {"role": role, "per_page": MAX_PAGE_SIZE}, set()
+        url: str | None = f"{self.api_url}/orgs/{quote(org_login, safe='')}/members"
+        params: dict[str, object] | None = {"role": role, "per_page": MAX_PAGE_SIZE}
+        seen: set[str] = set()
         while url:
             response = self._request("GET", url, params=params, allow_redirects=False)
             # GitHub redirects an account outside the organization to its public members.

@@ -43,10 +43,20 @@ _IMPLIED_SCOPES = {
 }
 
 
+# What kind of error each is, by who can fix it: the values of MemberSyncRun.ErrorKind, which this
+# package may not import (it knows nothing of the app's models).
+CREDENTIALS = "credentials"  # reconnecting GitHub fixes it
+INSTALLATION = "installation"  # the GitHub App must be installed again, unsuspended or configured
+ORGANIZATION = "organization"  # an organization owner must let the app in
+GITHUB = "github"  # GitHub failed or answered in a way it should not: syncing again later
+
+
 class GitHubError(Exception):
-    """Base class. ``transient``: the same request may succeed later by itself."""
+    """Base class. ``transient``: the same request may succeed later by itself. ``kind``: who can
+    fix it (see above)."""
 
     transient = False
+    kind = GITHUB
     message = "GitHub answered in a way this app did not expect. Try again later."
 
     def __init__(self, message: str | None = None):
@@ -55,6 +65,7 @@ class GitHubError(Exception):
 
 
 class BadCredentials(GitHubError):
+    kind = CREDENTIALS
     message = (
         "GitHub no longer accepts the connection's access token: it was revoked or has expired. "
         "Reconnect GitHub to resume syncing."
@@ -62,6 +73,8 @@ class BadCredentials(GitHubError):
 
 
 class SSORequired(GitHubError):
+    kind = ORGANIZATION
+
     def __init__(self, url: str):
         self.url = url
         super().__init__(
@@ -71,6 +84,8 @@ class SSORequired(GitHubError):
 
 
 class AccessRestricted(GitHubError):
+    kind = ORGANIZATION
+
     def __init__(self, login: str):
         super().__init__(
             f"The organization {login} has OAuth App access restrictions and has not approved this app. "
@@ -79,6 +94,8 @@ class AccessRestricted(GitHubError):
 
 
 class OrganizationNotFound(GitHubError):
+    kind = ORGANIZATION
+
     def __init__(self, login: str):
         super().__init__(
             f"GitHub has no organization {login} that the connected account can see: it was renamed or "
@@ -91,6 +108,8 @@ class ViewerNotMember(GitHubError):
     """GitHub shows an account outside the organization only its public members, with no error:
     reading on would deactivate every concealed member."""
 
+    kind = ORGANIZATION
+
     def __init__(self, login: str):
         super().__init__(
             f"The GitHub account connected to this team is not a member of {login}, so GitHub shows it only "
@@ -100,6 +119,8 @@ class ViewerNotMember(GitHubError):
 
 
 class ScopeMissing(GitHubError):
+    kind = CREDENTIALS
+
     def __init__(self, scope: str = READ_ORG):
         self.scope = scope if _SCOPE.fullmatch(scope) else READ_ORG
         super().__init__(
@@ -128,6 +149,15 @@ class GitHubUnavailable(GitHubError):
         super().__init__(f"GitHub is unavailable ({reason}). The sync will be retried; nothing to do for now.")
 
 
+class AccessRefused(GitHubError):
+    """A 403 that names no reason GitHub documents: the account may not read the members."""
+
+    kind = CREDENTIALS
+    message = (
+        "GitHub refused access (HTTP 403). Reconnect GitHub with an account that can read the organization's members."
+    )
+
+
 class MalformedResponse(GitHubError):
     def __init__(self, detail: str):
         super().__init__(
@@ -137,6 +167,7 @@ class MalformedResponse(GitHubError):
 
 
 class OAuthError(GitHubError):
+    kind = CREDENTIALS
     _MESSAGES = {
         "bad_verification_code": "The GitHub authorization code is invalid or has expired. Connect GitHub again.",
         "incorrect_client_credentials": (
@@ -160,6 +191,7 @@ class OAuthError(GitHubError):
 
 
 class AppNotConfigured(GitHubError):
+    kind = INSTALLATION
     message = (
         "The GitHub App is not configured on this server. An operator must set GITHUB_APP_ID, GITHUB_APP_SLUG, "
         "GITHUB_APP_PRIVATE_KEY (or GITHUB_APP_PRIVATE_KEY_FILE), GITHUB_APP_CLIENT_ID and GITHUB_APP_CLIENT_SECRET."
@@ -167,6 +199,7 @@ class AppNotConfigured(GitHubError):
 
 
 class AppCredentialsRejected(GitHubError):
+    kind = INSTALLATION
     message = (
         "GitHub rejected the GitHub App's credentials. An operator must check GITHUB_APP_ID and the App's "
         "private key (GITHUB_APP_PRIVATE_KEY), and that the server's clock is right."
@@ -174,6 +207,7 @@ class AppCredentialsRejected(GitHubError):
 
 
 class InstallationNotFound(GitHubError):
+    kind = INSTALLATION
     message = (
         "The GitHub App is no longer installed on the organization (or never was). "
         "Install the GitHub App again to resume syncing."
@@ -181,6 +215,7 @@ class InstallationNotFound(GitHubError):
 
 
 class InstallationSuspended(GitHubError):
+    kind = INSTALLATION
     message = (
         "The App's installation is suspended on GitHub, so it cannot read the organization. "
         "An organization owner must unsuspend it in the organization's settings (Installed GitHub Apps)."
@@ -238,10 +273,7 @@ def for_status(status: int, headers, body: bytes, *, web_url: str, org_login: st
             return AccessRestricted(org_login or "the organization")
         if (scope := missing_accepted_scope(headers)) is not None:
             return ScopeMissing(scope)
-        return GitHubError(
-            "GitHub refused access (HTTP 403). Reconnect GitHub with an account that can read the "
-            "organization's members."
-        )
+        return AccessRefused()
     if status == 404 and org_login is not None:
         return OrganizationNotFound(org_login)
     # "Validation failed, or the endpoint has been spammed": the client sends nothing a read could

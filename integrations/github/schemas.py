@@ -260,7 +260,10 @@ def installations(items: list) -> list[Installation]:
 ITEMS = TypeAdapter(list[Any], config=ConfigDict(strict=True))
 ORGANIZATIONS = TypeAdapter(list[Organization])
 _MEMBERS = TypeAdapter(list[OrganizationMember])
-_WIRE_LISTS = {RestMember: TypeAdapter(list[RestMember]), MemberEdge: TypeAdapter(list[MemberEdge])}
+_WIRE_LISTS: dict[type, TypeAdapter[list[Any]]] = {
+    RestMember: TypeAdapter(list[RestMember]),
+    MemberEdge: TypeAdapter(list[MemberEdge]),
+}
 
 
 def parse(model, body: bytes, what: str):

@@ -21,7 +21,7 @@ from django_eventstream.views import Listener, events, stream
 
 from integrations import streams
 from integrations.channels import release_connection
-from teams.models import Membership
+from teams.services import team_id_of
 
 logger = logging.getLogger(__name__)
 
@@ -110,6 +110,6 @@ def readable_team_id(user, team_slug) -> int | None:
     """The team's id if the user may read its events; None alike for no such team and not yours."""
     if not user.is_authenticated:
         return None
-    team_id = Membership.objects.filter(user=user, team__slug=team_slug).values_list("team_id", flat=True).first()
+    team_id = team_id_of(user, team_slug)
     release_connection()
     return team_id

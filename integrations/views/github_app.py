@@ -133,22 +133,21 @@ def _authorized(request):
     installation = next((each for each in installations if each.id == int(installation_id)), None)
     if installation is None:
         return _problem(request, NOT_REACHABLE, title="The GitHub App was not connected", status=403, team=team)
-    if not installation.on_organization:
+    account = installation.account
+    if account is None or not installation.on_organization:
         return _problem(request, NOT_AN_ORGANIZATION, title="The GitHub App was not connected", team=team)
     if installation.suspended_at is not None:
-        message = SUSPENDED.format(login=installation.account.login)
+        message = SUSPENDED.format(login=account.login)
         return _problem(request, message, title="The GitHub App was not connected", status=409, team=team)
     try:
         connected, created = connect_installation(user=request.user, installation=installation, team=team)
     except WrongOrganization as error:
-        message = WRONG_ORGANIZATION.format(
-            connected=error.integration.organization_login, installed=installation.account.login
-        )
+        message = WRONG_ORGANIZATION.format(connected=error.integration.organization_login, installed=account.login)
         return _problem(request, message, title="The GitHub App was not connected", status=409, team=team)
     if not created:
-        messages.success(request, f"{connected.name} now reads {installation.account.login} through the GitHub App.")
+        messages.success(request, f"{connected.name} now reads {account.login} through the GitHub App.")
         return redirect("integrations:github_members", team_slug=connected.slug)
-    messages.success(request, CONNECTED.format(organization=installation.account.login))
+    messages.success(request, CONNECTED.format(organization=account.login))
     return redirect("teams:team_home", team_slug=connected.slug)
 
 

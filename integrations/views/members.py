@@ -9,7 +9,7 @@ from django.views.decorators.http import require_GET, require_POST
 from integrations.github import app
 from integrations.held_deactivations import confirm_held_deactivations, dismiss_held_deactivations, held_members
 from integrations.models import GitHubIntegration, GitHubMember, MemberSyncRun
-from integrations.runs import request_member_sync
+from integrations.runs import SyncAlreadyChanging, request_member_sync
 from integrations.sync_status import integration_of, status_context
 from teams.decorators import login_and_team_required, team_admin_required
 
@@ -70,22 +70,27 @@ def member_list_context(request, integration):
 def github_members_sync(request, team_slug):
     integration = integration_of(request.team)
     refusal = NOT_CONNECTED if integration is None else integration.sync_stopped_reason
-    if refusal:
+    if refusal or integration is None:
         if _wants_partial(request):
             return render(request, "integrations/partials/member_sync_status.html", {"error": refusal}, status=409)
         messages.error(request, refusal)
         return redirect("integrations:github_members", team_slug=team_slug)
-    run, created = request_member_sync(
-        integration=integration, trigger=MemberSyncRun.Trigger.MANUAL, requested_by=request.user
-    )
+    try:
+        run, created = request_member_sync(
+            integration=integration, trigger=MemberSyncRun.Trigger.MANUAL, requested_by=request.user
+        )
+    except SyncAlreadyChanging:
+        # Runs of this integration started and ended under this request: one is under way, or just was.
+        run, created = None, False
+    error = run.error if run is not None and created and run.status == MemberSyncRun.Status.ERROR else ""
     if _wants_partial(request):
         response = render(request, "integrations/partials/member_sync_status.html", status_context(request))
-        response.status_code = 202 if created and run.status != MemberSyncRun.Status.ERROR else 200
+        response.status_code = 202 if created and not error else 200
         return response
     if not created:
         messages.info(request, "A sync is already under way.")
-    elif run.status == MemberSyncRun.Status.ERROR:
-        messages.error(request, run.error)
+    elif error:
+        messages.error(request, error)
     return redirect("integrations:github_members", team_slug=team_slug)
 
 

@@ -10,7 +10,6 @@ or the code in a page or a log.
 """
 
 import logging
-import re
 import secrets
 import time
 
@@ -40,7 +39,8 @@ from integrations.github.oauth import authorize_url, exchange_code
 from integrations.github.schemas import Organization
 from integrations.models import GitHubIntegration
 from integrations.onboarding import connect_organization, reconnect
-from teams.models import Membership, Team
+from teams.models import Team
+from teams.services import first_team_of, membership_of
 
 logger = logging.getLogger(__name__)
 
@@ -49,7 +49,6 @@ STATE_SESSION_KEY = "github_oauth_state"
 # From the callback to the organization choice: {"token" (encrypted), "scopes", "team", "organizations"}.
 PENDING_SESSION_KEY = "github_onboarding"
 STATE_LIFETIME_SECONDS = 600
-SLUG = re.compile(r"[-a-zA-Z0-9_]{1,100}")
 
 NOT_CONFIGURED = (
     "GitHub is not configured on this server, so it cannot be connected. "
@@ -74,7 +73,7 @@ NOT_YOURS = "That organization is not one of your GitHub organizations. Choose o
 @require_GET
 @login_required
 def onboarding(request):
-    team = Team.objects.filter(memberships__user=request.user).order_by("memberships__created_at").first()
+    team = first_team_of(request.user)
     if team is not None:
         return redirect("teams:team_home", team_slug=team.slug)
     context = {"github_configured": bool(settings.GITHUB_CLIENT_ID), "github_app_configured": app.configured()}
@@ -217,9 +216,7 @@ def _organizations_of(token: str, *, name_sso_hidden=False) -> tuple[list[Organi
 def _admin_team(user, team_slug) -> Team:
     """teams.decorators' rule, for a slug that is not in the path: a non-member gets 404, a member
     who is not an admin 403."""
-    if not SLUG.fullmatch(team_slug):  # e.g. a NUL byte, which PostgreSQL refuses to compare
-        raise Http404("No such team.")
-    membership = Membership.objects.select_related("team").filter(user=user, team__slug=team_slug).first()
+    membership = membership_of(user, team_slug)
     if membership is None:
         raise Http404("No such team.")
     if not membership.is_admin:

@@ -8,10 +8,14 @@ from requests.structures import CaseInsensitiveDict
 
 from integrations.github import errors
 from integrations.github.errors import (
+    AccessRefused,
     AccessRestricted,
+    AppCredentialsRejected,
     BadCredentials,
     GitHubError,
     GitHubUnavailable,
+    InstallationNotFound,
+    InstallationSuspended,
     MalformedResponse,
     OAuthError,
     OrganizationNotFound,
@@ -125,11 +129,34 @@ def test_403_naming_accepted_scopes_the_token_lacks_asks_for_the_scope():
     assert error.scope == "read:org"
 
 
-def test_an_unexplained_403_is_a_plain_github_error():
+def test_an_unexplained_403_asks_for_an_account_that_can_read_the_members():
     error = refusal(403, "Forbidden")
 
-    assert type(error) is GitHubError
+    assert type(error) is AccessRefused
+    assert error.kind == errors.CREDENTIALS
     assert "HTTP 403" in str(error)
+
+
+@pytest.mark.parametrize(
+    ("error", "kind"),
+    [
+        (BadCredentials(), errors.CREDENTIALS),
+        (ScopeMissing(), errors.CREDENTIALS),
+        (InstallationNotFound(), errors.INSTALLATION),
+        (InstallationSuspended(), errors.INSTALLATION),
+        (AppCredentialsRejected(), errors.INSTALLATION),
+        (SSORequired("https://github.com/orgs/acme/sso"), errors.ORGANIZATION),
+        (AccessRestricted("acme"), errors.ORGANIZATION),
+        (OrganizationNotFound("acme"), errors.ORGANIZATION),
+        (ViewerNotMember("acme"), errors.ORGANIZATION),
+        (GitHubUnavailable(), errors.GITHUB),
+        (MalformedResponse("a page"), errors.GITHUB),
+        (RateLimited(datetime.now(UTC)), errors.GITHUB),
+        (GitHubError("GitHub answered HTTP 418"), errors.GITHUB),
+    ],
+)
+def test_each_error_says_who_can_fix_it(error, kind):
+    assert error.kind == kind
 
 
 def test_404_means_the_organization_is_gone_or_out_of_reach():

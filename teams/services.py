@@ -1,0 +1,62 @@
+"""Finding a user's teams and making new ones: what other apps ask of teams, written once here."""
+
+import re
+from itertools import count
+
+from django.db import IntegrityError, transaction
+from django.utils.text import slugify
+
+from teams.models import Membership, Team
+
+# A slug as the URLs allow it; anything else (a NUL byte, which PostgreSQL refuses to compare) names no team.
+SLUG = re.compile(r"[-a-zA-Z0-9_]{1,100}")
+# Leaves room in Team.slug's 100 characters for a "-N" suffix.
+SLUG_BASE_LENGTH = 90
+TEAM_NAME_LENGTH = Team._meta.get_field("name").max_length
+
+
+def first_team_of(user) -> Team | None:
+    """The team the user joined first: where they land after signing in."""
+    return Team.objects.filter(memberships__user=user).order_by("memberships__created_at").first()
+
+
+def membership_of(user, team_slug: str) -> Membership | None:
+    """The user's membership of the team with this slug, with its team; None alike for no such team
+    and not theirs, so that a team's existence does not leak."""
+    if not SLUG.fullmatch(team_slug):
+        return None
+    return Membership.objects.select_related("team").filter(user=user, team__slug=team_slug).first()
+
+
+def team_id_of(user, team_slug: str) -> int | None:
+    """membership_of's team id alone, in one small read."""
+    if not SLUG.fullmatch(team_slug):
+        return None
+    return Membership.objects.filter(user=user, team__slug=team_slug).values_list("team_id", flat=True).first()
+
+
+def is_member(user, team_id: int) -> bool:
+    return Membership.objects.filter(user=user, team_id=team_id).exists()
+
+
+def create_team(*, name: str, slug_from: str, admin) -> Team:
+    """A new team with `admin` as its admin, its slug made from `slug_from`, with a "-N" suffix if
+    taken."""
+    team = _create_with_free_slug(name=name[:TEAM_NAME_LENGTH], base=slugify(slug_from)[:SLUG_BASE_LENGTH].strip("-"))
+    Membership.objects.create(team=team, user=admin, role=Membership.Role.ADMIN)
+    return team
+
+
+def _create_with_free_slug(*, name: str, base: str) -> Team:
+    base = base or "team"
+    taken = set(Team.objects.filter(slug__startswith=base).values_list("slug", flat=True))
+    for number in count(1):
+        slug = base if number == 1 else f"{base}-{number}"
+        if slug in taken:
+            continue
+        try:
+            with transaction.atomic():
+                return Team.objects.create(name=name, slug=slug)
+        except IntegrityError:  # another request took it since the read above
+            continue
+    raise AssertionError("unreachable: count() never ends")
