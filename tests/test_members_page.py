@@ -1,5 +1,7 @@
 """The members page: its hooks, the member table, and GitHub's text shown escaped everywhere."""
 
+from datetime import UTC, datetime
+
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -13,10 +15,11 @@ MARKUP = "<script>alert('member')</script>"
 
 
 def add_members(integration, count, **fields):
+    first = GitHubMember.objects.filter(integration=integration).count() + 1
     GitHubMember.objects.bulk_create(
         GitHubMember(integration=integration, github_id=n, **{"node_id": f"U_{n}", "login": f"user-{n:05d}",
                                                                "name": f"User {n}", **fields})
-        for n in range(1, count + 1)
+        for n in range(first, first + count)
     )  # fmt: skip
 
 
@@ -184,3 +187,40 @@ def test_the_admin_escapes_github_text(admin_client, integration, github_text_wi
         f"/admin/integrations/githubintegration/{integration.pk}/change/",
     ]:
         assert_escaped(admin_client.get(url))
+
+
+def test_it_shows_each_members_avatar_lazily_at_a_fixed_size(client, bob, integration):
+    add_members(integration, 1, avatar_url="https://avatars.githubusercontent.com/u/1?v=4")
+    add_members(integration, 1, avatar_url="")
+    client.force_login(bob)
+
+    response = client.get(URL)
+
+    assertContains(
+        response,
+        '<img class="avatar" src="https://avatars.githubusercontent.com/u/1?v=4&amp;s=40" width="20" height="20" '
+        'alt="" loading="lazy">user-00001',
+        html=False,
+    )
+    assertContains(response, '<span class="avatar"></span>user-00002')
+
+
+def test_the_pages_allow_avatars_from_githubs_avatar_host_only(client, bob, integration):
+    client.force_login(bob)
+
+    policy = client.get(URL)["Content-Security-Policy"]
+
+    img_src = next(directive for directive in policy.split("; ") if directive.startswith("img-src"))
+    assert img_src == "img-src 'self' data: https://avatars.githubusercontent.com"
+
+
+def test_members_who_left_show_the_date_they_left_in_utc(client, bob, integration):
+    add_members(integration, 1, is_active=False, left_at=datetime(2025, 3, 4, 23, 30, tzinfo=UTC))
+    client.force_login(bob)
+
+    response = client.get(URL, {"state": "inactive"})
+
+    assertContains(response, '<option value="inactive" selected>Left the organization</option>')
+    assertContains(response, '<th scope="col">Left</th>')
+    assertContains(response, '<time datetime="2025-03-04T23:30:00Z" title="2025-03-04 23:30:00 UTC">2025-03-04</time>')
+    assertNotContains(client.get(URL), "<time")
