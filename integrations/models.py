@@ -114,6 +114,16 @@ class MemberSyncRun(models.Model):
         INTERRUPTED = "interrupted", "The sync was interrupted"  # syncing again
         UNEXPECTED = "unexpected", "Unexpected error"
 
+    # What an admin does about each kind of error, in one line: the run detail page says it.
+    REMEDIES = {
+        ErrorKind.CREDENTIALS: "Connect GitHub again: a new connection gives the team a token GitHub accepts.",
+        ErrorKind.INSTALLATION: "Install the GitHub App on the organization again, or ask an owner to unsuspend it.",
+        ErrorKind.ORGANIZATION: "Ask an owner of the organization to allow this app to read its members.",
+        ErrorKind.GITHUB: "Nothing to change here: sync again later, once GitHub answers in full.",
+        ErrorKind.INTERRUPTED: "Sync again: a new run starts from the beginning.",
+        ErrorKind.UNEXPECTED: "Sync again; if it fails the same way, tell the people who run this service.",
+    }
+
     integration = models.ForeignKey(GitHubIntegration, on_delete=models.CASCADE, related_name="member_sync_runs")
     trigger = models.CharField(max_length=10, choices=Trigger.choices)
     status = models.CharField(max_length=10, choices=MemberSyncStatus.choices, default=MemberSyncStatus.QUEUED)
@@ -166,6 +176,11 @@ class MemberSyncRun(models.Model):
     @property
     def is_active(self) -> bool:
         return self.status in ACTIVE_SYNC_STATUSES
+
+    @property
+    def remedy(self) -> str:
+        """What to do about the run's error, or "" without one."""
+        return self.REMEDIES.get(self.error_kind, "")
 
     @property
     def duration(self):

@@ -92,6 +92,20 @@ def github_members_sync_progress(request, team_slug):
     return render(request, "integrations/partials/member_sync_status.html", status_context(request))
 
 
+@require_GET
+@team_admin_required
+def github_member_sync_run(request, team_slug, run_id):
+    """One member sync of the team, in full: what started it, how it went, and what to do about it."""
+    runs = MemberSyncRun.objects.filter(integration__team=request.team)
+    run = get_object_or_404(runs.select_related("integration", "requested_by"), pk=run_id)
+    context = {"team": request.team, "run": run, "held_members": None}
+    # Holds stay on the members until an admin decides, whichever run held them: the latest complete
+    # run's count is theirs, an earlier run's count is history.
+    if run.members_held and run.pk == runs.filter(status=MemberSyncRun.Status.COMPLETE).values("pk").first()["pk"]:
+        context["held_members"] = held_members(run.integration).order_by("login", "pk")[:HELD_SHOWN]
+    return render(request, "integrations/member_sync_run.html", context)
+
+
 @require_POST
 @team_admin_required
 def github_members_held_confirm(request, team_slug):
