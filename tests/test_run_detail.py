@@ -1,13 +1,21 @@
 """A member sync run's detail page: for the team's admins, with its numbers and what to do."""
 
+import os
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
+import pytest
 from django.db import connection
+from django.test import Client
 from django.test.utils import CaptureQueriesContext
+from playwright.sync_api import expect
 from pytest_django.asserts import assertContains, assertNotContains
 
 from integrations.models import GitHubIntegration, GitHubMember, MemberSyncRun
+from tests.stack import github_environment, stack_environment, web_server
 
+# The README's screenshot is taken again only when asked: a test run leaves the work tree clean.
+SCREENSHOTS = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
 QUEUED = datetime(2025, 3, 4, 9, 0, tzinfo=UTC)
 
 
@@ -112,3 +120,19 @@ def test_its_sql_statement_count_is_bounded(client, alice, integration):
 
     # The session and user, the team membership, the run, the latest complete run, the held members.
     assert len(queries.captured_queries) <= 6
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_page_shows_in_a_browser(browser, alice, integration, github, tmp_path):
+    run = a_run(integration, requested_by=alice, status="error", error="Bad credentials", error_kind="credentials")
+    with web_server(stack_environment(DEBUG=1, **github_environment(github))) as web:
+        client = Client()
+        client.force_login(alice)
+        page = browser.new_context(viewport={"width": 1100, "height": 700}).new_page()
+        page.context.add_cookies([{"name": "sessionid", "value": client.cookies["sessionid"].value, "url": web.url}])
+        page.goto(f"{web.url}{url(run)}")
+
+        expect(page.get_by_role("heading", name="GitHub no longer accepts the connection")).to_be_visible()
+        expect(page.get_by_text(MemberSyncRun.REMEDIES["credentials"])).to_be_visible()
+        screenshots = SCREENSHOTS if os.environ.get("UPDATE_SCREENSHOTS") == "1" else tmp_path
+        page.screenshot(path=screenshots / "run-detail.png", full_page=True)
