@@ -50,7 +50,8 @@ def _measure(size):
     integration = GitHubIntegration.objects.create(team=team, organization_login=f"bench-{size}")
     GitHubMember.objects.bulk_create(
         GitHubMember(integration=integration, github_id=n, node_id=f"U_{n}", login=f"user-{n:05d}", name=f"User {n}",
-                     avatar_url=f"https://avatars.githubusercontent.com/u/{n}?v=4", role="admin" if n % 10 == 0 else "member")
+                     avatar_url=f"https://avatars.githubusercontent.com/u/{n}?v=4",
+                     role="admin" if n % 10 == 0 else "member")
         for n in range(1, size + 1)
     )  # fmt: skip
 
