@@ -216,7 +216,8 @@ class GitHubMember(models.Model):
         ADMIN = "admin", "Admin"
         MEMBER = "member", "Member"
 
-    integration = models.ForeignKey(GitHubIntegration, on_delete=models.CASCADE, related_name="members")
+    # Indexed by github_member_counts below, whose first column it is.
+    integration = models.ForeignKey(GitHubIntegration, on_delete=models.CASCADE, related_name="members", db_index=False)
     github_id = models.BigIntegerField(help_text="GitHub's databaseId for the user.")
     node_id = models.CharField(max_length=100, blank=True)
     login = models.CharField(max_length=255)
@@ -241,7 +242,22 @@ class GitHubMember(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["integration", "github_id"], name="one_member_per_github_user"),
         ]
-        indexes = [models.Index(fields=["integration", "is_active", "login"], name="github_member_listing")]
+        # The members page counts a team's active (or former) members and lists them in login order, a
+        # page at a time. Django writes is_active=True as a bare `"is_active"` in the WHERE clause, which
+        # SQLite matches against a partial index WHERE "is_active" but not against an index column: the
+        # listing is a partial index, the counts read (integration, is_active) alone. Held members are
+        # a few rows of an index of their own.
+        indexes = [
+            models.Index(fields=["integration", "is_active"], name="github_member_counts"),
+            models.Index(
+                fields=["integration", "login", "id"], condition=Q(is_active=True), name="github_member_active_listing"
+            ),
+            models.Index(
+                fields=["integration", "login", "id"],
+                condition=Q(deactivation_held_at__isnull=False),
+                name="github_member_held_listing",
+            ),
+        ]
 
     def __str__(self):
         return self.login
