@@ -4,11 +4,15 @@ from datetime import UTC, datetime
 
 import pytest
 from django.db import connection
+from django.test import Client
 from django.test.utils import CaptureQueriesContext
+from playwright.sync_api import expect
 from pytest_django.asserts import assertContains, assertNotContains
 
+from github_simulator.avatars import avatar_url
 from integrations.models import GitHubIntegration, GitHubMember, MemberSyncRun
 from teams.models import Team
+from tests.stack import github_environment, stack_environment, web_server
 
 URL = "/t/acme/github/members/"
 MARKUP = "<script>alert('member')</script>"
@@ -224,3 +228,22 @@ def test_members_who_left_show_the_date_they_left_in_utc(client, bob, integratio
     assertContains(response, '<th scope="col">Left</th>')
     assertContains(response, '<time datetime="2025-03-04T23:30:00Z" title="2025-03-04 23:30:00 UTC">2025-03-04</time>')
     assertNotContains(client.get(URL), "<time")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_avatars_from_the_simulator_show_in_a_browser(browser, alice, integration, github):
+    member = github.org("acme").members[1]
+    add_members(integration, 1, avatar_url=avatar_url(github.url, member.database_id))
+    with web_server(stack_environment(DEBUG=1, **github_environment(github))) as web:
+        client = Client()
+        client.force_login(alice)
+        page = browser.new_context().new_page()
+        page.context.add_cookies([{"name": "sessionid", "value": client.cookies["sessionid"].value, "url": web.url}])
+        page.goto(f"{web.url}{URL}")
+
+        avatar = page.locator("#github-members img.avatar")
+        expect(avatar).to_be_visible()
+        # Loaded, not refused by the Content-Security-Policy, and drawn at the size the table sets.
+        expect(avatar).to_have_js_property("complete", True)
+        assert avatar.evaluate("image => image.naturalWidth") > 0
+        assert avatar.bounding_box()["width"] == 20
