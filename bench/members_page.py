@@ -1,5 +1,5 @@
-"""Benchmark of the members page of a team with 10,000 members: its response time and its SQL
-statement count, next to a team of 100."""
+"""Benchmark of the members page of a team with 10,000 members, avatars shown: its response time and
+its SQL statement count, next to a team of 100."""
 
 import asyncio
 import os
@@ -28,7 +28,7 @@ def main():
     big, small = rows[-1], rows[0]
     print_bars(
         [
-            ("members page of 10,000 members p50 < 100 ms", big["p50 ms"] < 100, f"{big['p50 ms']} ms"),
+            ("members page of 10,000 members, avatars shown, p50 < 15 ms", big["p50 ms"] < 15, f"{big['p50 ms']} ms"),
             ("SQL statements the same for 100 and 10,000 members", big["SQL"] == small["SQL"],
              f"{small['SQL']} and {big['SQL']}"),
         ]
@@ -50,6 +50,7 @@ def _measure(size):
     integration = GitHubIntegration.objects.create(team=team, organization_login=f"bench-{size}")
     GitHubMember.objects.bulk_create(
         GitHubMember(integration=integration, github_id=n, node_id=f"U_{n}", login=f"user-{n:05d}", name=f"User {n}",
+                     avatar_url=f"https://avatars.githubusercontent.com/u/{n}?v=4",
                      role="admin" if n % 10 == 0 else "member")
         for n in range(1, size + 1)
     )  # fmt: skip

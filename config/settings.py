@@ -5,6 +5,7 @@ import re
 import tempfile
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import dj_database_url
 from cryptography.fernet import Fernet
@@ -306,6 +307,19 @@ if GITHUB_APP_ID and not GITHUB_APP_ID.isdigit():
 # delivery is refused (401), as none can be verified.
 GITHUB_WEBHOOK_SECRET = env("GITHUB_WEBHOOK_SECRET", "")
 
+
+def default_avatars_url(web_url):
+    """Where members' avatars come from: github.com's avatar host, or the web host of GitHub
+    Enterprise Server (and of the simulator), which serves them at /avatars/."""
+    if urlsplit(web_url).hostname == "github.com":
+        return "https://avatars.githubusercontent.com"
+    return web_url
+
+
+# Only its scheme, host and port count: the pages' Content-Security-Policy allows images from it.
+_avatars = urlsplit(env("GITHUB_AVATARS_URL", default_avatars_url(GITHUB_WEB_URL)))
+GITHUB_AVATARS_ORIGIN = f"{_avatars.scheme}://{_avatars.netloc}"
+
 # Pages run only the app's own scripts and styles, in DEBUG as in production (so that the tests see
 # the policy a deployment sends): an injected <script> or style="" does nothing. GitHub is in
 # form-action because Chromium applies it to the redirects a posted form follows, and connecting
@@ -315,7 +329,7 @@ CONTENT_SECURITY_POLICY = {
         "default-src": [SELF],
         "script-src": [SELF],
         "style-src": [SELF],
-        "img-src": [SELF, "data:"],
+        "img-src": [SELF, "data:", GITHUB_AVATARS_ORIGIN],
         "connect-src": [SELF],
         "form-action": [SELF, GITHUB_WEB_URL],
         "frame-ancestors": [NONE],

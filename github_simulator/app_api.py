@@ -8,7 +8,7 @@ import time
 from github_simulator.app import EVENTS, PERMISSIONS
 from github_simulator.faults import REST_DOCS
 from github_simulator.messages import github_error, json_response
-from github_simulator.organizations import VIEWER, Member, SimulatedOrg, avatar_url
+from github_simulator.organizations import VIEWER, Member, SimulatedOrg
 from github_simulator.rest import Route, _simple_user
 
 _APPS_DOCS = "https://docs.github.com/rest/apps/apps"
@@ -145,7 +145,7 @@ def installation_body(simulator, installation, api_url: str) -> dict:
 
 def _account(org: SimulatedOrg, api_url: str, web_url: str) -> dict:
     """An organization as GitHub shows the account of an installation: shaped as a simple user."""
-    as_user = Member(-1, org.id, org.node_id, org.login, org.name, "", avatar_url(org.id), "", True, False)
+    as_user = Member(-1, org.id, org.node_id, org.login, org.name, "", "", True, False)
     return {**_simple_user(as_user, api_url, web_url), "type": "Organization"}
 
 

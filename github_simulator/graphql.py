@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from graphql import GraphQLError, build_schema, execute, parse, validate
 
 from github_simulator import faults
+from github_simulator.avatars import avatar_url
 from github_simulator.messages import Response, github_error, json_response
 from github_simulator.organizations import ADMIN, VIEWER, Member, SimulatedOrg
 
@@ -195,7 +196,10 @@ def _members(source, info, after=None, first=None):
     # GitHub shows a viewer outside the organization its public members only, without a word.
     public_only = not context.token.sees_every_member(org)
     members, has_next = org.page(first, _decode_cursor(after), public_only=public_only)
-    edges = [{"cursor": encode_cursor(member.index), "node": _user(member), "role": member.role} for member in members]
+    edges = [
+        {"cursor": encode_cursor(member.index), "node": _user(member, info.context.simulator.url), "role": member.role}
+        for member in members
+    ]
     return {
         "totalCount": org.count(public_only=public_only),
         "pageInfo": {"hasNextPage": has_next, "endCursor": edges[-1]["cursor"] if edges else None},
@@ -224,9 +228,9 @@ def _check_page(info, first) -> None:
         raise GitHubGraphQLError("EXCESSIVE_PAGINATION", message)
 
 
-def _user(member: Member) -> dict:
+def _user(member: Member, web_url: str) -> dict:
     return {
-        "avatarUrl": member.avatar_url,
+        "avatarUrl": avatar_url(web_url, member.database_id),
         "databaseId": member.database_id,
         "email": member.email,
         "id": member.node_id,
@@ -273,7 +277,7 @@ def _rate_limit(_root, info, **_arguments):
 SCHEMA = build_schema(SDL)
 SCHEMA.query_type.fields["organization"].resolve = _organization
 SCHEMA.query_type.fields["rateLimit"].resolve = _rate_limit
-SCHEMA.query_type.fields["viewer"].resolve = lambda _root, info: _user(VIEWER)
+SCHEMA.query_type.fields["viewer"].resolve = lambda _root, info: _user(VIEWER, info.context.simulator.url)
 SCHEMA.type_map["Organization"].fields["membersWithRole"].resolve = _members
 SCHEMA.type_map["User"].fields["organizationVerifiedDomainEmails"].resolve = _verified_emails
 

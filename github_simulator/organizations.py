@@ -36,7 +36,6 @@ class Member:
     login: str
     name: str | None
     email: str  # "" without a public email, as GitHub answers
-    avatar_url: str
     role: str
     public: bool  # a public membership shows to anyone, a concealed one to members only
     verified_email: bool  # has an email on one of the organization's verified domains
@@ -48,16 +47,12 @@ def node_id(prefix: str, database_id: int) -> str:
     return f"{prefix}_{base64.urlsafe_b64encode(packed).decode().rstrip('=')}"
 
 
-def avatar_url(database_id: int) -> str:
-    return f"https://avatars.githubusercontent.com/u/{database_id}?v=4"
-
-
 def slug(name: str) -> str:
     """Return the ASCII letters a login is made of: "Zoë" gives "zoe"."""
     return unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode().lower()
 
 
-VIEWER = Member(0, 1, node_id("U", 1), "octocat", "The Octocat", "octocat@github.com", avatar_url(1), ADMIN, True, True)
+VIEWER = Member(0, 1, node_id("U", 1), "octocat", "The Octocat", "octocat@github.com", ADMIN, True, True)
 
 
 def _seed(login: str) -> int:
@@ -269,7 +264,6 @@ class SimulatedOrg:
             login=f"{first}-{last}-{_base36(database_id)}",
             name=None if (random >> 24) % 8 == 0 else name,
             email=f"{first}.{last}@example.com" if (random >> 32) % 3 == 0 else "",
-            avatar_url=avatar_url(database_id),
             role=_role(random),
             public=self._is_public(index),
             verified_email=(random >> 48) % 4 == 0,

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from itertools import islice
 from urllib.parse import unquote, urlencode
 
+from github_simulator.avatars import avatar_url
 from github_simulator.faults import (
     ORGANIZATION_FAULTS,
     REST_DOCS,
@@ -16,7 +17,7 @@ from github_simulator.faults import (
     sso_header,
 )
 from github_simulator.messages import Response, github_error, json_response, redirect
-from github_simulator.organizations import ADMIN, MEMBER, VIEWER, Member, SimulatedOrg, avatar_url
+from github_simulator.organizations import ADMIN, MEMBER, VIEWER, Member, SimulatedOrg
 
 DEFAULT_PER_PAGE = 30
 MAX_PER_PAGE = 100
@@ -59,7 +60,7 @@ def _user_orgs(simulator, token, request):
             headers.append(("X-GitHub-SSO", f"partial-results; organizations={','.join(ids)}"))
         orgs = [org for org in orgs if org.login.lower() not in hidden]
     page, per_page = _paging(request)
-    body = [_simple_org(org, request.api_url) for org in orgs[(page - 1) * per_page : page * per_page]]
+    body = [_simple_org(org, request.api_url, simulator.url) for org in orgs[(page - 1) * per_page : page * per_page]]
     link = _link(f"{request.api_url}/user/orgs", request, page, _pages(len(orgs), per_page))
     return json_response(200, body, headers + link)
 
@@ -117,7 +118,7 @@ def _membership(simulator, token, request, org, username=None):
         "role": member.role.lower(),
         "direct_membership": True,
         "organization_url": f"{request.api_url}/orgs/{found.login}",
-        "organization": _simple_org(found, request.api_url),
+        "organization": _simple_org(found, request.api_url, simulator.url),
         "user": _simple_user(member, request.api_url, simulator.url),
     }
     return json_response(200, body)
@@ -209,7 +210,7 @@ def _simple_user(member: Member, api_url: str, web_url: str) -> dict:
         "login": member.login,
         "id": member.database_id,
         "node_id": member.node_id,
-        "avatar_url": member.avatar_url,
+        "avatar_url": avatar_url(web_url, member.database_id),
         "gravatar_id": "",
         "url": api,
         "html_url": f"{web_url}/{member.login}",
@@ -244,7 +245,7 @@ _PRIVATE_PROFILE = {
 }
 
 
-def _simple_org(org: SimulatedOrg, api_url: str) -> dict:
+def _simple_org(org: SimulatedOrg, api_url: str, web_url: str) -> dict:
     api = f"{api_url}/orgs/{org.login}"
     return {
         "login": org.login,
@@ -257,7 +258,7 @@ def _simple_org(org: SimulatedOrg, api_url: str) -> dict:
         "issues_url": f"{api}/issues",
         "members_url": f"{api}/members{{/member}}",
         "public_members_url": f"{api}/public_members{{/member}}",
-        "avatar_url": avatar_url(org.id),
+        "avatar_url": avatar_url(web_url, org.id),
         "description": f"{org.name}, simulated",
     }
 
@@ -265,7 +266,7 @@ def _simple_org(org: SimulatedOrg, api_url: str) -> dict:
 def _full_org(org: SimulatedOrg, api_url: str, web_url: str) -> dict:
     counts = dict.fromkeys(("public_repos", "public_gists", "followers", "following"), 0)
     return {
-        **_simple_org(org, api_url),
+        **_simple_org(org, api_url, web_url),
         "name": org.name,
         "html_url": f"{web_url}/{org.login}",
         "type": "Organization",

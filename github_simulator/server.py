@@ -13,7 +13,7 @@ import time
 import traceback
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from github_simulator import app_api, control, graphql, install_page, oauth, rest
+from github_simulator import app_api, avatars, control, graphql, install_page, oauth, rest
 from github_simulator.faults import (
     GRAPHQL_DOCS,
     REST_DOCS,
@@ -107,6 +107,9 @@ class _Handler(BaseHTTPRequestHandler):
 def dispatch(simulator, request: Request) -> Response:
     if request.path.startswith(control.PREFIX):
         return control.handle(simulator, request)
+    # Asked for by browsers showing the product's pages, not by the product: not counted as its requests.
+    if request.path.startswith(avatars.PREFIX):
+        return avatars.handle(request)
     simulator.record(request.method, request.target)
     if simulator.latency_ms:
         time.sleep(simulator.latency_ms / 1000)

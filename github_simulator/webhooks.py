@@ -191,6 +191,6 @@ def installation_event(simulator, installation, action: str) -> dict:
 
 def _organization_and_sender(simulator, org: SimulatedOrg) -> dict:
     return {
-        "organization": _simple_org(org, simulator.url),
+        "organization": _simple_org(org, simulator.url, simulator.url),
         "sender": _simple_user(VIEWER, simulator.url, simulator.url),
     }

@@ -122,6 +122,16 @@ class MemberSyncRun(models.Model):
         INTERRUPTED = "interrupted", "The sync was interrupted"  # syncing again
         UNEXPECTED = "unexpected", "Unexpected error"
 
+    # What an admin does about each kind of error, in one line: the run detail page says it.
+    REMEDIES = {
+        ErrorKind.CREDENTIALS: "Connect GitHub again: a new connection gives the team a token GitHub accepts.",
+        ErrorKind.INSTALLATION: "Install the GitHub App on the organization again, or ask an owner to unsuspend it.",
+        ErrorKind.ORGANIZATION: "Ask an owner of the organization to allow this app to read its members.",
+        ErrorKind.GITHUB: "Nothing to change here: sync again later, once GitHub answers in full.",
+        ErrorKind.INTERRUPTED: "Sync again: a new run starts from the beginning.",
+        ErrorKind.UNEXPECTED: "Sync again; if it fails the same way, tell the people who run this service.",
+    }
+
     integration = models.ForeignKey(GitHubIntegration, on_delete=models.CASCADE, related_name="member_sync_runs")
     trigger = models.CharField(max_length=10, choices=Trigger.choices)
     status = models.CharField(max_length=10, choices=MemberSyncStatus.choices, default=MemberSyncStatus.QUEUED)
@@ -176,6 +186,11 @@ class MemberSyncRun(models.Model):
         return self.status in ACTIVE_SYNC_STATUSES
 
     @property
+    def remedy(self) -> str:
+        """What to do about the run's error, or "" without one."""
+        return self.REMEDIES.get(self.error_kind, "")
+
+    @property
     def duration(self):
         if self.started_at and self.finished_at:
             return self.finished_at - self.started_at
@@ -197,6 +212,10 @@ class MemberSyncRun(models.Model):
         }
 
 
+# CSS pixels: the size the member table shows avatars at (static/css/app.css says the same).
+AVATAR_SIZE = 20
+
+
 class GitHubMember(models.Model):
     """A member of the connected organization, keyed by GitHub's numeric user id, which survives
     login renames. Members who leave are marked inactive, never deleted."""
@@ -205,7 +224,8 @@ class GitHubMember(models.Model):
         ADMIN = "admin", "Admin"
         MEMBER = "member", "Member"
 
-    integration = models.ForeignKey(GitHubIntegration, on_delete=models.CASCADE, related_name="members")
+    # Indexed by github_member_counts below, whose first column it is.
+    integration = models.ForeignKey(GitHubIntegration, on_delete=models.CASCADE, related_name="members", db_index=False)
     github_id = models.BigIntegerField(help_text="GitHub's databaseId for the user.")
     node_id = models.CharField(max_length=100, blank=True)
     login = models.CharField(max_length=255)
@@ -230,10 +250,33 @@ class GitHubMember(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["integration", "github_id"], name="one_member_per_github_user"),
         ]
-        indexes = [models.Index(fields=["integration", "is_active", "login"], name="github_member_listing")]
+        # The members page counts a team's active (or former) members and lists them in login order, a
+        # page at a time. Django writes is_active=True as a bare `"is_active"` in the WHERE clause, which
+        # SQLite matches against a partial index WHERE "is_active" but not against an index column: the
+        # listing is a partial index, the counts read (integration, is_active) alone. Held members are
+        # a few rows of an index of their own.
+        indexes = [
+            models.Index(fields=["integration", "is_active"], name="github_member_counts"),
+            models.Index(
+                fields=["integration", "login", "id"], condition=Q(is_active=True), name="github_member_active_listing"
+            ),
+            models.Index(
+                fields=["integration", "login", "id"],
+                condition=Q(deactivation_held_at__isnull=False),
+                name="github_member_held_listing",
+            ),
+        ]
 
     def __str__(self):
         return self.login
+
+    @property
+    def avatar_thumbnail_url(self) -> str:
+        """The avatar at twice the size the member table shows it, sharp on high-density screens and
+        a fraction of the full image: GitHub's avatar hosts (and Gravatar) read the size from `s`."""
+        if not self.avatar_url:
+            return ""
+        return f"{self.avatar_url}{'&' if '?' in self.avatar_url else '?'}s={2 * AVATAR_SIZE}"
 
 
 class StagedMember(models.Model):

@@ -31,6 +31,11 @@ urlpatterns = [
         members.github_members_held_dismiss,
         name="github_members_held_dismiss",
     ),
+    path(
+        "t/<slug:team_slug>/github/members/runs/<int:run_id>/",
+        members.github_member_sync_run,
+        name="github_member_sync_run",
+    ),
     # The team's Server-Sent-Events stream; integrations.channels decides who may read it.
     path("t/<slug:team_slug>/events/", events.team_events, name="github_member_events"),
 ]

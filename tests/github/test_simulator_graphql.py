@@ -3,6 +3,7 @@ concealed members, verified-domain emails, and GitHub's refusals."""
 
 import pytest
 
+from github_simulator.avatars import avatar_url
 from tests.github.helpers import MEMBERS_QUERY, all_members, graphql, members_page
 
 
@@ -33,7 +34,7 @@ def test_the_products_query_is_answered_with_the_simulated_members(github, githu
             "login": member.login,
             "name": member.name,
             "email": member.email,
-            "avatarUrl": member.avatar_url,
+            "avatarUrl": avatar_url(github.url, member.database_id),
             "organizationVerifiedDomainEmails": [f"{member.login}@acme.example"] if member.verified_email else [],
         },
     }

@@ -1,0 +1,25 @@
+"""Moments on pages: a <time> element in UTC, with the UTC time on hover. The page's script shows it
+in the reader's time zone; without the script the UTC time stays, and says so."""
+
+from datetime import UTC
+
+from django import template
+from django.utils.html import format_html
+
+register = template.Library()
+
+SHOWN = {"date": "%Y-%m-%d", "minute": "%Y-%m-%d %H:%M UTC", "second": "%Y-%m-%d %H:%M:%S UTC"}
+
+
+@register.simple_tag
+def utc_time(moment, precision="minute"):
+    """Return the moment as a <time> element, to the precision given ("date", "minute" or "second")."""
+    if moment is None:
+        return "—"
+    moment = moment.astimezone(UTC)
+    return format_html(
+        '<time datetime="{}" title="{}">{}</time>',
+        moment.isoformat(timespec="seconds").replace("+00:00", "Z"),
+        moment.strftime("%Y-%m-%d %H:%M:%S UTC"),
+        moment.strftime(SHOWN[precision]),
+    )
