@@ -123,7 +123,7 @@ class MemberSyncRun(models.Model):
         UNEXPECTED = "unexpected", "Unexpected error"
 
     # What an admin does about each kind of error, in one line: the run detail page says it.
-    REMEDIES = {
+    REMEDIES: dict[str, str] = {
         ErrorKind.CREDENTIALS: "Connect GitHub again: a new connection gives the team a token GitHub accepts.",
         ErrorKind.INSTALLATION: "Install the GitHub App on the organization again, or ask an owner to unsuspend it.",
         ErrorKind.ORGANIZATION: "Ask an owner of the organization to allow this app to read its members.",

@@ -3,8 +3,9 @@ Pages are visited as people reach them, through the real stack."""
 
 import pytest
 
+from teams.models import Membership, Team
 from tests.accessibility import serious_violations
-from tests.stack import github_environment, stack_environment, web_server, worker
+from tests.stack import github_environment, session_cookies, stack_environment, web_server, worker
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -15,7 +16,7 @@ def test_axe_finds_what_a_screen_reader_user_would_miss(browser):
     assert [line.split(" ")[0] for line in serious_violations(page)] == ["image-alt"]
 
 
-def test_every_page_has_no_serious_or_critical_violation(browser, github, broker):
+def test_every_page_has_no_serious_or_critical_violation(browser, github, broker, django_user_model):
     env = stack_environment(DEBUG=1, **github_environment(github))
     found = {}
     with web_server(env) as web, worker(env):
@@ -42,10 +43,23 @@ def test_every_page_has_no_serious_or_critical_violation(browser, github, broker
         page.locator("#member-sync-banner[data-status=complete]").wait_for()
         check("team page with its banner")
         page.get_by_role("link", name="See the members").click()
-        page.locator("#github-members").wait_for()
+        page.locator("#github-members img").first.wait_for()
         check("members page")
+        page.locator("#member-sync-runs").get_by_role("link").first.click()
+        page.locator("#member-sync-run").wait_for()
+        check("run detail")
+        run_detail = page.url
         page.goto(f"{web.url}/github/callback/?code=x&state=forged")
         check("GitHub connection problem")
         page.goto(f"{web.url}/t/no-such-team/")
         check("not found")
+        member = django_user_model.objects.create(username="erin")
+        Membership.objects.create(team=Team.objects.get(), user=member, role=Membership.Role.MEMBER)
+        page.context.clear_cookies()
+        page.context.add_cookies(
+            [{"name": name, "value": value, "url": web.url} for name, value in session_cookies(member).items()]
+        )
+        assert page.goto(run_detail).status == 403
+        check("refused (a member, not an admin)")
+    assert len(found) == 10
     assert found == {name: [] for name in found}

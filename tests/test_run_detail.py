@@ -57,7 +57,9 @@ def test_it_shows_who_when_and_the_numbers(client, alice, integration):
 
     assertContains(response, "<dt>Trigger</dt><dd>Manual</dd>", html=True)
     assertContains(response, "<dt>Requested by</dt><dd>alice</dd>", html=True)
-    assertContains(response, '<time datetime="2025-03-04T09:00:02Z" title="2025-03-04 09:00:02 UTC">')
+    assertContains(
+        response, '<time data-local="datetime" datetime="2025-03-04T09:00:02Z" title="2025-03-04 09:00:02 UTC">'
+    )
     assertContains(response, "<dt>Duration</dt><dd>12.5 s</dd>", html=True)
     assertContains(response, "<dt>GitHub API calls</dt><dd>7</dd>", html=True)
     assertContains(

@@ -9,6 +9,8 @@ from django.utils.html import format_html
 register = template.Library()
 
 SHOWN = {"date": "%Y-%m-%d", "minute": "%Y-%m-%d %H:%M UTC", "second": "%Y-%m-%d %H:%M:%S UTC"}
+# How static/js/local_times.js shows each in the reader's time zone.
+LOCAL = {"date": "date", "minute": "datetime", "second": "datetime"}
 
 
 @register.simple_tag
@@ -18,7 +20,8 @@ def utc_time(moment, precision="minute"):
         return "—"
     moment = moment.astimezone(UTC)
     return format_html(
-        '<time datetime="{}" title="{}">{}</time>',
+        '<time data-local="{}" datetime="{}" title="{}">{}</time>',
+        LOCAL[precision],
         moment.isoformat(timespec="seconds").replace("+00:00", "Z"),
         moment.strftime("%Y-%m-%d %H:%M:%S UTC"),
         moment.strftime(SHOWN[precision]),

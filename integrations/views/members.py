@@ -113,7 +113,8 @@ def github_member_sync_run(request, team_slug, run_id):
     context = {"team": request.team, "run": run, "held_members": None}
     # Holds stay on the members until an admin decides, whichever run held them: the latest complete
     # run's count is theirs, an earlier run's count is history.
-    if run.members_held and run.pk == runs.filter(status=MemberSyncRun.Status.COMPLETE).values("pk").first()["pk"]:
+    latest_complete = runs.filter(status=MemberSyncRun.Status.COMPLETE).values_list("pk", flat=True).first()
+    if run.members_held and run.pk == latest_complete:
         context["held_members"] = held_members(run.integration).order_by("login", "pk")[:HELD_SHOWN]
     return render(request, "integrations/member_sync_run.html", context)
 

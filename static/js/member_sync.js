@@ -21,15 +21,6 @@ function setText(element, text) {
   if (element) element.textContent = text;
 }
 
-// Times come rendered in UTC (their title keeps it, shown on hover): put in the reader's time zone.
-function localTimes(root) {
-  for (const time of root.querySelectorAll("time[data-local]")) {
-    if (!time.dateTime) continue;
-    const options = { timeStyle: "short", ...(time.dataset.local === "datetime" && { dateStyle: "medium" }) };
-    time.textContent = new Date(time.dateTime).toLocaleString([], options);
-  }
-}
-
 function setTime(element, moment) {
   if (!element || !moment) return;
   element.dateTime = moment.at;
@@ -86,8 +77,6 @@ function render(root, shown) {
     setTime($(root, "finished-at"), shown.finished);
     setText($(root, "finished-counts"), shown.finished.counts);
   }
-  localTimes(root);
-
   if (root.classList.contains("banner")) {
     root.classList.remove(...[...root.classList].filter((name) => name.startsWith("banner-")));
     root.classList.add(`banner-${shown.status}`);
@@ -207,14 +196,12 @@ function enhanceSyncForm(root, listener) {
     // Keep this element (it holds the listener); take the server's rendering of its content.
     root.dataset.status = fresh.dataset.status || root.dataset.status;
     root.replaceChildren(...fresh.childNodes);
-    localTimes(root);
     if (fresh.dataset.run) listener.rendered(Number(fresh.dataset.run));
   });
 }
 
 const root = document.querySelector("#member-sync-status[data-events-url], #member-sync-banner[data-events-url]");
 if (root) {
-  localTimes(root);
   const listener = listen(root);
   enhanceSyncForm(root, listener);
 }
