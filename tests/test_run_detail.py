@@ -1,8 +1,6 @@
 """A member sync run's detail page: for the team's admins, with its numbers and what to do."""
 
-import os
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 from django.db import connection
@@ -14,8 +12,6 @@ from pytest_django.asserts import assertContains, assertNotContains
 from integrations.models import GitHubIntegration, GitHubMember, MemberSyncRun
 from tests.stack import github_environment, stack_environment, web_server
 
-# The README's screenshot is taken again only when asked: a test run leaves the work tree clean.
-SCREENSHOTS = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
 QUEUED = datetime(2025, 3, 4, 9, 0, tzinfo=UTC)
 
 
@@ -125,7 +121,7 @@ def test_its_sql_statement_count_is_bounded(client, alice, integration):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_the_page_shows_in_a_browser(browser, alice, integration, github, tmp_path):
+def test_the_page_shows_in_a_browser(browser, alice, integration, github, screenshot):
     run = a_run(integration, requested_by=alice, status="error", error="Bad credentials", error_kind="credentials")
     with web_server(stack_environment(DEBUG=1, **github_environment(github))) as web:
         client = Client()
@@ -136,5 +132,4 @@ def test_the_page_shows_in_a_browser(browser, alice, integration, github, tmp_pa
 
         expect(page.get_by_role("heading", name="GitHub no longer accepts the connection")).to_be_visible()
         expect(page.get_by_text(MemberSyncRun.REMEDIES["credentials"])).to_be_visible()
-        screenshots = SCREENSHOTS if os.environ.get("UPDATE_SCREENSHOTS") == "1" else tmp_path
-        page.screenshot(path=screenshots / "run-detail.png", full_page=True)
+        screenshot(page, "run-detail")

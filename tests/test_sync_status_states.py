@@ -11,10 +11,11 @@ from django.test import Client
 from django.utils import timezone
 from playwright.sync_api import expect
 
+from github_simulator.avatars import avatar_url
 from integrations.events import publish_member_sync
 from integrations.models import GitHubIntegration, GitHubMember, MemberSyncRun
 from tests.helpers import LIVE
-from tests.stack import stack_environment, web_server
+from tests.stack import github_environment, stack_environment, web_server
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -122,17 +123,25 @@ SCREENSHOTS = {
 
 
 @pytest.fixture(scope="module")
-def web(django_db_setup, django_db_blocker):
-    """One web server for the module: the states are rows, and events are published from here."""
-    with django_db_blocker.unblock(), web_server(stack_environment(DEBUG=1)) as web:
+def web(django_db_setup, django_db_blocker, github_simulator):
+    """One web server for the module: the states are rows, and events are published from here. Its
+    GitHub is the simulator, whose avatars the pages may then show."""
+    env = stack_environment(DEBUG=1, **github_environment(github_simulator))
+    with django_db_blocker.unblock(), web_server(env) as web:
         yield web
 
 
 @pytest.fixture
-def acme(team, alice):
+def acme(team, alice, github_simulator):
     integration = GitHubIntegration.objects.create(team=team, organization_login="acme", connected_by=alice)
     GitHubMember.objects.bulk_create(
-        GitHubMember(integration=integration, github_id=n, login=f"member-{n:02d}", name=f"Member {n}")
+        GitHubMember(
+            integration=integration,
+            github_id=n,
+            login=f"member-{n:02d}",
+            name=f"Member {n}",
+            avatar_url=avatar_url(github_simulator.url, n),
+        )
         for n in range(1, 13)
     )
     return integration
