@@ -123,10 +123,6 @@ def test_it_shows_githubs_remaining_rate_limit_as_the_latest_run_saw_it(client, 
     assert metrics["github_rate_limit_remaining", (("team", "acme"),)] == remaining
 
 
-def test_it_shows_the_open_event_streams(client, db):
-    assert scrape(client)["member_sync_event_streams_open", ()] == 0
-
-
 def test_it_counts_the_event_streams_open_in_every_web_process(client, alice, bob):
     before = scrape(client)[("member_sync_event_streams_open", ())]
     claims = [(user.pk, streams.claim_stream(user.pk)) for user in (alice, bob, bob)]

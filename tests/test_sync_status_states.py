@@ -14,6 +14,7 @@ from playwright.sync_api import expect
 from github_simulator.avatars import avatar_url
 from integrations.events import publish_member_sync
 from integrations.models import GitHubIntegration, GitHubMember, MemberSyncRun
+from tests.accessibility import serious_violations
 from tests.helpers import LIVE
 from tests.stack import github_environment, stack_environment, web_server
 
@@ -210,6 +211,8 @@ def test_each_state_shows_what_it_should_and_nothing_else(reader, web, acme, scr
 
     for root in pages:
         assert_shows(root, page, state)
+        # Each state read by keyboard and screen reader as axe-core sees it, live and as rendered.
+        assert serious_violations(root.page) == []
     if (where, name) in SCREENSHOTS:
         screenshot(pages[-1].page, SCREENSHOTS[where, name])
 
