@@ -14,6 +14,8 @@ from integrations.events import current_event_id
 from integrations.models import GitHubIntegration
 from integrations.sync_display import shown
 
+RECENT_RUNS = 5
+
 
 def integration_of(team) -> GitHubIntegration | None:
     return GitHubIntegration.objects.filter(team=team).first()
@@ -26,11 +28,14 @@ def status_context(request) -> dict:
     # (harmless) instead of lost (a page stuck on "Syncing").
     last_event_id = current_event_id(team.pk)
     integration = integration_of(team)
-    latest_run = integration.member_sync_runs.select_related("requested_by").first() if integration else None
+    # The latest run is the first of the recent ones the members page lists: one statement for both.
+    recent_runs = list(integration.member_sync_runs.select_related("requested_by")[:RECENT_RUNS]) if integration else []
+    latest_run = recent_runs[0] if recent_runs else None
     return {
         "team": team,
         "integration": integration,
         "latest_run": latest_run,
+        "recent_runs": recent_runs,
         "shown": shown(latest_run, integration.organization_login) if integration else None,
         "is_admin": request.team_membership.is_admin,
         "events_url": reverse("integrations:github_member_events", args=[team.slug]),

@@ -37,7 +37,6 @@ def github_members(request, team_slug):
         shown = list(held[:HELD_SHOWN])
         # Counted only when there are more than shown: most pages have none, and no statement for it.
         context.update(held_count=held.count() if len(shown) == HELD_SHOWN else len(shown), held_members=shown)
-        context["recent_runs"] = integration.member_sync_runs.select_related("requested_by")[:5]
     # The App's connection belongs to the organization, not to a person: offered to a team without it,
     # or whose installation is gone or suspended.
     context["offer_github_app"] = (
