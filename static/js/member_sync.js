@@ -116,8 +116,8 @@ function listen(root) {
     if (message.lastEventId) lastEventId = message.lastEventId;
     const data = JSON.parse(message.data);
     if (isOlder(data)) return; // replayed, or overtaken by a newer one
-    // A worker older than the page (a deploy under way) sends no `shown`: its next event, or a
-    // reload, brings the page up to date.
+    // A worker older than the page (a deploy under way) sends no `shown`: a reload, or the events
+    // of a newer worker, bring the page up to date.
     if (!data.shown) return;
     latest = data;
     apply(data);
