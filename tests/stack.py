@@ -117,6 +117,12 @@ def session_cookies(user):
     return {"sessionid": client.cookies["sessionid"].value}
 
 
+def sign_in(context, url, user):
+    """Sign `user` in to the server at `url` in a Playwright browser context (in place of any other)."""
+    context.clear_cookies()
+    context.add_cookies([{"name": name, "value": value, "url": url} for name, value in session_cookies(user).items()])
+
+
 class EventStream:
     """Reads one Server-Sent-Events stream in a thread; events arrive on a queue."""
 

@@ -5,7 +5,7 @@ import pytest
 
 from teams.models import Membership, Team
 from tests.accessibility import serious_violations
-from tests.stack import github_environment, session_cookies, stack_environment, web_server, worker
+from tests.stack import github_environment, sign_in, stack_environment, web_server, worker
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -55,10 +55,7 @@ def test_every_page_has_no_serious_or_critical_violation(browser, github, broker
         check("not found")
         member = django_user_model.objects.create(username="erin")
         Membership.objects.create(team=Team.objects.get(), user=member, role=Membership.Role.MEMBER)
-        page.context.clear_cookies()
-        page.context.add_cookies(
-            [{"name": name, "value": value, "url": web.url} for name, value in session_cookies(member).items()]
-        )
+        sign_in(page.context, web.url, member)
         assert page.goto(run_detail).status == 403
         check("refused (a member, not an admin)")
     assert len(found) == 10

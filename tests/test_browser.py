@@ -4,7 +4,6 @@ stack: uvicorn, a rundramatiq worker, Redis and the GitHub simulator."""
 from collections import Counter
 
 import pytest
-from django.test import Client
 from django.utils import timezone
 from playwright.sync_api import expect
 
@@ -12,7 +11,7 @@ from integrations.models import GitHubIntegration, GitHubMember, MemberSyncRun
 from tests import github_webhooks
 from tests.helpers import LIVE, free_port, wait_for
 from tests.oauth_flow import onboard_in_browser
-from tests.stack import github_environment, own_redis, stack_environment, web_server, worker
+from tests.stack import github_environment, own_redis, sign_in, stack_environment, web_server, worker
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -23,10 +22,8 @@ def env(github, broker):
 
 
 def logged_in_page(browser, web, user):
-    client = Client()
-    client.force_login(user)
     context = browser.new_context(viewport={"width": 1100, "height": 900})
-    context.add_cookies([{"name": "sessionid", "value": client.cookies["sessionid"].value, "url": web.url}])
+    sign_in(context, web.url, user)
     return context.new_page()
 
 

@@ -4,7 +4,6 @@ from datetime import UTC, datetime
 
 import pytest
 from django.db import connection
-from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from playwright.sync_api import expect
 from pytest_django.asserts import assertContains, assertNotContains
@@ -12,7 +11,7 @@ from pytest_django.asserts import assertContains, assertNotContains
 from github_simulator.avatars import avatar_url
 from integrations.models import GitHubIntegration, GitHubMember, MemberSyncRun
 from teams.models import Team
-from tests.stack import github_environment, stack_environment, web_server
+from tests.stack import github_environment, sign_in, stack_environment, web_server
 
 URL = "/t/acme/github/members/"
 MARKUP = "<script>alert('member')</script>"
@@ -218,10 +217,8 @@ def test_avatars_from_the_simulator_show_in_a_browser(browser, alice, integratio
     member = github.org("acme").members[1]
     add_members(integration, 1, avatar_url=avatar_url(github.url, member.database_id))
     with web_server(stack_environment(DEBUG=1, **github_environment(github))) as web:
-        client = Client()
-        client.force_login(alice)
         page = browser.new_context().new_page()
-        page.context.add_cookies([{"name": "sessionid", "value": client.cookies["sessionid"].value, "url": web.url}])
+        sign_in(page.context, web.url, alice)
         page.goto(f"{web.url}{URL}")
 
         avatar = page.locator("#github-members img.avatar")

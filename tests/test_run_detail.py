@@ -4,13 +4,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.db import connection
-from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from playwright.sync_api import expect
 from pytest_django.asserts import assertContains, assertNotContains
 
 from integrations.models import GitHubIntegration, GitHubMember, MemberSyncRun
-from tests.stack import github_environment, stack_environment, web_server
+from tests.stack import github_environment, sign_in, stack_environment, web_server
 
 QUEUED = datetime(2025, 3, 4, 9, 0, tzinfo=UTC)
 
@@ -124,10 +123,8 @@ def test_its_sql_statement_count_is_bounded(client, alice, integration):
 def test_the_page_shows_in_a_browser(browser, alice, integration, github, screenshot):
     run = a_run(integration, requested_by=alice, status="error", error="Bad credentials", error_kind="credentials")
     with web_server(stack_environment(DEBUG=1, **github_environment(github))) as web:
-        client = Client()
-        client.force_login(alice)
         page = browser.new_context(viewport={"width": 1100, "height": 700}).new_page()
-        page.context.add_cookies([{"name": "sessionid", "value": client.cookies["sessionid"].value, "url": web.url}])
+        sign_in(page.context, web.url, alice)
         page.goto(f"{web.url}{url(run)}")
 
         expect(page.get_by_role("heading", name="GitHub no longer accepts the connection")).to_be_visible()

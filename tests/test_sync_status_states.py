@@ -7,7 +7,6 @@ from datetime import timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-from django.test import Client
 from django.utils import timezone
 from playwright.sync_api import expect
 
@@ -16,7 +15,7 @@ from integrations.events import publish_member_sync
 from integrations.models import GitHubIntegration, GitHubMember, MemberSyncRun
 from tests.accessibility import serious_violations
 from tests.helpers import LIVE
-from tests.stack import github_environment, stack_environment, web_server
+from tests.stack import github_environment, sign_in, stack_environment, web_server
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -151,10 +150,8 @@ def acme(team, alice, github_simulator):
 @pytest.fixture
 def reader(browser, web, alice):
     """A browser context of Alice, an admin, who reads in India."""
-    client = Client()
-    client.force_login(alice)
     context = browser.new_context(viewport={"width": 1100, "height": 900}, timezone_id=READER_ZONE, locale="en-GB")
-    context.add_cookies([{"name": "sessionid", "value": client.cookies["sessionid"].value, "url": web.url}])
+    sign_in(context, web.url, alice)
     yield context
     context.close()
 
