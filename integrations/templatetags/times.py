@@ -8,14 +8,20 @@ from django.utils.html import format_html
 
 register = template.Library()
 
-SHOWN = {"date": "%Y-%m-%d", "minute": "%Y-%m-%d %H:%M UTC", "second": "%Y-%m-%d %H:%M:%S UTC"}
+SHOWN = {
+    "date": "%Y-%m-%d",
+    "time": "%H:%M UTC",  # a moment within the day ahead
+    "day": "%b %-d at %H:%M UTC",  # a moment within the year
+    "minute": "%Y-%m-%d %H:%M UTC",
+    "second": "%Y-%m-%d %H:%M:%S UTC",
+}
 # How static/js/local_times.js shows each in the reader's time zone.
-LOCAL = {"date": "date", "minute": "datetime", "second": "datetime"}
+LOCAL = {"date": "date", "time": "time", "day": "datetime", "minute": "datetime", "second": "datetime"}
 
 
 @register.simple_tag
 def utc_time(moment, precision="minute"):
-    """Return the moment as a <time> element, to the precision given ("date", "minute" or "second")."""
+    """Return the moment as a <time> element, shown as SHOWN names it."""
     if moment is None:
         return "—"
     moment = moment.astimezone(UTC)
