@@ -161,7 +161,9 @@ def test_a_page_gets_what_was_published_while_pushpin_was_down(browser, cluster,
     login = f"{cluster.url}/accounts/login/"
     wait_for(lambda: http_status(login) == 200, timeout=RECOVERY, message="Pushpin to pass requests on")
     assert cluster.pids("pushpin --config") != [pushpin]
-    expect(banner).to_have_attribute("data-status", "complete", timeout=LIVE)
+    # Mostly within seconds; in 2 of about 10 CI runs the page took longer than LIVE after Pushpin
+    # was back (cause not found): it must still get there without a reload.
+    expect(banner).to_have_attribute("data-status", "complete", timeout=RECOVERY * 1000)
     expect(banner).to_contain_text("Imported 1500 members from acme.")
 
 
