@@ -13,6 +13,7 @@ from playwright.sync_api import sync_playwright
 from github_simulator import Simulator
 from integrations.models import GitHubIntegration
 from teams.models import Membership, Team
+from tests import programs
 
 GITHUB_DESCRIPTIONS = Path(__file__).resolve().parent.parent.parent / "shared" / "github"
 README_SCREENSHOTS = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
@@ -192,12 +193,12 @@ CHROMIUM_ARGS = [
 
 @pytest.fixture(scope="module")
 def browser():
-    """Debian's /usr/bin/chromium, driven by Playwright: this machine cannot download Playwright's own."""
+    """The machine's Chromium (tests.programs.chromium), driven by Playwright."""
     # Playwright's sync API runs an event loop in this thread; the tests' own database calls are
     # not async code, whatever Django's guard concludes from that loop.
     os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        browser = playwright.chromium.launch(executable_path=programs.chromium(), args=CHROMIUM_ARGS)
         yield browser
         browser.close()
     del os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"]

@@ -21,6 +21,7 @@ import requests
 from django.db import connection
 
 from tests.helpers import free_port, http_status, wait_for
+from tests.programs import postgres_program
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -290,19 +291,19 @@ class OwnPostgres:
     """A PostgreSQL server of the test's own (trust authentication, superuser root), which the test
     can restart without disturbing the machine's server that other test runs share."""
 
-    BIN = Path("/usr/lib/postgresql/15/bin")
-
     def __init__(self):
         self.directory = Path(tempfile.mkdtemp(prefix="member-sync-postgres-"))
         self.port = free_port()
         self.url = f"postgres://root@127.0.0.1:{self.port}/postgres"
-        # initdb refuses to run as root: the server's files and processes are the postgres user's.
-        shutil.chown(self.directory, "postgres")
+        if os.geteuid() == 0:
+            # initdb refuses to run as root: the server's files and processes are the postgres user's.
+            shutil.chown(self.directory, "postgres")
         self._as_postgres("initdb", "--pgdata", str(self.directory / "data"), "--auth", "trust", "--username", "root")
 
     def _as_postgres(self, program, *args):
+        as_user = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
         subprocess.run(
-            ["runuser", "-u", "postgres", "--", str(self.BIN / program), *args],
+            [*as_user, postgres_program(program), *args],
             check=True,
             stdout=subprocess.DEVNULL,
             cwd=self.directory,
