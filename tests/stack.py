@@ -7,6 +7,7 @@ import os
 import queue
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -174,6 +175,11 @@ class EventStream:
                     return data
 
     def close(self):
+        # Shut the socket down first: closing the response alone waits for the reading thread's
+        # recv, which returns only with the next keep-alive, 20 s later.
+        connection = self.response.raw.connection
+        if connection is not None and connection.sock is not None:
+            connection.sock.shutdown(socket.SHUT_RDWR)
         self.response.close()
 
 
