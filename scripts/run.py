@@ -3,6 +3,7 @@ Dramatiq worker and the web server, all stopped together on Ctrl-C or SIGTERM.""
 
 import os
 import re
+import shlex
 import signal
 import subprocess
 import sys
@@ -120,11 +121,21 @@ def start(command, processes, **popen):
     return process
 
 
+def create_admin_command():
+    """The command, to paste into a shell in this folder, that creates an admin account in the
+    database this server uses. DEBUG=1 because manage.py asks for the production secrets without
+    it, and the account needs none of them."""
+    database = os.environ.get("DATABASE_URL")
+    words = [f"DATABASE_URL={shlex.quote(database)}"] if database else []
+    return " ".join([*words, "DEBUG=1", ".venv/bin/python", "manage.py", "createsuperuser"])
+
+
 def print_how_to_log_in(base):
     print(
         f"\nMember Sync is running at {base}/\n"
         f"  Sign up at {base}/accounts/signup/ (or log in at {base}/accounts/login/).\n"
-        f"  The Django admin is at {base}/admin/ (create a user: .venv/bin/python manage.py createsuperuser).\n"
+        f"  The Django admin is at {base}/admin/; create an admin account with:\n"
+        f"    {create_admin_command()}\n"
         "  Press Ctrl-C to stop.\n",
         flush=True,
     )

@@ -7,6 +7,7 @@ import signal
 import pytest
 from playwright.sync_api import expect
 
+from tests.banners import create_admin_as_printed
 from tests.helpers import LIVE, wait_for
 from tests.oauth_flow import onboard_in_browser
 from tests.stack import Cluster, github_environment
@@ -58,3 +59,8 @@ def test_the_banner_completes_when_a_web_process_dies_under_it(browser, cluster,
     wait_for(lambda: len(cluster.web_pids()) == 2 and webs[0] not in cluster.web_pids(), message="a new web process")
     page.reload()
     expect(page.locator("#member-sync-banner")).to_have_attribute("data-status", "complete")
+
+
+def test_the_admin_account_is_created_as_the_banner_says(cluster):
+    admin_page, status = create_admin_as_printed(cluster.output, cluster.url)
+    assert (admin_page, status) == (f"{cluster.url}/admin/", 200)

@@ -1,5 +1,5 @@
-"""`make run` from this checkout: serves the login page with the GitHub simulator beside it, and SIGTERM
-stops every process it started."""
+"""`make run` from this checkout: serves the login page with the GitHub simulator beside it, the admin
+account it says how to create works as printed, and SIGTERM stops every process it started."""
 
 import os
 import signal
@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from tests.banners import create_admin_as_printed
 from tests.helpers import free_port, http_status, wait_for
 from tests.stack import processes_with_marker
 
@@ -58,6 +59,8 @@ def test_make_run_serves_the_login_page_and_stops_on_sigterm(make_run):
     assert any("GitHub simulator at http://127.0.0.1:" in line for line in output)
     assert len(processes_with_marker(marker)) >= 5  # make, the supervisor, the simulator, the worker, uvicorn
     assert "Install the GitHub App" in onboarding_page_of_a_new_user(f"http://127.0.0.1:{port}")
+    admin_page, status = create_admin_as_printed(output, f"http://127.0.0.1:{port}")
+    assert (admin_page, status) == (f"http://127.0.0.1:{port}/admin/", 200)
 
     process.send_signal(signal.SIGTERM)
     assert process.wait(timeout=30) != 0
