@@ -1,5 +1,6 @@
 """The simulator's answers conform to GitHub's own descriptions (tests/vendor/github/): REST bodies to the
-response schemas of the OpenAPI description, the GraphQL schema and answers to the public schema."""
+response schemas of the OpenAPI descriptions of github.com and of Enterprise Server, the GraphQL schema
+and answers to the public schema."""
 
 import pytest
 from graphql import build_schema, execute, is_enum_type, is_object_type, parse, validate
@@ -32,6 +33,25 @@ def test_rest_bodies_validate_against_githubs_response_schemas(github, github_re
     assert response.status_code == 200
     assert response.headers["Content-Type"] == "application/json; charset=utf-8"
     Draft202012Validator(github_rest_schema(operation), format_checker=FormatChecker()).validate(response.json())
+
+
+# Enterprise Server serves the same REST API under /api/v3, described by its own OpenAPI description.
+ENTERPRISE_BODIES = [
+    (operation, f"/api/v3{path}", scopes) for operation, path, scopes in REST_BODIES if not path.startswith("/api/v3")
+]
+
+
+@pytest.mark.parametrize(
+    ("operation", "path", "scopes"), ENTERPRISE_BODIES, ids=[f"{p} {s}" for _, p, s in ENTERPRISE_BODIES]
+)
+def test_enterprise_server_bodies_validate_against_its_response_schemas(
+    github, github_rest_schema, operation, path, scopes
+):
+    response = get(github, path, github.issue_token(scopes=scopes))
+
+    assert response.status_code == 200
+    schema = github_rest_schema(operation, plan="ghes")
+    Draft202012Validator(schema, format_checker=FormatChecker()).validate(response.json())
 
 
 def test_a_generated_members_public_profile_validates(github, github_token, github_rest_schema):
