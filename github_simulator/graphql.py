@@ -19,7 +19,7 @@ from github_simulator.messages import Response, github_error, json_response
 from github_simulator.organizations import ADMIN, VIEWER, Member, SimulatedOrg
 
 # Every type, field and argument here is GitHub's (tests/github/test_simulator_conformance.py checks each
-# against ../shared/github/schema.graphql); the fields are a subset.
+# against tests/vendor/github/schema.graphql); the fields are a subset.
 SDL = """
 scalar DateTime
 scalar URI

@@ -1,5 +1,5 @@
 """The REST endpoints the product uses. Every body follows the response schema of its operation in
-GitHub's OpenAPI description (../shared/github/rest-openapi-subset.json)."""
+GitHub's OpenAPI descriptions (tests/vendor/github/rest.*.json: github.com's and Enterprise Server's)."""
 
 import re
 from dataclasses import dataclass

@@ -2,20 +2,27 @@
 it, Charlie administers another team (Globex); Acme's integration reads the GitHub simulator's
 organization acme (250 members). Plus the simulator itself and GitHub's published API descriptions."""
 
+import functools
 import json
 import os
 from pathlib import Path
 
 import pytest
 from graphql import build_schema
+from jsonschema import Draft202012Validator, FormatChecker
 from playwright.sync_api import sync_playwright
+from referencing import Registry, Resource
+from referencing.jsonschema import DRAFT202012
 
 from github_simulator import Simulator
 from integrations.models import GitHubIntegration
 from teams.models import Membership, Team
 from tests import programs
 
-GITHUB_DESCRIPTIONS = Path(__file__).resolve().parent.parent.parent / "shared" / "github"
+# GitHub's API descriptions, the parts the product and the simulator use (README.md there says whence).
+GITHUB_DESCRIPTIONS = Path(__file__).resolve().parent / "vendor" / "github"
+# Each REST and webhooks description is there twice: github.com's, and the newest Enterprise Server's.
+GITHUB_PLANS = ("api.github.com", "ghes")
 README_SCREENSHOTS = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
 
 
@@ -102,23 +109,37 @@ def integration(team, alice, github, github_token, settings):
 
 @pytest.fixture(scope="session")
 def github_graphql_schema():
-    """GitHub's public GraphQL schema; building it from its 1.2 MB takes seconds, hence once a session.
-    It breaks one rule graphql-core 3.3 checks (deprecated fields implementing undeprecated interface
-    fields), for which validate() and execute() would refuse it: assumed valid."""
-    return build_schema((GITHUB_DESCRIPTIONS / "schema.graphql").read_text(), assume_valid=True)
+    """The part of GitHub's public GraphQL schema that the product's documents and the simulator use."""
+    return build_schema((GITHUB_DESCRIPTIONS / "schema.graphql").read_text())
 
 
 @pytest.fixture(scope="session")
 def github_rest_schema():
-    """The JSON Schema of a REST operation's 200 response in GitHub's OpenAPI description, as a function
-    of the operation's path (e.g. "/orgs/{org}/members")."""
-    description = json.loads((GITHUB_DESCRIPTIONS / "rest-openapi-subset.json").read_text())
+    """The JSON Schema of a REST operation's response in GitHub's OpenAPI description, as a function
+    of the operation's path (e.g. "/orgs/{org}/members"), its method and status, and the plan:
+    "api.github.com" or "ghes" (Enterprise Server)."""
+    descriptions = {plan: _description(f"rest.{plan}.json") for plan in GITHUB_PLANS}
 
-    def schema(path):
-        operation = description["paths"][path]["get"]
-        return json_schema(operation["responses"]["200"]["content"]["application/json"]["schema"])
+    def schema(path, *, method="get", status="200", plan="api.github.com"):
+        operation = descriptions[plan]["paths"][path][method]
+        return json_schema(operation["responses"][status]["content"]["application/json"]["schema"])
 
     return schema
+
+
+def github_webhook_validator(name, plan="api.github.com"):
+    """A validator of a webhook's payload (e.g. "organization-member-added") by its schema in GitHub's
+    webhooks description, which refers to the description's components: resolved through a registry."""
+    path = GITHUB_DESCRIPTIONS / f"webhooks.{plan}.json"
+    resource = Resource.from_contents(_description(path.name), default_specification=DRAFT202012)
+    schema = {"$ref": f"{path.as_uri()}#/webhooks/{name}/post/requestBody/content/application~1json/schema"}
+    registry = Registry().with_resource(path.as_uri(), resource)
+    return Draft202012Validator(schema, registry=registry, format_checker=FormatChecker())
+
+
+@functools.cache
+def _description(name):
+    return json.loads((GITHUB_DESCRIPTIONS / name).read_text())
 
 
 def json_schema(openapi_schema):

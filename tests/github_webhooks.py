@@ -1,5 +1,5 @@
-"""Webhook deliveries as GitHub sends them (the `x-webhooks` payloads of its OpenAPI description),
-signed with the tests' secret."""
+"""Webhook deliveries as GitHub sends them (the payloads of its webhooks description, vendored in
+tests/vendor/github/), signed with the tests' secret."""
 
 import hashlib
 import hmac

@@ -9,14 +9,13 @@ from datetime import timedelta
 
 import pytest
 from django.utils import timezone
-from jsonschema import Draft202012Validator
 
 from integrations import runs, webhooks
 from integrations.github.client import GitHubClient
 from integrations.models import GitHubIntegration, GitHubMember, MemberSyncRun, WebhookDelivery
 from integrations.sync import sync_members
 from integrations.tasks import apply_github_webhook, sync_github_members
-from tests.conftest import GITHUB_DESCRIPTIONS, json_schema
+from tests.conftest import GITHUB_PLANS, github_webhook_validator
 from tests.github_webhooks import (
     NEWCOMER,
     SECRET,
@@ -96,10 +95,9 @@ def nothing_changed(integration):
         ("organization-deleted", organization_event("deleted", 1)),
     ],
 )
-def test_the_test_payloads_validate_against_githubs_webhook_schemas(name, payload):
-    description = json.loads((GITHUB_DESCRIPTIONS / "rest-openapi-subset.json").read_text())
-    schema = description["x-webhooks"][name]["post"]["requestBody"]["content"]["application/json"]["schema"]
-    Draft202012Validator(json_schema(schema)).validate(payload)
+@pytest.mark.parametrize("plan", GITHUB_PLANS)
+def test_the_test_payloads_validate_against_githubs_webhook_schemas(name, payload, plan):
+    github_webhook_validator(name, plan).validate(payload)
 
 
 # Authentication.

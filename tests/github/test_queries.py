@@ -1,4 +1,6 @@
-"""Every GraphQL document the client sends validates against GitHub's published schema."""
+"""Every GraphQL document the client sends validates against GitHub's published schema (the part of it
+vendored in tests/vendor/github/: a field the product starts to use appears there once
+scripts/refresh_github_descriptions.py has run, if GitHub has it)."""
 
 import pytest
 from graphql import build_schema, parse, validate, validate_schema
@@ -7,13 +9,10 @@ from integrations.github.client import MEMBERS_QUERY, MEMBERS_QUERY_WITHOUT_VERI
 from tests.conftest import GITHUB_DESCRIPTIONS
 
 
-def test_githubs_schema_breaks_only_the_rule_on_deprecated_interface_fields():
+def test_the_vendored_part_of_githubs_schema_is_a_valid_schema():
     schema = build_schema((GITHUB_DESCRIPTIONS / "schema.graphql").read_text())
 
-    problems = {error.message for error in validate_schema(schema)}
-
-    assert problems
-    assert all("is not deprecated, so implementation field" in problem for problem in problems)
+    assert validate_schema(schema) == []
 
 
 @pytest.mark.parametrize("document", [MEMBERS_QUERY, MEMBERS_QUERY_WITHOUT_VERIFIED_EMAILS])

@@ -1,6 +1,6 @@
 """The simulator as a GitHub App: its JWTs, installation tokens and their expiry, /user/installations,
-the install page's redirect to the Setup URL, and signed webhook deliveries that conform to GitHub's
-webhook payload schemas."""
+the install page's redirect to the Setup URL, and signed webhook deliveries; its App answers and its
+deliveries conform to GitHub's descriptions of them."""
 
 import hashlib
 import hmac
@@ -23,7 +23,7 @@ import requests
 from jsonschema import Draft202012Validator, FormatChecker
 
 from github_simulator.app import GitHubApp
-from tests.conftest import GITHUB_DESCRIPTIONS, json_schema
+from tests.conftest import GITHUB_PLANS, github_webhook_validator
 from tests.github.helpers import MEMBERS_QUERY, all_members, get, graphql, members_page
 from tests.helpers import wait_for
 
@@ -105,17 +105,6 @@ def receiver(github):
     receiver.server.server_close()
 
 
-@pytest.fixture
-def webhook_schema():
-    description = json.loads((GITHUB_DESCRIPTIONS / "rest-openapi-subset.json").read_text())
-
-    def schema(name):
-        body = description["x-webhooks"][name]["post"]["requestBody"]["content"]["application/json"]["schema"]
-        return Draft202012Validator(json_schema(body), format_checker=FormatChecker())
-
-    return schema
-
-
 def test_it_mints_an_installation_token_for_the_apps_jwt(github):
     installation = github.install_app("acme")
 
@@ -140,6 +129,29 @@ def test_it_mints_an_installation_token_for_the_apps_jwt(github):
         None,
     )
     assert (app["id"], app["slug"], app["client_id"]) == (github.app.id, github.app.slug, github.app.client_id)
+
+
+# Not GET /app/installations: GitHub's description asks each item's account to be a user and an
+# enterprise at once (allOf), where GET /app/installations/{installation_id} asks for either (anyOf).
+@pytest.mark.parametrize(("prefix", "plan"), [("", "api.github.com"), ("/api/v3", "ghes")], ids=GITHUB_PLANS)
+def test_app_bodies_validate_against_githubs_response_schemas(github, github_rest_schema, prefix, plan):
+    installation = github.install_app("acme")
+    path = f"{prefix}/app/installations/{installation.id}"
+    answers = {
+        ("/app", "get", "200"): as_app(github, "GET", f"{prefix}/app"),
+        ("/app/installations/{installation_id}", "get", "200"): as_app(github, "GET", path),
+        ("/app/installations/{installation_id}/access_tokens", "post", "201"): as_app(
+            github, "POST", f"{path}/access_tokens"
+        ),
+        ("/user/installations", "get", "200"): get(
+            github, f"{prefix}/user/installations", app_user_token(github)["access_token"]
+        ),
+    }
+
+    for (operation, method, status), response in answers.items():
+        assert response.status_code == int(status), operation
+        schema = github_rest_schema(operation, method=method, status=status, plan=plan)
+        Draft202012Validator(schema, format_checker=FormatChecker()).validate(response.json())
 
 
 @pytest.mark.parametrize(
@@ -323,9 +335,7 @@ def test_member_changes_are_delivered_signed_to_the_webhook_url(github, receiver
     ],
     ids=["member_added", "member_removed", "renamed", "deleted"],
 )
-def test_organization_deliveries_validate_against_githubs_webhook_schemas(
-    github, receiver, webhook_schema, change, schema
-):
+def test_organization_deliveries_validate_against_githubs_webhook_schemas(github, receiver, change, schema):
     github.install_app("acme")
     receiver.wait_for(1)
 
@@ -337,10 +347,26 @@ def test_organization_deliveries_validate_against_githubs_webhook_schemas(
 
     assert answer["deliveries"] == [headers["X-GitHub-Delivery"]]
     assert headers["X-GitHub-Event"] == "organization"
-    webhook_schema(schema).validate(json.loads(body))
+    for plan in GITHUB_PLANS:
+        github_webhook_validator(schema, plan).validate(json.loads(body))
     if schema == "organization-renamed":
         assert json.loads(body)["changes"] == {"login": {"from": "acme"}}
         assert json.loads(body)["organization"]["login"] == "acme-corp"
+
+
+def test_installation_deliveries_validate_against_githubs_webhook_schemas(github, receiver):
+    installation = github.install_app("acme")
+    receiver.wait_for(1)
+    for action in ("suspend", "unsuspend"):
+        control(github, "POST", f"app/installations/{installation.id}/{action}")
+    control(github, "DELETE", f"app/installations/{installation.id}")
+
+    payloads = [json.loads(body) for _, body in receiver.wait_for(4)]
+
+    assert [payload["action"] for payload in payloads] == ["created", "suspend", "unsuspend", "deleted"]
+    for payload in payloads:
+        for plan in GITHUB_PLANS:
+            github_webhook_validator(f"installation-{payload['action']}", plan).validate(payload)
 
 
 def test_a_redelivery_keeps_the_delivery_id_and_body(github, receiver):
