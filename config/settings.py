@@ -1,4 +1,4 @@
-"""Settings, read from the environment variables listed in the README (SPEC §5)."""
+"""Settings, read from the environment variables listed in docs/deploy.md#2-environment-variables."""
 
 import os
 import re
@@ -44,7 +44,7 @@ if not SECRET_KEY:
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "127.0.0.1,localhost")
 
 INSTALLED_APPS = [
-    # django_dramatiq first, as its documentation asks (SPEC §8).
+    # django_dramatiq first, as its documentation asks (docs/architecture.md#library-pitfalls).
     "django_dramatiq",
     "django.contrib.admin",
     "django.contrib.auth",
@@ -60,7 +60,8 @@ INSTALLED_APPS = [
     "accounts",
     "teams",
     "integrations",
-    # The GitHub simulator (SPEC §7): a development tool, imported by nothing but its command and the tests.
+    # The GitHub simulator (docs/github-simulator.md): a development tool, imported by nothing but
+    # its command and the tests.
     "github_simulator",
 ]
 
@@ -226,7 +227,8 @@ CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
 
 REDIS_URL = env("REDIS_URL", "redis://127.0.0.1:6379/0")
 # Events get a Redis of their own: django-eventstream publishes on one unprefixed pub/sub channel
-# whatever the database number, so whoever can write to that Redis can inject events (SPEC §8).
+# whatever the database number, so whoever can write to that Redis can inject events
+# (docs/architecture.md#library-pitfalls).
 # Defaults to REDIS_URL for development; give production its own server or ACL user.
 EVENTS_REDIS_URL = env("EVENTS_REDIS_URL", REDIS_URL)
 
@@ -253,7 +255,7 @@ def default_graphql_url(api_url):
 GITHUB_WEB_URL = env("GITHUB_WEB_URL", default_web_url(GITHUB_API_URL)).rstrip("/")
 GITHUB_GRAPHQL_URL = env("GITHUB_GRAPHQL_URL", default_graphql_url(GITHUB_API_URL))
 
-# The GitHub App (SPEC §4 "Two ways to connect"): an installation's tokens belong to no person.
+# The GitHub App (docs/architecture.md#the-github-app): an installation's tokens belong to no person.
 # Offered only when all five are set; half a configuration is refused at start, as is a key that
 # does not load, rather than at the first install.
 GITHUB_APP_ID = env("GITHUB_APP_ID")
@@ -303,8 +305,8 @@ if any(_GITHUB_APP_PARTS.values()) and not all(_GITHUB_APP_PARTS.values()) and n
 if GITHUB_APP_ID and not GITHUB_APP_ID.isdigit():
     raise ImproperlyConfigured("GITHUB_APP_ID must be the GitHub App's numeric id.")
 
-# What GitHub signs webhook deliveries with (the App's webhook secret, SPEC §6). Empty: every
-# delivery is refused (401), as none can be verified.
+# What GitHub signs webhook deliveries with (the App's webhook secret,
+# docs/architecture.md#webhooks). Empty: every delivery is refused (401), as none can be verified.
 GITHUB_WEBHOOK_SECRET = env("GITHUB_WEBHOOK_SECRET", "")
 
 
@@ -339,27 +341,30 @@ CONTENT_SECURITY_POLICY = {
 }
 
 # Workers poll their queue: 100 ms instead of the default second brings pick-up from ~450 ms to
-# ~60 ms (SPEC §8). Read by dramatiq when `rundramatiq` starts, which inherits this environment.
+# ~60 ms (docs/architecture.md#library-pitfalls). Read by dramatiq when `rundramatiq` starts, which
+# inherits this environment.
 os.environ.setdefault("dramatiq_worker_timeout", "100")
 
-# How long a worker may go silent before its messages go to another worker (SPEC §8). A syncing
-# run whose heartbeat is older than this has lost its worker, and a redelivered message takes it.
+# How long a worker may go silent before its messages go to another worker
+# (docs/architecture.md#library-pitfalls). A syncing run whose heartbeat is older than this has lost
+# its worker, and a redelivered message takes it.
 DRAMATIQ_HEARTBEAT_TIMEOUT_MS = int(env("DRAMATIQ_HEARTBEAT_TIMEOUT_MS", 60_000))
 
 # How long one member sync may run before the worker stops it and records it as failed.
 MEMBER_SYNC_TIME_LIMIT_SECONDS = int(env("MEMBER_SYNC_TIME_LIMIT_SECONDS", 30 * 60))
 
 # A run that would deactivate more than this share of the active members, and more than this many,
-# deactivates nobody and holds them for an admin to confirm or dismiss (SPEC §6): an organization
-# that seems to lose a fifth of its people at once is more likely a wrong answer or a wrong token.
+# deactivates nobody and holds them for an admin to confirm or dismiss
+# (docs/architecture.md#who-may-deactivate): an organization that seems to lose a fifth of its
+# people at once is more likely a wrong answer or a wrong token.
 MEMBER_SYNC_HOLD_DEACTIVATIONS_PERCENT = int(env("MEMBER_SYNC_HOLD_DEACTIVATIONS_PERCENT", 20))
 MEMBER_SYNC_HOLD_DEACTIVATIONS_MIN = int(env("MEMBER_SYNC_HOLD_DEACTIVATIONS_MIN", 5))
 
-# The scheduled full re-sync (SPEC §4 "Always in sync"): each integration is synced in full at most
-# this long after its last run started, spread over the period; 0 turns it off. It catches what
-# webhooks missed (and is all an OAuth connection, which receives none, gets).
+# The scheduled full re-sync (docs/interfaces.md#runs-states-and-triggers): each integration is
+# synced in full at most this long after its last run started, spread over the period; 0 turns it
+# off. It catches what webhooks missed (and is all an OAuth connection, which receives none, gets).
 MEMBER_SYNC_EVERY_SECONDS = int(env("MEMBER_SYNC_EVERY_SECONDS", 24 * 3600))
-# How often each worker process looks for due integrations; SPEC §5 asks for at least once a minute.
+# How often each worker process looks for due integrations (docs/deploy.md#2-environment-variables).
 MEMBER_SYNC_SCHEDULE_CHECK_SECONDS = float(env("MEMBER_SYNC_SCHEDULE_CHECK_SECONDS", 60))
 
 # An organization with at least this many members (as its latest full sync counted them) is synced
@@ -377,15 +382,16 @@ DRAMATIQ_BROKER = {
     "OPTIONS": {
         "url": REDIS_URL,
         "namespace": DRAMATIQ_NAMESPACE,
-        # How long before a dead worker's messages are given to another (SPEC §8).
+        # How long before a dead worker's messages are given to another
+        # (docs/architecture.md#library-pitfalls).
         "heartbeat_timeout": DRAMATIQ_HEARTBEAT_TIMEOUT_MS,
         # Out of a million broker commands, how many also requeue dead workers' messages.
         "maintenance_chance": int(env("DRAMATIQ_MAINTENANCE_CHANCE", 1_000)),
     },
     # Written out because django-dramatiq's default names dramatiq.middleware.Prometheus, which
-    # dramatiq 2.x removed (SPEC §8). Without django-dramatiq's AdminMiddleware: it writes a row per
-    # message sent, started and finished (most of a scheduled pass's database time), for a task list
-    # nobody reads; MemberSyncRun is the run history.
+    # dramatiq 2.x removed (docs/architecture.md#library-pitfalls). Without django-dramatiq's
+    # AdminMiddleware: it writes a row per message sent, started and finished (most of a scheduled
+    # pass's database time), for a task list nobody reads; MemberSyncRun is the run history.
     "MIDDLEWARE": [
         "dramatiq.middleware.AgeLimit",
         "dramatiq.middleware.TimeLimit",
@@ -470,7 +476,7 @@ METRICS_ALLOWED_IPS = env_list("METRICS_ALLOWED_IPS", "127.0.0.1,::1")
 run_logging.install()
 LOGGING = {
     "version": 1,
-    # Keep uvicorn's and dramatiq's own loggers (SPEC §8).
+    # Keep uvicorn's and dramatiq's own loggers (docs/architecture.md#library-pitfalls).
     "disable_existing_loggers": False,
     "formatters": {
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s run=%(run_id)s team=%(team_id)s %(message)s"}

@@ -1,5 +1,5 @@
-"""A simulated GitHub for development and tests (SPEC §7). Imported by nothing but its management
-command and the tests."""
+"""A simulated GitHub for development and tests (docs/github-simulator.md). Imported by nothing but
+its management command and the tests."""
 
 from github_simulator.simulator import Simulator
 

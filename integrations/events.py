@@ -1,7 +1,7 @@
 """Member-sync events on a team's Server-Sent-Events channel. The only caller of send_event.
 
-An event carries what SPEC §5 lists, and what a page shows of the run: never a token, never another
-team's data.
+An event carries the keys listed in docs/interfaces.md#the-member-sync-event, what a page shows of
+the run among them: never a token, never another team's data.
 """
 
 import logging
@@ -44,13 +44,13 @@ def member_sync_payload(run: MemberSyncRun) -> dict:
         "total": run.total,
         "result": run.result(),
         "error": (run.error or None) if run.status == run.Status.ERROR else None,
-        # Beyond SPEC §5: what kind of error, so the page offers the one fix that applies.
+        # What kind of error, so the page offers the one fix that applies.
         "error_kind": (run.error_kind or None) if run.status == run.Status.ERROR else None,
-        # Beyond SPEC §5: a queued run waiting for GitHub (a rate limit's reset, or a retry after
-        # GitHub failed) says until when, and why.
+        # A queued run waiting for GitHub (a rate limit's reset, or a retry after GitHub failed)
+        # says until when, and why.
         "waiting": {"until": waiting_until.isoformat(), "reason": run.error} if waiting_until else None,
         "at": timezone.now().isoformat(),
-        # Beyond SPEC §5: what the page shows of the run, its text written once (integrations.sync_display).
+        # What the page shows of the run, its text written once (integrations.sync_display).
         "shown": shown(run, run.integration.organization_login),
     }
 
@@ -81,7 +81,7 @@ def publish_member_sync(run: MemberSyncRun) -> None:
 
 def current_event_id(team_id: int) -> str:
     """The channel's last event id, rendered into pages so their EventSource starts from there and
-    misses nothing sent between the render and the connect (SPEC §8)."""
+    misses nothing sent between the render and the connect (docs/architecture.md#library-pitfalls)."""
     try:
         return get_current_event_id([team_channel(team_id)])
     except Exception:

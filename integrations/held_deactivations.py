@@ -1,5 +1,6 @@
-"""Deactivations a sync held back because they were too many at once (SPEC §6): an admin confirms
-them (the members are deactivated) or dismisses them (they stay active, unmarked).
+"""Deactivations a sync held back because they were too many at once
+(docs/architecture.md#who-may-deactivate): an admin confirms them (the members are deactivated) or
+dismisses them (they stay active, unmarked).
 
 Each is one transaction of conditional UPDATEs: a member a sync has meanwhile seen again is no
 longer held and is left alone, and a second click changes nothing. The run that held them is

@@ -61,7 +61,8 @@ _DIFFERS = (
 
 
 # A stored member the stage may rewrite: no webhook changed it after the run began reading (the
-# parameter), so the stage is not older than what is stored (SPEC §4 "Always in sync").
+# parameter), so the stage is not older than what is stored
+# (docs/architecture.md#who-may-deactivate).
 _OVERWRITABLE = "(m.webhook_changed_at IS NULL OR m.webhook_changed_at <= %s)"
 
 

@@ -36,8 +36,8 @@ class GitHubIntegration(models.Model):
     team = models.OneToOneField(Team, on_delete=models.CASCADE, related_name="github_integration")
     organization_login = models.CharField(max_length=255)
     organization_id = models.BigIntegerField(null=True, blank=True, db_index=True)
-    # How the team reaches GitHub (SPEC §4 "Two ways to connect"); db_default so that code from
-    # before this column can still insert rows while a deployment rolls out.
+    # How the team reaches GitHub (docs/interfaces.md#models); db_default so that code from before
+    # this column can still insert rows while a deployment rolls out.
     connection = models.CharField(
         max_length=10, choices=Connection.choices, default=Connection.OAUTH, db_default=Connection.OAUTH
     )
@@ -51,7 +51,8 @@ class GitHubIntegration(models.Model):
     disconnected_reason = models.TextField(blank=True, default="", db_default="")
     # The last webhook delivery that named this integration's organization (the members page says it).
     last_webhook_at = models.DateTimeField(null=True, blank=True)
-    # When the scheduled full re-sync is next due (SPEC §5 MEMBER_SYNC_EVERY_SECONDS).
+    # When the scheduled full re-sync is next due (MEMBER_SYNC_EVERY_SECONDS,
+    # docs/deploy.md#2-environment-variables).
     next_full_sync_at = models.DateTimeField(null=True, blank=True, db_index=True)
     # Never the token itself: see access_token below and integrations/crypto.py.
     encrypted_access_token = models.TextField(blank=True, editable=False)
@@ -197,7 +198,8 @@ class MemberSyncRun(models.Model):
         return None
 
     def result(self) -> dict | None:
-        """The summary SPEC §5 puts in events and in GitHubIntegration.member_sync_result."""
+        """The summary in events (`result`, docs/interfaces.md#the-member-sync-event) and in
+        GitHubIntegration.member_sync_result."""
         if self.status != MemberSyncStatus.COMPLETE:
             return None
         return {
@@ -206,7 +208,7 @@ class MemberSyncRun(models.Model):
             "deactivated": self.members_deactivated,
             "unchanged": self.members_unchanged,
             "total": self.total,
-            # Beyond SPEC §5: deactivations held for an admin, and members that could not be read.
+            # Deactivations held for an admin, and members that could not be read.
             "held": self.members_held,
             "skipped": self.members_skipped,
         }
@@ -238,10 +240,11 @@ class GitHubMember(models.Model):
     left_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(default=timezone.now)
     # Set while the member, missing from GitHub, stays active because a run would have deactivated
-    # too many members at once (SPEC §6): an admin confirms or dismisses it.
+    # too many members at once (docs/architecture.md#who-may-deactivate): an admin confirms or
+    # dismisses it.
     deactivation_held_at = models.DateTimeField(null=True, blank=True)
     # When a webhook last changed this member: a full sync that began reading before then keeps the
-    # change rather than undo it with its older snapshot (SPEC §4).
+    # change rather than undo it with its older snapshot (docs/architecture.md#who-may-deactivate).
     webhook_changed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
@@ -309,7 +312,7 @@ class StagedMember(models.Model):
 
 class WebhookDelivery(models.Model):
     """A webhook delivery already received, by GitHub's X-GitHub-Delivery id: a delivery GitHub sends
-    again is answered and not applied twice (SPEC §6). Kept at least a day."""
+    again is answered and not applied twice (docs/architecture.md#webhooks). Kept at least a day."""
 
     delivery_id = models.CharField(max_length=100, unique=True)
     event = models.CharField(max_length=50)

@@ -1,4 +1,5 @@
-"""Connecting a GitHub organization: the team, its admin, the integration and the first sync (SPEC §4).
+"""Connecting a GitHub organization: the team, its admin, the integration and the first sync
+(docs/architecture.md#from-sync-now-to-the-live-page).
 
 The views hand over what GitHub answered (the organization record, the token and its scopes); the
 first sync is only queued here, so that no request waits on the organization's members.

@@ -45,7 +45,8 @@ class PeriodicCheck(dramatiq.Middleware):
 
 
 class StalledRunReaper(PeriodicCheck):
-    """Once a minute, ends runs whose worker died or whose message never came (SPEC §4)."""
+    """Once a minute, ends runs whose worker died or whose message never came
+    (docs/interfaces.md#runs-states-and-triggers)."""
 
     name = "stalled-run check"
 

@@ -1,4 +1,5 @@
-"""The run service: requests member syncs and records every transition of a run (SPEC §4).
+"""The run service: requests member syncs and records every transition of a run
+(docs/interfaces.md#runs-states-and-triggers).
 
 pending (never synced) → queued → syncing → complete | error
 
@@ -393,15 +394,16 @@ def republish(run: MemberSyncRun) -> None:
 
 
 def _save_on_integration(run: MemberSyncRun) -> None:
-    """Mirror the run's state on its integration's member_sync_* fields (SPEC §5)."""
+    """Mirror the run's state on its integration's member_sync_* fields (docs/interfaces.md#models)."""
     fields: dict[str, Any] = {"member_sync_status": run.status}
     if run.status == Status.QUEUED:
         fields["member_sync_error"] = ""
     elif run.status == Status.SYNCING:
         fields["member_sync_started_at"] = run.started_at
         if settings.MEMBER_SYNC_EVERY_SECONDS and run.trigger != MemberSyncRun.Trigger.WEBHOOK and run.started_at:
-            # A full sync starts: the scheduled one is due a period from now (SPEC §5), so Sync Now
-            # postpones it. A webhook's run applies one change and postpones nothing.
+            # A full sync starts: the scheduled one is due a period from now
+            # (docs/interfaces.md#runs-states-and-triggers), so Sync Now postpones it. A webhook's
+            # run applies one change and postpones nothing.
             fields["next_full_sync_at"] = run.started_at + timedelta(seconds=settings.MEMBER_SYNC_EVERY_SECONDS)
     else:
         fields.update(

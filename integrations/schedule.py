@@ -1,4 +1,5 @@
-"""The scheduled full re-sync (SPEC §4 "Always in sync", §5 MEMBER_SYNC_EVERY_SECONDS).
+"""The scheduled full re-sync, every MEMBER_SYNC_EVERY_SECONDS
+(docs/interfaces.md#runs-states-and-triggers).
 
 Each integration is due at most one period after its last full sync started: a run that starts
 sets next_full_sync_at to its start plus the period (integrations/runs.py), so Sync Now postpones

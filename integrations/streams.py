@@ -32,7 +32,8 @@ from integrations.events import team_channel
 
 logger = logging.getLogger(__name__)
 
-# django-eventstream's own pub/sub channel for events, whatever the prefix (SPEC §8).
+# django-eventstream's own pub/sub channel for events, whatever the prefix
+# (docs/architecture.md#library-pitfalls).
 EVENTS_PUBSUB_CHANNEL = "events_channel"
 STREAM_DENIED = "Live updates are off: you cannot read the events of this team."
 # A stream's first words: reconnect in one second rather than the browser's default three.

@@ -53,7 +53,8 @@ class SyncResult:
     api_calls: int
     # Members GitHub sent in a form we could not use; while there are any, nobody is deactivated.
     skipped: int = 0
-    # Members missing from GitHub kept active until an admin decides: too many at once (SPEC §6).
+    # Members missing from GitHub kept active until an admin decides: too many at once
+    # (docs/architecture.md#who-may-deactivate).
     held: int = 0
 
 
@@ -193,8 +194,9 @@ def apply_members(*, run: MemberSyncRun, read: ReadSummary) -> dict:
         integration.save(update_fields=["organization_login"])
     now = timezone.now()
     # A change a webhook applied after this run began reading is newer than the stage: the members
-    # it touched keep it, neither overwritten, reactivated nor deactivated (SPEC §4). A run applied
-    # without having been started (only tests do) began reading when it was created.
+    # it touched keep it, neither overwritten, reactivated nor deactivated
+    # (docs/architecture.md#who-may-deactivate). A run applied without having been started (only
+    # tests do) began reading when it was created.
     read_since = run.started_at or run.queued_at
     overwritable = Q(webhook_changed_at__isnull=True) | Q(webhook_changed_at__lte=read_since)
     counts = staged_counts(run_id=run.pk, integration_id=integration.pk, read_since=read_since)

@@ -1,4 +1,5 @@
-"""GitHub's webhook deliveries (SPEC §6): received by the view, applied by an actor.
+"""GitHub's webhook deliveries: received by the view, applied by an actor
+(docs/architecture.md#webhooks).
 
 Receiving is quick, as GitHub waits at most 10 s: check the signature and the shape, remember the
 delivery id (so a delivery sent again is applied once), note the delivery on the integrations it
@@ -31,7 +32,10 @@ from integrations.sync import SyncResult
 
 logger = logging.getLogger(__name__)
 
-# GitHub redelivers a failed delivery when asked, within days; SPEC §6 asks for at least a day.
+# A delivery id is remembered at least a day (pruned when the actor applies a delivery): a delivery
+# GitHub sends again meanwhile is answered and not applied twice. GitHub redelivers a failed
+# delivery only when asked, up to days later; one whose id was forgotten is applied again, like any
+# late delivery, and the next full sync corrects what it left wrong (docs/architecture.md#webhooks).
 DELIVERIES_KEPT = timedelta(days=1)
 
 NOT_CONFIGURED = "Webhooks are not configured on this server (no GITHUB_WEBHOOK_SECRET)."

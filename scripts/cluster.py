@@ -1,8 +1,9 @@
-"""`make cluster`: the scaled-out topology on one machine (SPEC §5). Pushpin on PORT holds the open
-event streams in front of WEB_PROCESSES uvicorn processes, WORKER_PROCESSES Dramatiq workers share the
-Redis broker, PostgreSQL (DATABASE_URL) holds the data, and the GitHub simulator stands in for GitHub
-unless GITHUB_API_URL is set. A web process, worker or Pushpin that dies is started again; the other
-processes and the open streams stay. Ctrl-C or SIGTERM stops everything."""
+"""`make cluster`: the scaled-out topology on one machine (docs/interfaces.md#commands). Pushpin on
+PORT holds the open event streams in front of WEB_PROCESSES uvicorn processes, WORKER_PROCESSES
+Dramatiq workers share the Redis broker, PostgreSQL (DATABASE_URL) holds the data, and the GitHub
+simulator stands in for GitHub unless GITHUB_API_URL is set. A web process, worker or Pushpin that
+dies is started again; the other processes and the open streams stay. Ctrl-C or SIGTERM stops
+everything."""
 
 import os
 import shutil

@@ -33,7 +33,8 @@ def wait_until_serving(url, processes, timeout=60.0):
 
 
 DEMO_ORGANIZATION = "demo-org=1500"
-# The simulator is also this server's GitHub App (SPEC §7): development values, never a real App's.
+# The simulator is also this server's GitHub App (docs/github-simulator.md): development values,
+# never a real App's.
 DEMO_APP = {
     "GITHUB_APP_ID": "424242",
     "GITHUB_APP_SLUG": "member-sync-simulator",
@@ -108,7 +109,8 @@ def web_command(*bind):
         PYTHON, "-m", "uvicorn", "config.asgi:application", *bind,
         # Its access log would print query strings, the OAuth callback's code among them.
         "--no-access-log",
-        # uvicorn waits for open event streams forever without it (SPEC §8).
+        # uvicorn waits for open event streams forever without it
+        # (docs/architecture.md#library-pitfalls).
         "--timeout-graceful-shutdown", "3",
     ]  # fmt: skip
 

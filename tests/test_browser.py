@@ -202,7 +202,8 @@ def test_a_signed_member_added_delivery_shows_the_member_on_an_open_page_without
 ):
     env = {**env, "GITHUB_WEBHOOK_SECRET": github_webhooks.SECRET}
     with web_server(env) as web, worker(env):
-        # The simulator, as the App installed on acme, delivers to this server (SPEC §7).
+        # The simulator, as the App installed on acme, delivers to this server
+        # (docs/github-simulator.md#what-it-speaks).
         github.app.configure(webhook_url=f"{web.url}/github/webhook/", webhook_secret=github_webhooks.SECRET)
         github.install_app("acme")
         page = logged_in_page(browser, web, alice)

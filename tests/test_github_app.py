@@ -1,5 +1,5 @@
-"""Connecting through the GitHub App (SPEC §4 "Two ways to connect"): Install the GitHub App, the
-setup URL, the App's user authorization that proves the installation is the user's, the team and
+"""Connecting through the GitHub App (docs/architecture.md#the-github-app): Install the GitHub App,
+the setup URL, the App's user authorization that proves the installation is the user's, the team and
 its integration, and a sync that reads with the installation's tokens.
 
 GitHub's App endpoints are replaced at the client's edge (integrations/github/app.py's functions);

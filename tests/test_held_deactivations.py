@@ -1,6 +1,7 @@
-"""The accidental-deactivation guard (SPEC §6): a run that would deactivate too many members at once
-holds them for an admin, who confirms or dismisses them on the members page. Also members GitHub
-sent in a form that could not be read: counted, shown, and nobody deactivated."""
+"""The accidental-deactivation guard (docs/architecture.md#who-may-deactivate): a run that would
+deactivate too many members at once holds them for an admin, who confirms or dismisses them on the
+members page. Also members GitHub sent in a form that could not be read: counted, shown, and nobody
+deactivated."""
 
 from unittest import mock
 

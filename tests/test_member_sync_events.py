@@ -33,7 +33,7 @@ def test_the_payload_has_the_fields_of_the_spec(integration):
     }  # fmt: skip
     assert payload["error"] is None
     assert datetime.fromisoformat(payload["at"])
-    # Beyond the spec: what the page shows, for its script to put in place.
+    # `shown`: what the page shows, for its script to put in place.
     assert (payload["shown"]["label"], payload["shown"]["headline"]) == ("Complete", "Imported 3 members from acme.")
 
 
@@ -69,7 +69,8 @@ def test_an_event_goes_out_on_the_teams_channel_through_redis(integration, team,
     with django_assert_num_queries(0):
         publish_member_sync(run)
 
-    # The pub/sub channel is every deployment's on this Redis (SPEC §8): look for this team's event.
+    # The pub/sub channel is every deployment's on this Redis
+    # (docs/architecture.md#library-pitfalls): look for this team's event.
     event = None
     deadline = time.monotonic() + 5
     while event is None and time.monotonic() < deadline:

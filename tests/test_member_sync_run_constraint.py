@@ -1,4 +1,5 @@
-"""The database itself allows one queued-or-syncing run per integration (SPEC §4)."""
+"""The database itself allows one queued-or-syncing run per integration
+(docs/interfaces.md#runs-states-and-triggers)."""
 
 import pytest
 from django.db import IntegrityError, transaction

@@ -1,5 +1,5 @@
-"""With DEBUG off the settings are the deployment (SPEC §4, §5): `check --deploy` finds nothing to
-warn of, and the app refuses to start without its secrets, naming the variable."""
+"""With DEBUG off the settings are the deployment (docs/interfaces.md#environment): `check --deploy`
+finds nothing to warn of, and the app refuses to start without its secrets, naming the variable."""
 
 import os
 import re

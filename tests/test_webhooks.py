@@ -1,7 +1,8 @@
-"""GitHub's webhook deliveries (SPEC §6): the signature, the answers, de-duplication, matching, and
-each change applied, a member's as a run with trigger `webhook`. Deliveries are signed here with the
-test's secret and shaped like GitHub's (checked against its published payload schemas); the queued
-message is taken from the real Redis broker and run by the actor's function in this process."""
+"""GitHub's webhook deliveries (docs/architecture.md#webhooks): the signature, the answers,
+de-duplication, matching, and each change applied, a member's as a run with trigger `webhook`.
+Deliveries are signed here with the test's secret and shaped like GitHub's (checked against its
+published payload schemas); the queued message is taken from the real Redis broker and run by the
+actor's function in this process."""
 
 import json
 import uuid

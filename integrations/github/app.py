@@ -1,4 +1,4 @@
-"""The product as a GitHub App (SPEC §4 "Two ways to connect"): the App's JWT, the installation
+"""The product as a GitHub App (docs/architecture.md#the-github-app): the App's JWT, the installation
 access tokens minted with it, the installations a user can reach, and the App's user authorization.
 
 An installation token is kept in this process until shortly before it expires, then minted again;
@@ -68,7 +68,7 @@ def install_url(*, state: str) -> str:
 
 def app_jwt(*, now: float | None = None) -> str:
     """The App's JSON Web Token (RS256), which authenticates the App itself, e.g. to mint tokens.
-    ``iss`` is a string: PyJWT refuses a number there (SPEC §8).
+    ``iss`` is a string: PyJWT refuses a number there (docs/architecture.md#library-pitfalls).
 
     https://docs.github.com/en/apps/creating-github-apps/authenticating-with-a-github-app/generating-a-json-web-token-jwt-for-a-github-app
     """

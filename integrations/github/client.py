@@ -1,5 +1,6 @@
-"""A thin client for the part of GitHub the member sync uses (SPEC §6): one small method per call,
-each naming the GitHub doc it implements, answers validated into the records of ``schemas.py``.
+"""A thin client for the part of GitHub the member sync uses (docs/architecture.md#reading-members):
+one small method per call, each naming the GitHub doc it implements, answers validated into the
+records of ``schemas.py``.
 
 It knows nothing of Django models: it takes a token and returns typed records. The token lives only
 in the session's headers: never logged, never in an exception (none is chained to a requests
@@ -204,7 +205,8 @@ class GitHubClient:
     ``token`` may be a function that returns it, asked before every request: an installation's
     tokens expire after an hour, and a long run then carries on with a new one. ``installation``:
     the token is a GitHub App installation's, whose bot is no member of the organization yet sees
-    every member, so the partial-sight rule (SPEC §6) is for a person's token only.
+    every member, so the partial-sight rule (docs/architecture.md#who-may-deactivate) is for a
+    person's token only.
     """
 
     def __init__(

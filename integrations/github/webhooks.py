@@ -75,7 +75,7 @@ class InstallationChange(_Payload):
 
 Event = MemberChange | OrganizationChange | InstallationChange
 
-# The events the product applies, by X-GitHub-Event and action (SPEC §6).
+# The events the product applies, by X-GitHub-Event and action (docs/architecture.md#webhooks).
 _MODELS: dict[tuple[str, str], type[Event]] = {
     ("organization", "member_added"): MemberChange,
     ("organization", "member_removed"): MemberChange,

@@ -1,4 +1,4 @@
-"""Connecting through the GitHub App (SPEC §4 "Two ways to connect"): Install the GitHub App →
+"""Connecting through the GitHub App (docs/architecture.md#the-github-app): Install the GitHub App →
 GitHub's install page → github_app_setup with installation_id → the App's user authorization →
 github_app_setup again with code and state → the team's page, while the members are imported.
 
@@ -78,7 +78,7 @@ def github_app_install(request):
 @login_required
 def github_app_setup(request):
     """GitHub's setup URL after an install, and the App's user authorization callback: one URL, as
-    GitHub allows one fixed setup URL (SPEC §5)."""
+    GitHub allows one fixed setup URL (docs/interfaces.md#urls)."""
     if "code" in request.GET or "error" in request.GET:
         return _authorized(request)
     return _installed(request)

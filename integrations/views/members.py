@@ -121,7 +121,7 @@ def github_member_sync_run(request, team_slug, run_id):
 @require_POST
 @team_admin_required
 def github_members_held_confirm(request, team_slug):
-    """Deactivate the members a sync held back (SPEC §6)."""
+    """Deactivate the members a sync held back (docs/architecture.md#who-may-deactivate)."""
     confirm_held_deactivations(integration=get_object_or_404(GitHubIntegration, team=request.team))
     return redirect("integrations:github_members", team_slug=team_slug)
 

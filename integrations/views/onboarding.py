@@ -1,5 +1,6 @@
-"""Onboarding (SPEC §4): /onboarding/ → Connect GitHub → GitHub's authorize page → the callback →
-the organization choice → the new team's page, while the members are imported in the background.
+"""Onboarding (docs/architecture.md#from-sync-now-to-the-live-page): /onboarding/ → Connect GitHub →
+GitHub's authorize page → the callback → the organization choice → the new team's page, while the
+members are imported in the background.
 
 `?team=<slug>` on github_connect is an admin of an existing team: a team without an integration
 goes through the organization choice; a team with one is reconnected (new token) and its admin sent

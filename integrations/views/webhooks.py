@@ -1,5 +1,5 @@
-"""GitHub's webhook deliveries (SPEC §6). No session, login or CSRF token: the signature is the
-authentication, checked by integrations.webhooks.receive."""
+"""GitHub's webhook deliveries (docs/architecture.md#webhooks). No session, login or CSRF token: the
+signature is the authentication, checked by integrations.webhooks.receive."""
 
 from django.http import HttpResponse
 from django.views.decorators.csrf import csrf_exempt

@@ -23,7 +23,7 @@ def _organization(value: str) -> tuple[str, int]:
 
 
 class Command(BaseCommand):
-    help = "Serve the GitHub simulator (SPEC §7) until SIGTERM or Ctrl-C."
+    help = "Serve the GitHub simulator (docs/github-simulator.md) until SIGTERM or Ctrl-C."
 
     def add_arguments(self, parser):
         parser.add_argument("--host", default="127.0.0.1")
