@@ -6,6 +6,11 @@ start speak it), and no Sentry. Those processes inherit all of it through the en
 import os
 
 _RUN = f"test{os.getpid()}"
+if "PYTEST_XDIST_WORKER" in os.environ:
+    # An xdist worker inherits the controller's environment, these included: each worker is a test
+    # run of its own, and the processes it starts inherit its names (they import these settings too).
+    _RUN = f"test{os.environ['PYTEST_XDIST_TESTRUNUID'][:8]}{os.environ['PYTEST_XDIST_WORKER']}"
+    os.environ.update(DRAMATIQ_NAMESPACE=_RUN, EVENTS_CHANNEL_PREFIX=f"{_RUN}-")
 os.environ.setdefault("DRAMATIQ_NAMESPACE", _RUN)
 os.environ.setdefault("EVENTS_CHANNEL_PREFIX", f"{_RUN}-")
 os.environ.setdefault("TOKEN_ENCRYPTION_KEYS", "dGVzdHMtb25seS10b2tlbi1rZXktMzItYnl0ZXMtLi4=")

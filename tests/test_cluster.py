@@ -12,6 +12,9 @@ from tests.helpers import LIVE, wait_for
 from tests.oauth_flow import onboard_in_browser
 from tests.stack import Cluster, github_environment
 
+# One xdist worker runs the whole module: its tests share one cluster, started once.
+pytestmark = pytest.mark.xdist_group("test_cluster")
+
 
 @pytest.fixture(scope="module")
 def cluster(github_simulator):

@@ -16,6 +16,9 @@ from tests.helpers import LIVE, http_status, wait_for
 from tests.stack import Cluster, OwnRedis, github_environment, own_postgres, pids_connected_to
 from tests.test_cluster import onboard
 
+# One xdist worker runs the whole module: its tests share one cluster, started once.
+pytestmark = pytest.mark.xdist_group("test_cluster_faults")
+
 # Long enough for a worker to notice that Redis, a worker or PostgreSQL came back.
 RECOVERY = 120
 

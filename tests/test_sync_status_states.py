@@ -17,7 +17,8 @@ from tests.accessibility import serious_violations
 from tests.helpers import LIVE
 from tests.stack import github_environment, sign_in, stack_environment, web_server
 
-pytestmark = pytest.mark.django_db(transaction=True)
+# One xdist worker runs the whole module: its tests share one web server, started once.
+pytestmark = [pytest.mark.xdist_group("test_sync_status_states"), pytest.mark.django_db(transaction=True)]
 
 # A reader half an hour off UTC, so that a time left in UTC shows.
 READER_ZONE = "Asia/Kolkata"
