@@ -7,6 +7,9 @@ from django.db import connection, connections
 
 from tests.helpers import free_port, wait_for
 
+# On PostgreSQL too (.ci/run): the database probe, with PostgreSQL's pool.
+pytestmark = pytest.mark.postgres
+
 
 def test_it_answers_200_when_every_part_answers(client, db):
     response = client.get("/healthz")

@@ -15,6 +15,9 @@ from integrations.held_deactivations import confirm_held_deactivations, dismiss_
 from integrations.models import GitHubIntegration, GitHubMember, MemberSyncRun
 from integrations.sync import sync_members
 
+# On PostgreSQL too (.ci/run): member_writes.py's SQL and F() updates.
+pytestmark = pytest.mark.postgres
+
 Status = MemberSyncRun.Status
 URL = "/t/acme/github/members/"
 CONFIRM_URL = "/t/acme/github/members/held/confirm/"

@@ -17,6 +17,9 @@ from integrations.github.errors import (
 from integrations.models import GitHubMember, StagedMember
 from tests.syncing import stored_members, sync
 
+# On PostgreSQL too (.ci/run): member_writes.py's hand-written SQL, one form per engine.
+pytestmark = pytest.mark.postgres
+
 
 @pytest.fixture
 def org(github):

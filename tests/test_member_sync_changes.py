@@ -12,6 +12,9 @@ from integrations.sync import ReadSummary, apply_members
 from teams.models import Team
 from tests.syncing import PagesClient, member, stored_members, sync
 
+# On PostgreSQL too (.ci/run): member_writes.py's hand-written SQL, one form per engine.
+pytestmark = pytest.mark.postgres
+
 
 @pytest.fixture
 def org(github):

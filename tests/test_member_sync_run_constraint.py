@@ -6,6 +6,9 @@ from django.db import IntegrityError, transaction
 
 from integrations.models import GitHubIntegration, MemberSyncRun
 
+# On PostgreSQL too (.ci/run): the one-active-run partial unique constraint.
+pytestmark = pytest.mark.postgres
+
 Status = MemberSyncRun.Status
 
 

@@ -26,7 +26,8 @@ Status = MemberSyncRun.Status
 Trigger = MemberSyncRun.Trigger
 ErrorKind = MemberSyncRun.ErrorKind
 
-pytestmark = pytest.mark.django_db(transaction=True)
+# On PostgreSQL too (.ci/run): conditional UPDATEs, the constraint's IntegrityError, bulk inserts that ignore conflicts.
+pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
 
 def queued_messages(broker):

@@ -15,7 +15,8 @@ from integrations.tasks import sync_github_members
 Status = MemberSyncRun.Status
 Trigger = MemberSyncRun.Trigger
 
-pytestmark = pytest.mark.django_db(transaction=True)
+# On PostgreSQL too (.ci/run): durations computed by the database.
+pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
 ELSEWHERE = "203.0.113.9"
 

@@ -15,6 +15,9 @@ from integrations.views.onboarding import PENDING_SESSION_KEY, STATE_SESSION_KEY
 from teams.models import Membership, Team
 from tests.oauth_flow import CONNECT, ONBOARDING, SELECT_ORG, assert_problem, authorize, onboard, visit
 
+# On PostgreSQL too (.ci/run): SELECT … FOR UPDATE, a free team slug claimed by a unique constraint.
+pytestmark = pytest.mark.postgres
+
 
 def queued_messages(broker):
     return broker.client.llen(f"{broker.namespace}:member_sync")

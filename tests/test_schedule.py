@@ -18,7 +18,8 @@ from teams.models import Team
 from tests.helpers import wait_for
 from tests.stack import github_environment, stack_environment, worker
 
-pytestmark = pytest.mark.django_db(transaction=True)
+# On PostgreSQL too (.ci/run): SELECT … FOR UPDATE SKIP LOCKED, the due integrations' query.
+pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
 Status = MemberSyncRun.Status
 PERIOD = timedelta(days=1)

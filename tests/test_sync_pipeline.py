@@ -183,6 +183,8 @@ def _fd_targets(pid):
     return targets
 
 
+# On PostgreSQL too (.ci/run): there every connection is one of the pool's.
+@pytest.mark.postgres
 def test_500_open_streams_hold_few_database_connections(alice, integration, env):
     cookies = session_cookies(alice)
     with web_server({**env, "EVENTS_MAX_STREAMS_PER_USER": "500"}) as web:

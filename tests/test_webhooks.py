@@ -29,7 +29,8 @@ from tests.github_webhooks import (
 Status = MemberSyncRun.Status
 Trigger = MemberSyncRun.Trigger
 
-pytestmark = pytest.mark.django_db(transaction=True)
+# On PostgreSQL too (.ci/run): deliveries deduplicated by a unique constraint, SELECT … FOR UPDATE.
+pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
 
 @pytest.fixture
