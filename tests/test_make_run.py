@@ -1,7 +1,9 @@
 """`make run` from this checkout: serves the login page with the GitHub simulator beside it, the admin
 account it says how to create works as printed, and SIGTERM stops every process it started."""
 
+import json
 import os
+import re
 import signal
 import subprocess
 import threading
@@ -11,7 +13,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.banners import create_admin_as_printed
+from tests.banners import create_admin_as_printed, run_at_a_terminal
 from tests.helpers import free_port, http_status, wait_for
 from tests.stack import processes_with_marker
 
@@ -46,7 +48,7 @@ def make_run(tmp_path):
         os.kill(pid, signal.SIGKILL)
 
 
-def test_make_run_serves_the_login_page_and_stops_on_sigterm(make_run):
+def test_make_run_serves_the_app_its_printed_commands_work_and_sigterm_stops_it(make_run):
     process, port, marker, output = make_run
     url = f"http://127.0.0.1:{port}/accounts/login/"
     wait_for(
@@ -61,6 +63,7 @@ def test_make_run_serves_the_login_page_and_stops_on_sigterm(make_run):
     assert "Install the GitHub App" in onboarding_page_of_a_new_user(f"http://127.0.0.1:{port}")
     admin_page, status = create_admin_as_printed(output, f"http://127.0.0.1:{port}")
     assert (admin_page, status) == (f"http://127.0.0.1:{port}/admin/", 200)
+    assert len(json.loads(run_the_readmes_simulator_command(output))["added"]) == 1
 
     process.send_signal(signal.SIGTERM)
     assert process.wait(timeout=30) != 0
@@ -79,3 +82,11 @@ def onboarding_page_of_a_new_user(base):
     )
     assert signed_up.url == f"{base}/onboarding/", signed_up.text
     return signed_up.text
+
+
+def run_the_readmes_simulator_command(output):
+    """The README's curl that adds a member on the simulator's side, with the simulator's URL that
+    make run printed; returns what it printed."""
+    [command] = re.findall(r"^curl .*SIMULATOR_URL.*$", (ROOT / "README.md").read_text(), re.MULTILINE)
+    [simulator_url] = re.findall(r"GitHub simulator at (http://\S+)", "".join(output))
+    return run_at_a_terminal(command.replace("SIMULATOR_URL", simulator_url), answers=[])
