@@ -7,6 +7,7 @@ changes are stored. Member 0 of every organization is the viewer, octocat, until
 
 import base64
 import hashlib
+import threading
 import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
@@ -26,6 +27,7 @@ _FIRST_ORG_ID = 1_000_000
 _FIRST_MEMBER_ID = 10_000_000
 _BLOCK = 2_000_000
 _BLOCKS = 1_000  # organizations at most
+HOLD_LIMIT_SECONDS = 120
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,10 +104,31 @@ class SimulatedOrg:
         self._changed: dict[int, dict] = {}
         self._renamed: dict[str, int] = {}  # lowercase login -> index, for members whose login changed
         self._changes = 0  # makes each change call pick other members than the previous one
+        self._held = False
+        # On the simulator's lock, which every request holds while it is answered: a held request
+        # gives it up while it waits, so that the others go on.
+        self._released = threading.Condition(lock)
 
     @property
     def name(self) -> str:
         return self.login.replace("-", " ").title()
+
+    def hold(self) -> None:
+        """Keep each request for a page of members waiting until release(): a sync of this
+        organization then stays under way for exactly as long as a test needs, however slow the
+        machine."""
+        with self._released:
+            self._held = True
+
+    def release(self) -> None:
+        with self._released:
+            self._held = False
+            self._released.notify_all()
+
+    def wait_while_held(self) -> None:
+        """Called with the simulator's lock held, as every request is answered. Bounded, so that a
+        test that forgets to release holds no request thread for ever."""
+        self._released.wait_for(lambda: not self._held, timeout=HOLD_LIMIT_SECONDS)
 
     @property
     def size(self) -> int:
@@ -285,6 +308,7 @@ class Organizations:
         """Create an organization; one with the same login is replaced (and keeps its id)."""
         with self.lock:
             if (existing := self.find(login)) is not None:
+                existing.release()
                 del self._by_id[existing.id]
             # The first free slot from the login's seed on: the same organizations created in the same
             # order get the same ids.
@@ -310,4 +334,6 @@ class Organizations:
 
     def clear(self) -> None:
         with self.lock:
+            for org in self._by_id.values():
+                org.release()
             self._by_id.clear()

@@ -193,10 +193,13 @@ def env(github, broker):
 
 
 def test_a_small_teams_sync_now_completes_while_large_syncs_take_the_cap(integration, alice, github, github_token, env):
-    # Three organizations of 3,000 members: 30 pages each, slow at 200 ms a page. Three threads:
-    # two for the large syncs the cap lets run, the others free for the rest.
-    github.set_latency(200)
-    large = [another_integration(github, github_token, members=3000, last_total=3000) for _ in range(3)]
+    """Costs about 6 s: the third large sync asks for a slot again LARGE_SYNC_SLOT_WAIT (5 s) after
+    the first refusal."""
+    # Three threads: two for the large syncs the cap lets run, held at their first page by the
+    # simulator until the small team's sync is done; the third thread is free for the rest.
+    large = [another_integration(github, github_token, members=300, last_total=3000) for _ in range(3)]
+    for integration_ in large:
+        github.org(integration_.organization_login).hold()
     large_runs = MemberSyncRun.objects.filter(integration__in=large, trigger=Trigger.MANUAL)  # .all(): read afresh
     admin = Client()
     admin.force_login(alice)
@@ -217,10 +220,11 @@ def test_a_small_teams_sync_now_completes_while_large_syncs_take_the_cap(integra
         assert response.status_code == 202
         small = wait_for(
             lambda: MemberSyncRun.objects.filter(integration=integration, status=Status.COMPLETE).first(),
-            timeout=10,
             message="the small team's sync to complete",
         )
         still = [run.status for run in large_runs.all()]
+        for integration_ in large:
+            github.org(integration_.organization_login).release()
 
         wait_for(lambda: large_runs.filter(status=Status.COMPLETE).count() == 3, timeout=120, message="large syncs")
 
@@ -229,4 +233,4 @@ def test_a_small_teams_sync_now_completes_while_large_syncs_take_the_cap(integra
     # Never more than two at once: the third started only once one of the others had finished.
     first, second, third = sorted(large_runs.all(), key=lambda run: run.started_at)
     assert third.started_at >= min(first.finished_at, second.finished_at)
-    assert all(run.fetched == 3000 and run.error == "" for run in large_runs.all())
+    assert all(run.fetched == 300 and run.error == "" for run in large_runs.all())

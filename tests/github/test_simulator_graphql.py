@@ -1,10 +1,13 @@
 """The simulator's GraphQL endpoint over HTTP: the product's members query, paging, public and
 concealed members, verified-domain emails, and GitHub's refusals."""
 
+from concurrent.futures import ThreadPoolExecutor
+
 import pytest
 
 from github_simulator.avatars import avatar_url
 from tests.github.helpers import MEMBERS_QUERY, all_members, graphql, members_page
+from tests.helpers import wait_for
 
 
 @pytest.mark.parametrize("first", [1, 7, 100])
@@ -134,3 +137,16 @@ def test_aliases_and_fragments_work_as_on_github(github, github_token):
         member.login for member in github.org("acme").members[:2]
     ]
     assert data["b"] == {"login": "acme"}
+
+
+def test_a_held_organizations_members_wait_until_released_while_others_are_answered(github, github_token):
+    github.add_org("held", size=3)
+    github.org("held").hold()
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        held = pool.submit(members_page, github, github_token, login="held", first=3)
+        wait_for(lambda: github.request_count == 1, message="the held organization's request to arrive")
+
+        assert members_page(github, github_token, first=3)["login"] == "acme"
+        assert not held.done()
+        github.org("held").release()
+        assert held.result(timeout=10)["membersWithRole"]["totalCount"] == 3
