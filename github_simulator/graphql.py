@@ -195,8 +195,9 @@ def _members(source, info, after=None, first=None):
         raise GitHubGraphQLError("RESOURCE_LIMITS_EXCEEDED", "Resource limits for this query exceeded.")
     # GitHub shows a viewer outside the organization its public members only, without a word.
     public_only = not context.token.sees_every_member(org)
-    org.wait_while_held()
-    members, has_next = org.page(first, _decode_cursor(after), public_only=public_only)
+    cursor = _decode_cursor(after)
+    org.wait_while_held(0 if cursor is None else cursor + 1)
+    members, has_next = org.page(first, cursor, public_only=public_only)
     edges = [
         {"cursor": encode_cursor(member.index), "node": _user(member, info.context.simulator.url), "role": member.role}
         for member in members

@@ -104,7 +104,7 @@ class SimulatedOrg:
         self._changed: dict[int, dict] = {}
         self._renamed: dict[str, int] = {}  # lowercase login -> index, for members whose login changed
         self._changes = 0  # makes each change call pick other members than the previous one
-        self._held = False
+        self._held_from: int | None = None  # the first member index whose page waits for release()
         # On the simulator's lock, which every request holds while it is answered: a held request
         # gives it up while it waits, so that the others go on.
         self._released = threading.Condition(lock)
@@ -113,22 +113,24 @@ class SimulatedOrg:
     def name(self) -> str:
         return self.login.replace("-", " ").title()
 
-    def hold(self) -> None:
-        """Keep each request for a page of members waiting until release(): a sync of this
-        organization then stays under way for exactly as long as a test needs, however slow the
-        machine."""
+    def hold(self, after: int = 0) -> None:
+        """Answer the pages of the first `after` members, and keep each request for a later page
+        waiting until release(): a sync of this organization then stays under way, with its total
+        known once after > 0, for exactly as long as a test needs, however slow the machine."""
         with self._released:
-            self._held = True
+            self._held_from = after
+            self._released.notify_all()  # a request for a page before the new limit goes on
 
     def release(self) -> None:
         with self._released:
-            self._held = False
+            self._held_from = None
             self._released.notify_all()
 
-    def wait_while_held(self) -> None:
-        """Called with the simulator's lock held, as every request is answered. Bounded, so that a
-        test that forgets to release holds no request thread for ever."""
-        self._released.wait_for(lambda: not self._held, timeout=HOLD_LIMIT_SECONDS)
+    def wait_while_held(self, start: int) -> None:
+        """Wait while the page starting at member `start` is held. Called with the simulator's lock
+        held, as every request is answered. Bounded, so that a test that forgets to release holds
+        no request thread for ever."""
+        self._released.wait_for(lambda: self._held_from is None or start < self._held_from, timeout=HOLD_LIMIT_SECONDS)
 
     @property
     def size(self) -> int:

@@ -85,7 +85,7 @@ def _members(simulator, token, request, org=None, org_id=None, public=False):
         return json_response(422, body)
     page, per_page = _paging(request)
     start = (page - 1) * per_page
-    found.wait_while_held()
+    found.wait_while_held(start)
     if role == "all":
         indices = list(islice(found.indices(public_only=public), start, start + per_page))
         count = found.count(public_only=public)

@@ -33,9 +33,11 @@ def first_login(github, org="acme"):
 
 
 def test_sign_up_to_the_onboarding_banner_complete(browser, env, github, screenshot):
-    # Big and slow enough for the import to be seen under way.
+    # Under way, its total known, until the test has seen it so: the first page takes longer than
+    # the interval between progress events, so its progress is published; the next waits.
     github.add_org("acme", size=3000)
-    github.set_latency(30)
+    github.set_latency(300)
+    github.org("acme").hold(after=100)
     with web_server(env) as web, worker(env):
         page = browser.new_context(viewport={"width": 1100, "height": 800}).new_page()
         onboard_in_browser(page, web.url, "dana")
@@ -45,9 +47,11 @@ def test_sign_up_to_the_onboarding_banner_complete(browser, env, github, screens
         assert page.url.startswith(f"{web.url}/t/")
         expect(banner).to_contain_text("Importing members from acme")
         expect(banner.locator("progress")).to_be_visible()
-        expect(banner).to_contain_text(" of 3000")
+        expect(banner).to_contain_text(" of 3000", timeout=LIVE)
         expect(page.get_by_text("Connected to acme. Members syncing in background.")).to_be_visible()
         screenshot(page, "team-banner")
+        github.set_latency(0)
+        github.org("acme").release()
         expect(banner).to_have_attribute("data-status", "complete", timeout=LIVE)
         expect(banner).to_contain_text("Imported 3000 members from acme.")
         expect(banner.locator("progress")).to_be_hidden()
@@ -79,7 +83,7 @@ def test_sync_now_to_complete_with_the_members_listed_and_no_polling(browser, en
 def test_a_second_tab_sees_the_same_updates(browser, env, alice, integration, github):
     github.add_org("big", size=3000)
     GitHubIntegration.objects.filter(pk=integration.pk).update(organization_login="big", organization_id=None)
-    github.set_latency(40)
+    github.org("big").hold(after=100)
     with web_server(env) as web, worker(env):
         first = logged_in_page(browser, web, alice)
         second = first.context.new_page()
@@ -89,6 +93,7 @@ def test_a_second_tab_sees_the_same_updates(browser, env, alice, integration, gi
 
         expect(second.locator("#member-sync-status")).to_have_attribute("data-status", "syncing", timeout=LIVE)
         expect(second.locator("#member-sync-status progress")).to_be_visible()
+        github.org("big").release()
         expect(second.locator("#member-sync-status")).to_have_attribute("data-status", "complete", timeout=LIVE)
         expect(second.locator("#github-members")).to_contain_text(first_login(github, "big"))
 
@@ -96,7 +101,7 @@ def test_a_second_tab_sees_the_same_updates(browser, env, alice, integration, gi
 def test_the_stream_recovers_after_the_web_server_restarts_mid_sync(browser, env, alice, integration, github):
     github.add_org("big", size=3000)
     GitHubIntegration.objects.filter(pk=integration.pk).update(organization_login="big", organization_id=None)
-    github.set_latency(40)
+    github.org("big").hold(after=100)
     port = free_port()
     with worker(env):
         with web_server(env, port=port) as web:
@@ -105,6 +110,7 @@ def test_the_stream_recovers_after_the_web_server_restarts_mid_sync(browser, env
             page.get_by_role("button", name="Sync Now").click()
             expect(page.locator("#member-sync-status")).to_have_attribute("data-status", "syncing", timeout=LIVE)
         # The web server is down while the worker goes on syncing.
+        github.org("big").release()
         wait_for(lambda: MemberSyncRun.objects.filter(fetched__gte=1000).exists(), timeout=60, message="progress")
         with web_server(env, port=port):
             expect(page.locator("#member-sync-status")).to_have_attribute("data-status", "complete", timeout=60_000)
@@ -114,7 +120,8 @@ def test_the_stream_recovers_after_the_web_server_restarts_mid_sync(browser, env
 def test_the_page_recovers_after_redis_restarts_mid_sync(browser, env, alice, integration, github, tmp_path):
     github.add_org("big", size=3000)
     GitHubIntegration.objects.filter(pk=integration.pk).update(organization_login="big", organization_id=None)
-    github.set_latency(100)
+    big = github.org("big")
+    big.hold(after=300)
     web_log = tmp_path / "web.log"
     with own_redis() as redis_server, web_log.open("w") as log:
         env = {**env, "REDIS_URL": redis_server.url, "EVENTS_REDIS_URL": redis_server.url}
@@ -129,21 +136,23 @@ def test_the_page_recovers_after_redis_restarts_mid_sync(browser, env, alice, in
             # has gone on syncing without Redis; then back, empty: queues, stored events and the
             # event counter are gone.
             redis_server.stop()
-            fetched = MemberSyncRun.objects.get().fetched
             wait_for(lambda: "Lost the events Redis" in web_log.read_text(), message="the web process to see Redis go")
-            wait_for(lambda: MemberSyncRun.objects.get().fetched > fetched + 300, message="the sync to go on")
+            big.hold(after=1000)
+            wait_for(lambda: MemberSyncRun.objects.get().fetched >= 1000, message="the sync to go on")
             redis_server.start()
             restarted_at = timezone.now()
+            big.release()
             expect(status).to_have_attribute("data-status", "complete", timeout=60_000)
             expect(status.get_by_role("status")).to_have_text("Complete")
             assert MemberSyncRun.objects.get().finished_at > restarted_at, "the sync ended before the restart"
 
             opened_after = watching.context.new_page()
             opened_after.goto(f"{web.url}/t/acme/github/members/")
-            github.set_latency(150)  # long enough for both pages to be seen syncing
+            big.hold(after=100)  # until both pages are seen syncing
             opened_after.get_by_role("button", name="Sync Now").click()
             for page in (opened_after, watching):
                 expect(page.locator("#member-sync-status")).to_have_attribute("data-status", "syncing", timeout=LIVE)
+            big.release()
             for page in (opened_after, watching):
                 expect(page.locator("#member-sync-status")).to_have_attribute("data-status", "complete", timeout=LIVE)
             expect(watching.locator('[data-role="live-off"]')).to_be_hidden()
