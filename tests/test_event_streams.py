@@ -156,7 +156,7 @@ def test_a_stream_resuming_after_redis_lost_its_events_gets_every_newer_one():
 
 def test_a_run_that_ends_while_the_events_redis_restarts_still_reaches_the_page(alice, integration, github, broker):
     github.add_org("acme", size=1000)
-    github.set_latency(100)
+    github.org("acme").hold(after=100)
     with own_redis() as events_redis:
         env = stack_environment(EVENTS_REDIS_URL=events_redis.url, **github_environment(github))
         with web_server(env) as web, worker(env):
@@ -168,6 +168,7 @@ def test_a_run_that_ends_while_the_events_redis_restarts_still_reaches_the_page(
 
             # Down when the run ends: its last event is the one a page must not miss.
             events_redis.stop()
+            github.org("acme").release()
             wait_for(lambda: MemberSyncRun.objects.get(pk=run.pk).status == "complete", message="the run to end")
             events_redis.start()
 

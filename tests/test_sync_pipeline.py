@@ -120,9 +120,12 @@ def test_the_page_renders_the_event_id_the_stream_starts_from(client, alice, tea
     assert f"lastEventId={requests.utils.quote(rendered_id, safe='')}" in page
 
 
-def start_a_long_sync(integration, alice, github, *, latency_ms=50):
-    """A sync of 3,000 members (30 pages), slow enough to interrupt: returns once it is under way."""
+def start_a_long_sync(integration, alice, github, *, latency_ms=50, held_after=None):
+    """A sync of 3,000 members (30 pages), slow enough to interrupt (or held after `held_after`
+    members until the test releases the organization "big"): returns once it is under way."""
     github.add_org("big", size=3000)
+    if held_after is not None:
+        github.org("big").hold(after=held_after)
     GitHubIntegration.objects.filter(pk=integration.pk).update(organization_login="big", organization_id=None)
     github.set_latency(latency_ms)
     integration.refresh_from_db()
@@ -144,11 +147,13 @@ def test_a_run_whose_worker_is_killed_mid_sync_still_ends(alice, integration, en
     env = {**env, "DRAMATIQ_HEARTBEAT_TIMEOUT_MS": "3000", "DRAMATIQ_MAINTENANCE_CHANCE": "1000000"}
 
     with worker(env) as first:
-        start_a_long_sync(integration, alice, github)
+        # Held at 300 members until the worker is dead, however fast it would have read the rest.
+        start_a_long_sync(integration, alice, github, latency_ms=0, held_after=300)
         os.killpg(first.pid, signal.SIGKILL)
         first.wait(timeout=10)
 
     assert run_status() == Status.SYNCING
+    github.org("big").release()
     with worker(env):
         run = the_run_once_ended()
 
