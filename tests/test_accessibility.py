@@ -17,6 +17,8 @@ def test_axe_finds_what_a_screen_reader_user_would_miss(browser):
 
 
 def test_every_page_has_no_serious_or_critical_violation(browser, github, broker, django_user_model):
+    """Costs about 7 s: axe-core runs on ten pages, each reached in a real browser as a person reaches
+    it."""
     env = stack_environment(DEBUG=1, **github_environment(github))
     found = {}
     with web_server(env) as web, worker(env):

@@ -33,6 +33,8 @@ def first_login(github, org="acme"):
 
 
 def test_sign_up_to_the_onboarding_banner_complete(browser, env, github, screenshot):
+    """Costs 5-12 s: the whole onboarding in a browser, against a web server and a worker of its own,
+    and an import of 3,000 members."""
     # Under way, its total known, until the test has seen it so: the first page takes longer than
     # the interval between progress events, so its progress is published; the next waits.
     github.add_org("acme", size=3000)
@@ -61,6 +63,7 @@ def test_sign_up_to_the_onboarding_banner_complete(browser, env, github, screens
 
 
 def test_sync_now_to_complete_with_the_members_listed_and_no_polling(browser, env, alice, integration, github):
+    """Costs 5-10 s: a web server, a worker and a browser page of their own."""
     with web_server(env) as web, worker(env):
         page = logged_in_page(browser, web, alice)
         page.goto(f"{web.url}/t/acme/github/members/")
@@ -81,6 +84,8 @@ def test_sync_now_to_complete_with_the_members_listed_and_no_polling(browser, en
 
 
 def test_a_second_tab_sees_the_same_updates(browser, env, alice, integration, github):
+    """Costs 5-10 s, like every test here: a web server, a worker and a browser page of their own, and a
+    sync of 3,000 members."""
     github.add_org("big", size=3000)
     GitHubIntegration.objects.filter(pk=integration.pk).update(organization_login="big", organization_id=None)
     github.org("big").hold(after=100)
@@ -99,6 +104,7 @@ def test_a_second_tab_sees_the_same_updates(browser, env, alice, integration, gi
 
 
 def test_the_stream_recovers_after_the_web_server_restarts_mid_sync(browser, env, alice, integration, github):
+    """Costs 6-12 s: two web servers in turn, a worker and a sync of 3,000 members."""
     github.add_org("big", size=3000)
     GitHubIntegration.objects.filter(pk=integration.pk).update(organization_login="big", organization_id=None)
     github.org("big").hold(after=100)
@@ -118,6 +124,8 @@ def test_the_stream_recovers_after_the_web_server_restarts_mid_sync(browser, env
 
 
 def test_the_page_recovers_after_redis_restarts_mid_sync(browser, env, alice, integration, github, tmp_path):
+    """Costs 10-16 s: a Redis of its own stopped and started again, and two syncs of 3,000 members
+    watched by two pages."""
     github.add_org("big", size=3000)
     GitHubIntegration.objects.filter(pk=integration.pk).update(organization_login="big", organization_id=None)
     big = github.org("big")
@@ -172,6 +180,7 @@ def test_a_tab_over_the_users_stream_cap_says_live_updates_are_off(browser, env,
 
 
 def test_an_error_is_shown_with_what_to_do(browser, env, alice, integration, github):
+    """Costs 5-10 s: a web server, a worker and a browser page of their own."""
     github.inject("bad_credentials", times=None)
     with web_server(env) as web, worker(env):
         page = logged_in_page(browser, web, alice)
@@ -184,6 +193,7 @@ def test_an_error_is_shown_with_what_to_do(browser, env, alice, integration, git
 
 
 def test_held_deactivations_appear_live_and_go_after_confirm(browser, env, alice, integration, github):
+    """Costs 5-10 s: a web server, a worker, a browser page and two syncs."""
     with web_server(env) as web, worker(env):
         page = logged_in_page(browser, web, alice)
         page.goto(f"{web.url}/t/acme/github/members/")
@@ -209,6 +219,7 @@ def test_held_deactivations_appear_live_and_go_after_confirm(browser, env, alice
 def test_a_signed_member_added_delivery_shows_the_member_on_an_open_page_without_a_reload(
     browser, env, alice, integration, github
 ):
+    """Costs 5-10 s: a web server, a worker, a browser page and a webhook delivery through them."""
     env = {**env, "GITHUB_WEBHOOK_SECRET": github_webhooks.SECRET}
     with web_server(env) as web, worker(env):
         # The simulator, as the App installed on acme, delivers to this server

@@ -18,6 +18,8 @@ pytestmark = pytest.mark.xdist_group("test_cluster")
 
 @pytest.fixture(scope="module")
 def cluster(github_simulator):
+    """Costs 5-10 s once for the module: make cluster's PostgreSQL database, Pushpin, two web processes
+    and two workers."""
     cluster = Cluster(**github_environment(github_simulator))
     try:
         cluster.start()

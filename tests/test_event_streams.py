@@ -92,6 +92,8 @@ def test_a_stream_over_the_users_cap_is_refused(client, alice, bob, team, settin
 
 
 def test_a_stream_ends_at_its_lifetime_and_resumes_without_a_gap(alice, team, integration, broker):
+    """Costs about 5 s: a web server of its own, and a stream waited out to the end of its (shortened)
+    lifetime."""
     env = stack_environment(EVENTS_STREAM_MAX_SECONDS=2)
     with web_server(env) as web:
         url, cookies = f"{web.url}/t/acme/events/", session_cookies(alice)
@@ -108,6 +110,7 @@ def test_a_stream_ends_at_its_lifetime_and_resumes_without_a_gap(alice, team, in
 
 
 def test_a_malformed_message_on_redis_does_not_stop_live_events(alice, team, integration, broker):
+    """Costs a few seconds: a web server of its own."""
     with web_server(stack_environment()) as web:
         stream = EventStream(f"{web.url}/t/acme/events/", cookies=session_cookies(alice))
         stream.next("stream-open")
@@ -123,6 +126,7 @@ def test_a_malformed_message_on_redis_does_not_stop_live_events(alice, team, int
 
 
 def test_a_removed_member_loses_their_streams_in_every_web_process(alice, bob, team, integration, broker):
+    """Costs a few seconds: two web servers of its own."""
     env = stack_environment()
     with web_server(env) as one, web_server(env) as two:
         removed = [EventStream(f"{web.url}/t/acme/events/", cookies=session_cookies(bob)) for web in (one, two)]
@@ -155,6 +159,7 @@ def test_a_stream_resuming_after_redis_lost_its_events_gets_every_newer_one():
 
 
 def test_a_run_that_ends_while_the_events_redis_restarts_still_reaches_the_page(alice, integration, github, broker):
+    """Costs about 7 s: a Redis of its own stopped and started again under a web server and a worker."""
     github.add_org("acme", size=1000)
     github.org("acme").hold(after=100)
     with own_redis() as events_redis:

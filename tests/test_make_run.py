@@ -49,6 +49,7 @@ def make_run(tmp_path):
 
 
 def test_make_run_serves_the_app_its_printed_commands_work_and_sigterm_stops_it(make_run):
+    """Costs 6-15 s: make run itself, with its simulator, worker and web server, and what a person types."""
     process, port, marker, output = make_run
     url = f"http://127.0.0.1:{port}/accounts/login/"
     wait_for(

@@ -50,6 +50,7 @@ def run_status():
 
 
 def test_an_event_sent_by_the_worker_reaches_the_browser(alice, integration, env):
+    """Costs about 4 s: a web server and a worker of its own."""
     cookies = session_cookies(alice)
     with web_server(env) as web, worker(env):
         stream = EventStream(f"{web.url}/t/acme/events/", cookies=cookies)
@@ -92,6 +93,7 @@ def test_a_member_of_another_team_gets_no_event(alice, charlie, other_team, inte
 
 
 def test_a_client_reconnecting_with_last_event_id_receives_what_it_missed(alice, integration, env):
+    """Costs about 4 s: a web server and a worker of its own."""
     cookies = session_cookies(alice)
     with web_server(env) as web, worker(env):
         stream = EventStream(f"{web.url}/t/acme/events/", cookies=cookies)
@@ -143,6 +145,8 @@ def the_run_once_ended(timeout=90):
 
 
 def test_a_run_whose_worker_is_killed_mid_sync_still_ends(alice, integration, env, github):
+    """Costs about 8 s: two workers in turn, and the 3 s heartbeat timeout after which the second takes
+    the dead one's message."""
     # A dead worker's message goes to another after this much silence; short, for the test.
     env = {**env, "DRAMATIQ_HEARTBEAT_TIMEOUT_MS": "3000", "DRAMATIQ_MAINTENANCE_CHANCE": "1000000"}
 
@@ -191,6 +195,7 @@ def _fd_targets(pid):
 # On PostgreSQL too (.ci/run): there every connection is one of the pool's.
 @pytest.mark.postgres
 def test_500_open_streams_hold_few_database_connections(alice, integration, env):
+    """Costs about 9 s: 500 streams opened against one web server."""
     cookies = session_cookies(alice)
     with web_server({**env, "EVENTS_MAX_STREAMS_PER_USER": "500"}) as web:
         streams = ManyStreams(f"{web.url}/t/acme/events/", cookies=cookies, count=500)
@@ -212,6 +217,7 @@ def test_500_open_streams_hold_few_database_connections(alice, integration, env)
 
 
 def test_a_run_interrupted_by_a_worker_shutdown_is_finished_by_the_next_worker(alice, integration, env, github):
+    """Costs about 8 s: two workers in turn, the first stopped mid-sync."""
     with worker(env) as first:
         start_a_long_sync(integration, alice, github)
         first.send_signal(signal.SIGTERM)
@@ -224,6 +230,7 @@ def test_a_run_interrupted_by_a_worker_shutdown_is_finished_by_the_next_worker(a
 
 
 def test_a_run_over_its_time_limit_is_recorded_as_failed(alice, integration, env, github):
+    """Costs about 5 s: a worker, and a sync that must outlast its 2 s time limit."""
     env = {**env, "MEMBER_SYNC_TIME_LIMIT_SECONDS": "2"}
     with worker(env):
         start_a_long_sync(integration, alice, github, latency_ms=150)  # 30 pages: over 4 s
