@@ -136,8 +136,11 @@ class _Client:
     def _read_forever(self):
         while True:
             if self.opening and len(self.streams) < self.count:
-                opened = sum(1 for stream in self.streams if b"event: stream-open" in stream.received)
-                while len(self.streams) < self.count and len(self.streams) - opened < CONNECTING_AT_ONCE:
+                # A stream the server closed before it opened (Pushpin answers a 502 when it cannot
+                # pass a request on) is done connecting: counted as connecting, 50 of them stopped
+                # this process opening the rest, and open() waited forever.
+                settled = sum(1 for stream in self.streams if stream.closed or b"event: stream-open" in stream.received)
+                while len(self.streams) < self.count and len(self.streams) - settled < CONNECTING_AT_ONCE:
                     self._connect()
             for key, _ in self.selector.select(timeout=0.05):
                 key.data.read()

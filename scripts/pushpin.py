@@ -1,6 +1,7 @@
 """Pushpin's configuration for `make cluster` and the tests: a folder of its own with every port
 chosen free, so that several can run on one machine."""
 
+import os
 import secrets
 import socket
 import tempfile
@@ -20,7 +21,7 @@ stats_connection_ttl=120
 services=condure,zurl,pushpin-proxy,pushpin-handler
 http_port={port}
 logdir={rundir}
-log_level=1
+log_level={log_level}
 client_buffer_size=8192
 client_maxconn=50000
 
@@ -65,6 +66,9 @@ def configure_pushpin(port, web_port):
             push_port=free_port(),
             push_sub_port=free_port(),
             command_port=free_port(),
+            # Level 1 shows errors alone: a stream Pushpin answered with a 502, or a next link it failed
+            # to fetch, shows only at 2 (3 logs every message between its services).
+            log_level=int(os.environ.get("PUSHPIN_LOG_LEVEL", 1)),
         )
     )
     # One target: the socket every web process accepts on, so the kernel spreads the requests and a
