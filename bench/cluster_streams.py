@@ -73,7 +73,7 @@ def main():
     fan_out = timings_row(f"event fan-out, every event of {RUNS} runs", sum(latencies.values(), []))
     print_table(
         f"Event streams behind Pushpin (make cluster, 2 web processes; {STREAMS} streams opened in {opening:.1f} s, "
-        f"{clients.closed} closed by the server meanwhile)",
+        f"{clients.refused} refused by Pushpin when opening, {clients.dropped} closed after opening)",
         ["measure", "n", "p50 ms", "p99 ms", "max ms"],
         [
             timings_row("event fan-out, first run after the streams opened", first_run),

@@ -37,7 +37,9 @@ CONNECTING_AT_ONCE = 50
 class StreamClients:
     def __init__(self, url, *, cookies, count, processes=1):
         cookie = "; ".join(f"{name}={value}" for name, value in cookies.items())
-        self.closed = 0
+        # Streams the server closed before they opened (Pushpin answers a 502 when its queue of
+        # requests to the web processes is full), and streams it closed after they opened.
+        self.refused = self.dropped = 0
         shares = [count // processes + (1 if n < count % processes else 0) for n in range(processes)]
         self.processes = [
             subprocess.Popen(
@@ -61,7 +63,8 @@ class StreamClients:
         if failures:
             raise AssertionError(f"stream clients failed: {failures}")
         # Streams the server closed: a browser would connect again, and is not waited for here.
-        self.closed = max(self.closed, sum(answer["closed"] for answer in answers))
+        self.refused = max(self.refused, sum(answer["refused"] for answer in answers))
+        self.dropped = max(self.dropped, sum(answer["dropped"] for answer in answers))
         return answers
 
     def open(self):
@@ -169,6 +172,11 @@ class _Client:
                 raise AssertionError(f"{len(waiting)} stream(s) without {marker.decode()} after {timeout} s")
             time.sleep(0.1)
 
+    def closed_streams(self):
+        closed = [stream for stream in self.streams if stream.closed]
+        refused = sum(1 for stream in closed if b"event: stream-open" not in stream.received)
+        return {"refused": refused, "dropped": len(closed) - refused}
+
     def serve(self):
         """Answer the parent's commands, one JSON line each, until its pipe closes."""
         for line in sys.stdin:
@@ -176,11 +184,11 @@ class _Client:
             try:
                 if command.get("open"):
                     self.opening = True
-                    _, closed = self.wait_for(b"event: stream-open", timeout=600, count=self.count)
-                    answer = {"closed": closed}
+                    self.wait_for(b"event: stream-open", timeout=600, count=self.count)
+                    answer = self.closed_streams()
                 else:
-                    times, closed = self.wait_for(command["wait"].encode(), command["timeout"])
-                    answer = {"times": times, "closed": closed}
+                    times, _ = self.wait_for(command["wait"].encode(), command["timeout"])
+                    answer = {"times": times, **self.closed_streams()}
             except (AssertionError, OSError) as error:
                 answer = {"error": str(error)}
             print(json.dumps(answer), flush=True)
