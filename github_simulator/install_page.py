@@ -1,4 +1,5 @@
-"""The App's install page on github.com (/apps/{slug}/installations/new): one Install button per
+"""The App's install page, at github.com's path (/apps/{slug}/installations/new) and at Enterprise
+Server's (/github-apps/{slug}/installations/new): one Install button per
 organization the signed-in user (octocat, as on the OAuth pages) belongs to; installing sends the user
 to the App's Setup URL with installation_id, setup_action and the state the install link carried
 (https://docs.github.com/apps/creating-github-apps/registering-a-github-app/about-the-setup-url)."""
@@ -14,17 +15,17 @@ from github_simulator.organizations import VIEWER
 
 def handle(simulator, request) -> Response:
     app = simulator.app
-    match = re.fullmatch(r"/apps/([^/]+)/installations/new", request.path.rstrip("/"))
-    if match is None or match.group(1) != app.slug:
+    match = re.fullmatch(r"/(apps|github-apps)/([^/]+)/installations/new", request.path.rstrip("/"))
+    if match is None or match.group(2) != app.slug:
         return page(404, "Page not found", "<p>This is not the web page you are looking for.</p>")
     if request.method == "POST":
         return _install(simulator, request.form())
-    return _choice(simulator, request.query.get("state"))
+    return _choice(simulator, request.query.get("state"), folder=match.group(1))
 
 
-def _choice(simulator, state: str | None) -> Response:
+def _choice(simulator, state: str | None, *, folder: str) -> Response:
     app = simulator.app
-    action = f"/apps/{escape(app.slug)}/installations/new"
+    action = f"/{folder}/{escape(app.slug)}/installations/new"
     state_field = f'<input type="hidden" name="state" value="{escape(state)}">' if state is not None else ""
     forms = "".join(
         f'<li><form method="post" action="{action}">{state_field}'

@@ -134,7 +134,7 @@ def _handle(simulator, request: Request) -> Response:
         response = transport_response(fault, graphql=is_graphql, budget_headers=budget_headers, request_id=request_id)
     elif path.startswith("/login/oauth/"):
         return oauth.handle(simulator, request)
-    elif path.startswith("/apps/"):
+    elif path.startswith(("/apps/", "/github-apps/")):
         return install_page.handle(simulator, request)
     elif request.api_path == "/app" or request.api_path.startswith("/app/"):
         response = app_api.handle_jwt(simulator, request)

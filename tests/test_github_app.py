@@ -166,7 +166,7 @@ def test_install_leads_to_the_apps_install_page_with_a_state(client, charlie, gi
     location = urlsplit(response["Location"])
     assert (
         f"{location.scheme}://{location.netloc}{location.path}"
-        == f"{github_app.url}/apps/member-sync/installations/new"
+        == f"{github_app.url}/github-apps/member-sync/installations/new"
     )
     assert parse_qs(location.query)["state"] == [client.session[STATE_SESSION_KEY]["state"]]
 

@@ -12,7 +12,7 @@ import logging
 import threading
 import time
 from datetime import UTC, datetime, timedelta
-from urllib.parse import quote, urlencode
+from urllib.parse import quote, urlencode, urlsplit
 
 import jwt
 from django.conf import settings
@@ -57,13 +57,16 @@ def _require_configured() -> None:
 
 
 def install_url(*, state: str) -> str:
-    """The App's install page; GitHub hands ``state`` back to the setup URL.
+    """The App's install page; GitHub hands ``state`` back to the setup URL. github.com serves it at
+    /apps/{slug}/, GitHub Enterprise Server at /github-apps/{slug}/ (its /apps/… is a 404).
 
     https://docs.github.com/en/apps/using-github-apps/installing-your-own-github-app
+    https://docs.github.com/en/enterprise-server@latest/apps/using-github-apps/installing-your-own-github-app
     """
     _require_configured()
     slug = quote(settings.GITHUB_APP_SLUG, safe="")
-    return f"{settings.GITHUB_WEB_URL}/apps/{slug}/installations/new?{urlencode({'state': state})}"
+    folder = "apps" if urlsplit(settings.GITHUB_WEB_URL).hostname == "github.com" else "github-apps"
+    return f"{settings.GITHUB_WEB_URL}/{folder}/{slug}/installations/new?{urlencode({'state': state})}"
 
 
 def app_jwt(*, now: float | None = None) -> str:

@@ -285,8 +285,14 @@ def test_an_installation_on_an_enterprise_is_kept_without_an_account_and_a_broke
     assert not installations[0].on_organization
 
 
-def test_the_install_link_leads_to_the_apps_install_page_with_the_state(github_app):
-    assert app.install_url(state="s-1") == f"{github_app.url}/apps/member-sync/installations/new?state=s-1"
+def test_the_install_link_leads_to_enterprise_servers_install_page_with_the_state(github_app):
+    assert app.install_url(state="s-1") == f"{github_app.url}/github-apps/member-sync/installations/new?state=s-1"
+
+
+def test_the_install_link_on_github_com_leads_to_its_apps_page(github_app, settings):
+    settings.GITHUB_WEB_URL = "https://github.com"
+
+    assert app.install_url(state="s-1") == "https://github.com/apps/member-sync/installations/new?state=s-1"
 
 
 def test_the_apps_user_authorization_uses_the_apps_client_id_and_no_scopes(github_app):

@@ -265,11 +265,12 @@ def test_the_apps_user_authorization_needs_the_apps_own_secret(github):
     assert answer["error"] == "incorrect_client_credentials"
 
 
-def test_the_install_page_redirects_to_the_setup_url_with_the_installation_id(github):
+@pytest.mark.parametrize("folder", ["apps", "github-apps"])  # github.com's path, Enterprise Server's
+def test_the_install_page_redirects_to_the_setup_url_with_the_installation_id(github, folder):
     github.add_org("globex", 30)
     github.org("globex").remove_viewer()
     control(github, "POST", "app", setup_url="http://127.0.0.1:8000/github/app/setup/")
-    page_url = f"{github.url}/apps/{github.app.slug}/installations/new"
+    page_url = f"{github.url}/{folder}/{github.app.slug}/installations/new"
     acme = github.org("acme").id
 
     page = requests.get(page_url, params={"state": "xyz"}, timeout=10)
@@ -279,6 +280,7 @@ def test_the_install_page_redirects_to_the_setup_url_with_the_installation_id(gi
 
     assert page.status_code == 200
     assert "Install on acme" in page.text
+    assert f'action="/{folder}/{github.app.slug}/installations/new"' in page.text
     assert "globex" not in page.text
     assert installed.status_code == 302
     location = urlsplit(installed.headers["Location"])
