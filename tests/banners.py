@@ -57,7 +57,7 @@ def run_at_a_terminal(command, answers, timeout=60):
 
 def create_admin_as_printed(output, base):
     """Create an admin account with the command the banner printed, then sign in to the Django
-    admin with it; returns the admin page's status."""
+    admin with it; returns the URL and status of the page the sign-in ends on."""
     password = "an-admin-pass-phrase-73"
     run_at_a_terminal(
         printed_admin_command(output),
