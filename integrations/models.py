@@ -117,7 +117,9 @@ class MemberSyncRun(models.Model):
         """Why a run ended in error, by who can fix it: the page offers the one fix that applies."""
 
         CREDENTIALS = "credentials", "GitHub no longer accepts the connection"  # reconnecting fixes it
-        INSTALLATION = "installation", "The GitHub App installation is gone or suspended"  # installing again
+        INSTALLATION = "installation", "The GitHub App is no longer installed"  # installing it again
+        SUSPENDED = "suspended", "The GitHub App's installation is suspended"  # an owner unsuspends it
+        PERMISSIONS = "permissions", "The GitHub App lacks the Members permission"  # an owner grants or accepts it
         ORGANIZATION = "organization", "The organization does not let this app read its members"  # an owner
         GITHUB = "github", "GitHub failed or answered in part"  # syncing again later
         INTERRUPTED = "interrupted", "The sync was interrupted"  # syncing again
@@ -126,7 +128,15 @@ class MemberSyncRun(models.Model):
     # What an admin does about each kind of error, in one line: the run detail page says it.
     REMEDIES: dict[str, str] = {
         ErrorKind.CREDENTIALS: "Connect GitHub again: a new connection gives the team a token GitHub accepts.",
-        ErrorKind.INSTALLATION: "Install the GitHub App on the organization again, or ask an owner to unsuspend it.",
+        ErrorKind.INSTALLATION: "Install the GitHub App on the organization again.",
+        ErrorKind.SUSPENDED: (
+            "Ask an owner of the organization to unsuspend the GitHub App (organization settings, GitHub Apps); "
+            "syncing resumes by itself."
+        ),
+        ErrorKind.PERMISSIONS: (
+            "Ask an owner of the organization to accept the GitHub App's requested permissions (organization "
+            "settings, GitHub Apps): it needs read access to Members. Syncing resumes by itself."
+        ),
         ErrorKind.ORGANIZATION: "Ask an owner of the organization to allow this app to read its members.",
         ErrorKind.GITHUB: "Nothing to change here: sync again later, once GitHub answers in full.",
         ErrorKind.INTERRUPTED: "Sync again: a new run starts from the beginning.",
@@ -225,6 +235,8 @@ class GitHubMember(models.Model):
     class Role(models.TextChoices):
         ADMIN = "admin", "Admin"
         MEMBER = "member", "Member"
+        # GitHub answered no role (null): a member all the same, shown so rather than guessed.
+        UNKNOWN = "unknown", "Unknown role"
 
     # Indexed by github_member_counts below, whose first column it is.
     integration = models.ForeignKey(GitHubIntegration, on_delete=models.CASCADE, related_name="members", db_index=False)
@@ -311,10 +323,13 @@ class StagedMember(models.Model):
 
 
 class WebhookDelivery(models.Model):
-    """A webhook delivery already received, by GitHub's X-GitHub-Delivery id: a delivery GitHub sends
-    again is answered and not applied twice (docs/architecture.md#webhooks). Kept at least a day."""
+    """A webhook delivery already received, by GitHub's X-GitHub-Delivery id and by the SHA-256 of its
+    body: a delivery GitHub sends again, or the same body under a new id, is answered and not applied
+    twice (docs/architecture.md#webhooks). Kept longer than GitHub lets an owner redeliver."""
 
     delivery_id = models.CharField(max_length=100, unique=True)
+    # NULL for rows from before bodies were remembered; NULLs never collide.
+    body_sha256 = models.CharField(max_length=64, unique=True, null=True, blank=True)
     event = models.CharField(max_length=50)
     received_at = models.DateTimeField(default=timezone.now, db_index=True)
 
@@ -323,3 +338,23 @@ class WebhookDelivery(models.Model):
 
     def __str__(self):
         return f"{self.event} {self.delivery_id}"
+
+
+class WebhookHealing(models.Model):
+    """One pass of webhook healing (integrations/healing.py): the App's recent deliveries read from
+    GitHub, and those that failed asked for again. The members page shows the latest."""
+
+    started_at = models.DateTimeField(default=timezone.now, db_index=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    # Deliveries GitHub listed in the window the pass looked at.
+    deliveries_seen = models.PositiveIntegerField(default=0)
+    redelivered_count = models.PositiveIntegerField(default=0)
+    # What was asked for again, at most REDELIVERED_SHOWN of them: [{"guid", "event", "action", "delivered_at"}].
+    redelivered = models.JSONField(default=list, blank=True)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+
+    def __str__(self):
+        return f"Webhook healing at {self.started_at:%Y-%m-%d %H:%M}"

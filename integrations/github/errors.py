@@ -46,7 +46,9 @@ _IMPLIED_SCOPES = {
 # What kind of error each is, by who can fix it: the values of MemberSyncRun.ErrorKind, which this
 # package may not import (it knows nothing of the app's models).
 CREDENTIALS = "credentials"  # reconnecting GitHub fixes it
-INSTALLATION = "installation"  # the GitHub App must be installed again, unsuspended or configured
+INSTALLATION = "installation"  # the GitHub App must be installed again (or configured by an operator)
+SUSPENDED = "suspended"  # an organization owner must unsuspend the App's installation
+PERMISSIONS = "permissions"  # an organization owner must grant the App Members, or accept new permissions
 ORGANIZATION = "organization"  # an organization owner must let the app in
 GITHUB = "github"  # GitHub failed or answered in a way it should not: syncing again later
 
@@ -215,10 +217,22 @@ class InstallationNotFound(GitHubError):
 
 
 class InstallationSuspended(GitHubError):
-    kind = INSTALLATION
+    kind = SUSPENDED
     message = (
         "The App's installation is suspended on GitHub, so it cannot read the organization. "
         "An organization owner must unsuspend it in the organization's settings (Installed GitHub Apps)."
+    )
+
+
+class AppPermissionMissing(GitHubError):
+    """403 "Resource not accessible by integration": the installation lacks the Members permission,
+    or an owner has not accepted the permissions the App asked for since."""
+
+    kind = PERMISSIONS
+    message = (
+        "GitHub refused the GitHub App access to the organization's members (Resource not accessible by "
+        "integration): the App lacks the Members permission, or an organization owner has not accepted its new "
+        "permissions. An owner accepts them in the organization's settings (GitHub Apps); syncing resumes by itself."
     )
 
 

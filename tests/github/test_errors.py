@@ -143,7 +143,7 @@ def test_an_unexplained_403_asks_for_an_account_that_can_read_the_members():
         (BadCredentials(), errors.CREDENTIALS),
         (ScopeMissing(), errors.CREDENTIALS),
         (InstallationNotFound(), errors.INSTALLATION),
-        (InstallationSuspended(), errors.INSTALLATION),
+        (InstallationSuspended(), errors.SUSPENDED),
         (AppCredentialsRejected(), errors.INSTALLATION),
         (SSORequired("https://github.com/orgs/acme/sso"), errors.ORGANIZATION),
         (AccessRestricted("acme"), errors.ORGANIZATION),
