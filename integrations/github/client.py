@@ -298,6 +298,32 @@ class GitHubClient:
         response = self._get(f"{self.api_url}/organizations/{int(organization_id)}", org_login=str(organization_id))
         return schemas.parse(Organization, response.body, "the organization")
 
+    def organization_membership(self, org_login: str, username: str) -> schemas.OrganizationMembership | None:
+        """One person's membership of the organization as GitHub says it now; None when GitHub knows
+        no such membership (404: not a member, or no such user). A webhook names whom to look at; this
+        says what is true (docs/architecture.md#webhooks).
+
+        https://docs.github.com/en/rest/orgs/members#get-organization-membership-for-a-user
+        """
+        url = f"{self.api_url}/orgs/{quote(org_login, safe='')}/memberships/{quote(username, safe='')}"
+        response = self._request("GET", url)
+        if response.status == 404:
+            return None
+        self._raise_for_status(response, org_login=org_login)
+        return schemas.organization_membership(response.body)
+
+    def user_login(self, account_id: int) -> str | None:
+        """The current login of the account with this id, which survives renames; None when the
+        account is gone (deleted).
+
+        https://docs.github.com/en/rest/users/users#get-a-user-using-their-id
+        """
+        response = self._request("GET", f"{self.api_url}/user/{int(account_id)}")
+        if response.status == 404:
+            return None
+        self._raise_for_status(response, org_login=None)
+        return schemas.parse(schemas.Account, response.body, "the user").login
+
     def iter_member_pages(self, org_login: str, *, page_size: int = MAX_PAGE_SIZE) -> Iterator[MembersPage]:
         """The organization's members with their roles, one page after another by cursor, as GitHub
         asks. The next page is asked for as soon as its cursor is known, while the caller works on

@@ -71,7 +71,15 @@ class OrganizationMember(_Strict):
     name: Text | None = None
     email: Email | None = None
     avatar_url: WebUrl = ""
-    role: Literal["admin", "member"]
+    # "unknown": GitHub answered no role (null) for a member it lists all the same.
+    role: Literal["admin", "member", "unknown"]
+
+
+class OrganizationMembership(_Strict):
+    """One person's membership of an organization as GitHub says it now. ``member`` is None while
+    they are not a member (an invitation not yet accepted, a billing manager's role)."""
+
+    member: OrganizationMember | None
 
 
 class MembersPage(_Strict):
@@ -95,6 +103,13 @@ class OAuthToken(_Strict):
     access_token: str = Field(repr=False, min_length=1)
     token_type: str
     scopes: list[str]
+
+
+class Account(_Strict):
+    """A user as GET /user/{account_id} answers: the login it has now."""
+
+    id: GitHubId
+    login: Login
 
 
 class InstallationAccount(_Strict):
@@ -148,6 +163,27 @@ class RestMember(_Strict):
         }
 
 
+class _WireMembership(_Strict):
+    """https://docs.github.com/en/rest/orgs/members#get-organization-membership-for-a-user"""
+
+    state: str
+    role: str | None = None
+    user: RestMember | None = None
+
+    def fields(self) -> dict | None:
+        """The member's fields, or None when the membership does not make them a member."""
+        if self.state != "active" or self.user is None or self.role == "billing_manager":
+            return None
+        role = self.role if self.role in ("admin", "member") else "unknown"
+        return self.user.fields(role)
+
+
+def organization_membership(body: bytes) -> OrganizationMembership:
+    wire = parse(_WireMembership, body, "the membership")
+    fields = wire.fields()
+    return OrganizationMembership(member=None if fields is None else validate(OrganizationMember, fields, "the member"))
+
+
 class _GraphQLUser(_Strict):
     id: str
     databaseId: int
@@ -161,7 +197,7 @@ class _GraphQLUser(_Strict):
 class MemberEdge(_Strict):
     """https://docs.github.com/en/graphql/reference/objects#organizationmemberedge"""
 
-    role: Literal["ADMIN", "MEMBER"]
+    role: Literal["ADMIN", "MEMBER"] | None
     node: _GraphQLUser
 
     def fields(self) -> dict:
@@ -175,7 +211,7 @@ class MemberEdge(_Strict):
             "name": node.name or "",
             "email": node.email or verified,
             "avatar_url": node.avatarUrl,
-            "role": self.role.lower(),
+            "role": self.role.lower() if self.role else "unknown",
         }
 
 
