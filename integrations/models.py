@@ -344,7 +344,10 @@ class WebhookHealing(models.Model):
     """One pass of webhook healing (integrations/healing.py): the App's recent deliveries read from
     GitHub, and those that failed asked for again. The members page shows the latest."""
 
-    started_at = models.DateTimeField(default=timezone.now, db_index=True)
+    # The period the pass is for (its start in seconds since the epoch, divided by the period): unique, so
+    # that of the workers that look at once one inserts the row and heals, and the others find it taken.
+    slot = models.BigIntegerField(unique=True)
+    started_at = models.DateTimeField(default=timezone.now)
     finished_at = models.DateTimeField(null=True, blank=True)
     # Deliveries GitHub listed in the window the pass looked at.
     deliveries_seen = models.PositiveIntegerField(default=0)
@@ -354,7 +357,7 @@ class WebhookHealing(models.Model):
     error = models.TextField(blank=True)
 
     class Meta:
-        ordering = ["-started_at", "-id"]
+        ordering = ["-slot"]
 
     def __str__(self):
         return f"Webhook healing at {self.started_at:%Y-%m-%d %H:%M}"

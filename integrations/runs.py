@@ -113,7 +113,9 @@ def run_webhook_change(*, integration: GitHubIntegration, apply: Callable[[], Sy
     try:
         result = apply()
     except BaseException as error:  # an Interrupt (a time limit, a shutdown) is one too
-        fail_run(run, error=WEBHOOK_FAILED, kind=error_kind_of(error))
+        # GitHub's refusal says what to do (reconnect, unsuspend…); a passing failure is tried again.
+        said = isinstance(error, GitHubError) and not error.transient
+        fail_run(run, error=str(error) if said else WEBHOOK_FAILED, kind=error_kind_of(error))
         raise
     complete_run(run, result)
     return run

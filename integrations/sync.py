@@ -129,7 +129,7 @@ def _stage_all_pages(run, client, login, on_progress) -> ReadSummary:
     fetched = skipped = 0
     for page in client.iter_member_pages(login):
         # Keyed by id within a page too: the stage's upsert may meet each member once a statement.
-        members = {member.github_id: _staged(member) for member in page.members}
+        members = {member.github_id: stored_fields(member) for member in page.members}
         stage_members(run_id=run.pk, members=list(members.values()))
         # The progress counts what GitHub listed: a member listed twice (the organization changed
         # under the cursor) counts twice here, once in the result.
@@ -165,7 +165,7 @@ _MAX_LENGTHS = {field: max_length(GitHubMember, field) for field in PROFILE_FIEL
 _MAY_BE_UNSAID = frozenset({"name", "email"})
 
 
-def _staged(member: OrganizationMember) -> dict:
+def stored_fields(member: OrganizationMember) -> dict:
     """The stored form of what GitHub sent: cut to the column sizes, links only over http(s). A name
     or email GitHub did not give (None) stays None, so that the stored one is kept."""
     values: dict[str, int | str | None] = {"github_id": member.github_id}

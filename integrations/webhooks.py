@@ -1,12 +1,18 @@
 """GitHub's webhook deliveries: received by the view, applied by an actor
 (docs/architecture.md#webhooks).
 
+GitHub delivers at least once, in no guaranteed order, and never redelivers a failed delivery by
+itself. So a delivery is a hint of what to look at, never what to write: for a member event the
+actor reads that member's membership from GitHub now and writes what GitHub says, so a late,
+repeated or replayed delivery changes nothing that is not true. Deliveries that never arrived are
+healed by integrations/healing.py.
+
 Receiving is quick, as GitHub waits at most 10 s: check the signature and the shape, remember the
-delivery id (so a delivery sent again is applied once), note the delivery on the integrations it
-names, and enqueue the change. The actor then applies it: a member added or removed as a run with
-trigger `webhook`, an organization renamed or deleted, an App installation deleted or suspended.
+delivery by id and by body (so one sent again is applied once), note it on the integrations it
+names, and enqueue it.
 """
 
+import hashlib
 import logging
 from dataclasses import dataclass
 from datetime import timedelta
@@ -16,6 +22,10 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from pydantic_core import from_json
 
+from integrations import runs
+from integrations.github.client import GitHubClient
+from integrations.github.errors import OrganizationNotFound
+from integrations.github.schemas import OrganizationMember
 from integrations.github.webhooks import (
     Event,
     InstallationChange,
@@ -26,17 +36,14 @@ from integrations.github.webhooks import (
     parse,
     signature_is_valid,
 )
-from integrations.models import GitHubIntegration, GitHubMember, WebhookDelivery, max_length
-from integrations.runs import run_webhook_change
-from integrations.sync import SyncResult
+from integrations.models import GitHubIntegration, GitHubMember, MemberSyncRun, WebhookDelivery, max_length
+from integrations.sync import SyncResult, github_client, stored_fields
 
 logger = logging.getLogger(__name__)
 
-# A delivery id is remembered at least a day (pruned when the actor applies a delivery): a delivery
-# GitHub sends again meanwhile is answered and not applied twice. GitHub redelivers a failed
-# delivery only when asked, up to days later; one whose id was forgotten is applied again, like any
-# late delivery, and the next full sync corrects what it left wrong (docs/architecture.md#webhooks).
-DELIVERIES_KEPT = timedelta(days=1)
+# Deliveries are remembered longer than GitHub lets an owner redeliver one (3 days on github.com, 7 on
+# Enterprise Server), so that a redelivery of one already applied is answered and not applied again.
+DELIVERIES_KEPT = timedelta(days=8)
 
 NOT_CONFIGURED = "Webhooks are not configured on this server (no GITHUB_WEBHOOK_SECRET)."
 
@@ -67,13 +74,14 @@ def receive(*, body: bytes, signature: str | None, event: str, delivery_id: str)
     try:
         change = parse(event, payload)
     except Unusable as problem:
-        logger.warning("Ignored webhook delivery %r, not in GitHub's shape: %s", delivery_id[:100], problem)
-        return Answer(200, "Ignored: not in the shape GitHub documents.")
+        logger.warning("Refused webhook delivery %r, not in GitHub's shape: %s", delivery_id[:100], problem)
+        return Answer(400, f"The body does not have the shape of GitHub's {event[:50]!r} event.")
     if change is None:
         return Answer(200, "Ignored: an event this server does not apply.")
     if not 0 < len(delivery_id) <= max_length(WebhookDelivery, "delivery_id"):
         return Answer(400, "The delivery id (X-GitHub-Delivery) is missing or too long.")
-    answer = _record(change, event=event, delivery_id=delivery_id)
+    body_sha256 = hashlib.sha256(body).hexdigest()
+    answer = _record(change, event=event, delivery_id=delivery_id, body_sha256=body_sha256)
     if answer.status != 202:
         return answer
     # After the commit, so that a redelivery sent once the message is out finds the delivery id.
@@ -87,12 +95,13 @@ def receive(*, body: bytes, signature: str | None, event: str, delivery_id: str)
     return answer
 
 
-def _record(change: Event, *, event: str, delivery_id: str) -> Answer:
+def _record(change: Event, *, event: str, delivery_id: str, body_sha256: str) -> Answer:
     with transaction.atomic():
         try:
             with transaction.atomic():
-                WebhookDelivery.objects.create(delivery_id=delivery_id, event=event)
+                WebhookDelivery.objects.create(delivery_id=delivery_id, body_sha256=body_sha256, event=event)
         except IntegrityError:
+            # The same id (GitHub's redelivery) or the same body under a new id (a replay).
             return Answer(200, "Already received.")
         if not matching(change).update(last_webhook_at=timezone.now()):
             # Not remembered: only applied deliveries are, and the actor prunes them.
@@ -139,64 +148,85 @@ def prune_deliveries() -> int:
     return deleted
 
 
-def apply_member_change(integration: GitHubIntegration, change: MemberChange):
-    """A member added or removed, as a run with trigger `webhook` (see runs.run_webhook_change)."""
-    user, role = change.membership.user, _role(change)
-    if change.action == "member_added":
-        return run_webhook_change(integration=integration, apply=lambda: _add_member(integration, user, role))
-    return run_webhook_change(integration=integration, apply=lambda: _remove_member(integration, user))
+def apply_member_change(integration: GitHubIntegration, change: MemberChange) -> MemberSyncRun | None:
+    """Look at the member the delivery names and write what GitHub says of them now, as a run with
+    trigger `webhook` (runs.run_webhook_change). A delivery that names nobody (the account was
+    deleted since) asks for a full sync, which finds who left by their id."""
+    user = change.membership.user
+    if user is None:
+        runs.request_member_sync(integration=integration, trigger=MemberSyncRun.Trigger.WEBHOOK)
+        return None
+
+    def read_and_write() -> SyncResult:
+        with github_client(integration) as client:
+            member = member_now(client, integration, user)
+        if member is None:
+            return _write_absent(integration, user)
+        return _write_present(integration, member)
+
+    return runs.run_webhook_change(integration=integration, apply=read_and_write)
 
 
-def _role(change: MemberChange) -> str:
-    return GitHubMember.Role.ADMIN if change.membership.role == "admin" else GitHubMember.Role.MEMBER
-
-
-_AVATAR_URL_MAX = max_length(GitHubMember, "avatar_url")
-
-
-def _profile(user: User, role: str) -> dict:
-    # The payload names no name or email: a stored member keeps theirs.
-    avatar_url = user.avatar_url if len(user.avatar_url) <= _AVATAR_URL_MAX else ""
-    return {"login": user.login, "node_id": user.node_id, "avatar_url": avatar_url, "role": role}
+def member_now(client: GitHubClient, integration: GitHubIntegration, user: User) -> OrganizationMember | None:
+    """The member as GitHub has them now, or None when they are no member. A login is a name of the
+    moment: the account is the id, so a login that finds no membership, or someone else's, is looked
+    up again under the account's and the organization's current names before it counts as gone."""
+    login = integration.organization_login
+    membership = client.organization_membership(login, user.login)
+    if membership is not None and membership.user_id == user.id:
+        return membership.member
+    if integration.organization_id is not None:
+        current = client.organization(integration.organization_id).login
+        if current != login:
+            GitHubIntegration.objects.filter(pk=integration.pk).update(organization_login=current)
+            integration.organization_login = login = current
+    user_login = client.user_login(user.id)
+    if user_login is None:
+        return None  # the account was deleted
+    membership = client.organization_membership(login, user_login)
+    return membership.member if membership is not None and membership.user_id == user.id else None
 
 
 def _result(**counts) -> SyncResult:
     return SyncResult(**{"created": 0, "updated": 0, "deactivated": 0, "unchanged": 0, **counts}, total=1, api_calls=0)
 
 
-def _add_member(integration, user: User, role: str) -> SyncResult:
-    """Create the member, or bring them back and refresh their profile. webhook_changed_at marks the
-    change, so that a full sync that began reading before it keeps it."""
+def _write_present(integration: GitHubIntegration, member: OrganizationMember) -> SyncResult:
+    """Create the member, or bring them back and refresh what GitHub said of them. webhook_changed_at
+    marks the change, so that a full sync that began reading before it keeps it."""
     now = timezone.now()
-    profile = _profile(user, role)
+    fields = stored_fields(member)
+    github_id = fields.pop("github_id")
+    # None: GitHub did not say (the membership names no name or email): a stored member keeps theirs.
+    said = {field: value for field, value in fields.items() if value is not None}
     for _attempt in range(2):
         with transaction.atomic():
-            member = GitHubMember.objects.select_for_update().filter(integration=integration, github_id=user.id).first()
-            if member is None:
+            stored = (
+                GitHubMember.objects.select_for_update().filter(integration=integration, github_id=github_id).first()
+            )
+            if stored is None:
                 try:
                     with transaction.atomic():
                         GitHubMember.objects.create(
-                            integration=integration, github_id=user.id, **profile,
+                            integration=integration, github_id=github_id, **{"name": "", "email": "", **said},
                             is_active=True, first_seen_at=now, updated_at=now, webhook_changed_at=now,
                         )  # fmt: skip
                 except IntegrityError:
                     continue  # stored meanwhile (a full sync's insert): update it instead
                 return _result(created=1)
-            # An empty node id or avatar in the payload does not erase the stored one.
-            profile = {field: value for field, value in profile.items() if value}
-            changed = not member.is_active or any(getattr(member, field) != value for field, value in profile.items())
-            for field, value in profile.items():
-                setattr(member, field, value)
-            member.is_active, member.left_at, member.deactivation_held_at = True, None, None
-            member.webhook_changed_at = now
-            if changed:
-                member.updated_at = now
-            member.save()
-            return _result(updated=1) if changed else _result(unchanged=1)
-    raise IntegrityError(f"Member {user.id} could be neither created nor found")
+            changed = not stored.is_active or any(getattr(stored, field) != value for field, value in said.items())
+            if not changed:
+                return _result(unchanged=1)
+            for field, value in said.items():
+                setattr(stored, field, value)
+            stored.is_active, stored.left_at, stored.deactivation_held_at = True, None, None
+            stored.webhook_changed_at = stored.updated_at = now
+            stored.save()
+            return _result(updated=1)
+    raise IntegrityError(f"Member {github_id} could be neither created nor found")
 
 
-def _remove_member(integration, user: User) -> SyncResult:
+def _write_absent(integration: GitHubIntegration, user: User) -> SyncResult:
     """Mark the member inactive, never delete them. One not stored yet is stored as having left, so
     that a full sync that read them before they left does not add them."""
     now = timezone.now()
@@ -208,7 +238,7 @@ def _remove_member(integration, user: User) -> SyncResult:
         if members.update(webhook_changed_at=now):
             return _result(unchanged=1)
         GitHubMember.objects.bulk_create(
-            [GitHubMember(integration=integration, github_id=user.id, **_profile(user, "member"), **left,
+            [GitHubMember(integration=integration, github_id=user.id, login=user.login, **left,
                           first_seen_at=now, webhook_changed_at=now)],
             ignore_conflicts=True,
         )  # fmt: skip
@@ -216,15 +246,26 @@ def _remove_member(integration, user: User) -> SyncResult:
 
 
 def _apply_organization_change(change: OrganizationChange) -> None:
-    organization = change.organization
-    integrations = matching(change)
-    if change.action == "renamed":
-        integrations.update(organization_login=organization.login)
-        return
-    integrations.filter(disconnected_at__isnull=True).update(
-        disconnected_at=timezone.now(),
-        disconnected_reason=f"The GitHub organization {organization.login} was deleted.",
-    )
+    """A rename or a deletion, checked with GitHub first: a late `renamed` names a login the
+    organization may no longer have, and only GitHub can tell that an organization is gone."""
+    for integration in matching(change).filter(disconnected_at__isnull=True):
+        with github_client(integration) as client:
+            if change.action == "renamed":
+                login = client.organization(change.organization.id).login
+                GitHubIntegration.objects.filter(pk=integration.pk).update(organization_login=login)
+            elif not _organization_exists(client, change.organization.id):
+                GitHubIntegration.objects.filter(pk=integration.pk, disconnected_at__isnull=True).update(
+                    disconnected_at=timezone.now(),
+                    disconnected_reason=f"The GitHub organization {change.organization.login} was deleted.",
+                )
+
+
+def _organization_exists(client: GitHubClient, organization_id: int) -> bool:
+    try:
+        client.organization(organization_id)
+    except OrganizationNotFound:
+        return False
+    return True
 
 
 def _apply_installation_change(change: InstallationChange) -> None:
@@ -232,8 +273,11 @@ def _apply_installation_change(change: InstallationChange) -> None:
     now = timezone.now()
     if change.action == "suspend":
         integrations.filter(installation_suspended_at__isnull=True).update(installation_suspended_at=now)
-    elif change.action == "unsuspend":
+    elif change.action in ("unsuspend", "new_permissions_accepted"):
+        # The App may read the organization again: sync now rather than at the next scheduled pass.
         integrations.update(installation_suspended_at=None)
+        for integration in integrations.filter(disconnected_at__isnull=True):
+            runs.request_member_sync(integration=integration, trigger=MemberSyncRun.Trigger.WEBHOOK)
     else:
         for integration in integrations.filter(disconnected_at__isnull=True):
             GitHubIntegration.objects.filter(pk=integration.pk, disconnected_at__isnull=True).update(

@@ -13,10 +13,11 @@ from django.utils import timezone
 
 from integrations import runs, webhooks
 from integrations.github.client import GitHubClient
+from integrations.github.webhooks import KNOWN_EVENTS
 from integrations.models import GitHubIntegration, GitHubMember, MemberSyncRun, WebhookDelivery
 from integrations.sync import sync_members
 from integrations.tasks import apply_github_webhook, sync_github_members
-from tests.conftest import GITHUB_PLANS, github_webhook_validator
+from tests.conftest import GITHUB_DESCRIPTIONS, GITHUB_PLANS, github_webhook_validator
 from tests.github_webhooks import (
     NEWCOMER,
     SECRET,
@@ -88,6 +89,13 @@ def nothing_changed(integration):
 # The payloads are GitHub's.
 
 
+def ghost_removal():
+    """member_removed for an account deleted since: GitHub's payload names no user."""
+    payload = member_event("member_removed", 1, NEWCOMER)
+    payload["membership"]["user"] = None
+    return payload
+
+
 @pytest.mark.parametrize(
     ("name", "payload"),
     [
@@ -95,11 +103,29 @@ def nothing_changed(integration):
         ("organization-member-removed", member_event("member_removed", 1, NEWCOMER)),
         ("organization-renamed", organization_event("renamed", 1, changes={"login": {"from": "acme-old"}})),
         ("organization-deleted", organization_event("deleted", 1)),
+        ("organization-member-removed", ghost_removal()),
     ],
 )
 @pytest.mark.parametrize("plan", GITHUB_PLANS)
 def test_the_test_payloads_validate_against_githubs_webhook_schemas(name, payload, plan):
     github_webhook_validator(name, plan).validate(payload)
+
+
+@pytest.mark.parametrize("plan", GITHUB_PLANS)
+@pytest.mark.parametrize("event", sorted(KNOWN_EVENTS))
+def test_the_shapes_known_are_githubs_actions_and_fields(event, plan):
+    """What the receiver refuses as another event's body is what GitHub's description allows."""
+    description = json.loads((GITHUB_DESCRIPTIONS / f"webhooks.{plan}.json").read_text())
+    schemas = description["components"]["schemas"]
+    actions, fields = set(), set()
+    for name, webhook in description["webhooks"].items():
+        if name.startswith(f"{event}-"):
+            schema = webhook["post"]["requestBody"]["content"]["application/json"]["schema"]
+            schema = schemas[schema["$ref"].rsplit("/", 1)[-1]] if "$ref" in schema else schema
+            actions.add(name.removeprefix(f"{event}-").replace("-", "_"))
+            fields |= set(schema["properties"])
+
+    assert (actions, fields) == tuple(set(known) for known in KNOWN_EVENTS[event])
 
 
 # Authentication.
@@ -175,9 +201,9 @@ def test_ping_is_answered(client, secret, integration, broker):
     ("event", "payload"),
     [
         ("push", {"ref": "refs/heads/main"}),
-        ("organization", {"action": "member_invited", "organization": {"id": 1, "login": "acme"}}),
-        ("organization", {"action": ["member_added"]}),
-        ("installation", {"action": "new_permissions_accepted", "installation": {"id": 42}}),
+        ("team", {"action": "deleted", "team": {"id": 5, "slug": "devs"}, "organization": {"id": 1}}),
+        ("organization", organization_event("member_invited", 1, invitation={"id": 7}, user=None)),
+        ("installation", installation_event("created", 42)),
     ],
 )
 def test_an_event_or_action_not_applied_is_answered_and_ignored(client, secret, integration, broker, event, payload):
@@ -189,22 +215,30 @@ def test_an_event_or_action_not_applied_is_answered_and_ignored(client, secret, 
 
 
 @pytest.mark.parametrize(
-    "damage",
+    ("event", "damage"),
     [
-        lambda payload: payload.pop("membership"),
-        lambda payload: payload["membership"].update(user=None),
-        lambda payload: payload["membership"]["user"].update(id="9000001"),
-        lambda payload: payload["membership"]["user"].update(login="<script>"),
-        lambda payload: payload["organization"].update(id=-1),
+        ("organization", lambda payload: payload.pop("membership")),
+        ("organization", lambda payload: payload["membership"]["user"].update(id="9000001")),
+        ("organization", lambda payload: payload["membership"]["user"].update(login="<script>")),
+        ("organization", lambda payload: payload["organization"].update(id=-1)),
+        ("organization", lambda payload: payload.update(action=["member_added"])),
+        ("organization", lambda payload: payload.update(action="member_frobnicated")),
+        # A team event's `deleted` sent as `organization`: not read as the organization deleted.
+        ("organization", lambda payload: (payload.pop("membership"), payload.update(action="deleted", team={"id": 5}))),
+        ("installation", lambda payload: payload.update(action="member_added")),
     ],
 )
-def test_a_known_event_in_a_shape_github_does_not_send_is_ignored(client, secret, integration, broker, damage):
+def test_a_body_not_in_the_shape_of_its_event_gets_400_and_changes_nothing(
+    client, secret, integration, broker, event, damage
+):
     payload = member_event("member_added", integration.organization_id, NEWCOMER)
     damage(payload)
-    response = deliver(client, "organization", payload)
+    response = deliver(client, event, payload)
 
-    assert response.status_code == 200
+    assert response.status_code == 400
+    assert "shape" in response.content.decode()
     assert nothing_changed(integration)
+    assert integration.disconnected_at is None
     assert queued(broker) == 0
 
 
@@ -225,24 +259,45 @@ def test_a_delivery_without_its_id_gets_400(client, secret, integration, broker)
     assert nothing_changed(integration)
 
 
-# Member changes, as runs with trigger webhook.
+# Member events are hints: the member is read from GitHub, and what GitHub says is written.
 
 
-def test_member_added_creates_the_member_in_a_webhook_run(client, secret, integration, broker):
-    response = deliver(client, "organization", member_event("member_added", integration.organization_id, NEWCOMER))
+def about(member) -> dict:
+    """Whom a delivery names: a simulated member's id, login and node id."""
+    return {"id": member.database_id, "login": member.login, "node_id": member.node_id}
+
+
+def joined(github):
+    """A member who joins acme on GitHub now."""
+    (member,), _ = github.add_members("acme", 1)
+    return member
+
+
+def left(github, member):
+    github.remove_members("acme", logins=[member.login])
+    return member
+
+
+def test_member_added_stores_the_member_as_github_has_them_in_a_webhook_run(
+    client, secret, integration, broker, github
+):
+    newcomer = joined(github)
+    response = deliver(
+        client, "organization", member_event("member_added", integration.organization_id, about(newcomer))
+    )
 
     assert response.status_code == 202
     integration.refresh_from_db()
     assert integration.last_webhook_at is not None
     assert apply_queued(broker) == 1
-    member = GitHubMember.objects.get(integration=integration, github_id=NEWCOMER["id"])
+    member = GitHubMember.objects.get(integration=integration, github_id=newcomer.database_id)
     assert (member.login, member.node_id, member.role, member.is_active) == (
-        "newcomer",
-        NEWCOMER["node_id"],
-        "member",
+        newcomer.login,
+        newcomer.node_id,
+        newcomer.role.lower(),
         True,
     )
-    assert member.avatar_url == f"https://avatars.githubusercontent.com/u/{NEWCOMER['id']}?v=4"
+    assert member.avatar_url.startswith(f"{github.url}/avatars/u/{newcomer.database_id}")
     assert member.webhook_changed_at is not None
     run = MemberSyncRun.objects.get()
     assert (run.trigger, run.status, run.members_created, run.total) == (Trigger.WEBHOOK, Status.COMPLETE, 1, 1)
@@ -250,29 +305,30 @@ def test_member_added_creates_the_member_in_a_webhook_run(client, secret, integr
     integration.refresh_from_db()
     assert integration.member_sync_status == Status.COMPLETE
     assert integration.member_sync_result["created"] == 1
+    assert ("GET", f"/orgs/acme/memberships/{newcomer.login}") in github.requests
 
 
-def test_member_added_brings_back_a_member_who_had_left_and_keeps_their_name(client, secret, integration, broker):
+def test_member_added_brings_back_a_member_who_had_left_and_keeps_their_name(
+    client, secret, integration, broker, github
+):
+    newcomer = joined(github)
     GitHubMember.objects.create(
-        integration=integration, github_id=NEWCOMER["id"], login="old-login", name="New Comer",
+        integration=integration, github_id=newcomer.database_id, login="old-login", name="New Comer",
         email="new@example.com", is_active=False, left_at=timezone.now(),
     )  # fmt: skip
-    deliver(client, "organization", member_event("member_added", integration.organization_id, NEWCOMER, role="admin"))
+    deliver(client, "organization", member_event("member_added", integration.organization_id, about(newcomer)))
     apply_queued(broker)
 
-    member = GitHubMember.objects.get(github_id=NEWCOMER["id"])
-    assert (member.is_active, member.left_at, member.login, member.role) == (True, None, "newcomer", "admin")
+    member = GitHubMember.objects.get(github_id=newcomer.database_id)
+    assert (member.is_active, member.left_at, member.login) == (True, None, newcomer.login)
     assert (member.name, member.email) == ("New Comer", "new@example.com")
     assert MemberSyncRun.objects.get().members_updated == 1
 
 
 def test_member_removed_marks_the_member_inactive(client, secret, integration, broker, github):
     synced(integration)
-    leaving = github.org("acme").member(7)
-    payload = member_event(
-        "member_removed", integration.organization_id,
-        {"id": leaving.database_id, "login": leaving.login, "node_id": leaving.node_id},
-    )  # fmt: skip
+    leaving = left(github, github.org("acme").member(7))
+    payload = member_event("member_removed", integration.organization_id, about(leaving))
 
     assert deliver(client, "organization", payload).status_code == 202
     apply_queued(broker)
@@ -284,8 +340,104 @@ def test_member_removed_marks_the_member_inactive(client, secret, integration, b
     assert (run.status, run.members_deactivated) == (Status.COMPLETE, 1)
 
 
-def test_the_same_delivery_twice_applies_once(client, secret, integration, broker):
-    payload = member_event("member_added", integration.organization_id, NEWCOMER)
+def test_a_member_added_that_arrives_after_their_removal_leaves_them_removed(
+    client, secret, integration, broker, github
+):
+    newcomer = joined(github)
+    added = member_event("member_added", integration.organization_id, about(newcomer))
+    left(github, newcomer)
+    removed = member_event("member_removed", integration.organization_id, about(newcomer))
+    # GitHub guarantees no order: the removal comes first, the addition late.
+    deliver(client, "organization", removed)
+    deliver(client, "organization", added)
+    assert apply_queued(broker) == 2
+
+    assert not GitHubMember.objects.get(github_id=newcomer.database_id).is_active
+    assert not GitHubMember.objects.filter(github_id=newcomer.database_id, is_active=True).exists()
+
+
+def test_the_same_body_under_a_new_delivery_id_is_answered_and_not_applied(client, secret, integration, broker, github):
+    newcomer = joined(github)
+    payload = member_event("member_added", integration.organization_id, about(newcomer))
+    first = deliver(client, "organization", payload)
+    replayed = deliver(client, "organization", payload)
+
+    assert (first.status_code, replayed.status_code) == (202, 200)
+    assert "Already received" in replayed.content.decode()
+    assert apply_queued(broker) == 1
+    assert WebhookDelivery.objects.count() == 1
+
+
+def test_a_replayed_member_added_does_not_bring_back_someone_who_left(client, secret, integration, broker, github):
+    newcomer = joined(github)
+    payload = member_event("member_added", integration.organization_id, about(newcomer))
+    deliver(client, "organization", payload)
+    apply_queued(broker)
+    left(github, newcomer)
+    deliver(client, "organization", member_event("member_removed", integration.organization_id, about(newcomer)))
+    apply_queued(broker)
+    # Days later the body is sent again, after the deliveries were forgotten: it is only a hint.
+    WebhookDelivery.objects.all().delete()
+    deliver(client, "organization", payload)
+    apply_queued(broker)
+
+    assert not GitHubMember.objects.get(github_id=newcomer.database_id).is_active
+
+
+def test_member_removed_for_someone_still_in_the_organization_keeps_them_active(
+    client, secret, integration, broker, github
+):
+    synced(integration)
+    staying = github.org("acme").member(9)
+    deliver(client, "organization", member_event("member_removed", integration.organization_id, about(staying)))
+    apply_queued(broker)
+
+    assert GitHubMember.objects.get(github_id=staying.database_id).is_active
+    run = MemberSyncRun.objects.filter(trigger=Trigger.WEBHOOK).get()
+    assert (run.status, run.members_deactivated, run.members_unchanged) == (Status.COMPLETE, 0, 1)
+
+
+def test_a_member_renamed_since_the_delivery_is_found_by_their_id(client, secret, integration, broker, github):
+    newcomer = joined(github)
+    payload = member_event("member_added", integration.organization_id, about(newcomer))
+    github.org("acme").rename_member(newcomer.login, "renamed-since")
+    deliver(client, "organization", payload)
+    apply_queued(broker)
+
+    member = GitHubMember.objects.get(github_id=newcomer.database_id)
+    assert (member.login, member.is_active) == ("renamed-since", True)
+
+
+def test_a_member_removed_whose_account_was_deleted_is_deactivated_by_id(client, secret, integration, broker, github):
+    synced(integration)
+    leaving = left(github, github.org("acme").member(11))
+    # The delivery names a login nobody has any more.
+    payload = member_event("member_removed", integration.organization_id, {**about(leaving), "login": "ghost-of-it"})
+    deliver(client, "organization", payload)
+    apply_queued(broker)
+
+    assert not GitHubMember.objects.get(github_id=leaving.database_id).is_active
+
+
+def test_a_removal_that_names_no_user_asks_for_a_full_sync_which_finds_who_left(
+    client, secret, integration, broker, github
+):
+    synced(integration)
+    leaving = left(github, github.org("acme").member(13))
+    payload = ghost_removal()
+    payload["organization"]["id"] = integration.organization_id
+    assert deliver(client, "organization", payload).status_code == 202
+    apply_queued(broker)
+
+    run = MemberSyncRun.objects.filter(trigger=Trigger.WEBHOOK).get()
+    assert run.status == Status.QUEUED
+    sync_github_members.fn(run.pk)
+    assert not GitHubMember.objects.get(github_id=leaving.database_id).is_active
+    assert MemberSyncRun.objects.get(pk=run.pk).members_deactivated == 1
+
+
+def test_the_same_delivery_twice_applies_once(client, secret, integration, broker, github):
+    payload = member_event("member_added", integration.organization_id, about(joined(github)))
     first = deliver(client, "organization", payload, delivery="72d3162e-cc78-11e3-81ab-4c9367dc0958")
     second = deliver(client, "organization", payload, delivery="72d3162e-cc78-11e3-81ab-4c9367dc0958")
 
@@ -297,17 +449,21 @@ def test_the_same_delivery_twice_applies_once(client, secret, integration, broke
 
 
 def test_an_organization_event_applies_to_every_team_that_connected_it(
-    client, secret, integration, other_team, charlie, broker
+    client, secret, integration, other_team, charlie, broker, github
 ):
-    # Globex connected the same organization by another way: matched by its id, not its login.
-    other = GitHubIntegration.objects.create(
-        team=other_team, organization_login="acme-renamed-since", organization_id=integration.organization_id,
-        connection=GitHubIntegration.Connection.APP, installation_id=42, connected_by=charlie,
+    # Globex connected the same organization by another token and under a login it had before: matched
+    # by its id, not its login.
+    other = GitHubIntegration(
+        team=other_team, organization_login="acme-before", organization_id=integration.organization_id,
+        connected_by=charlie,
     )  # fmt: skip
-    deliver(client, "organization", member_event("member_added", integration.organization_id, NEWCOMER))
+    other.access_token = github.issue_token()
+    other.save()
+    newcomer = joined(github)
+    deliver(client, "organization", member_event("member_added", integration.organization_id, about(newcomer)))
     apply_queued(broker)
 
-    assert set(GitHubMember.objects.filter(github_id=NEWCOMER["id"]).values_list("integration", flat=True)) == {
+    assert set(GitHubMember.objects.filter(github_id=newcomer.database_id).values_list("integration", flat=True)) == {
         integration.pk,
         other.pk,
     }
@@ -317,21 +473,35 @@ def test_an_organization_event_applies_to_every_team_that_connected_it(
 # The organization and the App installation.
 
 
-def test_a_renamed_organization_takes_its_new_login(client, secret, integration, broker):
-    deliver(client, "organization", organization_event("renamed", integration.organization_id, login="acme-corp"))
+def test_a_renamed_organization_takes_the_login_github_gives_it_now(client, secret, integration, broker, github):
+    github.org("acme").rename("acme-corp")
+    first = organization_event("renamed", integration.organization_id, login="acme-corp")
+    github.org("acme-corp").rename("acme-inc")
+    # The first rename's delivery arrives after the second's.
+    deliver(client, "organization", organization_event("renamed", integration.organization_id, login="acme-inc"))
+    deliver(client, "organization", first)
     apply_queued(broker)
 
     integration.refresh_from_db()
-    assert integration.organization_login == "acme-corp"
+    assert integration.organization_login == "acme-inc"
 
 
-def test_a_deleted_organization_disconnects_its_integration(client, secret, integration, broker):
+def test_a_deleted_organization_disconnects_its_integration(client, secret, integration, broker, github):
+    github.delete_org("acme")
     deliver(client, "organization", organization_event("deleted", integration.organization_id))
     apply_queued(broker)
 
     integration.refresh_from_db()
     assert integration.disconnected_at is not None
     assert "acme" in integration.disconnected_reason
+
+
+def test_a_deletion_github_does_not_confirm_leaves_the_integration_connected(client, secret, integration, broker):
+    deliver(client, "organization", organization_event("deleted", integration.organization_id))
+    apply_queued(broker)
+
+    integration.refresh_from_db()
+    assert integration.disconnected_at is None
 
 
 @pytest.fixture
@@ -366,6 +536,16 @@ def test_a_suspended_installation_shows_until_it_is_unsuspended(client, secret, 
     assert app_integration.disconnected_at is None
 
 
+@pytest.mark.parametrize("action", ["unsuspend", "new_permissions_accepted"])
+def test_an_installation_that_may_read_again_is_synced_at_once(client, secret, app_integration, broker, action):
+    deliver(client, "installation", installation_event(action, 42))
+    apply_queued(broker)
+
+    run = MemberSyncRun.objects.get()
+    assert (run.trigger, run.status) == (Trigger.WEBHOOK, Status.QUEUED)
+    assert broker.client.llen(f"{broker.namespace}:{sync_github_members.queue_name}") == 1
+
+
 def test_an_installation_nobody_connected_is_ignored(client, secret, app_integration, broker):
     response = deliver(client, "installation", installation_event("deleted", 4242))
 
@@ -373,24 +553,26 @@ def test_an_installation_nobody_connected_is_ignored(client, secret, app_integra
     assert queued(broker) == 0
 
 
-def test_member_changes_no_longer_apply_to_a_disconnected_integration(client, secret, integration, broker):
+def test_member_changes_no_longer_apply_to_a_disconnected_integration(client, secret, integration, broker, github):
     GitHubIntegration.objects.filter(pk=integration.pk).update(disconnected_at=timezone.now())
-    deliver(client, "organization", member_event("member_added", integration.organization_id, NEWCOMER))
+    deliver(client, "organization", member_event("member_added", integration.organization_id, about(joined(github))))
     apply_queued(broker)
 
     assert not GitHubMember.objects.exists()
 
 
-def test_deliveries_older_than_a_day_are_forgotten(client, secret, integration, broker):
-    WebhookDelivery.objects.create(
-        delivery_id="old", event="organization", received_at=timezone.now() - timedelta(days=2)
-    )
-    WebhookDelivery.objects.create(delivery_id="recent", event="organization", received_at=timezone.now())
-    deliver(client, "organization", member_event("member_added", integration.organization_id, NEWCOMER))
+def test_deliveries_are_remembered_longer_than_github_lets_an_owner_redeliver(
+    client, secret, integration, broker, github
+):
+    now = timezone.now()
+    # Enterprise Server lets an owner redeliver for 7 days, github.com for 3.
+    WebhookDelivery.objects.create(delivery_id="old", event="organization", received_at=now - timedelta(days=9))
+    WebhookDelivery.objects.create(delivery_id="week", event="organization", received_at=now - timedelta(days=7))
+    deliver(client, "organization", member_event("member_added", integration.organization_id, about(joined(github))))
     apply_queued(broker)
 
     assert not WebhookDelivery.objects.filter(delivery_id="old").exists()
-    assert WebhookDelivery.objects.filter(delivery_id="recent").exists()
+    assert WebhookDelivery.objects.filter(delivery_id="week").exists()
     assert WebhookDelivery.objects.count() == 2
 
 
@@ -401,11 +583,9 @@ def test_a_webhook_during_a_full_syncs_read_survives_that_sync(client, secret, i
     synced(integration)
     acme = github.org("acme")
     leaving = acme.member(3)  # on the first page the full sync reads
-    removed = member_event(
-        "member_removed", integration.organization_id,
-        {"id": leaving.database_id, "login": leaving.login, "node_id": leaving.node_id},
-    )  # fmt: skip
-    added = member_event("member_added", integration.organization_id, NEWCOMER)
+    removed = member_event("member_removed", integration.organization_id, about(leaving))
+    newcomer = joined(github)
+    added = member_event("member_added", integration.organization_id, about(newcomer))
 
     run, _ = runs.request_member_sync(integration=integration, trigger=Trigger.MANUAL)
     run = runs.start_run(run.pk)
@@ -413,7 +593,8 @@ def test_a_webhook_during_a_full_syncs_read_survives_that_sync(client, secret, i
 
     def webhooks_arrive_while_reading(progress):
         if not delivered:
-            # GitHub still lists `leaving` (its page is read) and never listed the newcomer.
+            # `leaving` leaves once their page is read.
+            left(github, leaving)
             delivered.append(deliver(client, "organization", removed).status_code)
             delivered.append(deliver(client, "organization", added).status_code)
             assert apply_queued(broker) == 2
@@ -425,7 +606,7 @@ def test_a_webhook_during_a_full_syncs_read_survives_that_sync(client, secret, i
 
     assert delivered == [202, 202]
     assert not GitHubMember.objects.get(github_id=leaving.database_id).is_active
-    assert GitHubMember.objects.get(github_id=NEWCOMER["id"]).is_active
+    assert GitHubMember.objects.get(github_id=newcomer.database_id).is_active
     assert (result.updated, result.deactivated) == (0, 0)
     # Applied while the full sync was under way: no run of their own, the full sync's is the one.
     assert not MemberSyncRun.objects.filter(trigger=Trigger.WEBHOOK).exists()
@@ -434,13 +615,15 @@ def test_a_webhook_during_a_full_syncs_read_survives_that_sync(client, secret, i
 
 def test_a_full_sync_that_began_after_a_webhook_applies_what_it_read(client, secret, integration, broker, github):
     synced(integration)
-    deliver(client, "organization", member_event("member_added", integration.organization_id, NEWCOMER))
+    newcomer = joined(github)
+    deliver(client, "organization", member_event("member_added", integration.organization_id, about(newcomer)))
     apply_queued(broker)
 
     # GitHub no longer lists the newcomer when a later sync reads: the later snapshot wins.
+    left(github, newcomer)
     synced(integration)
 
-    assert not GitHubMember.objects.get(github_id=NEWCOMER["id"]).is_active
+    assert not GitHubMember.objects.get(github_id=newcomer.database_id).is_active
 
 
 @pytest.fixture
@@ -451,8 +634,8 @@ def published(monkeypatch):
     return events
 
 
-def test_a_webhook_run_is_published_like_any_run(client, secret, integration, broker, published):
-    deliver(client, "organization", member_event("member_added", integration.organization_id, NEWCOMER))
+def test_a_webhook_run_is_published_like_any_run(client, secret, integration, broker, published, github):
+    deliver(client, "organization", member_event("member_added", integration.organization_id, about(joined(github))))
     apply_queued(broker)
 
     run = MemberSyncRun.objects.get()
@@ -460,14 +643,15 @@ def test_a_webhook_run_is_published_like_any_run(client, secret, integration, br
 
 
 def test_a_webhook_while_a_run_is_under_way_is_applied_at_once_and_the_run_published(
-    client, secret, integration, broker, published
+    client, secret, integration, broker, published, github
 ):
     full_sync, _ = runs.request_member_sync(integration=integration, trigger=Trigger.MANUAL)
     published.clear()
-    deliver(client, "organization", member_event("member_added", integration.organization_id, NEWCOMER))
+    newcomer = joined(github)
+    deliver(client, "organization", member_event("member_added", integration.organization_id, about(newcomer)))
     apply_queued(broker)
 
-    assert GitHubMember.objects.get(github_id=NEWCOMER["id"]).is_active
+    assert GitHubMember.objects.get(github_id=newcomer.database_id).is_active
     assert list(MemberSyncRun.objects.values_list("pk", flat=True)) == [full_sync.pk]
     assert published == [(full_sync.pk, "queued", Trigger.MANUAL)]
 

@@ -77,8 +77,10 @@ class OrganizationMember(_Strict):
 
 class OrganizationMembership(_Strict):
     """One person's membership of an organization as GitHub says it now. ``member`` is None while
-    they are not a member (an invitation not yet accepted, a billing manager's role)."""
+    they are not a member (an invitation not yet accepted, a billing manager's role). ``user_id``: whose
+    membership it is, None when GitHub did not say."""
 
+    user_id: int | None
     member: OrganizationMember | None
 
 
@@ -181,7 +183,8 @@ class _WireMembership(_Strict):
 def organization_membership(body: bytes) -> OrganizationMembership:
     wire = parse(_WireMembership, body, "the membership")
     fields = wire.fields()
-    return OrganizationMembership(member=None if fields is None else validate(OrganizationMember, fields, "the member"))
+    member = None if fields is None else validate(OrganizationMember, fields, "the member")
+    return OrganizationMembership(user_id=wire.user.id if wire.user else None, member=member)
 
 
 class _GraphQLUser(_Strict):

@@ -2,16 +2,17 @@
 
 https://docs.github.com/en/webhooks/using-webhooks/validating-webhook-deliveries and the
 `x-webhooks` payloads in GitHub's OpenAPI description. A body is trusted only once its signature
-checks out, and even then only in the shape below: anything else is an event we do not apply.
+checks out, and even then only in the shape below: a body that does not fit the event its header
+names is refused. A member event is only a hint of whom to look at (docs/architecture.md#webhooks).
 """
 
 import hashlib
 import hmac
-from typing import Annotated, Literal
+from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError
 
-from integrations.github.schemas import GitHubId, Login, WebUrl
+from integrations.github.schemas import GitHubId, Login
 
 
 def signature_is_valid(body: bytes, signature: str | None, secret: str) -> bool:
@@ -36,23 +37,19 @@ class Installation(_Payload):
 
 
 class User(_Payload):
+    """Whom a member event is about: the rest of the member is read from GitHub."""
+
     id: GitHubId
     login: Login
-    node_id: Annotated[str, Field(max_length=100)] = ""
-    avatar_url: WebUrl = ""
 
 
 class Membership(_Payload):
-    role: str
-    user: User
-
-    @property
-    def is_admin(self) -> bool:
-        return self.role == "admin"
+    # None: the account was deleted since (GitHub's "ghost"), and the delivery cannot say who it was.
+    user: User | None
 
 
 class MemberChange(_Payload):
-    """organization.member_added / member_removed"""
+    """organization.member_added / member_removed: a hint of whom to look at, not what to write."""
 
     action: Literal["member_added", "member_removed"]
     organization: Account
@@ -67,13 +64,53 @@ class OrganizationChange(_Payload):
 
 
 class InstallationChange(_Payload):
-    """installation.deleted / suspend / unsuspend: the App's installation on an organization."""
+    """installation.deleted / suspend / unsuspend / new_permissions_accepted: the App's installation on
+    an organization."""
 
-    action: Literal["deleted", "suspend", "unsuspend"]
+    action: Literal["deleted", "suspend", "unsuspend", "new_permissions_accepted"]
     installation: Installation
 
 
 Event = MemberChange | OrganizationChange | InstallationChange
+
+# Each event the product knows: its documented actions and top-level keys, from the `x-webhooks` of
+# GitHub's OpenAPI description (tests/vendor/github/webhooks.*.json, which a test compares with these).
+# A body with another action or key is another event's under this header (a `team` event's `deleted`
+# sent as `organization`) and is refused, never read as this one.
+KNOWN_EVENTS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
+    "organization": (
+        frozenset({"deleted", "member_added", "member_invited", "member_removed", "renamed"}),
+        frozenset(
+            {
+                "action",
+                "changes",
+                "enterprise",
+                "installation",
+                "invitation",
+                "membership",
+                "organization",
+                "repository",
+                "sender",
+                "user",
+            }
+        ),  # fmt: skip
+    ),
+    "installation": (
+        frozenset({"created", "deleted", "new_permissions_accepted", "suspend", "unsuspend"}),
+        frozenset(
+            {
+                "action",
+                "enterprise",
+                "installation",
+                "organization",
+                "repositories",
+                "repository",
+                "requester",
+                "sender",
+            }
+        ),  # fmt: skip
+    ),
+}
 
 # The events the product applies, by X-GitHub-Event and action (docs/architecture.md#webhooks).
 _MODELS: dict[tuple[str, str], type[Event]] = {
@@ -84,17 +121,24 @@ _MODELS: dict[tuple[str, str], type[Event]] = {
     ("installation", "deleted"): InstallationChange,
     ("installation", "suspend"): InstallationChange,
     ("installation", "unsuspend"): InstallationChange,
+    ("installation", "new_permissions_accepted"): InstallationChange,
 }
 
 
 class Unusable(Exception):
-    """A known event whose body does not have the shape GitHub documents."""
+    """A body that does not have the shape GitHub documents for the event its header names."""
 
 
 def parse(event: str, payload: dict) -> Event | None:
     """The event to apply, or None for an event or action the product does not apply. Raises
-    Unusable, naming where and what (never a value), for a known one in a shape it cannot use."""
+    Unusable, naming where and what (never a value), for a body that does not fit its event."""
     action = payload.get("action")
+    if event in KNOWN_EVENTS:
+        actions, keys = KNOWN_EVENTS[event]
+        if not isinstance(action, str) or action not in actions:
+            raise Unusable(f"{event}: action: not one of the event's actions")
+        if unknown := sorted(set(payload) - keys):
+            raise Unusable(f"{event}.{action}: {', '.join(unknown)[:200]}: not a field of the event")
     model = _MODELS.get((event, action)) if isinstance(action, str) else None
     if model is None:
         return None
