@@ -366,6 +366,8 @@ MEMBER_SYNC_HOLD_DEACTIVATIONS_MIN = int(env("MEMBER_SYNC_HOLD_DEACTIVATIONS_MIN
 MEMBER_SYNC_EVERY_SECONDS = int(env("MEMBER_SYNC_EVERY_SECONDS", 24 * 3600))
 # How often each worker process looks for due integrations (docs/deploy.md#2-environment-variables).
 MEMBER_SYNC_SCHEDULE_CHECK_SECONDS = float(env("MEMBER_SYNC_SCHEDULE_CHECK_SECONDS", 60))
+# How often the App's failed webhook deliveries are asked for again (integrations/healing.py); 0: never.
+GITHUB_WEBHOOK_HEALING_SECONDS = int(env("GITHUB_WEBHOOK_HEALING_SECONDS", 600))
 
 # An organization with at least this many members (as its latest full sync counted them) is synced
 # on a queue of its own, member_sync_large, and at most MEMBER_SYNC_LARGE_CONCURRENCY such syncs run
@@ -402,6 +404,7 @@ DRAMATIQ_BROKER = {
         "django_dramatiq.middleware.DbConnectionsMiddleware",
         "integrations.periodic.StalledRunReaper",
         "integrations.periodic.ScheduledFullSyncs",
+        "integrations.periodic.WebhookHealingCheck",
     ],
 }
 

@@ -352,7 +352,8 @@ class WebhookHealing(models.Model):
     # Deliveries GitHub listed in the window the pass looked at.
     deliveries_seen = models.PositiveIntegerField(default=0)
     redelivered_count = models.PositiveIntegerField(default=0)
-    # What was asked for again, at most REDELIVERED_SHOWN of them: [{"guid", "event", "action", "delivered_at"}].
+    # What was asked for again, at most healing.REDELIVERED_KEPT of them:
+    # [{"guid", "event", "action", "installation_id", "delivered_at"}].
     redelivered = models.JSONField(default=list, blank=True)
     error = models.TextField(blank=True)
 

@@ -74,3 +74,20 @@ class ScheduledFullSyncs(PeriodicCheck):
         queued = queue_due_full_syncs()
         if queued:
             logger.info("Queued the scheduled full re-sync of %d integration(s)", queued)
+
+
+class WebhookHealingCheck(PeriodicCheck):
+    """Asks GitHub for the App's failed webhook deliveries and has them sent again, once a
+    GITHUB_WEBHOOK_HEALING_SECONDS in one worker (integrations/healing.py)."""
+
+    name = "webhook healing"
+
+    def interval_seconds(self) -> float:
+        from django.conf import settings
+
+        return settings.MEMBER_SYNC_SCHEDULE_CHECK_SECONDS
+
+    def check(self):
+        from integrations.healing import heal_webhooks
+
+        heal_webhooks()

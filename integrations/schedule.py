@@ -23,6 +23,7 @@ hard part and lives in the database either way; the clock is the thread the work
 for the stalled-run check.
 """
 
+import logging
 import math
 from datetime import UTC, datetime, timedelta
 
@@ -32,7 +33,12 @@ from django.db.models import Case, DateTimeField, Exists, OuterRef, Q, Value, Wh
 from django.utils import timezone
 
 from integrations import runs
+from integrations.github import app
+from integrations.github.errors import GitHubError
 from integrations.models import ACTIVE_SYNC_STATUSES, GitHubIntegration, MemberSyncRun
+from integrations.webhooks import disconnect_uninstalled
+
+logger = logging.getLogger(__name__)
 
 # Integrations claimed and queued per transaction: a few statements each, whatever the batch.
 BATCH_SIZE = 500
@@ -80,10 +86,42 @@ def queue_due_full_syncs(*, now: datetime | None = None, batch_size: int = BATCH
         return 0
     now = now or timezone.now()
     _schedule_unscheduled(now, every, batch_size)
+    recheck_suspended_installations(now=now, every=every, batch_size=batch_size)
     queued = 0
     while (claimed := _queue_batch(now, every, batch_size)) is not None:
         queued += claimed
     return queued
+
+
+def recheck_suspended_installations(*, now: datetime, every: timedelta, batch_size: int = BATCH_SIZE) -> None:
+    """Ask GitHub about the suspended App installations that are due: the `unsuspend` delivery may
+    never have come (GitHub does not redeliver by itself), and a suspended installation is never
+    synced. Unsuspended, it is queued by this same pass; uninstalled, it says so; still suspended,
+    it is asked about again a period later.
+
+    https://docs.github.com/en/rest/apps/apps#get-an-installation-for-the-authenticated-app
+    """
+    due = GitHubIntegration.objects.filter(
+        connection=GitHubIntegration.Connection.APP,
+        installation_id__isnull=False,
+        installation_suspended_at__isnull=False,
+        disconnected_at__isnull=True,
+        next_full_sync_at__lte=now,
+    )
+    for integration in due.order_by("next_full_sync_at")[:batch_size]:
+        this = GitHubIntegration.objects.filter(pk=integration.pk)
+        try:
+            installation = app.installation(integration.installation_id)
+        except GitHubError as error:
+            logger.warning("Could not recheck installation %s: %s", integration.installation_id, error)
+            this.update(next_full_sync_at=now + every)
+            continue
+        if installation is None:
+            disconnect_uninstalled(this)
+        elif installation.suspended_at is None:
+            this.update(installation_suspended_at=None)
+        else:
+            this.update(next_full_sync_at=now + every)
 
 
 def _schedule_unscheduled(now, every, batch_size):

@@ -9,7 +9,7 @@ from typing import Any
 from django.urls import reverse
 from django.utils import timezone
 
-from integrations import schedule
+from integrations import healing, schedule
 from integrations.events import current_event_id
 from integrations.models import GitHubIntegration
 from integrations.sync_display import shown
@@ -54,6 +54,8 @@ class StayingCurrent:
     # A GitHub App connection receives webhooks; an OAuth one none.
     webhooks: bool = False
     last_webhook_at: datetime | None = None
+    # The latest pass that asked GitHub for failed deliveries (integrations/healing.py), if healing is on.
+    healed: healing.Healed | None = None
     # "24 h", or "" when the scheduled re-sync is off.
     every: str = ""
     next_at: datetime | None = None
@@ -66,9 +68,11 @@ def how_members_stay_current(integration: GitHubIntegration, now: datetime | Non
         return StayingCurrent(stopped="disconnected", disconnected_reason=integration.disconnected_reason)
     if integration.installation_suspended_at:
         return StayingCurrent(stopped="suspended")
+    app_connection = integration.connection == GitHubIntegration.Connection.APP
     webhooks: dict[str, Any] = {
-        "webhooks": integration.connection == GitHubIntegration.Connection.APP,
+        "webhooks": app_connection,
         "last_webhook_at": integration.last_webhook_at,
+        "healed": healing.latest_healing(integration.installation_id) if app_connection and healing.enabled() else None,
     }
     every = schedule.period()
     if every is None:

@@ -279,11 +279,17 @@ def _apply_installation_change(change: InstallationChange) -> None:
         for integration in integrations.filter(disconnected_at__isnull=True):
             runs.request_member_sync(integration=integration, trigger=MemberSyncRun.Trigger.WEBHOOK)
     else:
-        for integration in integrations.filter(disconnected_at__isnull=True):
-            GitHubIntegration.objects.filter(pk=integration.pk, disconnected_at__isnull=True).update(
-                disconnected_at=now,
-                disconnected_reason=(
-                    f"The GitHub App was uninstalled from {integration.organization_login}. "
-                    "Install it again to keep members in sync."
-                ),
-            )
+        disconnect_uninstalled(integrations)
+
+
+def disconnect_uninstalled(integrations) -> None:
+    """The App was uninstalled from their organization: they say so and are no longer synced."""
+    now = timezone.now()
+    for integration in integrations.filter(disconnected_at__isnull=True):
+        GitHubIntegration.objects.filter(pk=integration.pk, disconnected_at__isnull=True).update(
+            disconnected_at=now,
+            disconnected_reason=(
+                f"The GitHub App was uninstalled from {integration.organization_login}. "
+                "Install it again to keep members in sync."
+            ),
+        )

@@ -1,0 +1,257 @@
+"""Webhook healing (docs/architecture.md#webhooks): GitHub never redelivers a failed delivery by
+itself, so a pass asks it for the App's recent deliveries and has each failed one sent again, once;
+and the schedule rechecks suspended installations, whose `unsuspend` may never have come.
+
+The simulator is the GitHub App and sends its deliveries to a receiver of the test's, which answers
+as it is told; the healing pass talks to the simulator's deliveries API over HTTP."""
+
+import threading
+from datetime import timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+from django.utils import timezone
+
+from integrations import healing, schedule
+from integrations.github import app
+from integrations.models import GitHubIntegration, MemberSyncRun, WebhookHealing
+from tests.github_webhooks import SECRET
+from tests.helpers import wait_for
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+PERIOD = timedelta(minutes=10)
+
+
+class Receiver:
+    """Where the simulator delivers: records each delivery's guid and answers with self.status."""
+
+    def __init__(self):
+        self.guids: list[str] = []
+        self.status = 202
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                self.rfile.read(int(self.headers["Content-Length"]))
+                receiver.guids.append(self.headers["X-GitHub-Delivery"])
+                self.send_response(receiver.status)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/github/webhook/"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
+@pytest.fixture
+def simulated_app(github, settings):
+    """This server's GitHub App is the simulator's, and its deliveries go to a receiver."""
+    registration = github.app
+    settings.GITHUB_API_URL = settings.GITHUB_WEB_URL = github.url
+    settings.GITHUB_GRAPHQL_URL = f"{github.url}/graphql"
+    settings.GITHUB_APP_ID = str(registration.id)
+    settings.GITHUB_APP_SLUG = registration.slug
+    settings.GITHUB_APP_PRIVATE_KEY = registration.private_key_pem
+    settings.GITHUB_APP_CLIENT_ID = registration.client_id
+    settings.GITHUB_APP_CLIENT_SECRET = registration.client_secret
+    settings.GITHUB_WEBHOOK_SECRET = SECRET
+    settings.GITHUB_WEBHOOK_HEALING_SECONDS = int(PERIOD.total_seconds())
+    receiver = Receiver()
+    registration.configure(webhook_url=receiver.url, webhook_secret=SECRET)
+    github.receiver = receiver
+    app.forget_installation_tokens()
+    yield github
+    app.forget_installation_tokens()
+    receiver.server.shutdown()
+    receiver.server.server_close()
+
+
+def attempts_of(github, guid):
+    return [attempt for attempt in github.webhooks.attempts() if attempt.guid == guid]
+
+
+def removal(github):
+    """A member leaves acme: the guid of the delivery GitHub makes of it, once it was attempted."""
+    _, (guid,) = github.remove_members("acme", 1)
+    wait_for(lambda: attempts_of(github, guid), timeout=15, message="the delivery attempted")
+    return guid
+
+
+def test_a_lost_delivery_is_redelivered_once(simulated_app):
+    github = simulated_app
+    github.install_app("acme")
+    github.webhooks.lose()
+    lost = removal(github)
+    assert github.receiver.guids == []
+
+    first = healing.heal_webhooks()
+
+    assert (first.error, first.redelivered_count) == ("", 1)
+    wait_for(lambda: github.receiver.guids == [lost], timeout=15, message="the redelivery")
+    assert first.redelivered[0]["guid"] == lost
+    assert (first.redelivered[0]["event"], first.redelivered[0]["action"]) == ("organization", "member_removed")
+    # The next period's pass finds it delivered.
+    later = healing.heal_webhooks(now=timezone.now() + PERIOD)
+    assert later.redelivered_count == 0
+    assert github.receiver.guids == [lost]
+
+
+def test_a_redelivery_that_failed_too_is_not_asked_for_again(simulated_app):
+    github = simulated_app
+    github.install_app("acme")
+    github.receiver.status = 503
+    failed = removal(github)
+
+    assert healing.heal_webhooks().redelivered_count == 1
+    wait_for(lambda: len(attempts_of(github, failed)) == 2, timeout=15, message="the redelivery attempted")
+    assert healing.heal_webhooks(now=timezone.now() + PERIOD).redelivered_count == 0
+
+
+def test_a_delivery_this_server_refused_as_malformed_is_left_alone(simulated_app):
+    github = simulated_app
+    github.install_app("acme")
+    github.receiver.status = 400
+    removal(github)
+
+    assert healing.heal_webhooks().redelivered_count == 0
+
+
+def test_delivered_deliveries_are_not_asked_for_again(simulated_app):
+    github = simulated_app
+    github.install_app("acme")
+    removal(github)
+
+    assert healing.heal_webhooks().redelivered_count == 0
+    assert len(github.receiver.guids) == 1
+
+
+def test_one_pass_a_period_however_many_workers_look(simulated_app):
+    github = simulated_app
+    github.install_app("acme")
+    now = timezone.now()
+
+    assert healing.heal_webhooks(now=now) is not None
+    assert healing.heal_webhooks(now=now + timedelta(seconds=1)) is None
+    assert WebhookHealing.objects.count() == 1
+    deliveries_listed = [target for _, target in github.requests if target.startswith("/app/hook/deliveries")]
+    assert len(deliveries_listed) == 1
+
+
+def test_without_the_app_or_a_period_nothing_is_asked(simulated_app, settings):
+    settings.GITHUB_WEBHOOK_HEALING_SECONDS = 0
+    assert healing.heal_webhooks() is None
+    settings.GITHUB_WEBHOOK_HEALING_SECONDS, settings.GITHUB_APP_ID = 600, ""
+    assert healing.heal_webhooks() is None
+    assert not WebhookHealing.objects.exists()
+
+
+def test_a_pass_github_refuses_says_why_and_the_next_looks_back_as_far(simulated_app, settings):
+    settings.GITHUB_APP_PRIVATE_KEY = simulated_app.app.private_key_pem.replace("A", "B", 1)
+    now = timezone.now()
+
+    refused = healing.heal_webhooks(now=now)
+
+    assert refused.error
+    assert refused.finished_at is not None
+
+
+# What the members page says.
+
+URL = "/t/acme/github/members/"
+
+
+def test_the_members_page_says_when_lost_deliveries_were_checked_and_its_own_redelivered(
+    client, bob, integration, simulated_app
+):
+    installation = simulated_app.install_app("acme")
+    GitHubIntegration.objects.filter(pk=integration.pk).update(connection="app", installation_id=installation.id)
+    WebhookHealing.objects.create(
+        slot=1, finished_at=timezone.now() - timedelta(minutes=3), redelivered_count=2,
+        redelivered=[
+            {"guid": "a", "event": "organization", "action": "member_removed", "installation_id": installation.id},
+            {"guid": "b", "event": "organization", "action": "member_added", "installation_id": installation.id + 1},
+        ],
+    )  # fmt: skip
+    client.force_login(bob)
+
+    page = client.get(URL).content.decode()
+
+    assert "Lost deliveries last checked 3\xa0minutes ago: 1 redelivered (organization.member_removed)" in page
+
+
+def test_the_members_page_says_when_none_were_lost(client, bob, integration, simulated_app):
+    GitHubIntegration.objects.filter(pk=integration.pk).update(connection="app", installation_id=1)
+    WebhookHealing.objects.create(slot=1, finished_at=timezone.now())
+    client.force_login(bob)
+
+    assert "Lost deliveries last checked now: none lost" in client.get(URL).content.decode()
+
+
+# A lost installation change is found by the schedule.
+
+
+@pytest.fixture
+def app_integration(integration, simulated_app, settings):
+    settings.MEMBER_SYNC_EVERY_SECONDS = 24 * 3600
+    installation = simulated_app.install_app("acme")
+    GitHubIntegration.objects.filter(pk=integration.pk).update(
+        connection="app", installation_id=installation.id, next_full_sync_at=timezone.now() - timedelta(minutes=1)
+    )
+    integration.refresh_from_db()
+    integration.installation = installation
+    return integration
+
+
+def suspended_on_our_side(integration):
+    GitHubIntegration.objects.filter(pk=integration.pk).update(installation_suspended_at=timezone.now())
+
+
+def test_a_lost_unsuspend_is_found_and_the_integration_synced_at_the_next_schedule_pass(
+    app_integration, simulated_app, broker
+):
+    github = simulated_app
+    github.suspend_installation(app_integration.installation.id)
+    suspended_on_our_side(app_integration)
+    github.webhooks.lose()
+    github.unsuspend_installation(app_integration.installation.id)
+
+    assert schedule.queue_due_full_syncs() == 1
+
+    app_integration.refresh_from_db()
+    assert app_integration.installation_suspended_at is None
+    assert MemberSyncRun.objects.get().trigger == MemberSyncRun.Trigger.SCHEDULE
+
+
+def test_an_installation_still_suspended_is_asked_about_again_a_period_later(app_integration, simulated_app, broker):
+    simulated_app.suspend_installation(app_integration.installation.id)
+    suspended_on_our_side(app_integration)
+    now = timezone.now()
+
+    assert schedule.queue_due_full_syncs(now=now) == 0
+    assert schedule.queue_due_full_syncs(now=now + timedelta(seconds=1)) == 0
+
+    app_integration.refresh_from_db()
+    assert app_integration.installation_suspended_at is not None
+    assert app_integration.next_full_sync_at == now + timedelta(days=1)
+    asked = [
+        target
+        for _, target in simulated_app.requests
+        if target == f"/app/installations/{app_integration.installation.id}"
+    ]
+    assert len(asked) == 1
+
+
+def test_an_installation_the_recheck_finds_gone_disconnects_saying_so(app_integration, simulated_app, broker):
+    suspended_on_our_side(app_integration)
+    simulated_app.webhooks.lose()
+    simulated_app.uninstall_app(app_integration.installation.id)
+
+    assert schedule.queue_due_full_syncs() == 0
+
+    app_integration.refresh_from_db()
+    assert app_integration.disconnected_at is not None
+    assert "uninstalled" in app_integration.disconnected_reason
