@@ -98,6 +98,15 @@ class GitHubIntegration(models.Model):
         return ""
 
     @property
+    def installation_settings_url(self) -> str:
+        """The App installation's page in the organization's settings on GitHub, where an owner
+        unsuspends it or accepts its new permissions; "" without an installation."""
+        if not self.installation_id:
+            return ""
+        organization = self.organization_login
+        return f"{settings.GITHUB_WEB_URL}/organizations/{organization}/settings/installations/{self.installation_id}"
+
+    @property
     def scope_list(self) -> list[str]:
         return [scope.strip() for scope in self.scopes.split(",") if scope.strip()]
 

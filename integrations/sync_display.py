@@ -20,6 +20,9 @@ HEADLINES = {
 HINTS: dict[str, str] = {
     MemberSyncRun.ErrorKind.CREDENTIALS: "reconnect",
     MemberSyncRun.ErrorKind.INSTALLATION: "reinstall",
+    # Only an owner of the organization can: the page links them to the installation's settings.
+    MemberSyncRun.ErrorKind.SUSPENDED: "owner",
+    MemberSyncRun.ErrorKind.PERMISSIONS: "owner",
 }
 
 

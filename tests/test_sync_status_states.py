@@ -78,6 +78,14 @@ STATES = {
         error("installation", "The GitHub App is no longer installed on acme."), "Error", FAILED,
         frozenset({"summary", "retry", "error", "reinstall"}),
     ),
+    "suspended error": State(
+        error("suspended", "The App's installation is suspended on GitHub."), "Error", FAILED,
+        frozenset({"summary", "retry", "error", "owner"}),
+    ),
+    "permissions error": State(
+        error("permissions", "GitHub refused the GitHub App access to the organization's members."), "Error", FAILED,
+        frozenset({"summary", "retry", "error", "owner"}),
+    ),
     "github error": State(
         error("github", "GitHub kept failing (HTTP 502)."), "Error", FAILED, frozenset({"summary", "retry", "error"})
     ),
@@ -93,6 +101,7 @@ PARTS = {
     "error": lambda root: root.get_by_role("alert"),
     "reconnect": lambda root: root.get_by_role("link", name="Reconnect GitHub"),
     "reinstall": lambda root: root.get_by_role("link", name="Install the GitHub App again"),
+    "owner": lambda root: root.get_by_role("link", name="the App's installation settings on GitHub"),
     "held": lambda root: root.get_by_text("deactivations are on hold"),
     "skipped": lambda root: root.get_by_text("members could not be read"),
     "summary": lambda root: root.get_by_text("Last sync"),
@@ -134,7 +143,10 @@ def web(django_db_setup, django_db_blocker, github_simulator):
 
 @pytest.fixture
 def acme(team, alice, github_simulator):
-    integration = GitHubIntegration.objects.create(team=team, organization_login="acme", connected_by=alice)
+    # Connected through the App: its errors link an owner to the installation's settings.
+    integration = GitHubIntegration.objects.create(
+        team=team, organization_login="acme", connected_by=alice, connection="app", installation_id=60_000_001
+    )
     GitHubMember.objects.bulk_create(
         GitHubMember(
             integration=integration,
