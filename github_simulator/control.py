@@ -120,6 +120,18 @@ def _redeliver(simulator, body, guid):
     return json_response(202, simulator.webhooks.redeliver(guid).summary())
 
 
+def _resend_as_new(simulator, body, guid):
+    return json_response(202, {"guid": simulator.webhooks.resend_as_new(guid)})
+
+
+def _lose(simulator, body):
+    simulator.webhooks.lose(body.get("times", 1))
+
+
+def _release(simulator, body):
+    simulator.webhooks.release(body.get("order", "reversed"))
+
+
 def _stats(simulator, body):
     return json_response(200, {"requests": simulator.request_count})
 
@@ -160,9 +172,13 @@ _ENDPOINTS = (
         _installation_change("unsuspend_installation"),
     ),
     ("DELETE", r"app/installations/(\d+)", _installation_change("uninstall_app")),
+    ("POST", r"deliveries/lose", _lose),
+    ("POST", r"deliveries/hold", lambda simulator, body: simulator.webhooks.hold()),
+    ("POST", r"deliveries/release", _release),
     ("GET", r"deliveries", _deliveries),
     ("GET", r"deliveries/([^/]+)", _delivery),
     ("POST", r"deliveries/([^/]+)/redeliver", _redeliver),
+    ("POST", r"deliveries/([^/]+)/resend_as_new", _resend_as_new),
     ("POST", r"reset", lambda simulator, body: simulator.reset()),
     ("GET", r"stats", _stats),
 )
