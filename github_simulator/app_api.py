@@ -1,6 +1,7 @@
 """The REST endpoints of GitHub Apps: those the App calls with its JWT (GET /app, its installations,
 POST /app/installations/{id}/access_tokens, its webhook's deliveries) and the one a user of the App
-calls with the user access token the App obtained (GET /user/installations)."""
+calls with the user access token the App obtained (GET /user/installations); and the refusal of member
+endpoints to an installation without the Members permission."""
 
 import json
 import re
@@ -74,11 +75,11 @@ def _access_token(simulator, request, installation_id):
         return github_error(404, "Not Found", REST_DOCS)
     if found.suspended_at is not None:
         return github_error(403, _SUSPENDED, REST_DOCS)
-    token = simulator.tokens.issue_for_installation(found, PERMISSIONS, simulator.app.token_lifetime_seconds)
+    token = simulator.tokens.issue_for_installation(found, found.permissions, simulator.app.token_lifetime_seconds)
     body = {
         "token": token.value,
         "expires_at": _iso(token.expires_at),
-        "permissions": PERMISSIONS,
+        "permissions": found.permissions,
         "repository_selection": "all",
     }
     return json_response(201, body)
@@ -171,6 +172,19 @@ _JWT_ENDPOINTS = (
 )
 
 
+# What an installation needs the Members permission for; without it GitHub refuses them to its tokens.
+_MEMBER_PATHS = re.compile(r"/(?:orgs/[^/]+|organizations/\d+)/(?:members|memberships/[^/]+)")
+NOT_ACCESSIBLE = "Resource not accessible by integration"
+
+
+def permission_refusal(token, request):
+    """GitHub's 403 to an installation token whose installation lacks the Members permission (not
+    granted, or new permissions not accepted yet), on an endpoint that needs it; else None."""
+    if token.installation is None or token.grants("read:org") or not _MEMBER_PATHS.fullmatch(request.api_path):
+        return None
+    return github_error(403, NOT_ACCESSIBLE, REST_DOCS)
+
+
 def _user_installations(simulator, token, request):
     """The App's installations the user can reach: here, those on organizations octocat belongs to."""
     if token.permissions is None:
@@ -212,7 +226,7 @@ def installation_body(simulator, installation, api_url: str) -> dict:
         "app_slug": app.slug,
         "target_id": org.id,
         "target_type": "Organization",
-        "permissions": PERMISSIONS,
+        "permissions": installation.permissions,
         "events": EVENTS,
         "created_at": _iso(installation.created_at),
         "updated_at": _iso(installation.suspended_at or installation.created_at),

@@ -98,10 +98,10 @@ def _install_app(simulator, body):
 
 
 def _installation_change(method: str):
-    """An endpoint calling the simulator's method of that name on the installation."""
+    """An endpoint calling the simulator's method of that name on the installation: the deliveries it sent."""
 
     def endpoint(simulator, body, installation_id):
-        return json_response(200, {"deliveries": getattr(simulator, method)(int(installation_id))})
+        return json_response(200, {"deliveries": getattr(simulator, method)(int(installation_id)) or []})
 
     return endpoint
 
@@ -172,6 +172,9 @@ _ENDPOINTS = (
         _installation_change("unsuspend_installation"),
     ),
     ("DELETE", r"app/installations/(\d+)", _installation_change("uninstall_app")),
+    ("POST", r"app/installations/(\d+)/request_permissions", _installation_change("request_permissions")),
+    ("POST", r"app/installations/(\d+)/accept_new_permissions", _installation_change("accept_new_permissions")),
+    ("POST", r"app/installations/(\d+)/revoke_tokens", _installation_change("revoke_installation_tokens")),
     ("POST", r"deliveries/lose", _lose),
     ("POST", r"deliveries/hold", lambda simulator, body: simulator.webhooks.hold()),
     ("POST", r"deliveries/release", _release),

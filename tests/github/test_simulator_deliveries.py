@@ -1,6 +1,7 @@
 """The simulator's App webhook deliveries as GitHub keeps them: every attempt listed by the App's
 deliveries API (newest first, paged by cursor), its detail, a redelivery by id; and the delivery faults
-the product must survive: lost, held and sent out of order, replayed under a new id."""
+the product must survive: lost, held and sent out of order, replayed under a new id. Also an
+installation whose new permissions wait for an owner, and installation tokens revoked."""
 
 import json
 
@@ -10,7 +11,8 @@ from githubkit import AppAuthStrategy, GitHub
 from jsonschema import Draft202012Validator, FormatChecker
 from requests.utils import parse_header_links
 
-from tests.conftest import GITHUB_PLANS
+from tests.conftest import GITHUB_PLANS, github_webhook_validator
+from tests.github.helpers import MEMBERS_QUERY, get, graphql
 from tests.github.test_simulator_app import SECRET, Receiver, as_app, control, mint
 from tests.helpers import wait_for
 
@@ -189,6 +191,52 @@ def test_a_delivery_resent_as_new_has_the_same_body_under_a_new_guid(github, rec
     assert replay_headers["X-GitHub-Delivery"] == replay.json()["guid"] != guid
     assert replayed == original
     assert github.webhooks.resend_as_new(guid) not in (guid, replay.json()["guid"])
+
+
+def test_new_permissions_not_accepted_keep_every_token_of_the_installation_from_the_members(
+    github, receiver, installed
+):
+    before = mint(github, installed.id).json()["token"]
+    control(github, "POST", f"app/installations/{installed.id}/request_permissions")
+    after = mint(github, installed.id).json()
+    member = github.org("acme").members[3].login
+
+    for token in (before, after["token"]):
+        for path in ("/orgs/acme/members", f"/orgs/acme/memberships/{member}"):
+            refused = get(github, path, token)
+            assert (refused.status_code, refused.json()["message"]) == (403, "Resource not accessible by integration")
+        assert get(github, "/orgs/acme", token).status_code == 200
+        answer = graphql(github, token, MEMBERS_QUERY, login="acme", first=5)
+        assert answer.status_code == 200
+        assert answer.json()["data"]["organization"] is None
+        (error,) = answer.json()["errors"]
+        assert (error["type"], error["message"], error["path"]) == (
+            "FORBIDDEN",
+            "Resource not accessible by integration",
+            ["organization", "membersWithRole"],
+        )
+    assert "members" not in after["permissions"]
+    assert "members" not in as_app(github, "GET", f"/app/installations/{installed.id}").json()["permissions"]
+
+    accepted = control(github, "POST", f"app/installations/{installed.id}/accept_new_permissions").json()
+
+    headers, body = receiver.wait_for(2)[1]
+    assert accepted["deliveries"] == [headers["X-GitHub-Delivery"]]
+    assert json.loads(body)["action"] == "new_permissions_accepted"
+    for plan in GITHUB_PLANS:
+        github_webhook_validator("installation-new-permissions-accepted", plan).validate(json.loads(body))
+    assert get(github, "/orgs/acme/members", before).status_code == 200
+
+
+def test_revoked_installation_tokens_are_refused_and_a_new_one_can_be_minted(github, installed):
+    revoked = mint(github, installed.id).json()["token"]
+
+    control(github, "POST", f"app/installations/{installed.id}/revoke_tokens")
+    renewed = mint(github, installed.id).json()["token"]
+
+    refused = get(github, "/orgs/acme", revoked)
+    assert (refused.status_code, refused.json()["message"]) == (401, "Bad credentials")
+    assert get(github, "/orgs/acme", renewed).status_code == 200
 
 
 @pytest.fixture
