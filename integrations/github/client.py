@@ -418,7 +418,7 @@ class GitHubClient:
                 broken_edges.add(error.path[3])
         if "verified_emails" in kinds and self._members_query is MEMBERS_QUERY:
             return None
-        self._raise_first(kinds, ("rate_limited", "too_large", "scopes"), headers, login)
+        self._raise_first(kinds, ("rate_limited", "too_large", "scopes", "permissions"), headers, login)
         # A token without read:org can cause the errors below: say what is missing instead.
         self._require_read_org(headers)
         self._raise_first(kinds, ("sso", "restricted", "not_found", "other"), headers, login)
