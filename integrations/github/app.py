@@ -96,7 +96,8 @@ def installation_token(installation_id: int) -> str:
 
 
 def forget_installation_token(installation_id: int) -> None:
-    """Drop the installation's kept token (GitHub no longer takes it: the App was uninstalled)."""
+    """Drop the installation's kept token (GitHub no longer takes it: the App was uninstalled, or
+    GitHub revoked the token): the next installation_token() mints a new one."""
     with _locks_lock:
         _tokens.pop((settings.GITHUB_API_URL, int(installation_id)), None)
 
