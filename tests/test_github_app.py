@@ -401,13 +401,15 @@ def test_a_sync_of_an_installation_reads_with_its_tokens(app_integration):
 
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize(
-    ("error", "says"),
+    ("error", "kind", "says"),
     [
-        (InstallationNotFound, "Install the GitHub App again"),
-        (InstallationSuspended, "The App's installation is suspended"),
+        (InstallationNotFound, MemberSyncRun.ErrorKind.INSTALLATION, "Install the GitHub App again"),
+        (InstallationSuspended, MemberSyncRun.ErrorKind.SUSPENDED, "The App's installation is suspended"),
     ],
 )
-def test_an_installation_gone_or_suspended_fails_the_run_saying_what_to_do(app_integration, monkeypatch, error, says):
+def test_an_installation_gone_or_suspended_fails_the_run_saying_what_to_do(
+    app_integration, monkeypatch, error, kind, says
+):
     def refused(installation_id):
         raise error
 
@@ -417,7 +419,7 @@ def test_an_installation_gone_or_suspended_fails_the_run_saying_what_to_do(app_i
     sync_github_members.fn(run.pk)
 
     run.refresh_from_db()
-    assert (run.status, run.error_kind) == (MemberSyncRun.Status.ERROR, MemberSyncRun.ErrorKind.INSTALLATION)
+    assert (run.status, run.error_kind) == (MemberSyncRun.Status.ERROR, kind)
     assert says in run.error
 
 
