@@ -521,20 +521,24 @@ class GitHubClient:
             raise error
 
     def _next_page(self, response: Response, seen: set[str]) -> str | None:
-        """The Link header's next page, only on the API's own origin: the token goes wherever it points.
+        return next_page(response, seen, api_url=self.api_url)
 
-        https://docs.github.com/en/rest/using-the-rest-api/using-pagination-in-the-rest-api
-        """
-        for link in parse_header_links(response.headers.get("link", "")):
-            if link.get("rel") != "next":
-                continue
-            url = link.get("url", "")
-            api, target = urlsplit(self.api_url), urlsplit(url)
-            same_origin = (target.scheme, target.netloc.lower()) == (api.scheme, api.netloc.lower())
-            if not same_origin or not target.path.startswith(api.path):
-                raise MalformedResponse("a page link that leads away from the API")
-            if url in seen or len(seen) >= MAX_PAGES:
-                raise MalformedResponse("page links that go round in circles")
-            seen.add(url)
-            return url
-        return None
+
+def next_page(response: Response, seen: set[str], *, api_url: str) -> str | None:
+    """The Link header's next page, only on the API's own origin: the token goes wherever it points.
+
+    https://docs.github.com/en/rest/using-the-rest-api/using-pagination-in-the-rest-api
+    """
+    for link in parse_header_links(response.headers.get("link", "")):
+        if link.get("rel") != "next":
+            continue
+        url = link.get("url", "")
+        api, target = urlsplit(api_url), urlsplit(url)
+        same_origin = (target.scheme, target.netloc.lower()) == (api.scheme, api.netloc.lower())
+        if not same_origin or not target.path.startswith(api.path):
+            raise MalformedResponse("a page link that leads away from the API")
+        if url in seen or len(seen) >= MAX_PAGES:
+            raise MalformedResponse("page links that go round in circles")
+        seen.add(url)
+        return url
+    return None

@@ -1,16 +1,26 @@
 """The product's GitHub App client against the simulator's App: what an installation that may not read
 the members, or is suspended, tells the product; an installation token GitHub refused is minted again
-once before it is an error."""
+once before it is an error; the App's webhook deliveries listed and redelivered, an installation read."""
 
+from datetime import UTC, datetime, timedelta
 from functools import partial
 
 import pytest
 
+from github_simulator.app import GitHubApp
 from integrations.github import app
 from integrations.github.client import GitHubClient
-from integrations.github.errors import AppPermissionMissing, InstallationNotFound, InstallationSuspended
+from integrations.github.errors import (
+    AppCredentialsRejected,
+    AppPermissionMissing,
+    GitHubError,
+    InstallationNotFound,
+    InstallationSuspended,
+)
 from integrations.models import GitHubIntegration, GitHubMember
 from integrations.sync import github_client
+from tests.github.test_simulator_app import SECRET, Receiver
+from tests.helpers import wait_for
 from tests.syncing import sync
 
 
@@ -109,3 +119,80 @@ def test_an_installation_suspended_during_a_run_is_told_as_suspended(simulated_a
         sync(app_integration, client=client)
 
     assert refused.value.kind == "suspended"
+
+
+@pytest.fixture
+def receiver(simulated_app):
+    receiver = Receiver()
+    simulated_app.app.configure(webhook_url=receiver.url, webhook_secret=SECRET)
+    yield receiver
+    receiver.server.shutdown()
+    receiver.server.server_close()
+
+
+def recorded(github, count):
+    wait_for(lambda: len(github.webhooks.attempts()) >= count, timeout=15, message=f"{count} attempts")
+
+
+def listed_pages(github, before):
+    return [target for method, target in github.requests[before:] if target.startswith("/app/hook/deliveries")]
+
+
+def test_hook_deliveries_are_every_attempt_since_a_time_newest_first_page_after_page(
+    simulated_app, receiver, monkeypatch
+):
+    github = simulated_app
+    monkeypatch.setattr(app, "HOOK_DELIVERIES_PAGE_SIZE", 2)
+    github.install_app("acme")
+    github.webhooks.lose(1)
+    github.add_members("acme", 4)
+    recorded(github, 5)
+    before = len(github.requests)
+
+    deliveries = list(app.hook_deliveries(since=datetime.now(UTC) - timedelta(hours=1)))
+    pages = listed_pages(github, before)
+    none = list(app.hook_deliveries(since=datetime.now(UTC) + timedelta(hours=1)))
+
+    assert [delivery.id for delivery in deliveries] == [attempt.id for attempt in github.webhooks.attempts()]
+    assert len(pages) == 3
+    assert [(delivery.event, delivery.action) for delivery in deliveries][-1] == ("installation", "created")
+    lost = [delivery for delivery in deliveries if not delivery.succeeded]
+    assert [(delivery.status_code, delivery.status) for delivery in lost] == [(0, "failed to connect to host")]
+    assert lost[0].installation_id == github.installations.for_org(github.org("acme").id).id
+    # Newest first: once an item is older than `since`, older pages are not asked for.
+    assert none == []
+    assert len(listed_pages(github, before)) == 4
+
+
+def test_a_failed_delivery_is_redelivered_under_its_guid(simulated_app, receiver):
+    github = simulated_app
+    github.install_app("acme")
+    github.webhooks.lose(1)
+    guid = github.add_members("acme", 1)[1][0]
+    recorded(github, 2)
+    (failed,) = [d for d in app.hook_deliveries(since=datetime.now(UTC) - timedelta(hours=1)) if not d.succeeded]
+
+    app.redeliver(failed.id)
+
+    receiver.wait_for(2)
+    assert receiver.deliveries[1][0]["X-GitHub-Delivery"] == guid
+    with pytest.raises(GitHubError):
+        app.redeliver(1)
+
+
+def test_an_installation_is_read_with_its_suspension_and_none_once_uninstalled(simulated_app, settings):
+    github = simulated_app
+    installation = github.install_app("acme")
+
+    found = app.installation(installation.id)
+    github.suspend_installation(installation.id)
+    suspended = app.installation(installation.id)
+    github.uninstall_app(installation.id)
+    gone = app.installation(installation.id)
+
+    assert (found.id, found.account.login, found.suspended_at) == (installation.id, "acme", None)
+    assert suspended.suspended_at is not None
+    assert gone is None
+    settings.GITHUB_APP_PRIVATE_KEY = GitHubApp().private_key_pem
+    with pytest.raises(AppCredentialsRejected):
+        app.installation(installation.id)
