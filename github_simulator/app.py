@@ -111,6 +111,8 @@ class Installation:
     org_id: int
     created_at: float = field(default_factory=time.time)
     suspended_at: float | None = None
+    # What its tokens may do: the App's permissions as far as the organization accepted them.
+    permissions: dict[str, str] = field(default_factory=lambda: dict(PERMISSIONS))
 
 
 class Installations:

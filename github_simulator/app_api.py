@@ -1,9 +1,12 @@
 """The REST endpoints of GitHub Apps: those the App calls with its JWT (GET /app, its installations,
-POST /app/installations/{id}/access_tokens) and the one a user of the App calls with the user access
-token the App obtained (GET /user/installations)."""
+POST /app/installations/{id}/access_tokens, its webhook's deliveries) and the one a user of the App
+calls with the user access token the App obtained (GET /user/installations); and the refusal of member
+endpoints to an installation without the Members permission."""
 
+import json
 import re
 import time
+from urllib.parse import urlencode
 
 from github_simulator.app import EVENTS, PERMISSIONS
 from github_simulator.faults import REST_DOCS
@@ -72,22 +75,114 @@ def _access_token(simulator, request, installation_id):
         return github_error(404, "Not Found", REST_DOCS)
     if found.suspended_at is not None:
         return github_error(403, _SUSPENDED, REST_DOCS)
-    token = simulator.tokens.issue_for_installation(found, PERMISSIONS, simulator.app.token_lifetime_seconds)
+    token = simulator.tokens.issue_for_installation(found, found.permissions, simulator.app.token_lifetime_seconds)
     body = {
         "token": token.value,
         "expires_at": _iso(token.expires_at),
-        "permissions": PERMISSIONS,
+        "permissions": found.permissions,
         "repository_selection": "all",
     }
     return json_response(201, body)
 
 
+# The App's webhook deliveries: every attempt is an item with an id of its own, newest first, paged by
+# an opaque cursor in the Link header. https://docs.github.com/rest/apps/webhooks
+_WEBHOOKS_DOCS = "https://docs.github.com/rest/apps/webhooks"
+_DELIVERIES_PER_PAGE, _DELIVERIES_MAX_PER_PAGE = 30, 100
+_CURSOR_PREFIX = "v1_"
+
+
+def _hook_deliveries(simulator, request):
+    try:
+        per_page = min(_DELIVERIES_MAX_PER_PAGE, max(1, int(request.query.get("per_page", _DELIVERIES_PER_PAGE))))
+        before = _cursor_id(request.query.get("cursor"))
+    except ValueError:
+        return github_error(400, "Invalid cursor or per_page", f"{_WEBHOOKS_DOCS}#list-deliveries-for-an-app-webhook")
+    wanted = request.query.get("status")  # "success" or "failure"
+    attempts = [
+        attempt
+        for attempt in simulator.webhooks.attempts()
+        if (before is None or attempt.id < before)
+        and (wanted not in ("success", "failure") or attempt.succeeded == (wanted == "success"))
+    ]
+    page, rest = attempts[:per_page], attempts[per_page:]
+    headers = []
+    if rest:
+        query = urlencode({"per_page": per_page, "cursor": f"{_CURSOR_PREFIX}{page[-1].id}"})
+        if wanted:
+            query += "&" + urlencode({"status": wanted})
+        headers.append(("Link", f'<{request.api_url}/app/hook/deliveries?{query}>; rel="next"'))
+    return json_response(200, [_delivery_item(attempt) for attempt in page], headers)
+
+
+def _cursor_id(cursor: str | None) -> int | None:
+    if cursor is None:
+        return None
+    if not cursor.startswith(_CURSOR_PREFIX):
+        raise ValueError(cursor)
+    return int(cursor.removeprefix(_CURSOR_PREFIX))
+
+
+def _hook_delivery(simulator, request, delivery_id):
+    if (attempt := simulator.webhooks.attempt(int(delivery_id))) is None:
+        return github_error(404, "Not Found", f"{_WEBHOOKS_DOCS}#get-a-delivery-for-an-app-webhook")
+    body = {
+        **_delivery_item(attempt),
+        "url": attempt.url,
+        "request": {"headers": attempt.request_headers, "payload": json.loads(attempt.delivery.body)},
+        "response": {"headers": attempt.response_headers or None, "payload": attempt.response_body or None},
+    }
+    return json_response(200, body)
+
+
+def _redeliver(simulator, request, delivery_id):
+    if (attempt := simulator.webhooks.attempt(int(delivery_id))) is None:
+        return github_error(404, "Not Found", f"{_WEBHOOKS_DOCS}#redeliver-a-delivery-for-an-app-webhook")
+    simulator.webhooks.redeliver(attempt.delivery.guid)
+    return json_response(202, {})
+
+
+def _delivery_item(attempt) -> dict:
+    """GitHub's "hook-delivery-item"."""
+    delivery = attempt.delivery
+    return {
+        "id": attempt.id,
+        "guid": delivery.guid,
+        "delivered_at": _iso(attempt.delivered_at),
+        "redelivery": attempt.redelivery,
+        "duration": attempt.duration,
+        "status": attempt.status,
+        "status_code": attempt.status_code,
+        "event": delivery.event,
+        "action": delivery.action,
+        "installation_id": delivery.installation_id,
+        "repository_id": None,
+        "throttled_at": None,
+    }
+
+
 _JWT_ENDPOINTS = (
     ("GET", r"/app", _app),
+    ("GET", r"/app/hook/deliveries", _hook_deliveries),
+    ("GET", r"/app/hook/deliveries/(\d+)", _hook_delivery),
+    ("POST", r"/app/hook/deliveries/(\d+)/attempts", _redeliver),
     ("GET", r"/app/installations", _installations),
     ("GET", r"/app/installations/(\d+)", _installation),
     ("POST", r"/app/installations/(\d+)/access_tokens", _access_token),
 )
+
+
+# What an installation needs the Members permission for; without it GitHub refuses them to its tokens.
+_MEMBER_PATHS = re.compile(r"/(?:orgs/[^/]+|organizations/\d+)/(?:members|memberships/[^/]+)")
+NOT_ACCESSIBLE = "Resource not accessible by integration"
+
+
+def permission_refusal(token, request):
+    """GitHub's 403 to an installation token whose installation lacks the Members permission (not
+    granted, or new permissions not accepted yet), on an endpoint that needs it; else None."""
+    if token.installation is None or token.grants("read:org") or not _MEMBER_PATHS.fullmatch(request.api_path):
+        return None
+    return github_error(403, NOT_ACCESSIBLE, REST_DOCS)
 
 
 def _user_installations(simulator, token, request):
@@ -131,7 +226,7 @@ def installation_body(simulator, installation, api_url: str) -> dict:
         "app_slug": app.slug,
         "target_id": org.id,
         "target_type": "Organization",
-        "permissions": PERMISSIONS,
+        "permissions": installation.permissions,
         "events": EVENTS,
         "created_at": _iso(installation.created_at),
         "updated_at": _iso(installation.suspended_at or installation.created_at),

@@ -98,10 +98,10 @@ def _install_app(simulator, body):
 
 
 def _installation_change(method: str):
-    """An endpoint calling the simulator's method of that name on the installation."""
+    """An endpoint calling the simulator's method of that name on the installation: the deliveries it sent."""
 
     def endpoint(simulator, body, installation_id):
-        return json_response(200, {"deliveries": getattr(simulator, method)(int(installation_id))})
+        return json_response(200, {"deliveries": getattr(simulator, method)(int(installation_id)) or []})
 
     return endpoint
 
@@ -118,6 +118,18 @@ def _delivery(simulator, body, guid):
 
 def _redeliver(simulator, body, guid):
     return json_response(202, simulator.webhooks.redeliver(guid).summary())
+
+
+def _resend_as_new(simulator, body, guid):
+    return json_response(202, {"guid": simulator.webhooks.resend_as_new(guid)})
+
+
+def _lose(simulator, body):
+    simulator.webhooks.lose(body.get("times", 1))
+
+
+def _release(simulator, body):
+    simulator.webhooks.release(body.get("order", "reversed"))
 
 
 def _stats(simulator, body):
@@ -160,9 +172,16 @@ _ENDPOINTS = (
         _installation_change("unsuspend_installation"),
     ),
     ("DELETE", r"app/installations/(\d+)", _installation_change("uninstall_app")),
+    ("POST", r"app/installations/(\d+)/request_permissions", _installation_change("request_permissions")),
+    ("POST", r"app/installations/(\d+)/accept_new_permissions", _installation_change("accept_new_permissions")),
+    ("POST", r"app/installations/(\d+)/revoke_tokens", _installation_change("revoke_installation_tokens")),
+    ("POST", r"deliveries/lose", _lose),
+    ("POST", r"deliveries/hold", lambda simulator, body: simulator.webhooks.hold()),
+    ("POST", r"deliveries/release", _release),
     ("GET", r"deliveries", _deliveries),
     ("GET", r"deliveries/([^/]+)", _delivery),
     ("POST", r"deliveries/([^/]+)/redeliver", _redeliver),
+    ("POST", r"deliveries/([^/]+)/resend_as_new", _resend_as_new),
     ("POST", r"reset", lambda simulator, body: simulator.reset()),
     ("GET", r"stats", _stats),
 )

@@ -212,6 +212,9 @@ def _members(source, info, after=None, first=None):
 
 def _check_page(info, first) -> None:
     token = info.context.token
+    if token.installation is not None and not token.grants("read:org"):
+        # An App's token has permissions, not scopes: GitHub says FORBIDDEN, and the field is null.
+        raise GitHubGraphQLError("FORBIDDEN", "Resource not accessible by integration")
     if not token.grants("read:org"):
         granted = "[" + ", ".join(f"'{scope}'" for scope in token.scopes) + "]"
         message = (

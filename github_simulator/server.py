@@ -172,7 +172,9 @@ def _rest(simulator, request, token_value, token, request_id) -> Response:
     if token is None:
         return bad_credentials(graphql=False)
     if route.for_users and token.installation is not None:
-        return github_error(403, "Resource not accessible by integration", REST_DOCS)
+        return github_error(403, app_api.NOT_ACCESSIBLE, REST_DOCS)
+    if refusal := app_api.permission_refusal(token, request):
+        return refusal
     budget = simulator.tokens.budget(token, "core")
     if route.charged and budget.remaining == 0:
         return rate_limited(graphql=False, limit=budget.limit, reset_at=budget.reset_at, request_id=request_id)

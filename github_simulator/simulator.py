@@ -4,7 +4,7 @@ import threading
 import time
 
 from github_simulator import webhooks
-from github_simulator.app import SETTINGS, GitHubApp, Installation, Installations
+from github_simulator.app import PERMISSIONS, SETTINGS, GitHubApp, Installation, Installations
 from github_simulator.faults import Fault, FaultBook
 from github_simulator.oauth import Codes
 from github_simulator.organizations import Member, Organizations, SimulatedOrg
@@ -131,6 +131,28 @@ class Simulator:
         self.installations.remove(installation)
         self.tokens.revoke_installation(installation)
         return guids
+
+    def request_permissions(self, installation_id: int) -> None:
+        """The App's owner added the Members permission, which this installation has not accepted yet:
+        until accept_new_permissions, its tokens, those already minted too, may not read members."""
+        installation = self.installation(installation_id)
+        with self.lock:
+            installation.permissions = {name: level for name, level in PERMISSIONS.items() if name != "members"}
+
+    def accept_new_permissions(self, installation_id: int) -> list[str]:
+        """An owner of the organization accepted the App's new permissions (an `installation`
+        new_permissions_accepted delivery)."""
+        installation = self.installation(installation_id)
+        with self.lock:
+            installation.permissions = dict(PERMISSIONS)
+        return self._send(
+            "installation", installation, webhooks.installation_event(self, installation, "new_permissions_accepted")
+        )
+
+    def revoke_installation_tokens(self, installation_id: int) -> None:
+        """Every token minted for the installation so far is refused (401 Bad credentials), as when
+        GitHub revoked them; new ones can still be minted."""
+        self.tokens.revoke_installation(self.installation(installation_id))
 
     def add_members(self, login: str, n: int) -> tuple[list[Member], list[str]]:
         org = self.org(login)

@@ -55,8 +55,10 @@ class Token:
     expires_at: float | None = None
 
     def grants(self, scope: str) -> bool:
-        if self.permissions is not None:
-            return _PERMISSION_FOR_SCOPE.get(scope, "") in self.permissions
+        # An installation token may do what its installation may now, not what it could when minted.
+        permissions = self.installation.permissions if self.installation is not None else self.permissions
+        if permissions is not None:
+            return _PERMISSION_FOR_SCOPE.get(scope, "") in permissions
         return any(scope == granted or scope in _IMPLIED_SCOPES.get(granted, ()) for granted in self.scopes)
 
     def sees_every_member(self, org) -> bool:

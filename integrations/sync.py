@@ -71,14 +71,19 @@ def github_client(integration: GitHubIntegration) -> GitHubClient:
 
     An installation's token is minted here, so that an installation gone or suspended fails the
     run before it reads anything; and again by the client whenever the kept one nears its end, as a
-    run may outlast a token's hour (MEMBER_SYNC_TIME_LIMIT_SECONDS has no upper bound).
+    run may outlast a token's hour (MEMBER_SYNC_TIME_LIMIT_SECONDS has no upper bound), or once
+    GitHub refuses it (revoked before its hour was over).
     """
     if integration.connection == GitHubIntegration.Connection.APP:
         installation_id = integration.installation_id
         if installation_id is None:
             raise InstallationNotFound()
         app.installation_token(installation_id)
-        return GitHubClient(partial(app.installation_token, installation_id), installation=True)
+        return GitHubClient(
+            partial(app.installation_token, installation_id),
+            renew_token=partial(app.forget_installation_token, installation_id),
+            installation=True,
+        )
     return GitHubClient(integration.access_token)
 
 

@@ -68,6 +68,9 @@ SIMULATOR_SDL = ("github_simulator.graphql", "SDL")
 # own Link headers use; the simulator answers it as /orgs/{org}.
 REST_OPERATIONS = {
     "/app": ("get",),
+    "/app/hook/deliveries": ("get",),
+    "/app/hook/deliveries/{delivery_id}": ("get",),
+    "/app/hook/deliveries/{delivery_id}/attempts": ("post",),
     "/app/installations": ("get",),
     "/app/installations/{installation_id}": ("get",),
     "/app/installations/{installation_id}/access_tokens": ("post",),

@@ -1,5 +1,6 @@
 """The product as a GitHub App (docs/architecture.md#the-github-app): the App's JWT, the installation
-access tokens minted with it, the installations a user can reach, and the App's user authorization.
+access tokens minted with it, the installations a user can reach, the App's user authorization, and
+what the App reads with its JWT: its webhook's deliveries (and redelivers them), an installation.
 
 An installation token is kept in this process until shortly before it expires, then minted again;
 it is never logged, stored or put in an exception. Like the rest of this package it knows nothing of
@@ -11,6 +12,7 @@ https://docs.github.com/en/apps/creating-github-apps/authenticating-with-a-githu
 import logging
 import threading
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from urllib.parse import quote, urlencode, urlsplit
 
@@ -19,9 +21,9 @@ from django.conf import settings
 from django.views.decorators.debug import sensitive_variables
 
 from integrations.github import errors, oauth, schemas
-from integrations.github.client import API_VERSION, GitHubClient, new_session, send
-from integrations.github.errors import AppNotConfigured
-from integrations.github.schemas import Installation, InstallationToken, OAuthToken
+from integrations.github.client import API_VERSION, GitHubClient, Response, new_session, next_page, send
+from integrations.github.errors import AppCredentialsRejected, AppNotConfigured
+from integrations.github.schemas import HookDelivery, Installation, InstallationToken, OAuthToken
 
 logger = logging.getLogger(__name__)
 
@@ -96,7 +98,8 @@ def installation_token(installation_id: int) -> str:
 
 
 def forget_installation_token(installation_id: int) -> None:
-    """Drop the installation's kept token (GitHub no longer takes it: the App was uninstalled)."""
+    """Drop the installation's kept token (GitHub no longer takes it: the App was uninstalled, or
+    GitHub revoked the token): the next installation_token() mints a new one."""
     with _locks_lock:
         _tokens.pop((settings.GITHUB_API_URL, int(installation_id)), None)
 
@@ -135,6 +138,78 @@ def _mint(installation_id: int) -> InstallationToken:
     token = schemas.parse(InstallationToken, response.body, "the installation token")
     logger.info("Minted a token of installation %s, expiring at %s", installation_id, token.expires_at)
     return token
+
+
+# The App itself, with its JWT: its webhook's deliveries and its installations.
+
+# GitHub's largest page of deliveries.
+HOOK_DELIVERIES_PAGE_SIZE = 100
+
+
+def hook_deliveries(*, since: datetime) -> Iterator[HookDelivery]:
+    """Every attempt at delivering the App's webhooks newer than ``since``, newest first, page after
+    page by the cursor of the Link header; older pages are not asked for. GitHub never redelivers a
+    failed delivery by itself: these say which to ask for again (``succeeded``, grouped by ``guid``).
+
+    https://docs.github.com/en/rest/apps/webhooks#list-deliveries-for-an-app-webhook
+    https://docs.github.com/en/webhooks/using-webhooks/handling-failed-webhook-deliveries
+    """
+    url: str | None = f"{settings.GITHUB_API_URL}/app/hook/deliveries"
+    params: dict | None = {"per_page": HOOK_DELIVERIES_PAGE_SIZE}
+    seen: set[str] = set()
+    with new_session() as session:
+        while url:
+            response = _as_app(session, "GET", url, params=params)
+            for delivery in schemas.parse(schemas.HOOK_DELIVERIES, response.body, "the webhook deliveries"):
+                if delivery.delivered_at <= since:
+                    return
+                yield delivery
+            url, params = next_page(response, seen, api_url=settings.GITHUB_API_URL), None
+
+
+def redeliver(delivery_id: int) -> None:
+    """Ask GitHub to send a delivery again: the same body under the same GUID, as a new attempt.
+
+    https://docs.github.com/en/rest/apps/webhooks#redeliver-a-delivery-for-an-app-webhook
+    """
+    url = f"{settings.GITHUB_API_URL}/app/hook/deliveries/{int(delivery_id)}/attempts"
+    # Not resent on a 5xx by itself: the caller asks again on its next pass if it still failed.
+    with new_session(resend=False) as session:
+        _as_app(session, "POST", url)
+
+
+def installation(installation_id: int) -> Installation | None:
+    """The App's installation as GitHub has it now (``suspended_at`` set while suspended); None once
+    it is uninstalled (404): what a lost installation webhook would have said.
+
+    https://docs.github.com/en/rest/apps/apps#get-an-installation-for-the-authenticated-app
+    """
+    url = f"{settings.GITHUB_API_URL}/app/installations/{int(installation_id)}"
+    with new_session() as session:
+        response = _as_app(session, "GET", url, allowed=(404,))
+    return None if response.status == 404 else schemas.installation(response.body)
+
+
+@sensitive_variables("app_token")
+def _as_app(session, method: str, url: str, *, params=None, allowed=()) -> Response:
+    """A request as the App, with a fresh JWT; an answer other than a success (or an ``allowed``
+    status) raised as its error, the JWT refused as the App's credentials."""
+    app_token = app_jwt()
+    headers = {
+        "Authorization": f"Bearer {app_token}",
+        "Accept": "application/vnd.github+json",
+        "X-GitHub-Api-Version": API_VERSION,
+    }
+    response, _ = send(session, method, url, timeout=(10, 10), headers=headers, params=params)
+    if response.status in allowed:
+        return response
+    if response.status == 401:
+        raise AppCredentialsRejected()
+    error = errors.for_status(response.status, response.headers, response.body, web_url=settings.GITHUB_WEB_URL)
+    if error is not None:
+        logger.warning("GitHub refused the App's %s %s: %s", method, urlsplit(url).path, type(error).__name__)
+        raise error
+    return response
 
 
 @sensitive_variables("user_token")

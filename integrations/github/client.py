@@ -29,6 +29,7 @@ from urllib3.util.retry import Retry
 from integrations.github import errors, schemas
 from integrations.github.errors import (
     GitHubUnavailable,
+    InstallationNotFound,
     MalformedResponse,
     OrganizationNotFound,
     QueryTooLarge,
@@ -203,7 +204,11 @@ class GitHubClient:
     settings, so GitHub Enterprise Server works.
 
     ``token`` may be a function that returns it, asked before every request: an installation's
-    tokens expire after an hour, and a long run then carries on with a new one. ``installation``:
+    tokens expire after an hour, and a long run then carries on with a new one. ``renew_token``,
+    given with such a function: drops the token it returns, so that the next call mints another.
+    GitHub may revoke an installation token before its hour is over; a 401 then renews it and sends
+    the request once more, and a second 401 is the error (docs/architecture.md#the-github-app).
+    ``installation``:
     the token is a GitHub App installation's, whose bot is no member of the organization yet sees
     every member, so the partial-sight rule (docs/architecture.md#who-may-deactivate) is for a
     person's token only.
@@ -213,6 +218,7 @@ class GitHubClient:
         self,
         token: str | Callable[[], str],
         *,
+        renew_token: Callable[[], None] | None = None,
         installation=False,
         api_url=None,
         graphql_url=None,
@@ -232,6 +238,7 @@ class GitHubClient:
         self._reset_at: datetime | None = None
         self._members_query = MEMBERS_QUERY
         self.installation = installation
+        self._renew_token = renew_token
         # Every request the client sends only reads, GraphQL queries (POSTs) included: safe to resend.
         self.session = new_session(retries=retries, backoff_factor=backoff_factor, on_retry=self._count_retry)
         self.session.headers.update({"Accept": "application/vnd.github+json", "X-GitHub-Api-Version": API_VERSION})
@@ -418,7 +425,7 @@ class GitHubClient:
                 broken_edges.add(error.path[3])
         if "verified_emails" in kinds and self._members_query is MEMBERS_QUERY:
             return None
-        self._raise_first(kinds, ("rate_limited", "too_large", "scopes"), headers, login)
+        self._raise_first(kinds, ("rate_limited", "too_large", "scopes", "permissions"), headers, login)
         # A token without read:org can cause the errors below: say what is missing instead.
         self._require_read_org(headers)
         self._raise_first(kinds, ("sso", "restricted", "not_found", "other"), headers, login)
@@ -474,6 +481,19 @@ class GitHubClient:
             errors.require_scope(headers)
 
     def _request(self, method: str, url: str, **kwargs) -> Response:
+        response = self._send(method, url, **kwargs)
+        if response.status == 401 and self._renew_token is not None:
+            logger.warning("GitHub refused the installation token on %s: minting a new one", urlsplit(url).path)
+            self._renew_token()
+            response = self._send(method, url, **kwargs)
+            if response.status == 401:
+                # A token GitHub has just minted, refused: the installation is gone (uninstalled
+                # meanwhile) or no longer the App's. Reconnecting, the remedy of a person's
+                # token, cannot help; installing the App again can.
+                raise InstallationNotFound()
+        return response
+
+    def _send(self, method: str, url: str, **kwargs) -> Response:
         # Counted before sending: a request that fails still went out (retries count themselves).
         self.api_calls += 1
         response, redirects = send(self.session, method, url, timeout=self.timeout, **kwargs)
@@ -501,20 +521,24 @@ class GitHubClient:
             raise error
 
     def _next_page(self, response: Response, seen: set[str]) -> str | None:
-        """The Link header's next page, only on the API's own origin: the token goes wherever it points.
+        return next_page(response, seen, api_url=self.api_url)
 
-        https://docs.github.com/en/rest/using-the-rest-api/using-pagination-in-the-rest-api
-        """
-        for link in parse_header_links(response.headers.get("link", "")):
-            if link.get("rel") != "next":
-                continue
-            url = link.get("url", "")
-            api, target = urlsplit(self.api_url), urlsplit(url)
-            same_origin = (target.scheme, target.netloc.lower()) == (api.scheme, api.netloc.lower())
-            if not same_origin or not target.path.startswith(api.path):
-                raise MalformedResponse("a page link that leads away from the API")
-            if url in seen or len(seen) >= MAX_PAGES:
-                raise MalformedResponse("page links that go round in circles")
-            seen.add(url)
-            return url
-        return None
+
+def next_page(response: Response, seen: set[str], *, api_url: str) -> str | None:
+    """The Link header's next page, only on the API's own origin: the token goes wherever it points.
+
+    https://docs.github.com/en/rest/using-the-rest-api/using-pagination-in-the-rest-api
+    """
+    for link in parse_header_links(response.headers.get("link", "")):
+        if link.get("rel") != "next":
+            continue
+        url = link.get("url", "")
+        api, target = urlsplit(api_url), urlsplit(url)
+        same_origin = (target.scheme, target.netloc.lower()) == (api.scheme, api.netloc.lower())
+        if not same_origin or not target.path.startswith(api.path):
+            raise MalformedResponse("a page link that leads away from the API")
+        if url in seen or len(seen) >= MAX_PAGES:
+            raise MalformedResponse("page links that go round in circles")
+        seen.add(url)
+        return url
+    return None

@@ -236,6 +236,13 @@ class AppPermissionMissing(GitHubError):
     )
 
 
+# GitHub's words for a GitHub App's token that its installation's permissions do not cover, and for an
+# installation an owner suspended; a refusal says so on any call, not only when a token is minted.
+# https://docs.github.com/en/rest/using-the-rest-api/troubleshooting-the-rest-api#resource-not-accessible
+NOT_ACCESSIBLE_BY_INTEGRATION = "resource not accessible by integration"
+INSTALLATION_SUSPENDED = "this installation has been suspended"
+
+
 class QueryTooLarge(Exception):
     """GitHub stopped the query for the resources or the time it took: a smaller page may go through."""
 
@@ -285,6 +292,11 @@ def for_status(status: int, headers, body: bytes, *, web_url: str, org_login: st
             return SSORequired(sso_url(headers.get("x-github-sso"), org_login, web_url=web_url))
         if "oauth app access restrictions" in message:
             return AccessRestricted(org_login or "the organization")
+        # Before the scopes: an App's token has none, so every accepted scope looks missing.
+        if NOT_ACCESSIBLE_BY_INTEGRATION in message:
+            return AppPermissionMissing()
+        if INSTALLATION_SUSPENDED in message:
+            return InstallationSuspended()
         if (scope := missing_accepted_scope(headers)) is not None:
             return ScopeMissing(scope)
         return AccessRefused()
@@ -367,6 +379,8 @@ def graphql_error_kind(error_type: str | None, message: str, path: list, extensi
         return "sso"
     if "oauth app access restrictions" in message:
         return "restricted"
+    if NOT_ACCESSIBLE_BY_INTEGRATION in message:
+        return "permissions"
     if kind == "NOT_FOUND":
         return "not_found"
     if "rate limit" in message:
@@ -389,6 +403,8 @@ def for_graphql_kind(kind: str, *, error_type: str | None, message: str, headers
         return SSORequired(sso_url(headers.get("x-github-sso"), login, web_url=web_url))
     if kind == "restricted":
         return AccessRestricted(login)
+    if kind == "permissions":
+        return AppPermissionMissing()
     if kind == "not_found":
         return OrganizationNotFound(login)
     code = error_type if error_type and re.fullmatch(r"[A-Z_]{1,40}", error_type) else "unknown"

@@ -133,6 +133,31 @@ class Installation(_Strict):
         return self.account is not None and self.account.type == "Organization"
 
 
+class HookDelivery(_Strict):
+    """One attempt at delivering a webhook of the App: a redelivery shares the ``guid`` and has an
+    ``id`` of its own. ``status_code`` is 0 when no HTTP answer came (the receiver unreachable).
+
+    https://docs.github.com/en/rest/apps/webhooks#list-deliveries-for-an-app-webhook
+    """
+
+    id: GitHubId
+    guid: Annotated[str, Field(min_length=1, max_length=64)]
+    delivered_at: Annotated[datetime, Field(strict=False)]
+    redelivery: bool
+    status: Text
+    status_code: int
+    event: Text
+    action: Text | None = None
+    installation_id: GitHubId | None = None
+
+    @property
+    def succeeded(self) -> bool:
+        return 200 <= self.status_code < 300
+
+
+HOOK_DELIVERIES = TypeAdapter(list[HookDelivery])
+
+
 class InstallationToken(_Strict):
     """https://docs.github.com/en/rest/apps/apps#create-an-installation-access-token-for-an-app"""
 
@@ -294,6 +319,16 @@ def installations(items: list) -> list[Installation]:
         except ValidationError as error:
             logger.warning("Skipped an unusable installation record; %s", _detail(error, f"record {index}"))
     return usable
+
+
+def installation(body: bytes) -> Installation:
+    """An installation as GET /app/installations/{installation_id} answers it."""
+    wire = parse(_WireInstallation, body, "the installation")
+    try:
+        account = InstallationAccount.model_validate(wire.account) if wire.account else None
+    except ValidationError:
+        account = None
+    return Installation(id=wire.id, account=account, suspended_at=wire.suspended_at)
 
 
 ITEMS = TypeAdapter(list[Any], config=ConfigDict(strict=True))

@@ -11,6 +11,7 @@ from integrations.github.errors import (
     AccessRefused,
     AccessRestricted,
     AppCredentialsRejected,
+    AppPermissionMissing,
     BadCredentials,
     GitHubError,
     GitHubUnavailable,
@@ -137,10 +138,39 @@ def test_an_unexplained_403_asks_for_an_account_that_can_read_the_members():
     assert "HTTP 403" in str(error)
 
 
+def test_403_resource_not_accessible_by_integration_asks_an_owner_to_grant_or_accept_the_members_permission():
+    error = refusal(
+        403, "Resource not accessible by integration", **{"X-OAuth-Scopes": "", "X-Accepted-OAuth-Scopes": "read:org"}
+    )
+
+    assert type(error) is AppPermissionMissing
+    assert error.kind == errors.PERMISSIONS
+    assert "accepts them in the organization's settings" in str(error)
+
+
+def test_a_suspended_installation_refused_on_any_call_asks_an_owner_to_unsuspend_it():
+    error = refusal(403, "This installation has been suspended")
+
+    assert type(error) is InstallationSuspended
+    assert error.kind == errors.SUSPENDED
+
+
+def test_a_graphql_answer_the_app_may_not_read_is_a_missing_permission():
+    message = "Resource not accessible by integration"
+    kind = errors.graphql_error_kind("FORBIDDEN", message, ["organization", "membersWithRole"], {})
+
+    error = errors.for_graphql_kind(kind, error_type="FORBIDDEN", message=message, headers={}, login="acme",
+                                    web_url=WEB, reset_at=None)  # fmt: skip
+
+    assert kind == "permissions"
+    assert type(error) is AppPermissionMissing
+
+
 @pytest.mark.parametrize(
     ("error", "kind"),
     [
         (BadCredentials(), errors.CREDENTIALS),
+        (AppPermissionMissing(), errors.PERMISSIONS),
         (ScopeMissing(), errors.CREDENTIALS),
         (InstallationNotFound(), errors.INSTALLATION),
         (InstallationSuspended(), errors.SUSPENDED),
