@@ -5,40 +5,58 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('integrations', '0006_member_listing_indexes'),
+        ("integrations", "0006_member_listing_indexes"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='WebhookHealing',
+            name="WebhookHealing",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('started_at', models.DateTimeField(db_index=True, default=django.utils.timezone.now)),
-                ('finished_at', models.DateTimeField(blank=True, null=True)),
-                ('deliveries_seen', models.PositiveIntegerField(default=0)),
-                ('redelivered_count', models.PositiveIntegerField(default=0)),
-                ('redelivered', models.JSONField(blank=True, default=list)),
-                ('error', models.TextField(blank=True)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("started_at", models.DateTimeField(db_index=True, default=django.utils.timezone.now)),
+                ("finished_at", models.DateTimeField(blank=True, null=True)),
+                ("deliveries_seen", models.PositiveIntegerField(default=0)),
+                ("redelivered_count", models.PositiveIntegerField(default=0)),
+                ("redelivered", models.JSONField(blank=True, default=list)),
+                ("error", models.TextField(blank=True)),
             ],
             options={
-                'ordering': ['-started_at', '-id'],
+                "ordering": ["-started_at", "-id"],
             },
         ),
         migrations.AddField(
-            model_name='webhookdelivery',
-            name='body_sha256',
+            model_name="webhookdelivery",
+            name="body_sha256",
             field=models.CharField(blank=True, max_length=64, null=True, unique=True),
         ),
         migrations.AlterField(
-            model_name='githubmember',
-            name='role',
-            field=models.CharField(choices=[('admin', 'Admin'), ('member', 'Member'), ('unknown', 'Unknown role')], default='member', max_length=10),
+            model_name="githubmember",
+            name="role",
+            field=models.CharField(
+                choices=[("admin", "Admin"), ("member", "Member"), ("unknown", "Unknown role")],
+                default="member",
+                max_length=10,
+            ),
         ),
         migrations.AlterField(
-            model_name='membersyncrun',
-            name='error_kind',
-            field=models.CharField(blank=True, choices=[('credentials', 'GitHub no longer accepts the connection'), ('installation', 'The GitHub App is no longer installed'), ('suspended', "The GitHub App's installation is suspended"), ('permissions', 'The GitHub App lacks the Members permission'), ('organization', 'The organization does not let this app read its members'), ('github', 'GitHub failed or answered in part'), ('interrupted', 'The sync was interrupted'), ('unexpected', 'Unexpected error')], db_default='', default='', max_length=20),
+            model_name="membersyncrun",
+            name="error_kind",
+            field=models.CharField(
+                blank=True,
+                choices=[
+                    ("credentials", "GitHub no longer accepts the connection"),
+                    ("installation", "The GitHub App is no longer installed"),
+                    ("suspended", "The GitHub App's installation is suspended"),
+                    ("permissions", "The GitHub App lacks the Members permission"),
+                    ("organization", "The organization does not let this app read its members"),
+                    ("github", "GitHub failed or answered in part"),
+                    ("interrupted", "The sync was interrupted"),
+                    ("unexpected", "Unexpected error"),
+                ],
+                db_default="",
+                default="",
+                max_length=20,
+            ),
         ),
     ]
