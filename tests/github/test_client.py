@@ -244,9 +244,45 @@ def test_an_exhausted_rate_limit_waits_until_the_reset(github, octocat, graphql_
     assert octocat.api_calls == 1
 
 
+def soon(seconds):
+    return datetime.now(UTC) + timedelta(seconds=seconds)
+
+
+def read_on_after_the_first_page(octocat, github, fault, **options):
+    """The member read, with the fault injected once a page told when the primary window resets: a
+    secondary limit must not be mistaken for the end of that window."""
+    pages = octocat.iter_member_pages("acme")
+    next(pages)
+    github.inject(fault, times=None, **options)
+    return failure(lambda: list(pages))
+
+
+@pytest.mark.parametrize("graphql_status", [200, 403])
 @pytest.mark.parametrize(("retry_after", "wait", "secondary"), [(30, 30, False), (None, 60, True)])
-def test_a_secondary_rate_limit_waits_as_long_as_github_asks(github, octocat, retry_after, wait, secondary):
-    github.inject("secondary_rate_limit", retry_after=retry_after)
+def test_a_graphql_secondary_rate_limit_waits_as_long_as_github_asks_never_until_the_primary_reset(
+    github, octocat, graphql_status, retry_after, wait, secondary
+):
+    error = read_on_after_the_first_page(
+        octocat, github, "secondary_rate_limit", retry_after=retry_after, graphql_status=graphql_status
+    )
+
+    assert isinstance(error, RateLimited)
+    assert abs(error.reset_at - soon(wait)) < timedelta(seconds=5)
+    assert error.secondary is secondary
+    assert octocat.rate_limit_remaining > 0
+
+
+def test_a_graphql_rate_limit_with_no_requests_left_waits_for_the_reset_github_names(github, octocat):
+    error = read_on_after_the_first_page(octocat, github, "rate_limit_exhausted", reset_in=600)
+
+    assert abs(error.reset_at - soon(600)) < timedelta(seconds=5)
+    assert not error.secondary
+
+
+@pytest.mark.parametrize("status", [403, 429])
+@pytest.mark.parametrize(("retry_after", "wait", "secondary"), [(30, 30, False), (None, 60, True)])
+def test_a_secondary_rate_limit_waits_as_long_as_github_asks(github, octocat, status, retry_after, wait, secondary):
+    github.inject("secondary_rate_limit", retry_after=retry_after, status=status)
 
     error = failure(octocat.organization, github.org("acme").id)
 

@@ -55,13 +55,38 @@ def test_secondary_rate_limit_asks_to_retry_after(github, github_token):
     assert "secondary rate limit" in response.json()["message"]
 
 
-def test_secondary_rate_limit_without_retry_after_sends_no_header(github, github_token):
-    github.inject("secondary_rate_limit", retry_after=None)
+@pytest.mark.parametrize("status", [403, 429])
+def test_secondary_rate_limit_without_retry_after_sends_no_header(github, github_token, status):
+    github.inject("secondary_rate_limit", retry_after=None, status=status)
 
     response = get(github, "/orgs/acme/members", github_token)
 
-    assert response.status_code == 403
+    assert response.status_code == status
     assert "Retry-After" not in response.headers
+    assert "secondary rate limit" in response.json()["message"]
+    assert int(response.headers["X-RateLimit-Remaining"]) > 0
+
+
+def test_a_graphql_secondary_rate_limit_is_a_200_with_a_rate_limited_error_and_requests_left(github, github_token):
+    github.inject("secondary_rate_limit", retry_after=None)
+
+    response = graphql(github, github_token, MEMBERS_QUERY, login="acme", first=5)
+
+    assert response.status_code == 200
+    assert "data" not in response.json()
+    [error] = response.json()["errors"]
+    assert error["type"] == "RATE_LIMITED"
+    assert error["message"].startswith("You have exceeded a secondary rate limit.")
+    assert int(response.headers["X-RateLimit-Remaining"]) > 0
+    assert "Retry-After" not in response.headers
+
+
+def test_a_graphql_secondary_rate_limit_may_be_a_403_as_githubs_docs_allow(github, github_token):
+    github.inject("secondary_rate_limit", retry_after=20, graphql_status=403)
+
+    response = graphql(github, github_token, MEMBERS_QUERY, login="acme", first=5)
+
+    assert (response.status_code, response.headers["Retry-After"]) == (403, "20")
     assert "secondary rate limit" in response.json()["message"]
 
 
