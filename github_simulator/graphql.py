@@ -267,6 +267,8 @@ def _reads_verified_emails(token, org) -> bool:
 def _rate_limit(_root, info, **_arguments):
     context = info.context
     budget = context.budget
+    if budget.limit is None:
+        return None  # rate limiting off: GitHub Enterprise Server answers no rateLimit
     return {
         "cost": 1,
         "limit": budget.limit,

@@ -138,6 +138,9 @@ def _any_user(simulator, token, request, username):
 
 
 def _rate_limit(simulator, token, request):
+    if simulator.tokens.rate_limit is None:
+        # What an Enterprise Server with rate limiting off answers.
+        return github_error(404, "Rate limiting is not enabled.", REST_DOCS)
     resources = {
         name: {"limit": budget.limit, "used": budget.used, "remaining": budget.remaining, "reset": budget.reset_at}
         for name in ("core", "graphql", "search")

@@ -33,6 +33,8 @@ def connect(github):
             api, graphql = (f"{github.url}/api/v3", f"{github.url}/api/graphql")
         if layout == "no graphql":
             graphql = f"{github.url}/no-graphql"
+        if layout == "enterprise without graphql":  # an Enterprise Server too old for GraphQL
+            api, graphql = (f"{github.url}/api/v3", f"{github.url}/api/no-graphql")
         return GitHubClient(token, api_url=api, graphql_url=graphql, web_url=github.url, backoff_factor=0, **options)
 
     return connect
@@ -113,6 +115,20 @@ def test_it_reads_github_enterprise_servers_layout(github, connect, github_token
 
     assert len(members(client.iter_member_pages("acme"))) == 250
     assert client.organization(github.org("acme").id).login == "acme"
+
+
+@pytest.mark.parametrize("layout", ["enterprise", "enterprise without graphql"])
+def test_an_enterprise_server_without_rate_limiting_is_read_whole_and_its_rate_limit_left_unknown(
+    github, connect, github_token, layout
+):
+    github.set_rate_limit(None)
+    client = connect(github_token, layout=layout)
+
+    pages = list(client.iter_member_pages("acme"))
+
+    assert len(members(pages)) == 250
+    assert {page.skipped for page in pages} == {0}
+    assert (client.rate_limit_remaining, client.rate_limit_reset_at) == (None, None)
 
 
 def test_verified_domain_emails_fill_the_empty_public_ones(github, octocat):

@@ -5,7 +5,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import requests
 
-from tests.github.helpers import get
+from tests.github.helpers import MEMBERS_QUERY, get, graphql
 
 
 def test_members_are_paged_by_the_link_header(github, github_token):
@@ -164,3 +164,28 @@ def test_a_50000_member_organization_answers_its_last_page(github, github_token)
 
     assert len(last.json()) == 100
     assert "next" not in last.links
+
+
+def test_with_rate_limiting_off_no_answer_carries_rate_limit_headers_as_on_enterprise_server(github, github_token):
+    github.set_rate_limit(None)
+
+    members = get(github, "/api/v3/orgs/acme/members", github_token)
+    page = graphql(github, github_token, MEMBERS_QUERY, path="/api/graphql", login="acme", first=5)
+    rate_limit = get(github, "/api/v3/rate_limit", github_token)
+
+    for answer in (members, page):
+        assert answer.status_code == 200
+        assert not [name for name in answer.headers if name.lower().startswith("x-ratelimit-")]
+    assert page.json()["data"]["rateLimit"] is None
+    assert len(page.json()["data"]["organization"]["membersWithRole"]["edges"]) == 5
+    assert (rate_limit.status_code, rate_limit.json()["message"]) == (404, "Rate limiting is not enabled.")
+
+
+def test_rate_limiting_off_is_never_refused_and_a_reset_turns_it_back_on(github, github_token):
+    github.set_rate_limit(None)
+    for _ in range(3):
+        get(github, "/user", github_token)
+
+    github.reset()
+
+    assert get(github, "/user", github_token).headers["X-RateLimit-Remaining"] == "4999"
