@@ -157,12 +157,41 @@ def test_a_viewer_removed_from_the_organization_is_refused_before_anything_is_re
     assert "Reconnect GitHub with an account that belongs to the organization" in str(error)
 
 
-def test_over_rest_a_removed_viewer_is_refused_too(github, connect, github_token):
+@pytest.mark.parametrize("layout", ["no graphql", "enterprise without graphql"])
+def test_over_rest_a_removed_viewer_is_refused_before_any_member_is_listed(github, connect, github_token, layout):
     github.org("acme").remove_viewer()
+
+    error = failure(connect(github_token, layout=layout).iter_member_pages, "acme")
+
+    assert isinstance(error, ViewerNotMember)
+    assert not [path for path in paths(github) if path.endswith("/members")]
+
+
+def test_over_rest_a_renamed_organization_is_not_mistaken_for_a_lost_membership(github, connect, github_token):
+    github.org("acme").rename("acme-inc")
 
     error = failure(connect(github_token, layout="no graphql").iter_member_pages, "acme")
 
-    assert isinstance(error, ViewerNotMember)
+    assert isinstance(error, OrganizationNotFound)
+
+
+def test_over_rest_an_installation_is_not_asked_for_a_membership_its_bot_has_not(github, connect):
+    installation = github.install_app("acme")
+    token = github.tokens.issue_for_installation(installation, {"members": "read"}, 3600).value
+    client = connect(token, layout="no graphql", installation=True)
+
+    read = members(client.iter_member_pages("acme"))
+
+    assert len(read) == 250
+    assert "/user/memberships/orgs/acme" not in paths(github)
+
+
+def test_a_users_current_login_is_found_by_id_and_a_deleted_account_is_none(github, octocat):
+    member = github.org("acme").members[6]
+    github.org("acme").rename_member(member.login, "now-called-this")
+
+    assert octocat.user_login(member.database_id) == "now-called-this"
+    assert octocat.user_login(999_999_999) is None
 
 
 def test_without_graphql_the_members_are_read_over_rest_with_roles_and_no_names(github, connect, github_token):
