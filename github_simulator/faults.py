@@ -32,6 +32,8 @@ FAULTS = {
     "query_timeout": {"max_first": 50, "status": 502},
     "malformed_json": {},
     "null_fields": {},
+    # GitHub's schema lets an OrganizationMemberEdge's role be null; logins [] means every member.
+    "null_roles": {"logins": []},
     "verified_emails_forbidden": {},
 }
 # Options that take one of a few values only: the statuses GitHub answers with.
@@ -222,6 +224,12 @@ _GRAPHQL_DAMAGE = (
     {},
 )
 _REST_DAMAGE = ({}, {"avatar_url": None}, {}, {"login": None}, {"id": None}, {"node_id": None}, {}, {})
+
+
+def role_withheld(fault: Fault, login: str) -> bool:
+    """Whether the null_roles fault answers this member's role as null."""
+    logins = {name.lower() for name in fault.options["logins"]}
+    return not logins or login.lower() in logins
 
 
 def damage_rest_users(users: list[dict]) -> list[dict]:

@@ -14,6 +14,7 @@ from github_simulator.faults import (
     SSO_MESSAGE,
     access_restricted_message,
     damage_rest_users,
+    role_withheld,
     sso_header,
 )
 from github_simulator.messages import Response, github_error, json_response, redirect
@@ -134,10 +135,14 @@ def _membership(simulator, token, request, org, username=None):
     # Outside the organization, a concealed membership is as good as none.
     if member is None or not (member.public or token.sees_every_member(found)):
         return github_error(404, "Not Found", REST_DOCS)
+    null_roles = simulator.faults.take(request.api_path, "null_roles")
+    # Beyond GitHub's REST description, whose role is never null: GraphQL's may be, and the product
+    # must read either the same way.
+    role = None if null_roles and role_withheld(null_roles, member.login) else member.role.lower()
     body = {
         "url": f"{request.api_url}/orgs/{found.login}/memberships/{member.login}",
         "state": "active",
-        "role": member.role.lower(),
+        "role": role,
         "direct_membership": True,
         "organization_url": f"{request.api_url}/orgs/{found.login}",
         "organization": _simple_org(found, request.api_url, simulator.url),

@@ -217,6 +217,21 @@ def test_a_role_change_between_the_rest_reads_loses_nobody(github, connect, gith
     assert len({member.github_id for member in read}) == 250
 
 
+def test_members_github_gives_no_role_are_read_with_an_unknown_role_and_none_is_skipped(github, octocat):
+    org = github.org("acme")
+    nameless = {org.members[5].login, org.members[150].login}
+    github.inject("null_roles", times=None, logins=sorted(nameless))
+
+    pages = list(octocat.iter_member_pages("acme"))
+    membership = octocat.organization_membership("acme", org.members[5].login)
+
+    roles = {member.login: member.role for member in members(pages)}
+    assert len(roles) == 250
+    assert {page.skipped for page in pages} == {0}
+    assert {login for login, role in roles.items() if role == "unknown"} == nameless
+    assert membership.member.role == "unknown"
+
+
 def test_resource_limits_halve_the_page_size_until_github_accepts_it(github, octocat):
     github.inject("resource_limits", times=None, max_first=30)
 

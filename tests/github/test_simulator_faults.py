@@ -213,6 +213,21 @@ def test_null_fields_send_members_with_holes_on_graphql_and_rest(github, github_
     assert users[4]["id"] is None
 
 
+def test_null_roles_answer_a_null_role_for_the_members_named_on_graphql_and_rest(github, github_token):
+    org = github.org("acme")
+    nameless, other = org.members[2], org.members[3]
+    github.inject("null_roles", times=2, logins=[nameless.login])
+
+    edges = graphql(github, github_token, MEMBERS_QUERY, login="acme", first=5).json()["data"]["organization"]
+    membership = get(github, f"/orgs/acme/memberships/{nameless.login}", github_token).json()
+
+    roles = {edge["node"]["login"]: edge["role"] for edge in edges["membersWithRole"]["edges"]}
+    assert (roles[nameless.login], roles[other.login]) == (None, other.role)
+    assert membership["role"] is None
+    again = get(github, f"/orgs/acme/memberships/{nameless.login}", github_token).json()
+    assert again["role"] == nameless.role.lower()  # the fault used up
+
+
 def test_a_fault_lasts_its_times_or_until_cleared_and_only_on_its_path(github, github_token):
     github.inject("server_error", times=None, path="/orgs/")
 
