@@ -38,6 +38,11 @@ def _latency(simulator, body):
     return json_response(200, {"ms": body["ms"]})
 
 
+def _rate_limit(simulator, body):
+    simulator.set_rate_limit(_required(body, "limit"))
+    return json_response(200, {"limit": body["limit"]})
+
+
 def _issue_token(simulator, body):
     scopes = tuple(body.get("scopes", ("read:org",)))
     return json_response(201, {"token": simulator.issue_token(scopes=scopes), "scopes": list(scopes)})
@@ -156,6 +161,7 @@ _ENDPOINTS = (
     ("POST", r"faults", _inject),
     ("DELETE", r"faults", lambda simulator, body: simulator.clear_faults()),
     ("POST", r"latency", _latency),
+    ("POST", r"rate_limit", _rate_limit),
     ("POST", r"tokens", _issue_token),
     ("DELETE", r"tokens/([^/]+)", lambda simulator, body, token: simulator.revoke_token(token)),
     ("POST", r"orgs", _add_org),

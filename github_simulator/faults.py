@@ -19,7 +19,9 @@ FAULTS = {
     # GitHub's GraphQL error type was RATE_LIMITED for years; since late 2025 some answers say RATE_LIMIT.
     "rate_limit_exhausted": {"reset_in": 60, "graphql_type": "RATE_LIMITED"},
     # retry_after None: no Retry-After header, and GitHub expects a minute's wait, then longer ones.
-    "secondary_rate_limit": {"retry_after": 30},
+    # REST answers 403 or 429; GraphQL a 200 with a RATE_LIMITED error, or a 403 ("a 200 or 403
+    # response", GitHub's GraphQL rate-limit docs). Both keep the budget's headers, remaining above 0.
+    "secondary_rate_limit": {"retry_after": 30, "status": 403, "graphql_status": 200},
     "spammed": {},
     "bad_credentials": {},
     "sso_required": {},
@@ -30,8 +32,12 @@ FAULTS = {
     "query_timeout": {"max_first": 50, "status": 502},
     "malformed_json": {},
     "null_fields": {},
+    # GitHub's schema lets an OrganizationMemberEdge's role be null; logins [] means every member.
+    "null_roles": {"logins": []},
     "verified_emails_forbidden": {},
 }
+# Options that take one of a few values only: the statuses GitHub answers with.
+CHOICES = {("secondary_rate_limit", "status"): (403, 429), ("secondary_rate_limit", "graphql_status"): (200, 403)}
 # Faults that replace the whole answer, before the request reaches an endpoint.
 TRANSPORT_FAULTS = (
     "server_error",
@@ -77,6 +83,9 @@ class FaultBook:
             raise ValueError(f"Unknown fault {name!r}; the simulator knows {', '.join(FAULTS)}.")
         if unknown := set(options) - set(FAULTS[name]):
             raise ValueError(f"The {name} fault takes no option {', '.join(sorted(unknown))}.")
+        for option, value in options.items():
+            if value not in CHOICES.get((name, option), (value,)):
+                raise ValueError(f"The {name} fault's {option} is one of {CHOICES[name, option]}.")
         fault = Fault(name, times, path, {**FAULTS[name], **options})
         with self._lock:
             self._faults.append(fault)
@@ -120,10 +129,13 @@ def transport_response(fault: Fault, *, graphql: bool, budget_headers, request_i
             "You have exceeded a secondary rate limit. Please wait a few minutes before you try again. If you reach "
             f"out to GitHub Support for help, please include the request ID {request_id}."
         )
-        retry_after = [] if options["retry_after"] is None else [("Retry-After", str(options["retry_after"]))]
-        return github_error(
-            403, message, f"{RATE_LIMIT_DOCS}#about-secondary-rate-limits", retry_after + budget_headers
+        headers = budget_headers + (
+            [] if options["retry_after"] is None else [("Retry-After", str(options["retry_after"]))]
         )
+        if graphql and options["graphql_status"] == 200:
+            return json_response(200, {"errors": [{"type": "RATE_LIMITED", "message": message}]}, headers)
+        status = options["graphql_status"] if graphql else options["status"]
+        return github_error(status, message, f"{RATE_LIMIT_DOCS}#about-secondary-rate-limits", headers)
     if fault.name == "spammed":
         body = {
             "message": "Validation Failed",
@@ -212,6 +224,12 @@ _GRAPHQL_DAMAGE = (
     {},
 )
 _REST_DAMAGE = ({}, {"avatar_url": None}, {}, {"login": None}, {"id": None}, {"node_id": None}, {}, {})
+
+
+def role_withheld(fault: Fault, login: str) -> bool:
+    """Whether the null_roles fault answers this member's role as null."""
+    logins = {name.lower() for name in fault.options["logins"]}
+    return not logins or login.lower() in logins
 
 
 def damage_rest_users(users: list[dict]) -> list[dict]:

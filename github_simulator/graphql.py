@@ -198,8 +198,13 @@ def _members(source, info, after=None, first=None):
     cursor = _decode_cursor(after)
     org.wait_while_held(0 if cursor is None else cursor + 1)
     members, has_next = org.page(first, cursor, public_only=public_only)
+    null_roles = book.take(context.path, "null_roles")
     edges = [
-        {"cursor": encode_cursor(member.index), "node": _user(member, info.context.simulator.url), "role": member.role}
+        {
+            "cursor": encode_cursor(member.index),
+            "node": _user(member, info.context.simulator.url),
+            "role": None if null_roles and faults.role_withheld(null_roles, member.login) else member.role,
+        }
         for member in members
     ]
     return {
@@ -270,6 +275,8 @@ def _reads_verified_emails(token, org) -> bool:
 def _rate_limit(_root, info, **_arguments):
     context = info.context
     budget = context.budget
+    if budget.limit is None:
+        return None  # rate limiting off: GitHub Enterprise Server answers no rateLimit
     return {
         "cost": 1,
         "limit": budget.limit,

@@ -165,6 +165,13 @@ class SimulatedOrg:
             member = self.member(index)
             return member if member.login.lower() == key else None
 
+    def user_by_id(self, database_id: int) -> Member | None:
+        """The account with this id that is or was one of the organization's members: it stays a
+        GitHub user after it leaves."""
+        index = 0 if database_id == VIEWER.database_id else database_id - self._first_member_id
+        with self._lock:
+            return self.member(index) if 0 <= index < self._end else None
+
     def indices(self, *, public_only=False, start=0) -> Iterator[int]:
         """Yield every member's index from start on, in order; public members only for a viewer outside."""
         indices = (index for index in range(start, self._end) if index not in self._removed)

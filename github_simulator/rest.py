@@ -14,6 +14,7 @@ from github_simulator.faults import (
     SSO_MESSAGE,
     access_restricted_message,
     damage_rest_users,
+    role_withheld,
     sso_header,
 )
 from github_simulator.messages import Response, github_error, json_response, redirect
@@ -74,10 +75,9 @@ def _members(simulator, token, request, org=None, org_id=None, public=False):
     found, refusal = _find_org(simulator, request, login=org, org_id=org_id)
     if refusal:
         return refusal
-    if not public and not token.sees_every_member(found):
-        # GitHub's answer to a token whose user is no member: the public members, by a redirect.
-        location = re.sub(r"/members$", "/public_members", request.path)
-        return redirect(f"{simulator.url}{location}" + (f"?{request.query_string}" if request.query_string else ""))
+    base = f"{request.api_url}/organizations/{found.id}/{'public_members' if public else 'members'}"
+    # A token whose user is no member gets the public members only, with 200 and no word of it.
+    public = public or not token.sees_every_member(found)
     role = request.query.get("role", "all")
     if role not in ("all", "admin", "member"):
         errors = [{"resource": "OrganizationMember", "field": "role", "code": "invalid"}]
@@ -97,12 +97,34 @@ def _members(simulator, token, request, org=None, org_id=None, public=False):
     if simulator.faults.take(request.api_path, "null_fields"):
         body = damage_rest_users(body)
     # GitHub's Link header points at the organization by id, which survives a rename mid-paging.
-    base = f"{request.api_url}/organizations/{found.id}/{'public_members' if public else 'members'}"
     return json_response(200, body, _link(base, request, page, _pages(count, per_page)))
 
 
 def _public_members(simulator, token, request, org=None, org_id=None):
     return _members(simulator, token, request, org, org_id, public=True)
+
+
+def _is_member(simulator, token, request, org, username):
+    """GitHub's "Check organization membership for a user": 204 or 404 to the organization's members;
+    to anyone else a redirect to the public-membership check."""
+    found, refusal = _find_org(simulator, request, login=org)
+    if refusal:
+        return refusal
+    if not token.sees_every_member(found):
+        return redirect(f"{request.api_url}/orgs/{found.login}/public_members/{username}")
+    if found.member_by_login(username) is None:
+        return github_error(404, "User does not exist or is not a member of the organization", REST_DOCS)
+    return Response(204)
+
+
+def _is_public_member(simulator, token, request, org, username):
+    found, refusal = _find_org(simulator, request, login=org)
+    if refusal:
+        return refusal
+    member = found.member_by_login(username)
+    if member is None or not member.public:
+        return github_error(404, "User does not exist or is not a public member of the organization", REST_DOCS)
+    return Response(204)
 
 
 def _membership(simulator, token, request, org, username=None):
@@ -113,10 +135,14 @@ def _membership(simulator, token, request, org, username=None):
     # Outside the organization, a concealed membership is as good as none.
     if member is None or not (member.public or token.sees_every_member(found)):
         return github_error(404, "Not Found", REST_DOCS)
+    null_roles = simulator.faults.take(request.api_path, "null_roles")
+    # Beyond GitHub's REST description, whose role is never null: GraphQL's may be, and the product
+    # must read either the same way.
+    role = None if null_roles and role_withheld(null_roles, member.login) else member.role.lower()
     body = {
         "url": f"{request.api_url}/orgs/{found.login}/memberships/{member.login}",
         "state": "active",
-        "role": member.role.lower(),
+        "role": role,
         "direct_membership": True,
         "organization_url": f"{request.api_url}/orgs/{found.login}",
         "organization": _simple_org(found, request.api_url, simulator.url),
@@ -137,7 +163,19 @@ def _any_user(simulator, token, request, username):
     return json_response(200, {**_simple_user(member, request.api_url, simulator.url), **_profile(member)})
 
 
+def _user_by_id(simulator, token, request, account_id):
+    database_id = int(account_id)
+    found = [member for org in simulator.orgs if (member := org.user_by_id(database_id))]
+    member = found[0] if found else VIEWER if database_id == VIEWER.database_id else None
+    if member is None:
+        return github_error(404, "Not Found", REST_DOCS)
+    return json_response(200, {**_simple_user(member, request.api_url, simulator.url), **_profile(member)})
+
+
 def _rate_limit(simulator, token, request):
+    if simulator.tokens.rate_limit is None:
+        # What an Enterprise Server with rate limiting off answers.
+        return github_error(404, "Rate limiting is not enabled.", REST_DOCS)
     resources = {
         name: {"limit": budget.limit, "used": budget.used, "remaining": budget.remaining, "reset": budget.reset_at}
         for name in ("core", "graphql", "search")
@@ -154,6 +192,9 @@ ROUTES = (
     Route(re.compile(rf"/{_ORG}"), _organization),
     Route(re.compile(rf"/{_ORG}/members"), _members),
     Route(re.compile(rf"/{_ORG}/public_members"), _public_members),
+    Route(re.compile(r"/orgs/(?P<org>[^/]+)/members/(?P<username>[^/]+)"), _is_member),
+    Route(re.compile(r"/orgs/(?P<org>[^/]+)/public_members/(?P<username>[^/]+)"), _is_public_member),
+    Route(re.compile(r"/user/(?P<account_id>[0-9]{1,18})"), _user_by_id),
     Route(re.compile(r"/orgs/(?P<org>[^/]+)/memberships/(?P<username>[^/]+)"), _membership),
     Route(re.compile(r"/user/memberships/orgs/(?P<org>[^/]+)"), _viewer_membership, for_users=True),
     Route(re.compile(r"/users/(?P<username>[^/]+)"), _any_user),

@@ -29,6 +29,7 @@ class Simulator:
         # Everything the simulator remembers between requests is behind this one lock.
         self.lock = threading.RLock()
         self.orgs = Organizations(self.lock)
+        self._initial_rate_limit = rate_limit
         self.tokens = Tokens(self.lock, rate_limit)
         self.faults = FaultBook(self.lock)
         self.codes = Codes(self.lock)
@@ -77,7 +78,7 @@ class Simulator:
                 self.orgs.add(login, size)
             self.faults.clear()
             self.codes.clear()
-            self.tokens.reset_budgets()
+            self.tokens.set_rate_limit(self._initial_rate_limit)
             self._requests.clear()
             self.latency_ms = 0
             self.app.configure(**self._initial_app_settings)
@@ -196,6 +197,14 @@ class Simulator:
 
     def set_latency(self, ms: int) -> None:
         self.latency_ms = ms
+
+    def set_rate_limit(self, limit: int | None) -> None:
+        """Each token's hourly budget, REST and GraphQL apart; None turns rate limiting off, as on a
+        GitHub Enterprise Server that has it off: no X-RateLimit-* headers, GraphQL's rateLimit null,
+        and GET /rate_limit a 404."""
+        if limit is not None and (type(limit) is not int or limit < 0):
+            raise ValueError("The rate limit is a number of requests an hour, or null.")
+        self.tokens.set_rate_limit(limit)
 
     def inject(self, fault: str, *, times: int | None = 1, **options) -> Fault:
         """Make the next times requests (None: every one until clear_faults) fail as GitHub would; the

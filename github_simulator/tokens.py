@@ -21,17 +21,21 @@ _ALPHABET = string.ascii_letters + string.digits
 
 @dataclass
 class Budget:
-    """Points used in the current window of one rate-limit resource ("core" or "graphql")."""
+    """Points used in the current window of one rate-limit resource ("core" or "graphql"). A limit
+    of None: rate limiting is off, as GitHub Enterprise Server has it by default."""
 
-    limit: int
+    limit: int | None
     reset_at: int  # epoch seconds
     used: int = 0
 
     @property
-    def remaining(self) -> int:
-        return max(0, self.limit - self.used)
+    def remaining(self) -> int | None:
+        return None if self.limit is None else max(0, self.limit - self.used)
 
     def headers(self, resource: str) -> list[tuple[str, str]]:
+        # Enterprise Server without rate limiting sends no X-RateLimit-* header at all.
+        if self.limit is None:
+            return []
         return [
             ("X-RateLimit-Limit", str(self.limit)),
             ("X-RateLimit-Remaining", str(self.remaining)),
@@ -74,10 +78,20 @@ class Token:
 
 
 class Tokens:
-    def __init__(self, lock, rate_limit: int = RATE_LIMIT):
+    def __init__(self, lock, rate_limit: int | None = RATE_LIMIT):
         self._lock = lock
         self._rate_limit = rate_limit
         self._tokens: dict[str, Token] = {}
+
+    @property
+    def rate_limit(self) -> int | None:
+        return self._rate_limit
+
+    def set_rate_limit(self, limit: int | None) -> None:
+        """Every token's hourly budget from now on (None: no rate limiting); the budgets start afresh."""
+        with self._lock:
+            self._rate_limit = limit
+            self.reset_budgets()
 
     def issue(self, scopes) -> str:
         # The shape of an OAuth App's user token: "gho_" and 36 alphanumerics.
@@ -131,7 +145,7 @@ class Tokens:
         """Spends cost points if that many remain; returns the budget and whether they did."""
         with self._lock:
             budget = self.budget(token, resource)
-            if budget.remaining < cost:
+            if budget.remaining is not None and budget.remaining < cost:
                 return budget, False
             budget.used += cost
             return budget, True

@@ -37,6 +37,19 @@ def test_it_reports_progress_after_each_page(integration, github_client):
     assert result.api_calls == 3
 
 
+def test_a_github_without_rate_limiting_syncs_every_member_and_reports_no_rate_limit(
+    integration, github_client, github
+):
+    github.set_rate_limit(None)
+    progress = []
+
+    result = sync(integration, client=github_client, on_progress=progress.append)
+
+    assert (result.created, result.total) == (250, 250)
+    assert {(each.rate_limit_remaining, each.rate_limit_reset_at) for each in progress} == {(None, None)}
+    assert GitHubMember.objects.filter(integration=integration, is_active=True).count() == 250
+
+
 def test_a_missing_organization_is_reported(integration, github_client, org):
     org.rename("acme-renamed")
     integration.organization_id = None  # nothing to follow it by

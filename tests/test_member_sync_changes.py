@@ -29,6 +29,22 @@ def member_writes(queries):
     ]
 
 
+def test_a_member_github_gives_no_role_is_kept_with_an_unknown_role_and_others_still_leave(
+    integration, github_client, github, org
+):
+    sync(integration, client=github_client)
+    nameless = org.members[10]
+    left = org.remove_members(2)
+    github.inject("null_roles", times=None, logins=[nameless.login])
+
+    result = sync(integration, client=github_client)
+
+    stored = stored_members(integration)
+    assert (result.deactivated, result.skipped, result.held) == (2, 0, 0)
+    assert (stored[nameless.database_id]["role"], stored[nameless.database_id]["is_active"]) == ("unknown", True)
+    assert not any(stored[member.database_id]["is_active"] for member in left)
+
+
 def test_it_imports_every_member(integration, github_client, org):
     result = sync(integration, client=github_client)
 

@@ -270,7 +270,12 @@ def test_an_error_the_user_must_act_on_ends_the_run_at_once(integration, broker,
     assert integration.member_sync_error == run.error
 
 
-def test_a_viewer_removed_from_the_organization_fails_the_run_and_deactivates_nobody(integration, broker, github):
+@pytest.mark.parametrize("server", ["graphql", "rest only"])
+def test_a_viewer_removed_from_the_organization_fails_the_run_and_deactivates_nobody(
+    integration, broker, github, settings, server
+):
+    if server == "rest only":  # read over REST, whose listing shows an outsider the public members with 200
+        settings.GITHUB_GRAPHQL_URL = f"{github.url}/no-graphql"
     first, _ = request_run(integration)
     sync_github_members.fn(first.pk)
     active = GitHubMember.objects.filter(integration=integration, is_active=True).count()

@@ -71,6 +71,20 @@ def test_it_searches_by_login_or_name_and_filters_by_role(client, bob, integrati
     assertNotContains(admins, "user-00002")
 
 
+def test_a_member_github_gave_no_role_shows_unknown_role_and_can_be_filtered_on(client, bob, integration):
+    add_members(integration, 3)
+    GitHubMember.objects.filter(github_id=2).update(role=GitHubMember.Role.UNKNOWN)
+    client.force_login(bob)
+
+    everyone = client.get(URL)
+    unknown = client.get(URL, {"role": "unknown"})
+
+    assertContains(everyone, "<td>Unknown role</td>", count=1)
+    assertContains(unknown, '<option value="unknown" selected>Unknown role</option>', html=True)
+    assertContains(unknown, "user-00002")
+    assertNotContains(unknown, "user-00001")
+
+
 def test_it_pages_the_members(client, bob, integration):
     add_members(integration, 120)
     client.force_login(bob)

@@ -451,6 +451,8 @@ class GitHubClient:
 
         https://docs.github.com/en/rest/orgs/members#list-organization-members
         """
+        if not self.installation:
+            self._require_viewer_membership(org_login)
         admins = {member.github_id for page in self._rest_member_pages(org_login, "admin") for member in page.members}
         for page in self._rest_member_pages(org_login, "all"):
             members = [
@@ -459,13 +461,34 @@ class GitHubClient:
             ]
             yield page.model_copy(update={"members": members})
 
+    def _require_viewer_membership(self, org_login: str) -> None:
+        """Raise ViewerNotMember unless the token's user is an active member of the organization. The
+        REST listing has no viewerIsAMember: to an account outside it GitHub answers 200 with the
+        public members only, and reading on would deactivate every concealed member.
+
+        https://docs.github.com/en/rest/orgs/members#get-an-organization-membership-for-the-authenticated-user
+        """
+        response = self._request("GET", f"{self.api_url}/user/memberships/orgs/{quote(org_login, safe='')}")
+        error = errors.for_status(response.status, response.headers, response.body, web_url=self.web_url)
+        if response.status == 404:
+            # No membership, or no such organization: a renamed one is looked for by its id, so say which.
+            self._get(f"{self.api_url}/orgs/{quote(org_login, safe='')}", org_login=org_login)
+            raise ViewerNotMember(org_login)
+        if isinstance(error, errors.AccessRefused):  # a 403 that is not a rate limit, SSO or scope
+            raise ViewerNotMember(org_login)
+        if error is not None:
+            raise error
+        if schemas.organization_membership(response.body).member is None:  # pending, or a billing manager
+            raise ViewerNotMember(org_login)
+
     def _rest_member_pages(self, org_login: str, role: str) -> Iterator[MembersPage]:
         url: str | None = f"{self.api_url}/orgs/{quote(org_login, safe='')}/members"
         params: dict[str, object] | None = {"role": role, "per_page": MAX_PAGE_SIZE}
         seen: set[str] = set()
         while url:
             response = self._request("GET", url, params=params, allow_redirects=False)
-            # GitHub redirects an account outside the organization to its public members.
+            # Not GitHub's answer to an account outside the organization (that is a 200 with the
+            # public members, caught above), but a redirect to them would mean the same.
             if 300 <= response.status < 400:
                 raise ViewerNotMember(org_login)
             self._raise_for_status(response, org_login=org_login)

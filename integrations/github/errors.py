@@ -418,18 +418,28 @@ def for_graphql_kind(kind: str, *, error_type: str | None, message: str, headers
 
 def rate_limited(headers, message: str, *, force=False, fallback: datetime | None = None) -> RateLimited | None:
     """The wait GitHub asks for, if this answer is a rate limit (or, with ``force``, in any case).
-    ``fallback`` is when the window resets, if known from an earlier answer."""
+    ``fallback`` is when the primary window resets, if known from an earlier answer.
+
+    https://docs.github.com/en/rest/using-the-rest-api/rate-limits-for-the-rest-api
+    https://docs.github.com/en/graphql/overview/rate-limits-and-query-limits-for-the-graphql-api
+    """
     now = datetime.now(UTC)
     if (retry_after := int_header(headers, "retry-after")) is not None:
         return RateLimited(now + min(timedelta(seconds=max(retry_after, 1)), MAX_WAIT))
-    if int_header(headers, "x-ratelimit-remaining") == 0:
+    remaining = int_header(headers, "x-ratelimit-remaining")
+    if remaining == 0:
         return RateLimited(_reset_at(int_header(headers, "x-ratelimit-reset"), now))
     message = message.lower()
-    if force or "rate limit" in message or "abuse detection" in message:
-        if fallback is not None and now < fallback <= now + MAX_WAIT:
-            return RateLimited(fallback)
-        return RateLimited(now + DEFAULT_WAIT, secondary="secondary" in message or "abuse" in message)
-    return None
+    if not (force or "rate limit" in message or "abuse detection" in message):
+        return None
+    # Only a spent primary budget lasts until the window's reset. With requests left, or without
+    # headers and without GitHub's words for the primary limit, it is a secondary limit: waiting for
+    # the reset instead could park the sync for most of an hour, and GitHub asks for a minute, then
+    # longer each time it comes back.
+    primary_named = "api rate limit" in message and "secondary" not in message
+    if remaining is None and primary_named and fallback is not None and now < fallback <= now + MAX_WAIT:
+        return RateLimited(fallback)
+    return RateLimited(now + DEFAULT_WAIT, secondary=True)
 
 
 def secondary_wait(previous_waits: int) -> timedelta:

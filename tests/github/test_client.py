@@ -33,6 +33,8 @@ def connect(github):
             api, graphql = (f"{github.url}/api/v3", f"{github.url}/api/graphql")
         if layout == "no graphql":
             graphql = f"{github.url}/no-graphql"
+        if layout == "enterprise without graphql":  # an Enterprise Server too old for GraphQL
+            api, graphql = (f"{github.url}/api/v3", f"{github.url}/api/no-graphql")
         return GitHubClient(token, api_url=api, graphql_url=graphql, web_url=github.url, backoff_factor=0, **options)
 
     return connect
@@ -115,6 +117,20 @@ def test_it_reads_github_enterprise_servers_layout(github, connect, github_token
     assert client.organization(github.org("acme").id).login == "acme"
 
 
+@pytest.mark.parametrize("layout", ["enterprise", "enterprise without graphql"])
+def test_an_enterprise_server_without_rate_limiting_is_read_whole_and_its_rate_limit_left_unknown(
+    github, connect, github_token, layout
+):
+    github.set_rate_limit(None)
+    client = connect(github_token, layout=layout)
+
+    pages = list(client.iter_member_pages("acme"))
+
+    assert len(members(pages)) == 250
+    assert {page.skipped for page in pages} == {0}
+    assert (client.rate_limit_remaining, client.rate_limit_reset_at) == (None, None)
+
+
 def test_verified_domain_emails_fill_the_empty_public_ones(github, octocat):
     read = members(octocat.iter_member_pages("acme"))
 
@@ -141,12 +157,41 @@ def test_a_viewer_removed_from_the_organization_is_refused_before_anything_is_re
     assert "Reconnect GitHub with an account that belongs to the organization" in str(error)
 
 
-def test_over_rest_a_removed_viewer_is_refused_too(github, connect, github_token):
+@pytest.mark.parametrize("layout", ["no graphql", "enterprise without graphql"])
+def test_over_rest_a_removed_viewer_is_refused_before_any_member_is_listed(github, connect, github_token, layout):
     github.org("acme").remove_viewer()
+
+    error = failure(connect(github_token, layout=layout).iter_member_pages, "acme")
+
+    assert isinstance(error, ViewerNotMember)
+    assert not [path for path in paths(github) if path.endswith("/members")]
+
+
+def test_over_rest_a_renamed_organization_is_not_mistaken_for_a_lost_membership(github, connect, github_token):
+    github.org("acme").rename("acme-inc")
 
     error = failure(connect(github_token, layout="no graphql").iter_member_pages, "acme")
 
-    assert isinstance(error, ViewerNotMember)
+    assert isinstance(error, OrganizationNotFound)
+
+
+def test_over_rest_an_installation_is_not_asked_for_a_membership_its_bot_has_not(github, connect):
+    installation = github.install_app("acme")
+    token = github.tokens.issue_for_installation(installation, {"members": "read"}, 3600).value
+    client = connect(token, layout="no graphql", installation=True)
+
+    read = members(client.iter_member_pages("acme"))
+
+    assert len(read) == 250
+    assert "/user/memberships/orgs/acme" not in paths(github)
+
+
+def test_a_users_current_login_is_found_by_id_and_a_deleted_account_is_none(github, octocat):
+    member = github.org("acme").members[6]
+    github.org("acme").rename_member(member.login, "now-called-this")
+
+    assert octocat.user_login(member.database_id) == "now-called-this"
+    assert octocat.user_login(999_999_999) is None
 
 
 def test_without_graphql_the_members_are_read_over_rest_with_roles_and_no_names(github, connect, github_token):
@@ -170,6 +215,21 @@ def test_a_role_change_between_the_rest_reads_loses_nobody(github, connect, gith
     read = [*first.members, *members(pages)]
 
     assert len({member.github_id for member in read}) == 250
+
+
+def test_members_github_gives_no_role_are_read_with_an_unknown_role_and_none_is_skipped(github, octocat):
+    org = github.org("acme")
+    nameless = {org.members[5].login, org.members[150].login}
+    github.inject("null_roles", times=None, logins=sorted(nameless))
+
+    pages = list(octocat.iter_member_pages("acme"))
+    membership = octocat.organization_membership("acme", org.members[5].login)
+
+    roles = {member.login: member.role for member in members(pages)}
+    assert len(roles) == 250
+    assert {page.skipped for page in pages} == {0}
+    assert {login for login, role in roles.items() if role == "unknown"} == nameless
+    assert membership.member.role == "unknown"
 
 
 def test_resource_limits_halve_the_page_size_until_github_accepts_it(github, octocat):
@@ -244,9 +304,45 @@ def test_an_exhausted_rate_limit_waits_until_the_reset(github, octocat, graphql_
     assert octocat.api_calls == 1
 
 
+def soon(seconds):
+    return datetime.now(UTC) + timedelta(seconds=seconds)
+
+
+def read_on_after_the_first_page(octocat, github, fault, **options):
+    """The member read, with the fault injected once a page told when the primary window resets: a
+    secondary limit must not be mistaken for the end of that window."""
+    pages = octocat.iter_member_pages("acme")
+    next(pages)
+    github.inject(fault, times=None, **options)
+    return failure(lambda: list(pages))
+
+
+@pytest.mark.parametrize("graphql_status", [200, 403])
 @pytest.mark.parametrize(("retry_after", "wait", "secondary"), [(30, 30, False), (None, 60, True)])
-def test_a_secondary_rate_limit_waits_as_long_as_github_asks(github, octocat, retry_after, wait, secondary):
-    github.inject("secondary_rate_limit", retry_after=retry_after)
+def test_a_graphql_secondary_rate_limit_waits_as_long_as_github_asks_never_until_the_primary_reset(
+    github, octocat, graphql_status, retry_after, wait, secondary
+):
+    error = read_on_after_the_first_page(
+        octocat, github, "secondary_rate_limit", retry_after=retry_after, graphql_status=graphql_status
+    )
+
+    assert isinstance(error, RateLimited)
+    assert abs(error.reset_at - soon(wait)) < timedelta(seconds=5)
+    assert error.secondary is secondary
+    assert octocat.rate_limit_remaining > 0
+
+
+def test_a_graphql_rate_limit_with_no_requests_left_waits_for_the_reset_github_names(github, octocat):
+    error = read_on_after_the_first_page(octocat, github, "rate_limit_exhausted", reset_in=600)
+
+    assert abs(error.reset_at - soon(600)) < timedelta(seconds=5)
+    assert not error.secondary
+
+
+@pytest.mark.parametrize("status", [403, 429])
+@pytest.mark.parametrize(("retry_after", "wait", "secondary"), [(30, 30, False), (None, 60, True)])
+def test_a_secondary_rate_limit_waits_as_long_as_github_asks(github, octocat, status, retry_after, wait, secondary):
+    github.inject("secondary_rate_limit", retry_after=retry_after, status=status)
 
     error = failure(octocat.organization, github.org("acme").id)
 

@@ -76,8 +76,19 @@ def test_a_secondary_rate_limit_honours_retry_after(status):
     assert 28 <= seconds_from_now(error.reset_at) <= 30
 
 
-def test_a_secondary_rate_limit_without_headers_waits_a_minute_and_says_it_is_secondary():
-    error = refusal(403, "You have exceeded a secondary rate limit. Please wait a few minutes.")
+@pytest.mark.parametrize("status", [403, 429])
+def test_a_secondary_rate_limit_without_headers_waits_a_minute_and_says_it_is_secondary(status):
+    error = refusal(status, "You have exceeded a secondary rate limit. Please wait a few minutes.")
+
+    assert isinstance(error, RateLimited)
+    assert error.secondary
+    assert 58 <= seconds_from_now(error.reset_at) <= 60
+
+
+def test_a_429_with_requests_left_and_no_retry_after_is_a_secondary_limit():
+    reset = int((datetime.now(UTC) + timedelta(minutes=50)).timestamp())
+
+    error = refusal(429, "", **{"X-RateLimit-Remaining": "4000", "X-RateLimit-Reset": str(reset)})
 
     assert isinstance(error, RateLimited)
     assert error.secondary
@@ -230,14 +241,64 @@ def test_each_kind_of_graphql_error_is_told_apart(error_type, message, path, ext
     assert errors.graphql_error_kind(error_type, message, path, extensions) == kind
 
 
-def test_a_graphql_rate_limit_without_headers_waits_for_the_reset_an_earlier_answer_gave():
-    reset = datetime.now(UTC) + timedelta(minutes=20)
-
-    error = errors.for_graphql_kind(
-        "rate_limited", error_type="RATE_LIMITED", message="", headers={}, login="acme", web_url=WEB, reset_at=reset
+def graphql_rate_limited(message="", reset_at=None, **headers):
+    return errors.for_graphql_kind(
+        "rate_limited",
+        error_type="RATE_LIMITED",
+        message=message,
+        headers=CaseInsensitiveDict(headers),
+        login="acme",
+        web_url=WEB,
+        reset_at=reset_at,
     )
 
+
+def test_a_graphql_rate_limit_without_headers_naming_the_primary_limit_waits_for_the_reset_an_earlier_answer_gave():
+    reset = datetime.now(UTC) + timedelta(minutes=20)
+
+    error = graphql_rate_limited("API rate limit exceeded for user ID 1.", reset_at=reset)
+
     assert error.reset_at == reset
+    assert not error.secondary
+
+
+@pytest.mark.parametrize("message", ["", "You have exceeded a secondary rate limit. Please wait a few minutes."])
+def test_a_graphql_rate_limit_without_headers_or_a_word_of_the_primary_limit_is_secondary(message):
+    error = graphql_rate_limited(message, reset_at=datetime.now(UTC) + timedelta(minutes=50))
+
+    assert error.secondary
+    assert 58 <= seconds_from_now(error.reset_at) <= 60
+
+
+def test_a_graphql_rate_limit_with_requests_left_is_secondary_and_never_waits_for_the_primary_reset():
+    window_reset = datetime.now(UTC) + timedelta(minutes=50)
+    headers = {"X-RateLimit-Remaining": "4990", "X-RateLimit-Reset": str(int(window_reset.timestamp()))}
+
+    error = graphql_rate_limited("API rate limit exceeded for user ID 1.", reset_at=window_reset, **headers)
+
+    assert error.secondary
+    assert 58 <= seconds_from_now(error.reset_at) <= 60
+
+
+def test_a_graphql_rate_limit_with_no_requests_left_waits_for_the_reset_header():
+    reset = int((datetime.now(UTC) + timedelta(minutes=10)).timestamp())
+    earlier = datetime.now(UTC) + timedelta(minutes=50)
+
+    error = graphql_rate_limited(
+        "", reset_at=earlier, **{"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": str(reset)}
+    )
+
+    assert not error.secondary
+    assert 590 <= seconds_from_now(error.reset_at) <= 600
+
+
+def test_a_graphql_secondary_rate_limit_with_retry_after_waits_exactly_that():
+    headers = {"Retry-After": "45", "X-RateLimit-Remaining": "4990"}
+
+    error = graphql_rate_limited("You have exceeded a secondary rate limit.", **headers)
+
+    assert not error.secondary  # the wait GitHub named, not one that grows
+    assert 43 <= seconds_from_now(error.reset_at) <= 45
 
 
 def test_an_unknown_graphql_error_type_is_named_only_if_it_looks_like_one():

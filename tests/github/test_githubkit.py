@@ -50,15 +50,19 @@ def test_githubkit_reads_memberships_users_and_the_rate_limit(github, kit):
     assert rate.resources.graphql.remaining == 5000
 
 
-def test_githubkit_lists_public_members_and_follows_a_removed_viewers_redirect(github, kit):
+def test_githubkit_outside_the_organization_lists_the_public_members_with_200(github, kit):
     org = github.org("acme")
+    member = org.members[4]
     org.remove_viewer()
     public = [member.login for member in org.members if member.public]
 
     listed = [user.login for user in kit.rest.paginate(kit.rest.orgs.list_public_members, org="acme", per_page=30)]
-    redirected = [user.login for user in kit.rest.paginate(kit.rest.orgs.list_members, org="acme", per_page=30)]
+    members = kit.rest.orgs.list_members("acme", per_page=100)
+    by_id = kit.rest.users.get_by_id(member.database_id).parsed_data
 
-    assert listed == redirected == public
+    assert members.status_code == 200
+    assert listed == [user.login for user in members.parsed_data] == public
+    assert (by_id.login, by_id.id) == (member.login, member.database_id)
 
 
 def test_githubkit_runs_the_products_members_query(github, kit):

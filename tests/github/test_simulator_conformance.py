@@ -7,6 +7,7 @@ from graphql import build_schema, execute, is_enum_type, is_object_type, parse, 
 from jsonschema import Draft202012Validator, FormatChecker
 
 from github_simulator.graphql import SDL
+from tests.conftest import _description
 from tests.github.helpers import MEMBERS_QUERY, get, members_page
 
 REST_BODIES = [
@@ -22,6 +23,7 @@ REST_BODIES = [
     ("/orgs/{org}/memberships/{username}", "/orgs/acme/memberships/octocat", ("read:org",)),
     ("/user/memberships/orgs/{org}", "/user/memberships/orgs/acme", ("read:org",)),
     ("/users/{username}", "/users/octocat", ("read:org",)),
+    ("/user/{account_id}", "/user/1", ("read:org",)),
     ("/rate_limit", "/rate_limit", ("read:org",)),
 ]
 
@@ -52,6 +54,35 @@ def test_enterprise_server_bodies_validate_against_its_response_schemas(
     assert response.status_code == 200
     schema = github_rest_schema(operation, plan="ghes")
     Draft202012Validator(schema, format_checker=FormatChecker()).validate(response.json())
+
+
+# Answers without a body: the status must be one the operation describes, with its headers.
+STATUS_ANSWERS = [
+    ("/orgs/{org}/members/{username}", "/orgs/acme/members/{member}", False, "204"),
+    ("/orgs/{org}/members/{username}", "/orgs/acme/members/nobody", False, "404"),
+    ("/orgs/{org}/members/{username}", "/orgs/acme/members/{member}", True, "302"),
+    ("/orgs/{org}/public_members/{username}", "/orgs/acme/public_members/octocat", False, "204"),
+    ("/orgs/{org}/public_members/{username}", "/orgs/acme/public_members/nobody", False, "404"),
+    ("/user/{account_id}", "/user/999999999", False, "404"),
+]
+
+
+@pytest.mark.parametrize("plan", ["api.github.com", "ghes"])
+@pytest.mark.parametrize(("operation", "path", "viewer_removed", "status"), STATUS_ANSWERS)
+def test_answers_without_a_body_have_a_status_githubs_description_gives(
+    github, github_token, plan, operation, path, viewer_removed, status
+):
+    org = github.org("acme")
+    member = org.members[4]
+    if viewer_removed:
+        org.remove_viewer()
+    prefix = "/api/v3" if plan == "ghes" else ""
+
+    response = get(github, prefix + path.format(member=member.login), github_token)
+
+    described = _description(f"rest.{plan}.json")["paths"][operation]["get"]["responses"]
+    assert str(response.status_code) == status
+    assert set(described[status].get("headers", {})) <= set(response.headers)
 
 
 def test_a_generated_members_public_profile_validates(github, github_token, github_rest_schema):

@@ -55,13 +55,38 @@ def test_secondary_rate_limit_asks_to_retry_after(github, github_token):
     assert "secondary rate limit" in response.json()["message"]
 
 
-def test_secondary_rate_limit_without_retry_after_sends_no_header(github, github_token):
-    github.inject("secondary_rate_limit", retry_after=None)
+@pytest.mark.parametrize("status", [403, 429])
+def test_secondary_rate_limit_without_retry_after_sends_no_header(github, github_token, status):
+    github.inject("secondary_rate_limit", retry_after=None, status=status)
 
     response = get(github, "/orgs/acme/members", github_token)
 
-    assert response.status_code == 403
+    assert response.status_code == status
     assert "Retry-After" not in response.headers
+    assert "secondary rate limit" in response.json()["message"]
+    assert int(response.headers["X-RateLimit-Remaining"]) > 0
+
+
+def test_a_graphql_secondary_rate_limit_is_a_200_with_a_rate_limited_error_and_requests_left(github, github_token):
+    github.inject("secondary_rate_limit", retry_after=None)
+
+    response = graphql(github, github_token, MEMBERS_QUERY, login="acme", first=5)
+
+    assert response.status_code == 200
+    assert "data" not in response.json()
+    [error] = response.json()["errors"]
+    assert error["type"] == "RATE_LIMITED"
+    assert error["message"].startswith("You have exceeded a secondary rate limit.")
+    assert int(response.headers["X-RateLimit-Remaining"]) > 0
+    assert "Retry-After" not in response.headers
+
+
+def test_a_graphql_secondary_rate_limit_may_be_a_403_as_githubs_docs_allow(github, github_token):
+    github.inject("secondary_rate_limit", retry_after=20, graphql_status=403)
+
+    response = graphql(github, github_token, MEMBERS_QUERY, login="acme", first=5)
+
+    assert (response.status_code, response.headers["Retry-After"]) == (403, "20")
     assert "secondary rate limit" in response.json()["message"]
 
 
@@ -186,6 +211,21 @@ def test_null_fields_send_members_with_holes_on_graphql_and_rest(github, github_
     assert nodes[15]["login"]
     assert users[3]["login"] is None
     assert users[4]["id"] is None
+
+
+def test_null_roles_answer_a_null_role_for_the_members_named_on_graphql_and_rest(github, github_token):
+    org = github.org("acme")
+    nameless, other = org.members[2], org.members[3]
+    github.inject("null_roles", times=2, logins=[nameless.login])
+
+    edges = graphql(github, github_token, MEMBERS_QUERY, login="acme", first=5).json()["data"]["organization"]
+    membership = get(github, f"/orgs/acme/memberships/{nameless.login}", github_token).json()
+
+    roles = {edge["node"]["login"]: edge["role"] for edge in edges["membersWithRole"]["edges"]}
+    assert (roles[nameless.login], roles[other.login]) == (None, other.role)
+    assert membership["role"] is None
+    again = get(github, f"/orgs/acme/memberships/{nameless.login}", github_token).json()
+    assert again["role"] == nameless.role.lower()  # the fault used up
 
 
 def test_a_fault_lasts_its_times_or_until_cleared_and_only_on_its_path(github, github_token):

@@ -5,7 +5,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import requests
 
-from tests.github.helpers import get
+from tests.github.helpers import MEMBERS_QUERY, get, graphql
 
 
 def test_members_are_paged_by_the_link_header(github, github_token):
@@ -101,15 +101,57 @@ def test_the_viewers_membership_is_active_with_its_role(github, github_token):
     assert (body["state"], body["role"], body["user"]["login"]) == ("active", "admin", "octocat")
 
 
-def test_a_removed_viewer_is_redirected_to_the_public_members(github, github_token):
-    github.org("acme").remove_viewer()
+def test_a_removed_viewer_listing_the_members_gets_200_and_the_public_members_only(github, github_token):
+    org = github.org("acme")
+    org.remove_viewer()
+    public = [member.login for member in org.members if member.public]
 
-    redirected = get(github, "/orgs/acme/members?per_page=10&page=2", github_token)
+    listed = get(github, "/orgs/acme/members?per_page=10", github_token)
     enterprise = get(github, "/api/v3/orgs/acme/members?per_page=10", github_token)
 
+    assert (listed.status_code, enterprise.status_code) == (200, 200)
+    assert "Location" not in listed.headers
+    assert [user["login"] for user in listed.json()] == [user["login"] for user in enterprise.json()] == public[:10]
+
+
+def test_the_membership_check_answers_204_for_a_member_and_404_for_anyone_else(github, github_token):
+    org = github.org("acme")
+    member = org.members[5]
+    removed = org.remove_members(1)[0]
+
+    assert get(github, f"/orgs/acme/members/{member.login}", github_token).status_code == 204
+    assert get(github, f"/api/v3/orgs/acme/members/{member.login}", github_token).status_code == 204
+    assert get(github, f"/orgs/acme/members/{removed.login}", github_token).status_code == 404
+    assert get(github, "/orgs/acme/members/nobody", github_token).status_code == 404
+
+
+def test_a_removed_viewers_membership_check_is_redirected_to_the_public_membership_check(github, github_token):
+    org = github.org("acme")
+    public = next(member for member in org.members[1:] if member.public)
+    concealed = next(member for member in org.members if not member.public)
+    org.remove_viewer()
+
+    redirected = get(github, f"/api/v3/orgs/acme/members/{concealed.login}", github_token)
+
     assert redirected.status_code == 302
-    assert redirected.headers["Location"] == f"{github.url}/orgs/acme/public_members?per_page=10&page=2"
-    assert enterprise.headers["Location"] == f"{github.url}/api/v3/orgs/acme/public_members?per_page=10"
+    assert redirected.headers["Location"] == f"{github.url}/api/v3/orgs/acme/public_members/{concealed.login}"
+    assert get(github, f"/orgs/acme/public_members/{public.login}", github_token).status_code == 204
+    assert get(github, f"/orgs/acme/public_members/{concealed.login}", github_token).status_code == 404
+
+
+def test_a_user_is_found_by_id_even_after_leaving_the_organization(github, github_token):
+    org = github.org("acme")
+    member = org.members[7]
+    org.rename_member(member.login, "renamed-login")
+    removed = org.remove_members(1)[0]
+
+    found = get(github, f"/user/{member.database_id}", github_token)
+    gone = get(github, f"/user/{removed.database_id}", github_token)
+
+    assert (found.status_code, found.json()["login"], found.json()["id"]) == (200, "renamed-login", member.database_id)
+    assert (gone.status_code, gone.json()["login"]) == (200, removed.login)
+    assert get(github, "/user/1", github_token).json()["login"] == "octocat"
+    assert get(github, "/user/999999999", github_token).status_code == 404
 
 
 def test_a_removed_viewer_sees_only_public_members_page_by_page(github, github_token):
@@ -164,3 +206,28 @@ def test_a_50000_member_organization_answers_its_last_page(github, github_token)
 
     assert len(last.json()) == 100
     assert "next" not in last.links
+
+
+def test_with_rate_limiting_off_no_answer_carries_rate_limit_headers_as_on_enterprise_server(github, github_token):
+    github.set_rate_limit(None)
+
+    members = get(github, "/api/v3/orgs/acme/members", github_token)
+    page = graphql(github, github_token, MEMBERS_QUERY, path="/api/graphql", login="acme", first=5)
+    rate_limit = get(github, "/api/v3/rate_limit", github_token)
+
+    for answer in (members, page):
+        assert answer.status_code == 200
+        assert not [name for name in answer.headers if name.lower().startswith("x-ratelimit-")]
+    assert page.json()["data"]["rateLimit"] is None
+    assert len(page.json()["data"]["organization"]["membersWithRole"]["edges"]) == 5
+    assert (rate_limit.status_code, rate_limit.json()["message"]) == (404, "Rate limiting is not enabled.")
+
+
+def test_rate_limiting_off_is_never_refused_and_a_reset_turns_it_back_on(github, github_token):
+    github.set_rate_limit(None)
+    for _ in range(3):
+        get(github, "/user", github_token)
+
+    github.reset()
+
+    assert get(github, "/user", github_token).headers["X-RateLimit-Remaining"] == "4999"
