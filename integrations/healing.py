@@ -22,6 +22,7 @@ from django.utils import timezone
 
 from integrations.github import app
 from integrations.github.errors import GitHubError
+from integrations.github.schemas import HookDelivery
 from integrations.models import WebhookHealing
 
 logger = logging.getLogger(__name__)
@@ -77,7 +78,7 @@ def heal_webhooks(*, now: datetime | None = None) -> WebhookHealing | None:
 def _heal(healing: WebhookHealing, *, since: datetime) -> None:
     delivered: set[str] = set()
     asked_already: set[str] = set()
-    failed = {}  # guid → its latest failed attempt (the log is newest first)
+    failed: dict[str, HookDelivery] = {}  # guid → its latest failed attempt (the log is newest first)
     for attempt in app.hook_deliveries(since=since):
         healing.deliveries_seen += 1
         if attempt.succeeded:

@@ -108,12 +108,13 @@ def recheck_suspended_installations(*, now: datetime, every: timedelta, batch_si
         disconnected_at__isnull=True,
         next_full_sync_at__lte=now,
     )
-    for integration in due.order_by("next_full_sync_at")[:batch_size]:
-        this = GitHubIntegration.objects.filter(pk=integration.pk)
+    rechecked = due.order_by("next_full_sync_at").values_list("pk", "installation_id")[:batch_size]
+    for integration_id, installation_id in rechecked:
+        this = GitHubIntegration.objects.filter(pk=integration_id)
         try:
-            installation = app.installation(integration.installation_id)
+            installation = app.installation(installation_id or 0)  # never None: filtered above
         except GitHubError as error:
-            logger.warning("Could not recheck installation %s: %s", integration.installation_id, error)
+            logger.warning("Could not recheck installation %s: %s", installation_id, error)
             this.update(next_full_sync_at=now + every)
             continue
         if installation is None:

@@ -10,6 +10,8 @@ from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 from django.utils import timezone
 
 from integrations import healing, schedule
@@ -71,7 +73,15 @@ def simulated_app(github, settings):
 
 
 def attempts_of(github, guid):
-    return [attempt for attempt in github.webhooks.attempts() if attempt.guid == guid]
+    return [attempt for attempt in github.webhooks.attempts() if attempt.delivery.guid == guid]
+
+
+def installed(github):
+    """The App installed on acme, its `installation.created` delivered and forgotten by the receiver."""
+    installation = github.install_app("acme")
+    wait_for(lambda: github.receiver.guids, timeout=15, message="installation.created delivered")
+    github.receiver.guids.clear()
+    return installation
 
 
 def removal(github):
@@ -83,7 +93,7 @@ def removal(github):
 
 def test_a_lost_delivery_is_redelivered_once(simulated_app):
     github = simulated_app
-    github.install_app("acme")
+    installed(github)
     github.webhooks.lose()
     lost = removal(github)
     assert github.receiver.guids == []
@@ -102,7 +112,7 @@ def test_a_lost_delivery_is_redelivered_once(simulated_app):
 
 def test_a_redelivery_that_failed_too_is_not_asked_for_again(simulated_app):
     github = simulated_app
-    github.install_app("acme")
+    installed(github)
     github.receiver.status = 503
     failed = removal(github)
 
@@ -113,7 +123,7 @@ def test_a_redelivery_that_failed_too_is_not_asked_for_again(simulated_app):
 
 def test_a_delivery_this_server_refused_as_malformed_is_left_alone(simulated_app):
     github = simulated_app
-    github.install_app("acme")
+    installed(github)
     github.receiver.status = 400
     removal(github)
 
@@ -122,7 +132,7 @@ def test_a_delivery_this_server_refused_as_malformed_is_left_alone(simulated_app
 
 def test_delivered_deliveries_are_not_asked_for_again(simulated_app):
     github = simulated_app
-    github.install_app("acme")
+    installed(github)
     removal(github)
 
     assert healing.heal_webhooks().redelivered_count == 0
@@ -131,7 +141,7 @@ def test_delivered_deliveries_are_not_asked_for_again(simulated_app):
 
 def test_one_pass_a_period_however_many_workers_look(simulated_app):
     github = simulated_app
-    github.install_app("acme")
+    installed(github)
     now = timezone.now()
 
     assert healing.heal_webhooks(now=now) is not None
@@ -149,14 +159,19 @@ def test_without_the_app_or_a_period_nothing_is_asked(simulated_app, settings):
     assert not WebhookHealing.objects.exists()
 
 
-def test_a_pass_github_refuses_says_why_and_the_next_looks_back_as_far(simulated_app, settings):
-    settings.GITHUB_APP_PRIVATE_KEY = simulated_app.app.private_key_pem.replace("A", "B", 1)
-    now = timezone.now()
+def test_a_pass_github_refuses_says_why(simulated_app, settings):
+    # A key that is not the App's: GitHub refuses its JWT.
+    settings.GITHUB_APP_PRIVATE_KEY = (
+        rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        .private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+        .decode()
+    )
 
-    refused = healing.heal_webhooks(now=now)
+    refused = healing.heal_webhooks()
 
-    assert refused.error
+    assert "GitHub rejected the GitHub App's credentials" in refused.error
     assert refused.finished_at is not None
+    assert healing.latest_healing(None).error == refused.error
 
 
 # What the members page says.
