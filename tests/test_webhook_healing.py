@@ -20,7 +20,8 @@ from integrations.models import GitHubIntegration, MemberSyncRun, WebhookHealing
 from tests.github_webhooks import SECRET
 from tests.helpers import wait_for
 
-pytestmark = pytest.mark.django_db(transaction=True)
+# On PostgreSQL too (.ci/run): one pass a period is claimed by a unique slot.
+pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
 PERIOD = timedelta(minutes=10)
 
