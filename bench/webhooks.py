@@ -160,7 +160,14 @@ def _healing_pass(simulator):
 
 def _wait_for_attempts(simulator, count, timeout=120):
     deadline = time.time() + timeout
-    while len(requests.get(f"{simulator}/_simulator/deliveries", timeout=10).json()) < count:
+    while (
+        sum(
+            1
+            for delivery in requests.get(f"{simulator}/_simulator/deliveries", timeout=10).json()
+            if delivery["attempts"]
+        )
+        < count
+    ):
         if time.time() > deadline:
             raise TimeoutError(f"the simulator did not attempt {count} deliveries")
         time.sleep(0.2)

@@ -9,6 +9,7 @@ Django models: it takes ids and tokens and returns typed records.
 https://docs.github.com/en/apps/creating-github-apps/authenticating-with-a-github-app/about-authentication-with-a-github-app
 """
 
+import functools
 import logging
 import threading
 import time
@@ -17,6 +18,8 @@ from datetime import UTC, datetime, timedelta
 from urllib.parse import quote, urlencode, urlsplit
 
 import jwt
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 from django.conf import settings
 from django.views.decorators.debug import sensitive_variables
 
@@ -80,7 +83,17 @@ def app_jwt(*, now: float | None = None) -> str:
     _require_configured()
     now = int(time.time() if now is None else now)
     claims = {"iat": now - JWT_BACKDATE_SECONDS, "exp": now + JWT_LIFETIME_SECONDS, "iss": str(settings.GITHUB_APP_ID)}
-    return jwt.encode(claims, settings.GITHUB_APP_PRIVATE_KEY, algorithm="RS256")
+    return jwt.encode(claims, _signing_key(settings.GITHUB_APP_PRIVATE_KEY), algorithm="RS256")
+
+
+@functools.lru_cache(maxsize=2)
+def _signing_key(pem: str) -> RSAPrivateKey:
+    # Loading the PEM checks the RSA key, some 40 ms: once per key, not once per JWT (a healing pass
+    # signs one per redelivery).
+    key = serialization.load_pem_private_key(pem.encode(), password=None)
+    if not isinstance(key, RSAPrivateKey):
+        raise AppNotConfigured
+    return key
 
 
 def installation_token(installation_id: int) -> str:
