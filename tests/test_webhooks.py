@@ -693,3 +693,15 @@ def test_an_unreachable_queue_gets_503_and_the_delivery_is_not_remembered(client
     # GitHub's redelivery, once the queue is back, is applied rather than answered "already received".
     assert (refused.status_code, redelivered.status_code) == (503, 202)
     assert apply_queued(broker) == 1
+
+
+def test_a_member_whose_role_github_does_not_say_is_stored_with_an_unknown_role(
+    client, secret, integration, broker, github
+):
+    newcomer = joined(github)
+    github.inject("null_roles", logins=[newcomer.login])
+    deliver(client, "organization", member_event("member_added", integration.organization_id, about(newcomer)))
+    apply_queued(broker)
+
+    member = GitHubMember.objects.get(github_id=newcomer.database_id)
+    assert (member.role, member.get_role_display(), member.is_active) == ("unknown", "Unknown role", True)

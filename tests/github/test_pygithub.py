@@ -36,3 +36,14 @@ def test_pygithub_outside_the_organization_learns_only_of_public_members(github,
     assert [user.login for user in organization.get_members()] == [
         member.login for member in org.members if member.public
     ]
+
+
+def test_pygithub_reads_a_members_membership_and_its_own(github, pygithub):
+    member = github.org("acme").members[4]
+    github.inject("null_roles", logins=[member.login])
+
+    theirs = pygithub.get_user(member.login).get_organization_membership("acme")
+    own = pygithub.get_user().get_organization_membership("acme")
+
+    assert (theirs.state, theirs.role, theirs.user.id) == ("active", None, member.database_id)
+    assert (own.state, own.role) == ("active", "admin")

@@ -7,6 +7,7 @@ import json
 
 import pytest
 import requests
+from github import Auth, BadCredentialsException, Github, GithubException, GithubIntegration, UnknownObjectException
 from githubkit import AppAuthStrategy, GitHub
 from jsonschema import Draft202012Validator, FormatChecker
 from requests.utils import parse_header_links
@@ -248,7 +249,6 @@ def kit_app(github):
 
 
 def test_githubkit_lists_reads_and_redelivers_the_apps_deliveries(github, receiver, installed, kit_app):
-    """PyGithub is not among the project's dependencies; githubkit stands for a client nobody here wrote."""
     receiver.status = 500
     control(github, "POST", "orgs/acme/changes", add=2)
     attempts(github, 3)
@@ -264,3 +264,64 @@ def test_githubkit_lists_reads_and_redelivers_the_apps_deliveries(github, receiv
     assert (detail.guid, detail.status_code) == (failed[0].guid, 500)
     assert redelivered.status_code == 202
     assert attempts(github, 4)[0]["redelivery"] is True
+
+
+@pytest.fixture
+def pygithub_app(github):
+    """PyGithub as the App, signing its JWTs with the App's private key."""
+    auth = Auth.AppAuth(github.app.id, github.app.private_key_pem)
+    with GithubIntegration(auth=auth, base_url=github.url) as client:
+        yield client
+
+
+def test_pygithub_reads_and_redelivers_the_apps_deliveries(github, receiver, installed, pygithub_app):
+    """PyGithub has no method of its own for the deliveries API: its requester, with the App's JWT,
+    sends the calls as PyGithub sends any other."""
+    receiver.status = 500
+    control(github, "POST", "orgs/acme/changes", add=1)
+    attempts(github, 2)
+    receiver.status = 200
+
+    _, listed = pygithub_app.requester.requestJsonAndCheck("GET", "/app/hook/deliveries", {"per_page": 100})
+    failed = next(item for item in listed if item["status_code"] == 500)
+    status, _, _ = pygithub_app.requester.requestJson("POST", f"/app/hook/deliveries/{failed['id']}/attempts")
+
+    assert [item["status"] for item in listed] == ["Invalid HTTP Response: 500", "OK"]
+    assert status == 202
+    assert attempts(github, 3)[0]["guid"] == failed["guid"]
+
+
+def test_pygithub_sees_an_installation_suspended_then_gone(github, installed, pygithub_app):
+    github.suspend_installation(installed.id)
+    suspended = pygithub_app.get_app_installation(installed.id)
+    github.uninstall_app(installed.id)
+
+    assert suspended.id == installed.id
+    assert suspended.raw_data["suspended_at"] is not None
+    with pytest.raises(UnknownObjectException):
+        pygithub_app.get_app_installation(installed.id).id  # noqa: B018 (PyGithub reads lazily)
+
+
+def test_pygithub_mints_a_new_token_once_the_old_ones_are_revoked(github, installed, pygithub_app):
+    old = pygithub_app.get_access_token(installed.id).token
+    github.revoke_installation_tokens(installed.id)
+    new = pygithub_app.get_access_token(installed.id).token
+
+    as_old, as_new = (Github(auth=Auth.Token(token), base_url=github.url, retry=None) for token in (old, new))
+    with pytest.raises(BadCredentialsException):
+        as_old.get_organization("acme").get_members().totalCount  # noqa: B018
+    assert as_new.get_organization("acme").get_members().totalCount == 250
+
+
+def test_pygithub_is_refused_the_members_until_new_permissions_are_accepted(github, installed, pygithub_app):
+    github.request_permissions(installed.id)
+    token = pygithub_app.get_access_token(installed.id).token
+    client = Github(auth=Auth.Token(token), base_url=github.url, retry=None)
+
+    with pytest.raises(GithubException) as refused:
+        list(client.get_organization("acme").get_members())
+    github.accept_new_permissions(installed.id)
+
+    assert refused.value.status == 403
+    assert refused.value.data["message"] == "Resource not accessible by integration"
+    assert client.get_organization("acme").get_members().totalCount == 250
