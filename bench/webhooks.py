@@ -11,10 +11,8 @@ counted: a server that receives webhooks has long been running."""
 
 import json
 import os
-import threading
 import time
 import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import requests
 
@@ -129,8 +127,9 @@ def _delivery(organization_id, member):
 def _healing_pass(simulator):
     """1,000 deliveries to a receiver that answers at once, 100 of them lost; then one pass."""
     from integrations import healing
+    from tests.github_webhooks import Receiver
 
-    receiver = _Receiver()
+    receiver = Receiver()  # answers at once: the pass is measured, not the product's apply
     try:
         control(simulator, "app", {"webhook_url": receiver.url, "webhook_secret": SECRET})
         control(simulator, "latency", {"ms": 0})  # making the deliveries is not what is measured
@@ -171,29 +170,6 @@ def _wait_for_attempts(simulator, count, timeout=120):
         if time.time() > deadline:
             raise TimeoutError(f"the simulator did not attempt {count} deliveries")
         time.sleep(0.2)
-
-
-class _Receiver:
-    """A webhook receiver that answers 202 at once: the pass is measured, not the product's apply."""
-
-    def __init__(self):
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):
-                self.rfile.read(int(self.headers["Content-Length"]))
-                self.send_response(202)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/github/webhook/"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
 
 
 def _bench_team(organization_id, token):

@@ -221,6 +221,8 @@ class Webhooks:
             else:
                 answer = _post(job.url, headers, delivery.body)
             with self._lock:
+                if self._deliveries.get(delivery.guid) is not delivery:
+                    continue  # cleared by a reset while it was sent: the next test must not see it
                 attempt = Attempt(
                     next(self._attempt_ids),
                     delivery,

@@ -15,9 +15,11 @@ from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
 from github_simulator import Simulator
+from integrations.github import app
 from integrations.models import GitHubIntegration
 from teams.models import Membership, Team
 from tests import programs
+from tests.github_webhooks import SECRET, Receiver
 
 # GitHub's API descriptions, the parts the product and the simulator use (README.md there says whence).
 GITHUB_DESCRIPTIONS = Path(__file__).resolve().parent / "vendor" / "github"
@@ -178,6 +180,39 @@ def github_client(github, github_token):
     from integrations.github.client import GitHubClient
 
     return GitHubClient(github_token, api_url=github.url, graphql_url=f"{github.url}/graphql", backoff_factor=0)
+
+
+@pytest.fixture
+def webhook_receiver(github):
+    """Where the simulator, as the App, delivers its webhooks (tests/github_webhooks.py:Receiver)."""
+    receiver = Receiver()
+    github.app.configure(webhook_url=receiver.url, webhook_secret=SECRET)
+    yield receiver
+    receiver.close()
+
+
+@pytest.fixture
+def simulator_app(github, settings):
+    """This server's GitHub App is the simulator's (its id, slug, key and client), every GitHub URL is
+    the simulator's and the webhook secret the tests'. Returns those settings, for the processes a test
+    starts; no installation token is kept before or after."""
+    registration = github.app
+    app_settings = {
+        "GITHUB_API_URL": github.url,
+        "GITHUB_WEB_URL": github.url,
+        "GITHUB_GRAPHQL_URL": f"{github.url}/graphql",
+        "GITHUB_APP_ID": str(registration.id),
+        "GITHUB_APP_SLUG": registration.slug,
+        "GITHUB_APP_PRIVATE_KEY": registration.private_key_pem,
+        "GITHUB_APP_CLIENT_ID": registration.client_id,
+        "GITHUB_APP_CLIENT_SECRET": registration.client_secret,
+        "GITHUB_WEBHOOK_SECRET": SECRET,
+    }
+    for name, value in app_settings.items():
+        setattr(settings, name, value)
+    app.forget_installation_tokens()
+    yield app_settings
+    app.forget_installation_tokens()
 
 
 @pytest.fixture

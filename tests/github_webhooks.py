@@ -3,6 +3,10 @@ tests/vendor/github/), signed with the tests' secret."""
 
 import hashlib
 import hmac
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from tests.helpers import wait_for
 
 SECRET = "webhook-test-secret"
 NEWCOMER = {"id": 9_000_001, "login": "newcomer", "node_id": "U_kgDOAIlUwQ"}
@@ -64,3 +68,41 @@ def installation_event(action, installation_id):
 
 def signed(body, secret=SECRET):
     return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+class Receiver:
+    """A webhook receiver on a port of its own: records every delivery (its headers and body) and
+    answers with self.status. Where the simulator, as the App, delivers when a test is not about
+    what the product does with a delivery."""
+
+    def __init__(self):
+        self.deliveries = []
+        self.status = 200
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                receiver.deliveries.append((self.headers, body))
+                self.send_response(receiver.status)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/github/webhook/"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    @property
+    def guids(self) -> list[str]:
+        return [headers["X-GitHub-Delivery"] for headers, _ in self.deliveries]
+
+    def wait_for(self, count):
+        wait_for(lambda: len(self.deliveries) >= count, timeout=15, message=f"{count} deliveries")
+        return self.deliveries
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()

@@ -2,12 +2,11 @@
 itself, so a pass asks it for the App's recent deliveries and has each failed one sent again, once;
 and the schedule rechecks suspended installations, whose `unsuspend` may never have come.
 
-The simulator is the GitHub App and sends its deliveries to a receiver of the test's, which answers
-as it is told; the healing pass talks to the simulator's deliveries API over HTTP."""
+The simulator is the GitHub App and sends its deliveries to a receiver of the test's
+(tests/github_webhooks.py), which answers as it is told; the healing pass talks to the simulator's
+deliveries API over HTTP."""
 
-import threading
 from datetime import timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from cryptography.hazmat.primitives import serialization
@@ -15,9 +14,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from django.utils import timezone
 
 from integrations import healing, schedule
-from integrations.github import app
 from integrations.models import GitHubIntegration, MemberSyncRun, WebhookHealing
-from tests.github_webhooks import SECRET
 from tests.helpers import wait_for
 
 # On PostgreSQL too (.ci/run): one pass a period is claimed by a unique slot.
@@ -26,51 +23,12 @@ pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 PERIOD = timedelta(minutes=10)
 
 
-class Receiver:
-    """Where the simulator delivers: records each delivery's guid and answers with self.status."""
-
-    def __init__(self):
-        self.guids: list[str] = []
-        self.status = 202
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):
-                self.rfile.read(int(self.headers["Content-Length"]))
-                receiver.guids.append(self.headers["X-GitHub-Delivery"])
-                self.send_response(receiver.status)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/github/webhook/"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-
 @pytest.fixture
-def simulated_app(github, settings):
-    """This server's GitHub App is the simulator's, and its deliveries go to a receiver."""
-    registration = github.app
-    settings.GITHUB_API_URL = settings.GITHUB_WEB_URL = github.url
-    settings.GITHUB_GRAPHQL_URL = f"{github.url}/graphql"
-    settings.GITHUB_APP_ID = str(registration.id)
-    settings.GITHUB_APP_SLUG = registration.slug
-    settings.GITHUB_APP_PRIVATE_KEY = registration.private_key_pem
-    settings.GITHUB_APP_CLIENT_ID = registration.client_id
-    settings.GITHUB_APP_CLIENT_SECRET = registration.client_secret
-    settings.GITHUB_WEBHOOK_SECRET = SECRET
+def healing_app(github, simulator_app, webhook_receiver, settings):
+    """The simulator is this server's GitHub App, delivering to a receiver; a healing pass a period."""
     settings.GITHUB_WEBHOOK_HEALING_SECONDS = int(PERIOD.total_seconds())
-    receiver = Receiver()
-    registration.configure(webhook_url=receiver.url, webhook_secret=SECRET)
-    github.receiver = receiver
-    app.forget_installation_tokens()
-    yield github
-    app.forget_installation_tokens()
-    receiver.server.shutdown()
-    receiver.server.server_close()
+    github.receiver = webhook_receiver
+    return github
 
 
 def attempts_of(github, guid):
@@ -81,7 +39,7 @@ def installed(github):
     """The App installed on acme, its `installation.created` delivered and forgotten by the receiver."""
     installation = github.install_app("acme")
     wait_for(lambda: github.receiver.guids, timeout=15, message="installation.created delivered")
-    github.receiver.guids.clear()
+    github.receiver.deliveries.clear()
     return installation
 
 
@@ -92,8 +50,8 @@ def removal(github):
     return guid
 
 
-def test_a_lost_delivery_is_redelivered_once(simulated_app):
-    github = simulated_app
+def test_a_lost_delivery_is_redelivered_once(healing_app):
+    github = healing_app
     installed(github)
     github.webhooks.lose()
     lost = removal(github)
@@ -111,8 +69,8 @@ def test_a_lost_delivery_is_redelivered_once(simulated_app):
     assert github.receiver.guids == [lost]
 
 
-def test_a_redelivery_that_failed_too_is_not_asked_for_again(simulated_app):
-    github = simulated_app
+def test_a_redelivery_that_failed_too_is_not_asked_for_again(healing_app):
+    github = healing_app
     installed(github)
     github.receiver.status = 503
     failed = removal(github)
@@ -122,8 +80,8 @@ def test_a_redelivery_that_failed_too_is_not_asked_for_again(simulated_app):
     assert healing.heal_webhooks(now=timezone.now() + PERIOD).redelivered_count == 0
 
 
-def test_a_delivery_this_server_refused_as_malformed_is_left_alone(simulated_app):
-    github = simulated_app
+def test_a_delivery_this_server_refused_as_malformed_is_left_alone(healing_app):
+    github = healing_app
     installed(github)
     github.receiver.status = 400
     removal(github)
@@ -131,8 +89,8 @@ def test_a_delivery_this_server_refused_as_malformed_is_left_alone(simulated_app
     assert healing.heal_webhooks().redelivered_count == 0
 
 
-def test_delivered_deliveries_are_not_asked_for_again(simulated_app):
-    github = simulated_app
+def test_delivered_deliveries_are_not_asked_for_again(healing_app):
+    github = healing_app
     installed(github)
     removal(github)
 
@@ -140,8 +98,8 @@ def test_delivered_deliveries_are_not_asked_for_again(simulated_app):
     assert len(github.receiver.guids) == 1
 
 
-def test_one_pass_a_period_however_many_workers_look(simulated_app):
-    github = simulated_app
+def test_one_pass_a_period_however_many_workers_look(healing_app):
+    github = healing_app
     installed(github)
     now = timezone.now()
 
@@ -152,7 +110,7 @@ def test_one_pass_a_period_however_many_workers_look(simulated_app):
     assert len(deliveries_listed) == 1
 
 
-def test_without_the_app_or_a_period_nothing_is_asked(simulated_app, settings):
+def test_without_the_app_or_a_period_nothing_is_asked(healing_app, settings):
     settings.GITHUB_WEBHOOK_HEALING_SECONDS = 0
     assert healing.heal_webhooks() is None
     settings.GITHUB_WEBHOOK_HEALING_SECONDS, settings.GITHUB_APP_ID = 600, ""
@@ -160,7 +118,7 @@ def test_without_the_app_or_a_period_nothing_is_asked(simulated_app, settings):
     assert not WebhookHealing.objects.exists()
 
 
-def test_a_pass_github_refuses_says_why(simulated_app, settings):
+def test_a_pass_github_refuses_says_why(healing_app, settings):
     # A key that is not the App's: GitHub refuses its JWT.
     settings.GITHUB_APP_PRIVATE_KEY = (
         rsa.generate_private_key(public_exponent=65537, key_size=2048)
@@ -181,9 +139,9 @@ URL = "/t/acme/github/members/"
 
 
 def test_the_members_page_says_when_lost_deliveries_were_checked_and_its_own_redelivered(
-    client, bob, integration, simulated_app
+    client, bob, integration, healing_app
 ):
-    installation = simulated_app.install_app("acme")
+    installation = healing_app.install_app("acme")
     GitHubIntegration.objects.filter(pk=integration.pk).update(connection="app", installation_id=installation.id)
     WebhookHealing.objects.create(
         slot=1, finished_at=timezone.now() - timedelta(minutes=3), redelivered_count=2,
@@ -199,7 +157,7 @@ def test_the_members_page_says_when_lost_deliveries_were_checked_and_its_own_red
     assert "Lost deliveries last checked 3\xa0minutes ago: 1 redelivered (organization.member_removed)" in page
 
 
-def test_the_members_page_says_when_none_were_lost(client, bob, integration, simulated_app):
+def test_the_members_page_says_when_none_were_lost(client, bob, integration, healing_app):
     GitHubIntegration.objects.filter(pk=integration.pk).update(connection="app", installation_id=1)
     WebhookHealing.objects.create(slot=1, finished_at=timezone.now())
     client.force_login(bob)
@@ -211,9 +169,9 @@ def test_the_members_page_says_when_none_were_lost(client, bob, integration, sim
 
 
 @pytest.fixture
-def app_integration(integration, simulated_app, settings):
+def app_integration(integration, healing_app, settings):
     settings.MEMBER_SYNC_EVERY_SECONDS = 24 * 3600
-    installation = simulated_app.install_app("acme")
+    installation = healing_app.install_app("acme")
     GitHubIntegration.objects.filter(pk=integration.pk).update(
         connection="app", installation_id=installation.id, next_full_sync_at=timezone.now() - timedelta(minutes=1)
     )
@@ -227,9 +185,9 @@ def suspended_on_our_side(integration):
 
 
 def test_a_lost_unsuspend_is_found_and_the_integration_synced_at_the_next_schedule_pass(
-    app_integration, simulated_app, broker
+    app_integration, healing_app, broker
 ):
-    github = simulated_app
+    github = healing_app
     github.suspend_installation(app_integration.installation.id)
     suspended_on_our_side(app_integration)
     github.webhooks.lose()
@@ -242,8 +200,8 @@ def test_a_lost_unsuspend_is_found_and_the_integration_synced_at_the_next_schedu
     assert MemberSyncRun.objects.get().trigger == MemberSyncRun.Trigger.SCHEDULE
 
 
-def test_an_installation_still_suspended_is_asked_about_again_a_period_later(app_integration, simulated_app, broker):
-    simulated_app.suspend_installation(app_integration.installation.id)
+def test_an_installation_still_suspended_is_asked_about_again_a_period_later(app_integration, healing_app, broker):
+    healing_app.suspend_installation(app_integration.installation.id)
     suspended_on_our_side(app_integration)
     now = timezone.now()
 
@@ -255,16 +213,16 @@ def test_an_installation_still_suspended_is_asked_about_again_a_period_later(app
     assert app_integration.next_full_sync_at == now + timedelta(days=1)
     asked = [
         target
-        for _, target in simulated_app.requests
+        for _, target in healing_app.requests
         if target == f"/app/installations/{app_integration.installation.id}"
     ]
     assert len(asked) == 1
 
 
-def test_an_installation_the_recheck_finds_gone_disconnects_saying_so(app_integration, simulated_app, broker):
+def test_an_installation_the_recheck_finds_gone_disconnects_saying_so(app_integration, healing_app, broker):
     suspended_on_our_side(app_integration)
-    simulated_app.webhooks.lose()
-    simulated_app.uninstall_app(app_integration.installation.id)
+    healing_app.webhooks.lose()
+    healing_app.uninstall_app(app_integration.installation.id)
 
     assert schedule.queue_due_full_syncs() == 0
 

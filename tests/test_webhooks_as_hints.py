@@ -8,11 +8,10 @@ import uuid
 import pytest
 import requests
 
-from integrations.github import app
 from integrations.models import GitHubIntegration, GitHubMember, MemberSyncRun
 from tests import github_webhooks
 from tests.helpers import wait_for
-from tests.stack import github_environment, stack_environment, web_server, worker
+from tests.stack import stack_environment, web_server, worker
 from tests.test_webhooks import about, synced
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -21,30 +20,10 @@ WEBHOOK = MemberSyncRun.Trigger.WEBHOOK
 
 
 @pytest.fixture
-def app_settings(github, settings):
-    """This server's GitHub App is the simulator's: the settings of this process, and of those the test starts."""
-    registration = github.app
-    app_settings = {
-        "GITHUB_APP_ID": str(registration.id),
-        "GITHUB_APP_SLUG": registration.slug,
-        "GITHUB_APP_PRIVATE_KEY": registration.private_key_pem,
-        "GITHUB_APP_CLIENT_ID": registration.client_id,
-        "GITHUB_APP_CLIENT_SECRET": registration.client_secret,
-        "GITHUB_WEBHOOK_SECRET": github_webhooks.SECRET,
-    }
-    for name, value in app_settings.items():
-        setattr(settings, name, value)
-    app.forget_installation_tokens()
-    yield app_settings
-    app.forget_installation_tokens()
-
-
-@pytest.fixture
-def env(github, broker, app_settings):
+def env(github, broker, simulator_app):
     return stack_environment(
         DEBUG=1,
-        **github_environment(github),
-        **app_settings,
+        **simulator_app,
         # A healing pass every second, looked for five times a second; no scheduled full sync, which
         # would hide what the deliveries did.
         GITHUB_WEBHOOK_HEALING_SECONDS=1,

@@ -19,25 +19,8 @@ from integrations.github.errors import (
 )
 from integrations.models import GitHubIntegration, GitHubMember
 from integrations.sync import github_client
-from tests.github.test_simulator_app import SECRET, Receiver
 from tests.helpers import wait_for
 from tests.syncing import sync
-
-
-@pytest.fixture
-def simulated_app(github, settings):
-    """This server's GitHub App is the simulator's: its id, key and client, every GitHub URL on it."""
-    registration = github.app
-    settings.GITHUB_API_URL = settings.GITHUB_WEB_URL = github.url
-    settings.GITHUB_GRAPHQL_URL = f"{github.url}/graphql"
-    settings.GITHUB_APP_ID = str(registration.id)
-    settings.GITHUB_APP_SLUG = registration.slug
-    settings.GITHUB_APP_PRIVATE_KEY = registration.private_key_pem
-    settings.GITHUB_APP_CLIENT_ID = registration.client_id
-    settings.GITHUB_APP_CLIENT_SECRET = registration.client_secret
-    app.forget_installation_tokens()
-    yield github
-    app.forget_installation_tokens()
 
 
 def installation_client(github, installation_id):
@@ -51,8 +34,9 @@ def installation_client(github, installation_id):
     )
 
 
-def test_an_installation_that_may_not_read_members_is_told_to_have_an_owner_accept_the_permission(simulated_app):
-    github = simulated_app
+def test_an_installation_that_may_not_read_members_is_told_to_have_an_owner_accept_the_permission(
+    github, simulator_app
+):
     installation = github.install_app("acme")
     github.request_permissions(installation.id)
     member = github.org("acme").members[4].login
@@ -74,17 +58,18 @@ def minted_since(github, before):
 
 
 @pytest.fixture
-def app_integration(simulated_app, integration):
+def app_integration(github, simulator_app, integration):
     """Acme's integration connected through the App installed on the simulator's acme."""
-    installation = simulated_app.install_app("acme")
+    installation = github.install_app("acme")
     integration.connection, integration.installation_id = GitHubIntegration.Connection.APP, installation.id
     integration.access_token = ""
     integration.save()
     return integration
 
 
-def test_a_revoked_installation_token_is_minted_again_once_and_the_sync_completes(simulated_app, app_integration):
-    github = simulated_app
+def test_a_revoked_installation_token_is_minted_again_once_and_the_sync_completes(
+    github, simulator_app, app_integration
+):
     client = github_client(app_integration)
     github.revoke_installation_tokens(app_integration.installation_id)
     before = len(github.requests)
@@ -96,8 +81,9 @@ def test_a_revoked_installation_token_is_minted_again_once_and_the_sync_complete
     assert GitHubMember.objects.filter(integration=app_integration, is_active=True).count() == 250
 
 
-def test_an_installation_token_refused_again_once_renewed_says_to_install_the_app_again(simulated_app, app_integration):
-    github = simulated_app
+def test_an_installation_token_refused_again_once_renewed_says_to_install_the_app_again(
+    github, simulator_app, app_integration
+):
     client = github_client(app_integration)
     github.inject("bad_credentials", times=2, path="/graphql")
     before = len(github.requests)
@@ -110,8 +96,7 @@ def test_an_installation_token_refused_again_once_renewed_says_to_install_the_ap
     assert "Reconnect GitHub" not in str(refused.value)
 
 
-def test_an_installation_suspended_during_a_run_is_told_as_suspended(simulated_app, app_integration):
-    github = simulated_app
+def test_an_installation_suspended_during_a_run_is_told_as_suspended(github, simulator_app, app_integration):
     client = github_client(app_integration)
     github.suspend_installation(app_integration.installation_id)
 
@@ -119,15 +104,6 @@ def test_an_installation_suspended_during_a_run_is_told_as_suspended(simulated_a
         sync(app_integration, client=client)
 
     assert refused.value.kind == "suspended"
-
-
-@pytest.fixture
-def receiver(simulated_app):
-    receiver = Receiver()
-    simulated_app.app.configure(webhook_url=receiver.url, webhook_secret=SECRET)
-    yield receiver
-    receiver.server.shutdown()
-    receiver.server.server_close()
 
 
 def recorded(github, count):
@@ -139,9 +115,8 @@ def listed_pages(github, before):
 
 
 def test_hook_deliveries_are_every_attempt_since_a_time_newest_first_page_after_page(
-    simulated_app, receiver, monkeypatch
+    github, simulator_app, webhook_receiver, monkeypatch
 ):
-    github = simulated_app
     monkeypatch.setattr(app, "HOOK_DELIVERIES_PAGE_SIZE", 2)
     github.install_app("acme")
     github.webhooks.lose(1)
@@ -164,8 +139,7 @@ def test_hook_deliveries_are_every_attempt_since_a_time_newest_first_page_after_
     assert len(listed_pages(github, before)) == 4
 
 
-def test_a_failed_delivery_is_redelivered_under_its_guid(simulated_app, receiver):
-    github = simulated_app
+def test_a_failed_delivery_is_redelivered_under_its_guid(github, simulator_app, webhook_receiver):
     github.install_app("acme")
     github.webhooks.lose(1)
     guid = github.add_members("acme", 1)[1][0]
@@ -174,14 +148,13 @@ def test_a_failed_delivery_is_redelivered_under_its_guid(simulated_app, receiver
 
     app.redeliver(failed.id)
 
-    receiver.wait_for(2)
-    assert receiver.deliveries[1][0]["X-GitHub-Delivery"] == guid
+    webhook_receiver.wait_for(2)
+    assert webhook_receiver.deliveries[1][0]["X-GitHub-Delivery"] == guid
     with pytest.raises(GitHubError):
         app.redeliver(1)
 
 
-def test_an_installation_is_read_with_its_suspension_and_none_once_uninstalled(simulated_app, settings):
-    github = simulated_app
+def test_an_installation_is_read_with_its_suspension_and_none_once_uninstalled(github, simulator_app, settings):
     installation = github.install_app("acme")
 
     found = app.installation(installation.id)

@@ -13,7 +13,6 @@ import subprocess
 import sys
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -25,10 +24,10 @@ from jsonschema import Draft202012Validator, FormatChecker
 from github_simulator.app import GitHubApp
 from tests.conftest import GITHUB_PLANS, github_webhook_validator
 from tests.github.helpers import MEMBERS_QUERY, all_members, get, graphql, members_page
+from tests.github_webhooks import SECRET
 from tests.helpers import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
-SECRET = "webhook-secret"
 
 
 def app_jwt(github, *, key=None, iss=None, iat=None, exp=None):
@@ -66,43 +65,6 @@ def app_user_token(github):
         f"{github.url}/login/oauth/access_token", data=exchange, headers={"Accept": "application/json"}, timeout=10
     )
     return answer.json()
-
-
-class Receiver:
-    """A webhook receiver: records every delivery and answers with self.status."""
-
-    def __init__(self):
-        self.deliveries = []
-        self.status = 200
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                receiver.deliveries.append((self.headers, body))
-                self.send_response(receiver.status)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/github/webhook/"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def wait_for(self, count):
-        wait_for(lambda: len(self.deliveries) >= count, timeout=15, message=f"{count} deliveries")
-        return self.deliveries
-
-
-@pytest.fixture
-def receiver(github):
-    receiver = Receiver()
-    github.app.configure(webhook_url=receiver.url, webhook_secret=SECRET)
-    yield receiver
-    receiver.server.shutdown()
-    receiver.server.server_close()
 
 
 def test_it_mints_an_installation_token_for_the_apps_jwt(github):
@@ -296,12 +258,12 @@ def test_the_install_page_redirects_to_the_setup_url_with_the_installation_id(gi
     assert requests.get(f"{github.url}/apps/another-app/installations/new", timeout=10).status_code == 404
 
 
-def test_member_changes_are_delivered_signed_to_the_webhook_url(github, receiver):
+def test_member_changes_are_delivered_signed_to_the_webhook_url(github, webhook_receiver):
     installation = github.install_app("acme")
     removed_login = github.org("acme").members[5].login
 
     changed = control(github, "POST", "orgs/acme/changes", add=1, remove_logins=[removed_login], rename=2).json()
-    deliveries = receiver.wait_for(3)  # installation created, member_removed, member_added
+    deliveries = webhook_receiver.wait_for(3)  # installation created, member_removed, member_added
 
     guids = [headers["X-GitHub-Delivery"] for headers, _ in deliveries]
     assert len(set(guids)) == 3
@@ -338,15 +300,15 @@ def test_member_changes_are_delivered_signed_to_the_webhook_url(github, receiver
     ],
     ids=["member_added", "member_removed", "renamed", "deleted"],
 )
-def test_organization_deliveries_validate_against_githubs_webhook_schemas(github, receiver, change, schema):
+def test_organization_deliveries_validate_against_githubs_webhook_schemas(github, webhook_receiver, change, schema):
     github.install_app("acme")
-    receiver.wait_for(1)
+    webhook_receiver.wait_for(1)
 
     if change is None:
         answer = control(github, "DELETE", "orgs/acme").json()
     else:
         answer = control(github, "POST", "orgs/acme/changes", **change).json()
-    headers, body = receiver.wait_for(2)[1]
+    headers, body = webhook_receiver.wait_for(2)[1]
 
     assert answer["deliveries"] == [headers["X-GitHub-Delivery"]]
     assert headers["X-GitHub-Event"] == "organization"
@@ -357,14 +319,14 @@ def test_organization_deliveries_validate_against_githubs_webhook_schemas(github
         assert json.loads(body)["organization"]["login"] == "acme-corp"
 
 
-def test_installation_deliveries_validate_against_githubs_webhook_schemas(github, receiver):
+def test_installation_deliveries_validate_against_githubs_webhook_schemas(github, webhook_receiver):
     installation = github.install_app("acme")
-    receiver.wait_for(1)
+    webhook_receiver.wait_for(1)
     for action in ("suspend", "unsuspend"):
         control(github, "POST", f"app/installations/{installation.id}/{action}")
     control(github, "DELETE", f"app/installations/{installation.id}")
 
-    payloads = [json.loads(body) for _, body in receiver.wait_for(4)]
+    payloads = [json.loads(body) for _, body in webhook_receiver.wait_for(4)]
 
     assert [payload["action"] for payload in payloads] == ["created", "suspend", "unsuspend", "deleted"]
     for payload in payloads:
@@ -372,18 +334,18 @@ def test_installation_deliveries_validate_against_githubs_webhook_schemas(github
             github_webhook_validator(f"installation-{payload['action']}", plan).validate(payload)
 
 
-def test_a_redelivery_keeps_the_delivery_id_and_body(github, receiver):
+def test_a_redelivery_keeps_the_delivery_id_and_body(github, webhook_receiver):
     github.install_app("acme")
     guid = control(github, "POST", "orgs/acme/changes", add=1).json()["deliveries"][0]
-    receiver.wait_for(2)
-    receiver.status = 500
+    webhook_receiver.wait_for(2)
+    webhook_receiver.status = 500
     failed = control(github, "POST", f"deliveries/{guid}/redeliver")
-    receiver.wait_for(3)
+    webhook_receiver.wait_for(3)
     wait_for(
         lambda: control(github, "GET", f"deliveries/{guid}").json()["status"] == 500, timeout=10, message="the log"
     )
 
-    (first_headers, first_body), (again_headers, again_body) = receiver.deliveries[1:]
+    (first_headers, first_body), (again_headers, again_body) = webhook_receiver.deliveries[1:]
     logged = control(github, "GET", f"deliveries/{guid}").json()
 
     assert failed.status_code == 202
@@ -392,10 +354,10 @@ def test_a_redelivery_keeps_the_delivery_id_and_body(github, receiver):
     assert (logged["attempts"], logged["payload"]["action"]) == (2, "member_added")
 
 
-def test_installation_events_and_nothing_delivered_while_suspended(github, receiver):
+def test_installation_events_and_nothing_delivered_while_suspended(github, webhook_receiver):
     installation = github.install_app("acme")
     token = mint(github, installation.id).json()["token"]
-    receiver.wait_for(1)
+    webhook_receiver.wait_for(1)
 
     suspended = control(github, "POST", f"app/installations/{installation.id}/suspend").json()["deliveries"]
     quiet = control(github, "POST", "orgs/acme/changes", add=1).json()["deliveries"]
@@ -403,7 +365,7 @@ def test_installation_events_and_nothing_delivered_while_suspended(github, recei
     refused_token = get(github, "/orgs/acme", token).status_code
     unsuspended = control(github, "POST", f"app/installations/{installation.id}/unsuspend").json()["deliveries"]
     deleted = control(github, "DELETE", f"app/installations/{installation.id}").json()["deliveries"]
-    deliveries = receiver.wait_for(4)
+    deliveries = webhook_receiver.wait_for(4)
 
     assert quiet == []
     assert (refused_mint.status_code, refused_mint.json()["message"]) == (403, "This installation has been suspended")
@@ -414,7 +376,7 @@ def test_installation_events_and_nothing_delivered_while_suspended(github, recei
     assert mint(github, installation.id).status_code == 404
 
 
-def test_nothing_is_delivered_without_a_webhook_url_or_an_installation(github, receiver):
+def test_nothing_is_delivered_without_a_webhook_url_or_an_installation(github, webhook_receiver):
     without_installation = control(github, "POST", "orgs/acme/changes", add=1).json()["deliveries"]
     github.app.configure(webhook_url=None)
     github.install_app("acme")

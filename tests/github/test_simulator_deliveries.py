@@ -14,21 +14,12 @@ from requests.utils import parse_header_links
 
 from tests.conftest import GITHUB_PLANS, github_webhook_validator
 from tests.github.helpers import MEMBERS_QUERY, get, graphql
-from tests.github.test_simulator_app import SECRET, Receiver, as_app, control, mint
+from tests.github.test_simulator_app import as_app, control, mint
 from tests.helpers import wait_for
 
 
 @pytest.fixture
-def receiver(github):
-    receiver = Receiver()
-    github.app.configure(webhook_url=receiver.url, webhook_secret=SECRET)
-    yield receiver
-    receiver.server.shutdown()
-    receiver.server.server_close()
-
-
-@pytest.fixture
-def installed(github, receiver):
+def installed(github, webhook_receiver):
     """The App installed on acme, its `installation created` delivery received and recorded."""
     installation = github.install_app("acme")
     wait_for(lambda: len(github.webhooks.attempts()) == 1, timeout=15, message="the installation's delivery")
@@ -41,19 +32,19 @@ def attempts(github, count):
     return as_app(github, "GET", "/app/hook/deliveries").json()
 
 
-def delivered_guids(receiver):
-    return [headers["X-GitHub-Delivery"] for headers, _ in receiver.deliveries]
+def delivered_guids(webhook_receiver):
+    return [headers["X-GitHub-Delivery"] for headers, _ in webhook_receiver.deliveries]
 
 
-def test_every_attempt_is_listed_newest_first_with_its_outcome(github, receiver, installed):
+def test_every_attempt_is_listed_newest_first_with_its_outcome(github, webhook_receiver, installed):
     added = control(github, "POST", "orgs/acme/changes", add=1).json()["deliveries"]
-    receiver.wait_for(2)
-    receiver.status = 400
+    webhook_receiver.wait_for(2)
+    webhook_receiver.status = 400
     removed = control(github, "POST", "orgs/acme/changes", remove=1).json()["deliveries"]
 
     items = attempts(github, 3)
 
-    assert [item["guid"] for item in items] == removed + added + [delivered_guids(receiver)[0]]
+    assert [item["guid"] for item in items] == removed + added + [delivered_guids(webhook_receiver)[0]]
     assert [(item["status"], item["status_code"]) for item in items] == [
         ("Invalid HTTP Response: 400", 400),
         ("OK", 200),
@@ -74,9 +65,9 @@ def test_every_attempt_is_listed_newest_first_with_its_outcome(github, receiver,
 
 @pytest.mark.parametrize(("prefix", "plan"), [("", "api.github.com"), ("/api/v3", "ghes")], ids=GITHUB_PLANS)
 def test_delivery_bodies_validate_against_githubs_response_schemas(
-    github, receiver, installed, github_rest_schema, prefix, plan
+    github, webhook_receiver, installed, github_rest_schema, prefix, plan
 ):
-    receiver.status = 500
+    webhook_receiver.status = 500
     control(github, "POST", "orgs/acme/changes", add=1)
     item = attempts(github, 2)[0]
 
@@ -96,7 +87,7 @@ def test_delivery_bodies_validate_against_githubs_response_schemas(
         Draft202012Validator(schema, format_checker=FormatChecker()).validate(response.json())
 
 
-def test_deliveries_are_paged_by_the_cursor_of_the_link_header(github, receiver, installed):
+def test_deliveries_are_paged_by_the_cursor_of_the_link_header(github, webhook_receiver, installed):
     control(github, "POST", "orgs/acme/changes", add=4)
     everything = attempts(github, 5)
 
@@ -114,31 +105,33 @@ def test_deliveries_are_paged_by_the_cursor_of_the_link_header(github, receiver,
     assert "per_page=2" in first_link[0]["url"]
 
 
-def test_a_deliverys_detail_holds_the_request_sent_and_the_receivers_answer(github, receiver, installed):
+def test_a_deliverys_detail_holds_the_request_sent_and_the_receivers_answer(github, webhook_receiver, installed):
     guid = control(github, "POST", "orgs/acme/changes", add=1).json()["deliveries"][0]
     item = attempts(github, 2)[0]
 
     detail = as_app(github, "GET", f"/app/hook/deliveries/{item['id']}").json()
 
-    _, body = receiver.wait_for(2)[1]
+    _, body = webhook_receiver.wait_for(2)[1]
     assert detail["guid"] == guid
-    assert detail["url"] == receiver.url
+    assert detail["url"] == webhook_receiver.url
     assert detail["request"]["payload"] == json.loads(body)
     assert detail["request"]["headers"]["X-GitHub-Delivery"] == guid
     assert as_app(github, "GET", "/app/hook/deliveries/1").status_code == 404
 
 
-def test_a_redelivery_by_id_sends_the_same_body_under_the_same_guid_as_a_new_attempt(github, receiver, installed):
-    receiver.status = 503
+def test_a_redelivery_by_id_sends_the_same_body_under_the_same_guid_as_a_new_attempt(
+    github, webhook_receiver, installed
+):
+    webhook_receiver.status = 503
     guid = control(github, "POST", "orgs/acme/changes", add=1).json()["deliveries"][0]
     failed = attempts(github, 2)[0]
-    receiver.status = 200
+    webhook_receiver.status = 200
 
     answer = as_app(github, "POST", f"/app/hook/deliveries/{failed['id']}/attempts")
     items = attempts(github, 3)
 
     assert answer.status_code == 202
-    (_, first), (again_headers, again) = receiver.wait_for(3)[1:]
+    (_, first), (again_headers, again) = webhook_receiver.wait_for(3)[1:]
     assert (again_headers["X-GitHub-Delivery"], again) == (guid, first)
     assert [(item["guid"], item["redelivery"], item["status"]) for item in items[:2]] == [
         (guid, True, "OK"),
@@ -147,25 +140,25 @@ def test_a_redelivery_by_id_sends_the_same_body_under_the_same_guid_as_a_new_att
     assert items[0]["id"] != failed["id"]
 
 
-def test_a_lost_delivery_is_a_failed_attempt_that_never_reached_the_receiver(github, receiver, installed):
+def test_a_lost_delivery_is_a_failed_attempt_that_never_reached_the_receiver(github, webhook_receiver, installed):
     control(github, "POST", "deliveries/lose", times=1)
     lost = control(github, "POST", "orgs/acme/changes", add=1).json()["deliveries"][0]
     arrived = control(github, "POST", "orgs/acme/changes", add=1).json()["deliveries"][0]
 
     items = attempts(github, 3)
 
-    receiver.wait_for(2)
-    assert delivered_guids(receiver)[1:] == [arrived]
+    webhook_receiver.wait_for(2)
+    assert delivered_guids(webhook_receiver)[1:] == [arrived]
     by_guid = {item["guid"]: item for item in items}
     assert (by_guid[lost]["status_code"], by_guid[lost]["status"]) == (0, "failed to connect to host")
     assert by_guid[arrived]["status"] == "OK"
     # GitHub never redelivers by itself; asked to, it does.
     as_app(github, "POST", f"/app/hook/deliveries/{by_guid[lost]['id']}/attempts")
-    receiver.wait_for(3)
-    assert delivered_guids(receiver)[2] == lost
+    webhook_receiver.wait_for(3)
+    assert delivered_guids(webhook_receiver)[2] == lost
 
 
-def test_held_deliveries_arrive_on_release_in_the_order_asked(github, receiver, installed):
+def test_held_deliveries_arrive_on_release_in_the_order_asked(github, webhook_receiver, installed):
     github.webhooks.hold()
     first = github.add_members("acme", 3)[1]
     control(github, "POST", "deliveries/release", order="reversed")
@@ -175,19 +168,19 @@ def test_held_deliveries_arrive_on_release_in_the_order_asked(github, receiver, 
     second = github.add_members("acme", 2)[1]
     held = list(github.webhooks.attempts())
     github.webhooks.release(order="sent")
-    receiver.wait_for(6)
+    webhook_receiver.wait_for(6)
 
-    assert delivered_guids(receiver)[1:] == list(reversed(first)) + second
+    assert delivered_guids(webhook_receiver)[1:] == list(reversed(first)) + second
     assert len(held) == 4  # the installation's and the first three: the held ones were not attempted
 
 
-def test_a_delivery_resent_as_new_has_the_same_body_under_a_new_guid(github, receiver, installed):
+def test_a_delivery_resent_as_new_has_the_same_body_under_a_new_guid(github, webhook_receiver, installed):
     guid = control(github, "POST", "orgs/acme/changes", add=1).json()["deliveries"][0]
-    receiver.wait_for(2)
+    webhook_receiver.wait_for(2)
 
     replay = control(github, "POST", f"deliveries/{guid}/resend_as_new")
 
-    (_, original), (replay_headers, replayed) = receiver.wait_for(3)[1:]
+    (_, original), (replay_headers, replayed) = webhook_receiver.wait_for(3)[1:]
     assert replay.status_code == 202
     assert replay_headers["X-GitHub-Delivery"] == replay.json()["guid"] != guid
     assert replayed == original
@@ -195,7 +188,7 @@ def test_a_delivery_resent_as_new_has_the_same_body_under_a_new_guid(github, rec
 
 
 def test_new_permissions_not_accepted_keep_every_token_of_the_installation_from_the_members(
-    github, receiver, installed
+    github, webhook_receiver, installed
 ):
     before = mint(github, installed.id).json()["token"]
     control(github, "POST", f"app/installations/{installed.id}/request_permissions")
@@ -221,7 +214,7 @@ def test_new_permissions_not_accepted_keep_every_token_of_the_installation_from_
 
     accepted = control(github, "POST", f"app/installations/{installed.id}/accept_new_permissions").json()
 
-    headers, body = receiver.wait_for(2)[1]
+    headers, body = webhook_receiver.wait_for(2)[1]
     assert accepted["deliveries"] == [headers["X-GitHub-Delivery"]]
     assert json.loads(body)["action"] == "new_permissions_accepted"
     for plan in GITHUB_PLANS:
@@ -248,11 +241,11 @@ def kit_app(github):
         yield client
 
 
-def test_githubkit_lists_reads_and_redelivers_the_apps_deliveries(github, receiver, installed, kit_app):
-    receiver.status = 500
+def test_githubkit_lists_reads_and_redelivers_the_apps_deliveries(github, webhook_receiver, installed, kit_app):
+    webhook_receiver.status = 500
     control(github, "POST", "orgs/acme/changes", add=2)
     attempts(github, 3)
-    receiver.status = 200
+    webhook_receiver.status = 200
 
     listed = list(kit_app.rest.paginate(kit_app.rest.apps.list_webhook_deliveries, per_page=2))
     failed = [item for item in listed if item.status != "OK"]
@@ -274,13 +267,13 @@ def pygithub_app(github):
         yield client
 
 
-def test_pygithub_reads_and_redelivers_the_apps_deliveries(github, receiver, installed, pygithub_app):
+def test_pygithub_reads_and_redelivers_the_apps_deliveries(github, webhook_receiver, installed, pygithub_app):
     """PyGithub has no method of its own for the deliveries API: its requester, with the App's JWT,
     sends the calls as PyGithub sends any other."""
-    receiver.status = 500
+    webhook_receiver.status = 500
     control(github, "POST", "orgs/acme/changes", add=1)
     attempts(github, 2)
-    receiver.status = 200
+    webhook_receiver.status = 200
 
     _, listed = pygithub_app.requester.requestJsonAndCheck("GET", "/app/hook/deliveries", {"per_page": 100})
     failed = next(item for item in listed if item["status_code"] == 500)
