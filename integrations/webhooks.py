@@ -14,7 +14,7 @@ names, and enqueue it.
 
 import hashlib
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 
 from django.conf import settings
@@ -160,9 +160,8 @@ def apply_member_change(integration: GitHubIntegration, change: MemberChange) ->
     def read_and_write() -> SyncResult:
         with github_client(integration) as client:
             member = member_now(client, integration, user)
-        if member is None:
-            return _write_absent(integration, user)
-        return _write_present(integration, member)
+        result = _write_absent(integration, user) if member is None else _write_present(integration, member)
+        return replace(result, api_calls=client.api_calls)
 
     return runs.run_webhook_change(integration=integration, apply=read_and_write)
 
@@ -172,7 +171,8 @@ def member_now(client: GitHubClient, integration: GitHubIntegration, user: User)
     moment: the account is the id, so a login that finds no membership, or someone else's, is looked
     up again under the account's and the organization's current names before it counts as gone."""
     login = integration.organization_login
-    membership = client.organization_membership(login, user.login)
+    asked = (login, user.login)
+    membership = client.organization_membership(*asked)
     if membership is not None and membership.user_id == user.id:
         return membership.member
     if integration.organization_id is not None:
@@ -183,6 +183,8 @@ def member_now(client: GitHubClient, integration: GitHubIntegration, user: User)
     user_login = client.user_login(user.id)
     if user_login is None:
         return None  # the account was deleted
+    if (login, user_login) == asked:
+        return None  # the same names, the same answer
     membership = client.organization_membership(login, user_login)
     return membership.member if membership is not None and membership.user_id == user.id else None
 

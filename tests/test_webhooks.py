@@ -305,7 +305,9 @@ def test_member_added_stores_the_member_as_github_has_them_in_a_webhook_run(
     integration.refresh_from_db()
     assert integration.member_sync_status == Status.COMPLETE
     assert integration.member_sync_result["created"] == 1
-    assert ("GET", f"/orgs/acme/memberships/{newcomer.login}") in github.requests
+    # One call: the member's membership, which says they are a member.
+    assert run.api_calls == 1
+    assert github.requests == [("GET", f"/orgs/acme/memberships/{newcomer.login}")]
 
 
 def test_member_added_brings_back_a_member_who_had_left_and_keeps_their_name(
@@ -338,6 +340,9 @@ def test_member_removed_marks_the_member_inactive(client, secret, integration, b
     assert GitHubMember.objects.filter(integration=integration, is_active=True).count() == 249
     run = MemberSyncRun.objects.filter(trigger=Trigger.WEBHOOK).get()
     assert (run.status, run.members_deactivated) == (Status.COMPLETE, 1)
+    # No membership under that login: the organization's and the account's current names are asked
+    # before the member counts as gone.
+    assert run.api_calls == 3
 
 
 def test_a_member_added_that_arrives_after_their_removal_leaves_them_removed(

@@ -310,12 +310,7 @@ def installations(items: list) -> list[Installation]:
     usable = []
     for index, item in enumerate(items):
         try:
-            wire = _WireInstallation.model_validate(item)
-            try:
-                account = InstallationAccount.model_validate(wire.account) if wire.account else None
-            except ValidationError:
-                account = None
-            usable.append(Installation(id=wire.id, account=account, suspended_at=wire.suspended_at))
+            usable.append(_installation(_WireInstallation.model_validate(item)))
         except ValidationError as error:
             logger.warning("Skipped an unusable installation record; %s", _detail(error, f"record {index}"))
     return usable
@@ -323,7 +318,10 @@ def installations(items: list) -> list[Installation]:
 
 def installation(body: bytes) -> Installation:
     """An installation as GET /app/installations/{installation_id} answers it."""
-    wire = parse(_WireInstallation, body, "the installation")
+    return _installation(parse(_WireInstallation, body, "the installation"))
+
+
+def _installation(wire: _WireInstallation) -> Installation:
     try:
         account = InstallationAccount.model_validate(wire.account) if wire.account else None
     except ValidationError:
