@@ -62,8 +62,11 @@ def heal_webhooks(*, now: datetime | None = None) -> WebhookHealing | None:
         healing = WebhookHealing.objects.create(slot=slot, started_at=now)
     except IntegrityError:
         return None  # this period's pass is another worker's
+    # Back to a little before the last pass that read the whole log; without one, as far as GitHub
+    # still redelivers.
     previous = WebhookHealing.objects.filter(slot__lt=healing.slot, finished_at__isnull=False, error="").first()
-    since = max(previous.started_at - OVERLAP if previous else now - every - OVERLAP, now - REDELIVERY_WINDOW)
+    oldest = now - REDELIVERY_WINDOW
+    since = max(previous.started_at - OVERLAP, oldest) if previous else oldest
     try:
         _heal(healing, since=since)
     except GitHubError as error:
