@@ -46,16 +46,20 @@ class PeriodicCheck(dramatiq.Middleware):
 
 class StalledRunReaper(PeriodicCheck):
     """Once a minute, ends runs whose worker died or whose message never came
-    (docs/interfaces.md#runs-states-and-triggers)."""
+    (docs/interfaces.md#runs-states-and-triggers), and frees the large-sync slots they held."""
 
     name = "stalled-run check"
 
     def check(self):
+        from integrations import large_syncs
         from integrations.runs import reap_stalled_runs
 
         reaped = reap_stalled_runs()
         if reaped:
             logger.warning("Ended %d stalled member sync run(s)", reaped)
+        # A large sync's slot comes back once its run has ended, however its worker died.
+        if freed := large_syncs.release_ended():
+            logger.warning("Freed the large-sync slots of %d ended run(s)", freed)
 
 
 class ScheduledFullSyncs(PeriodicCheck):

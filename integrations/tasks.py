@@ -9,10 +9,8 @@ import dramatiq
 from django.conf import settings
 from django.utils import timezone
 from dramatiq.middleware import CurrentMessage, Shutdown, TimeLimitExceeded
-from dramatiq.rate_limits import ConcurrentRateLimiter
-from dramatiq.rate_limits.backends import RedisBackend
 
-from integrations import run_logging, runs, webhooks
+from integrations import large_syncs, run_logging, runs, webhooks
 from integrations.crypto import TokenUnreadable
 from integrations.github.errors import GitHubError, RateLimited, secondary_wait
 from integrations.sync import github_client, sync_members
@@ -52,30 +50,26 @@ def sync_github_members(run_id: int) -> None:
         _sync(run_id, actor=sync_github_members)
 
 
-# A large organization's sync (runs._send decides which) runs on a queue of its own, and at most
-# MEMBER_SYNC_LARGE_CONCURRENCY of them at once across all workers: however many large syncs are
-# due, the other worker threads stay free for small teams.
-LARGE_SYNCS = ConcurrentRateLimiter(
-    RedisBackend(url=settings.REDIS_URL),
-    f"{settings.DRAMATIQ_NAMESPACE}:member-sync-large-running",
-    limit=settings.MEMBER_SYNC_LARGE_CONCURRENCY,
-    # The count of running syncs must outlive the longest sync, or one more would start beside the
-    # others. It also means a slot held by a worker that was killed comes back only once nobody
-    # has taken or given back a slot for this long.
-    ttl=(_LIMIT + 60) * 1000,
-)
-# How long a large sync waits before it asks for a slot again.
+# How long a large sync waits before it asks for a slot again (integrations/large_syncs.py).
 LARGE_SYNC_SLOT_WAIT = timedelta(seconds=5)
 
 
 @dramatiq.actor(queue_name="member_sync_large", **SYNC_OPTIONS)
 def sync_large_github_members(run_id: int) -> None:
+    """A large organization's sync (runs._send decides which): on a queue of its own, and only while
+    it holds one of the few slots, so that however many large syncs are due the other worker threads
+    stay free for small teams."""
     with run_logging.sync_context(run_id):
-        with LARGE_SYNCS.acquire(raise_on_failure=False) as acquired:
-            if acquired:
-                _sync(run_id, actor=sync_large_github_members)
-            else:
-                _wait_for_a_large_sync_slot(run_id)
+        if not large_syncs.claim(run_id):
+            _wait_for_a_large_sync_slot(run_id)
+            return
+        started = True
+        try:
+            started = _sync(run_id, actor=sync_large_github_members)
+        finally:
+            # A second message of a run that another worker is syncing leaves that worker the slot.
+            if started or runs.claimable_at(run_id) is None:
+                large_syncs.release(run_id)
 
 
 def _wait_for_a_large_sync_slot(run_id: int) -> None:
@@ -90,11 +84,13 @@ def _wait_for_a_large_sync_slot(run_id: int) -> None:
         logger.info("Member sync run %s is finished, taken or gone: nothing to do", run_id)
 
 
-def _sync(run_id: int, *, actor: dramatiq.Actor) -> None:
+def _sync(run_id: int, *, actor: dramatiq.Actor) -> bool:
+    """Claim the run and sync it; False when it could not be claimed (finished, gone, or another
+    worker's)."""
     run = runs.start_run(run_id)
     if run is None:
         _ask_again_if_its_worker_may_be_dead(run_id, actor=actor)
-        return
+        return False
     run_logging.set_team(run.integration.team_id)
     try:
         with github_client(run.integration) as client:
@@ -124,6 +120,7 @@ def _sync(run_id: int, *, actor: dramatiq.Actor) -> None:
         # Whatever else ended the actor (another Interrupt, an exit), the run must not stay syncing.
         runs.fail_run(run, error=INTERRUPTED, kind=ErrorKind.INTERRUPTED)
         raise
+    return True
 
 
 @dramatiq.actor(

@@ -11,9 +11,10 @@ from django.test import Client
 from django.utils import timezone
 from dramatiq.middleware import CurrentMessage
 
-from integrations import runs
+from integrations import large_syncs, runs
 from integrations.models import GitHubIntegration, MemberSyncRun
-from integrations.tasks import LARGE_SYNC_SLOT_WAIT, LARGE_SYNCS, WAITING_FOR_LARGE_SYNCS, sync_large_github_members
+from integrations.periodic import StalledRunReaper
+from integrations.tasks import LARGE_SYNC_SLOT_WAIT, WAITING_FOR_LARGE_SYNCS, sync_large_github_members
 from teams.models import Membership, Team
 from tests.helpers import wait_for
 from tests.stack import github_environment, stack_environment, worker
@@ -36,9 +37,9 @@ def large_from_1000_members_on_the_simulator(settings, github):
 @pytest.fixture(autouse=True)
 def free_slots():
     """No large sync running, as far as the cap knows, before and after each test."""
-    LARGE_SYNCS.backend.client.delete(LARGE_SYNCS.key)
+    large_syncs.clear()
     yield
-    LARGE_SYNCS.backend.client.delete(LARGE_SYNCS.key)
+    large_syncs.clear()
 
 
 def another_integration(github, github_token, *, members, last_total=None, admin=None):
@@ -111,17 +112,21 @@ def test_the_schedule_sends_each_run_of_a_batch_to_its_organizations_queue(integ
     assert messages(broker, "member_sync_large") == 1
 
 
-def all_slots_taken():
-    """What two large syncs running in other workers leave: no slot."""
-    for _ in range(LARGE_SYNCS.limit):
-        assert LARGE_SYNCS._acquire()
+# Runs of other teams' large syncs, under way in other workers.
+OTHER_RUNS = 10**9
 
 
-def test_a_large_run_beyond_the_cap_stays_queued_and_is_sent_again(github, github_token, broker):
+def all_slots_taken(settings, *, but=0):
+    """What large syncs running in other workers leave: no slot (or `but` of them)."""
+    for n in range(settings.MEMBER_SYNC_LARGE_CONCURRENCY - but):
+        assert large_syncs.claim(OTHER_RUNS + n)
+
+
+def test_a_large_run_beyond_the_cap_stays_queued_and_is_sent_again(github, github_token, broker, settings):
     large = another_integration(github, github_token, members=10, last_total=LARGE)
     run = request_run(large)
     broker.flush_all()  # the message a worker would have taken
-    all_slots_taken()
+    all_slots_taken(settings)
 
     sync_large_github_members.fn(run.pk)
 
@@ -134,18 +139,18 @@ def test_a_large_run_beyond_the_cap_stays_queued_and_is_sent_again(github, githu
     assert again.options["retries"] == 0
     assert 0 < again.options["eta"] - timezone.now().timestamp() * 1000 <= LARGE_SYNC_SLOT_WAIT.total_seconds() * 1000
 
-    LARGE_SYNCS._release()
+    large_syncs.release(OTHER_RUNS)
     sync_large_github_members.fn(run.pk)
 
     run.refresh_from_db()
     assert (run.status, run.fetched, run.waiting_until, run.error) == (Status.COMPLETE, 10, None, "")
 
 
-def test_a_run_sent_again_keeps_the_retries_its_failures_used(github, github_token, broker):
+def test_a_run_sent_again_keeps_the_retries_its_failures_used(github, github_token, broker, settings):
     large = another_integration(github, github_token, members=10, last_total=LARGE)
     run = request_run(large)
     broker.flush_all()
-    all_slots_taken()
+    all_slots_taken(settings)
     message = sync_large_github_members.message_with_options(args=(run.pk,), retries=3)
     current = CurrentMessage()
     current.before_process_message(broker=None, message=message)
@@ -158,11 +163,11 @@ def test_a_run_sent_again_keeps_the_retries_its_failures_used(github, github_tok
     assert again.options["retries"] == 3
 
 
-def test_a_run_waiting_for_a_slot_is_not_ended_by_the_periodic_check(github, github_token, broker):
+def test_a_run_waiting_for_a_slot_is_not_ended_by_the_periodic_check(github, github_token, broker, settings):
     large = another_integration(github, github_token, members=10, last_total=LARGE)
     run = request_run(large)
     MemberSyncRun.objects.filter(pk=run.pk).update(queued_at=timezone.now() - timedelta(hours=1))
-    all_slots_taken()
+    all_slots_taken(settings)
 
     sync_large_github_members.fn(run.pk)
 
@@ -170,17 +175,70 @@ def test_a_run_waiting_for_a_slot_is_not_ended_by_the_periodic_check(github, git
     assert MemberSyncRun.objects.get(pk=run.pk).status == Status.QUEUED
 
 
-def test_a_finished_runs_message_is_not_sent_again_while_the_cap_is_reached(github, github_token, broker):
+def test_a_finished_runs_message_is_not_sent_again_while_the_cap_is_reached(github, github_token, broker, settings):
     large = another_integration(github, github_token, members=10, last_total=LARGE)
     run = request_run(large)
     runs.fail_run(run, error="Stopped.", kind=runs.ErrorKind.INTERRUPTED)
     broker.flush_all()
-    all_slots_taken()
+    all_slots_taken(settings)
 
     sync_large_github_members.fn(run.pk)
 
     assert delayed_messages(broker, "member_sync_large") == []
     assert MemberSyncRun.objects.get(pk=run.pk).error == "Stopped."
+
+
+def test_the_next_attempt_of_a_run_whose_worker_was_killed_takes_its_slot_back(github, github_token, broker, settings):
+    large = another_integration(github, github_token, members=10, last_total=LARGE)
+    run = request_run(large)
+    broker.flush_all()
+    # Its worker was SIGKILLed mid-sync: the run still syncing, its heartbeat old, its slot never given back.
+    assert large_syncs.claim(run.pk)
+    all_slots_taken(settings, but=1)
+    MemberSyncRun.objects.filter(pk=run.pk).update(
+        status=Status.SYNCING, started_at=timezone.now() - timedelta(minutes=2),
+        heartbeat_at=timezone.now() - timedelta(minutes=2),
+    )  # fmt: skip
+
+    sync_large_github_members.fn(run.pk)
+
+    run.refresh_from_db()
+    assert (run.status, run.fetched) == (Status.COMPLETE, 10)
+    assert run.pk not in large_syncs.holders()
+
+
+def test_the_stalled_run_check_frees_the_slot_of_a_run_it_ends(github, github_token, broker, settings):
+    large = another_integration(github, github_token, members=10, last_total=LARGE)
+    dead = request_run(large)
+    assert large_syncs.claim(dead.pk)
+    all_slots_taken(settings, but=1)
+    stale = timezone.now() - runs.REAP_SYNCING_AFTER - timedelta(minutes=1)
+    MemberSyncRun.objects.filter(pk=dead.pk).update(status=Status.SYNCING, started_at=stale, heartbeat_at=stale)
+    waiting = another_integration(github, github_token, members=10, last_total=LARGE)
+    assert not large_syncs.claim(request_run(waiting).pk)
+
+    StalledRunReaper().check()
+
+    assert MemberSyncRun.objects.get(pk=dead.pk).status == Status.ERROR
+    assert dead.pk not in large_syncs.holders()
+    assert large_syncs.claim(MemberSyncRun.objects.get(integration=waiting, trigger=Trigger.MANUAL).pk)
+
+
+def test_a_second_message_of_a_run_another_worker_syncs_leaves_that_worker_its_slot(
+    github, github_token, broker, settings
+):
+    large = another_integration(github, github_token, members=10, last_total=LARGE)
+    run = request_run(large)
+    broker.flush_all()
+    assert large_syncs.claim(run.pk)
+    MemberSyncRun.objects.filter(pk=run.pk).update(
+        status=Status.SYNCING, started_at=timezone.now(), heartbeat_at=timezone.now()
+    )
+
+    sync_large_github_members.fn(run.pk)
+
+    assert MemberSyncRun.objects.get(pk=run.pk).status == Status.SYNCING
+    assert run.pk in large_syncs.holders()
 
 
 @pytest.fixture
