@@ -1,11 +1,12 @@
 """Settings, read from the environment variables listed in docs/deploy.md#2-environment-variables."""
 
+import ipaddress
 import os
 import re
 import tempfile
 from datetime import timedelta
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 import dj_database_url
 from cryptography.fernet import Fernet
@@ -148,15 +149,18 @@ AUTH_PASSWORD_VALIDATORS = [
 # django-axes first: it refuses a locked-out login before the password is even checked.
 AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
 
-# Failed logins, counted in the database by django-axes: after AXES_FAILURE_LIMIT failures a username
-# is locked, and so, separately, is a client address (one address guessing many usernames, many
-# addresses guessing one), for AXES_COOLOFF_MINUTES; each failure meanwhile starts the pause again.
+# Failed logins, counted in the database by django-axes: after AXES_FAILURE_LIMIT failures of a
+# username from one client address, that username is locked at that address for AXES_COOLOFF_MINUTES;
+# each failure meanwhile starts the pause again. By the pair, not the username alone: whoever knows
+# an admin's username could otherwise lock them out from anywhere, for as long as they kept failing.
 # The client address is REMOTE_ADDR (django-ipware is not installed): uvicorn sets it from
 # X-Forwarded-For only when the connection comes from FORWARDED_ALLOW_IPS (127.0.0.1 by default),
-# so a client cannot pick its own address by sending that header.
+# so a client cannot pick its own address by sending that header. An IPv6 client counts as its /64
+# (accounts/client_address.py, axes' documented AXES_CLIENT_IP_CALLABLE).
 AXES_FAILURE_LIMIT = int(env("AXES_FAILURE_LIMIT", 5))
 AXES_COOLOFF_TIME = timedelta(minutes=int(env("AXES_COOLOFF_MINUTES", 15)))
-AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_CLIENT_IP_CALLABLE = "accounts.client_address.client_address"
 # A success forgets earlier failures: a user who mistyped twice starts afresh.
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "registration/too_many_attempts.html"
@@ -214,8 +218,16 @@ for _key in TOKEN_ENCRYPTION_KEYS:
         raise ImproperlyConfigured("TOKEN_ENCRYPTION_KEYS holds a value that is not a Fernet key.") from None
 
 # HTTPS by default once DEBUG is off, behind a proxy that says the scheme in X-Forwarded-Proto.
-# HTTPS_ONLY=0 allows a plain-HTTP trial on 127.0.0.1.
+# HTTPS_ONLY=0 allows a plain-HTTP trial on this machine (make cluster, the bench, the tests): with
+# DEBUG off, only when every ALLOWED_HOSTS entry names the loopback interface, since anywhere else
+# session cookies and passwords would cross the network in the clear.
 HTTPS_ONLY = env_bool("HTTPS_ONLY", default=not DEBUG)
+LOOPBACK_HOSTS = {"localhost", "127.0.0.1", "::1", "[::1]"}
+if not HTTPS_ONLY and not DEBUG and not set(ALLOWED_HOSTS) <= LOOPBACK_HOSTS:
+    raise ImproperlyConfigured(
+        "HTTPS_ONLY=0 (plain HTTP) is only for a trial on this machine: with DEBUG off, ALLOWED_HOSTS may then "
+        f"name only {', '.join(sorted(LOOPBACK_HOSTS))}. Serve the other hosts over HTTPS."
+    )
 if HTTPS_ONLY:
     SECURE_SSL_REDIRECT = True
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
@@ -459,8 +471,22 @@ if not DEBUG and not EVENTS_CHANNEL_PREFIX and EVENTS_REDIS_URL == REDIS_URL:
 # the requests it forwards with (its sig_key). Pushpin then holds the open streams, Django still decides
 # who may read each, and every event is published to Pushpin as well as to Redis.
 GRIP_URL = env("GRIP_URL", "")
-if GRIP_URL and "key=" not in GRIP_URL:
-    raise ImproperlyConfigured("GRIP_URL needs key=<Pushpin's sig_key>: without it any client could pass for Pushpin.")
+
+
+def check_grip_url(url):
+    """Parsed as django-grip parses it (a http(s) URL whose query holds key=): a substring test took
+    "?key=" (an empty key) and "?nokey=…" alike, and a key that is empty lets any client pass for Pushpin."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ImproperlyConfigured("GRIP_URL must be Pushpin's control URL, http(s)://host:port/?key=<sig_key>.")
+    if not any(parse_qs(parts.query).get("key", [])):
+        raise ImproperlyConfigured(
+            "GRIP_URL needs key=<Pushpin's sig_key> in its query: without it any client could pass for Pushpin."
+        )
+
+
+if GRIP_URL:
+    check_grip_url(GRIP_URL)
 
 # Errors go to Sentry only where a DSN is given (config/sentry.py). Initialised here, before
 # django_dramatiq builds the broker, which the Dramatiq integration must see being built.
@@ -473,6 +499,14 @@ if SENTRY_DSN:
 # /metrics answers a bearer token, or these addresses (REMOTE_ADDR: the proxy's, behind one), or nobody.
 METRICS_TOKEN = env("METRICS_TOKEN", "")
 METRICS_ALLOWED_IPS = env_list("METRICS_ALLOWED_IPS", "127.0.0.1,::1")
+for _allowed in METRICS_ALLOWED_IPS:
+    # Checked here, not at the first scrape: a host name or a typo made every /metrics request a 500.
+    try:
+        ipaddress.ip_network(_allowed, strict=False)
+    except ValueError:
+        raise ImproperlyConfigured(
+            f"METRICS_ALLOWED_IPS holds {_allowed!r}, which is not an IP address or network (e.g. 10.0.0.0/8)."
+        ) from None
 
 # Every record says the run and team of the sync it was logged in ("-" outside one): a sync's lines
 # can be picked out of a busy worker's log.

@@ -1,7 +1,10 @@
-"""GET /healthz: whether this process reaches what it needs, for a load balancer's probe.
+"""GET /healthz: for anyone, whether this process answers (liveness: 200 "ok", nothing checked);
+for an operator (ops/access.py, the rule of /metrics), whether it reaches what it needs (readiness).
 
-200 when every part answers, 503 naming the parts that do not; never a 500. The body names each
-part and, for a failure, only the kind of error: the probe is public, and URLs carry passwords.
+Liveness costs nothing, so anyone may probe as often as they like. Readiness opens a database
+connection and pings each Redis, and says which part of the deployment is down: 200 when every
+part answers, 503 naming the parts that do not; never a 500. Even then the body names, for a
+failure, only the kind of error: URLs carry passwords.
 """
 
 import logging
@@ -12,7 +15,9 @@ import dramatiq
 import redis
 from django.conf import settings
 from django.db import connection
-from django.http import JsonResponse
+from django.http import HttpResponse, JsonResponse
+
+from ops.access import operator
 
 logger = logging.getLogger(__name__)
 
@@ -72,8 +77,11 @@ def health() -> dict[str, str]:
 
 
 def healthz(request):
-    states = health()
-    healthy = all(state == "ok" for state in states.values())
-    response = JsonResponse(states, status=200 if healthy else 503)
+    if not operator(request):
+        response = HttpResponse("ok\n", content_type="text/plain")
+    else:
+        states = health()
+        healthy = all(state == "ok" for state in states.values())
+        response = JsonResponse(states, status=200 if healthy else 503)
     response["Cache-Control"] = "no-store"
     return response

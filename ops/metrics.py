@@ -8,13 +8,10 @@ any web process reads the whole deployment's state from them.
 Only for whoever has METRICS_TOKEN or connects from METRICS_ALLOWED_IPS.
 """
 
-import hmac
-import ipaddress
 import logging
 from datetime import timedelta
 
 import dramatiq
-from django.conf import settings
 from django.db.models import Count, DurationField, ExpressionWrapper, F, Q, Sum
 from django.http import HttpResponse, HttpResponseForbidden
 from django.utils import timezone
@@ -26,6 +23,7 @@ from prometheus_client.registry import Collector
 from integrations.models import ACTIVE_SYNC_STATUSES, MemberSyncRun
 from integrations.streams import open_stream_count
 from integrations.tasks import sync_github_members, sync_large_github_members
+from ops.access import operator
 
 logger = logging.getLogger(__name__)
 
@@ -128,19 +126,7 @@ REGISTRY = CollectorRegistry(auto_describe=False)
 REGISTRY.register(MemberSyncCollector())
 
 
-def allowed(request) -> bool:
-    token = settings.METRICS_TOKEN
-    given = request.headers.get("Authorization", "")
-    if token and hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
-        return True
-    try:
-        address = ipaddress.ip_address(request.META.get("REMOTE_ADDR", ""))
-    except ValueError:
-        return False
-    return any(address in ipaddress.ip_network(allowed, strict=False) for allowed in settings.METRICS_ALLOWED_IPS)
-
-
 def metrics(request):
-    if not allowed(request):
+    if not operator(request):
         return HttpResponseForbidden("Forbidden\n", content_type="text/plain")
     return HttpResponse(generate_latest(REGISTRY), content_type=CONTENT_TYPE_LATEST)

@@ -11,7 +11,7 @@ from django.conf import settings
 from django_eventstream.utils import get_storage
 
 from integrations import streams
-from integrations.events import current_event_id, publish_member_sync
+from integrations.events import current_event_id, publish_member_sync, team_channel
 from integrations.models import MemberSyncRun
 from integrations.tasks import sync_github_members
 from tests.helpers import wait_for
@@ -72,6 +72,26 @@ def test_parameters_for_a_proxy_are_a_bad_request(client, alice, team, parameter
 @pytest.mark.parametrize("last_event_id", ["garbage", "error", "a:b:c", "team-1:abc", "team-1:-3", ":"])
 def test_a_malformed_last_event_id_is_a_bad_request(client, alice, team, last_event_id):
     client.force_login(alice)
+
+    assert client.get("/t/acme/events/", {"lastEventId": last_event_id}).status_code == 400
+    assert client.get("/t/acme/events/", headers={"last-event-id": last_event_id}).status_code == 400
+
+
+@pytest.mark.parametrize(
+    "event_id",
+    [
+        "9" * 5000,  # Python will not read an int of more than 4,300 digits: the stream failed mid-way
+        "1" * 20,  # more than the 64-bit ids the events Redis counts with
+        "١٢٣",  # Arabic-Indic digits, which str.isdecimal() took for a number
+        "1," + "x" * 20_000 + ":1",  # absurdly long, though well formed
+        "1:2",  # malformed
+    ],
+)
+def test_an_oversized_non_ascii_or_malformed_event_id_of_the_teams_channel_is_a_bad_request(
+    client, alice, team, event_id
+):
+    client.force_login(alice)
+    last_event_id = f"{team_channel(team.pk)}:{event_id}"
 
     assert client.get("/t/acme/events/", {"lastEventId": last_event_id}).status_code == 400
     assert client.get("/t/acme/events/", headers={"last-event-id": last_event_id}).status_code == 400

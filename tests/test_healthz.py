@@ -1,14 +1,19 @@
-"""/healthz, the load balancer's probe: the database, both Redis and the broker, each checked for real."""
+"""/healthz: a cheap liveness answer for anyone; for an operator (an address in METRICS_ALLOWED_IPS or
+the metrics token, as /metrics) the readiness detail, the database, both Redis and the broker, each
+checked for real. The test client connects from 127.0.0.1, one of METRICS_ALLOWED_IPS' defaults."""
 
 import subprocess
 
 import pytest
 from django.db import connection, connections
 
+from ops import healthz
 from tests.helpers import free_port, wait_for
 
 # On PostgreSQL too (.ci/run): the database probe, with PostgreSQL's pool.
 pytestmark = pytest.mark.postgres
+
+ELSEWHERE = "203.0.113.9"
 
 
 def test_it_answers_200_when_every_part_answers(client, db):
@@ -81,3 +86,48 @@ def test_it_needs_no_login_and_sets_no_cookie(client, db):
 
 def test_it_refuses_a_post(client, db):
     assert client.post("/healthz").status_code == 405
+
+
+@pytest.fixture
+def checks_forbidden(monkeypatch):
+    """Any check of a part fails the test: a liveness answer must not cost a connection."""
+
+    def check_ran():
+        pytest.fail("a part was checked")
+
+    monkeypatch.setattr(healthz, "parts", check_ran)
+
+
+def test_anyone_else_gets_ok_without_any_check(client, checks_forbidden):
+    # Anyone may probe, as often as they like: each readiness probe costs a database connection and
+    # three Redis round trips, and its detail says which part of the deployment is down.
+    response = client.get("/healthz", REMOTE_ADDR=ELSEWHERE)
+
+    assert response.status_code == 200
+    assert response.content == b"ok\n"
+    assert response["Content-Type"].startswith("text/plain")
+    assert response["Cache-Control"] == "no-store"
+
+
+def test_anyone_else_gets_ok_while_redis_is_down(client, db, settings):
+    settings.REDIS_URL = settings.EVENTS_REDIS_URL = f"redis://127.0.0.1:{free_port()}/0"
+
+    response = client.get("/healthz", REMOTE_ADDR=ELSEWHERE, HTTP_AUTHORIZATION="Bearer wrong")
+
+    assert (response.status_code, response.content) == (200, b"ok\n")
+    assert client.get("/healthz").status_code == 503
+
+
+def test_the_metrics_token_gets_the_readiness_detail_from_anywhere(client, db, settings):
+    settings.METRICS_TOKEN = "scrape-token"
+
+    response = client.get("/healthz", REMOTE_ADDR=ELSEWHERE, HTTP_AUTHORIZATION="Bearer scrape-token")
+
+    assert response.json() == {"database": "ok", "redis": "ok", "broker": "ok"}
+
+
+def test_an_address_in_metrics_allowed_ips_gets_the_readiness_detail(client, db, settings):
+    settings.METRICS_ALLOWED_IPS = ["10.0.0.0/8"]
+
+    assert client.get("/healthz", REMOTE_ADDR="10.1.2.3").json()["database"] == "ok"
+    assert client.get("/healthz", REMOTE_ADDR="127.0.0.1").content == b"ok\n"

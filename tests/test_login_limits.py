@@ -1,5 +1,6 @@
-"""Guessing is slowed down: after a few failed logins a username, and separately a client address,
-is refused for a while with a page that says so (django-axes); sign-ups are limited per address."""
+"""Guessing is slowed down: after a few failed logins a username is refused for a while, from the
+client address that failed it, with a page that says so (django-axes); sign-ups are limited per
+address. An IPv6 client is its /64, the block a single host or home network is given."""
 
 import ipaddress
 import uuid
@@ -25,25 +26,35 @@ def is_logged_in(client):
     return "_auth_user_id" in client.session
 
 
-def test_it_locks_out_a_username_after_failures(client, alice, bob):
-    for n in range(LIMIT):
-        log_in(client, "alice", "wrong", address=f"203.0.113.{n}")
+def test_it_locks_out_a_username_at_the_address_that_failed_it(client, alice, bob):
+    for _ in range(LIMIT):
+        log_in(client, "alice", "wrong", address="203.0.113.7")
 
-    locked = log_in(client, "alice", PASSWORD, address="203.0.113.99")
+    locked = log_in(client, "alice", PASSWORD, address="203.0.113.7")
 
     assert locked.status_code == 429
     assert not is_logged_in(client)
-    # Only alice is locked, not the address the last attempt came from.
-    assertRedirects(log_in(client, "bob", PASSWORD, address="203.0.113.99"), "/", fetch_redirect_response=False)
+    # Another user at that address is not locked.
+    assertRedirects(log_in(client, "bob", PASSWORD, address="203.0.113.7"), "/", fetch_redirect_response=False)
 
 
-def test_it_locks_out_an_address_after_failures_with_any_usernames(client, bob):
+def test_failing_a_username_from_elsewhere_does_not_lock_its_owner_out(client, alice):
+    # Whoever knows an admin's username could otherwise keep them out, from anywhere, for good.
     for n in range(LIMIT):
-        log_in(client, f"nobody{n}", "wrong", address="203.0.113.7")
+        log_in(client, "alice", "wrong", address=f"203.0.113.{n}")
+    for _ in range(LIMIT):
+        log_in(client, "alice", "wrong", address="203.0.113.99")
 
-    assert log_in(client, "bob", PASSWORD, address="203.0.113.7").status_code == 429
-    assert not is_logged_in(client)
-    assertRedirects(log_in(client, "bob", PASSWORD, address="203.0.113.8"), "/", fetch_redirect_response=False)
+    assertRedirects(log_in(client, "alice", PASSWORD, address="198.51.100.1"), "/", fetch_redirect_response=False)
+
+
+def test_an_ipv6_client_is_counted_by_its_64(client, alice):
+    # A host given a /64 has 2**64 addresses to choose from: one each per failure would never be locked.
+    for n in range(LIMIT):
+        log_in(client, "alice", "wrong", address=f"2001:db8:1:2::{n + 1:x}")
+
+    assert log_in(client, "alice", PASSWORD, address="2001:db8:1:2:ffff:ffff:ffff:ffff").status_code == 429
+    assertRedirects(log_in(client, "alice", PASSWORD, address="2001:db8:1:3::1"), "/", fetch_redirect_response=False)
 
 
 def test_the_lockout_is_a_429_page_that_says_to_try_again_later(client, alice):
@@ -102,8 +113,8 @@ def test_it_counts_the_client_a_proxy_forwards_for_not_the_proxy(bob):
     # The tests connect from 127.0.0.1, the proxy uvicorn trusts by default (FORWARDED_ALLOW_IPS).
     with web_server(stack_environment()) as web:
         browser = Browser(web.url)
-        for n in range(LIMIT):
-            browser.log_in(f"nobody{n}", "wrong", forwarded_for="203.0.113.7")
+        for _ in range(LIMIT):
+            browser.log_in("bob", "wrong", forwarded_for="203.0.113.7")
 
         locked = browser.log_in("bob", PASSWORD, forwarded_for="203.0.113.7")
         assert locked.status_code == 429
@@ -115,8 +126,9 @@ def test_it_counts_the_client_a_proxy_forwards_for_not_the_proxy(bob):
 def test_a_client_the_server_does_not_trust_as_a_proxy_cannot_choose_its_address(bob):
     with web_server(stack_environment(FORWARDED_ALLOW_IPS="192.0.2.1")) as web:
         browser = Browser(web.url)
+        # Each failure from another address it says, all counted as the one it connects from.
         for n in range(LIMIT):
-            browser.log_in(f"nobody{n}", "wrong", forwarded_for=f"203.0.113.{n}")
+            browser.log_in("bob", "wrong", forwarded_for=f"203.0.113.{n}")
 
         assert browser.log_in("bob", PASSWORD, forwarded_for="203.0.113.200").status_code == 429
 

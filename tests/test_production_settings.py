@@ -36,12 +36,32 @@ def test_check_deploy_reports_nothing_in_production_settings():
     assert "System check identified no issues" in result.stdout
 
 
-def test_a_plain_http_trial_is_allowed_on_request():
+@pytest.mark.parametrize("hosts", ["127.0.0.1", "localhost,127.0.0.1,::1,[::1]"])
+def test_a_plain_http_trial_is_allowed_on_request_on_this_machine(hosts):
     result = manage(
-        "shell", "-c", "from django.conf import settings; print(settings.SECURE_SSL_REDIRECT)", HTTPS_ONLY="0"
+        "shell",
+        "-c",
+        "from django.conf import settings; print(settings.SECURE_SSL_REDIRECT)",
+        HTTPS_ONLY="0",
+        ALLOWED_HOSTS=hosts,
     )
 
     assert result.stdout.strip().splitlines()[-1] == "False", result.stderr
+
+
+@pytest.mark.parametrize("hosts", ["members.example.com", "127.0.0.1,members.example.com", "*", "10.0.0.7"])
+def test_plain_http_is_refused_for_a_host_other_than_this_machine(hosts):
+    # Over plain HTTP, session cookies and passwords cross the network in the clear: only a trial
+    # reached on the loopback interface may go without HTTPS.
+    result = manage("check", HTTPS_ONLY="0", ALLOWED_HOSTS=hosts)
+
+    assert result.returncode != 0
+    assert "ImproperlyConfigured" in result.stderr
+    assert "HTTPS_ONLY" in result.stderr
+
+
+def test_plain_http_on_any_host_is_allowed_in_debug():
+    assert manage("check", HTTPS_ONLY="0", DEBUG="1").returncode == 0
 
 
 @pytest.mark.parametrize(
@@ -53,14 +73,37 @@ def test_a_plain_http_trial_is_allowed_on_request():
         ({"EVENTS_CHANNEL_PREFIX": None}, "EVENTS_REDIS_URL"),
         ({"EVENTS_CHANNEL_PREFIX": "member-sync:"}, "EVENTS_CHANNEL_PREFIX"),
         ({"GRIP_URL": "http://127.0.0.1:5561/"}, "GRIP_URL"),
+        # Each of these held "key=" somewhere, which was all that was checked.
+        ({"GRIP_URL": "http://127.0.0.1:5561/?key="}, "GRIP_URL"),
+        ({"GRIP_URL": "http://127.0.0.1:5561/?nokey=secret"}, "GRIP_URL"),
+        ({"GRIP_URL": "http://127.0.0.1:5561/key=secret"}, "GRIP_URL"),
+        ({"GRIP_URL": "ftp://127.0.0.1:5561/?key=secret"}, "GRIP_URL"),
+        ({"GRIP_URL": "127.0.0.1:5561/?key=secret"}, "GRIP_URL"),
+        ({"GRIP_URL": "http:///?key=secret"}, "GRIP_URL"),
+        ({"METRICS_ALLOWED_IPS": "10.0.0.0/8,prometheus.internal"}, "METRICS_ALLOWED_IPS"),
+        ({"METRICS_ALLOWED_IPS": "10.0.0.300"}, "METRICS_ALLOWED_IPS"),
     ],
 )
-def test_it_refuses_to_start_without_its_secrets_naming_the_variable(overrides, named):
+def test_it_refuses_to_start_without_its_secrets_or_with_a_bad_value_naming_the_variable(overrides, named):
     result = manage("check", **overrides)
 
     assert result.returncode != 0
     assert "ImproperlyConfigured" in result.stderr
     assert named in result.stderr
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"GRIP_URL": "http://127.0.0.1:5561/?key=secret"},
+        {"GRIP_URL": "https://pushpin.internal/?iss=member-sync&key=base64:c2VjcmV0"},
+        {"METRICS_ALLOWED_IPS": "10.0.0.0/8, 192.0.2.7,2001:db8::/32"},
+    ],
+)
+def test_well_formed_values_start(overrides):
+    result = manage("check", **overrides)
+
+    assert result.returncode == 0, result.stderr
 
 
 def test_events_on_a_redis_of_their_own_need_no_prefix():
@@ -74,14 +117,14 @@ from django.templatetags.static import static
 from django.test import Client
 
 url = static("js/member_sync.js")
-response = Client().get(url, headers={"accept-encoding": "gzip"})
+response = Client(HTTP_HOST="localhost").get(url, headers={"accept-encoding": "gzip"})
 headers = response.headers
 print(url, response.status_code, headers.get("Cache-Control"), headers.get("Content-Encoding"), sep="|")
 """
 
 
 def test_the_app_serves_its_own_static_files_hashed_compressed_and_cached(tmp_path):
-    static_root = {"STATIC_ROOT": str(tmp_path), "HTTPS_ONLY": "0", "ALLOWED_HOSTS": "testserver"}
+    static_root = {"STATIC_ROOT": str(tmp_path), "HTTPS_ONLY": "0", "ALLOWED_HOSTS": "localhost"}
     collected = manage("collectstatic", "--noinput", "-v", "0", **static_root)
     assert collected.returncode == 0, collected.stderr
 
@@ -99,9 +142,10 @@ def test_pages_allow_only_the_apps_own_scripts_and_styles():
     served = manage(
         "shell",
         "-c",
-        "from django.test import Client; print(Client().get('/').headers['Content-Security-Policy'])",
+        "from django.test import Client; "
+        "print(Client(HTTP_HOST='localhost').get('/').headers['Content-Security-Policy'])",
         HTTPS_ONLY="0",
-        ALLOWED_HOSTS="testserver",
+        ALLOWED_HOSTS="localhost",
     )
 
     policy = dict(directive.split(" ", 1) for directive in served.stdout.strip().splitlines()[-1].split("; "))

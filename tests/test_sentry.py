@@ -131,3 +131,70 @@ def test_an_unhandled_error_in_a_view_reaches_sentry(sentry_server, client):
     (event,) = events_arrived(sentry_server, lambda event: "exception" in event)
     assert event["exception"]["values"][-1]["value"] == "the view failed for [Filtered]"
     assert event["exception"]["values"][-1]["mechanism"]["type"] == "django"
+
+
+class CapturingTransport(sentry_sdk.Transport):
+    """Keeps each envelope as the SDK would send it, serialized: the whole pipeline runs (integrations,
+    the event scrubber, before_send, serialization), and nothing leaves the machine."""
+
+    def __init__(self):
+        super().__init__()
+        self.envelopes = []
+
+    def capture_envelope(self, envelope):
+        self.envelopes.append(envelope.serialize().decode())
+
+
+@pytest.fixture
+def captured():
+    transport = CapturingTransport()
+    sentry_sdk.init(**sentry.options("http://public@127.0.0.1:9/1"), transport=transport)
+    yield transport
+    sentry_sdk.get_client().close(timeout=5)
+    # The breadcrumbs stay in the scope: they would be in the next test's reports.
+    sentry_sdk.get_isolation_scope().clear_breadcrumbs()
+    sentry_sdk.get_global_scope().set_client(None)
+
+
+# What the GitHub flows and the streams carry that an error report must never hold (module constants,
+# for the reason given above TOKEN).
+OAUTH_CODE = "oauthcode" + "7e1f0a9b3c"
+OAUTH_STATE = "oauthstate" + "Qx4Zp2Lm9N"
+APP_JWT = "eyJhbGciOiJSUzI1NiIsInR5cCI6IkpXVCJ9" + ".eyJpc3MiOiIxMjM0NSIsImV4cCI6MX0" + ".c2lnbmVkLWJ5LXRoZS1hcHA"
+ES_META = "eyJhbGciOiJIUzI1NiJ9" + ".eyJ1c2VyIjoiNyIsImNoYW5uZWxzIjpbInRlYW0tMSJdfQ" + ".bWV0YS1zaWduYXR1cmU"
+KEY_BODY = "MIIBOgIBAAJBAKj34GkxFhD90vcNLYLInFEX6Ppy1tPf9Cnzj4p4WGeKLs1Pt8Qu" + "KUpRKfFLfRYC9AIK"
+PRIVATE_KEY = f"-----BEGIN RSA PRIVATE KEY-----\n{KEY_BODY}\n-----END RSA PRIVATE KEY-----\n"
+INSTALLATION_TOKEN = "ghs_" + "Z9y8X7w6" * 4 + "abcd"
+BASIC = "YWxpY2U6" + "aHVudGVyMg=="
+
+
+@pytest.mark.django_db
+@pytest.mark.urls("tests.urls")
+def test_oauth_codes_stream_meta_jwts_private_keys_and_authorization_are_scrubbed_from_a_report(captured, client):
+    client.raise_request_exception = False
+    query = f"code={OAUTH_CODE}&state={OAUTH_STATE}&es-meta={ES_META}&lastEventId=team-1:5"
+    form = {"code": OAUTH_CODE, "state": OAUTH_STATE, "key": PRIVATE_KEY}
+
+    assert client.post(f"/probe/failing/?{query}", form, HTTP_AUTHORIZATION=f"Basic {BASIC}").status_code == 500
+    sentry_sdk.add_breadcrumb(message=f"POST /login/oauth/access_token?code={OAUTH_CODE}&state={OAUTH_STATE}")
+    sentry_sdk.add_breadcrumb(message=f"Authorization: Basic {BASIC}; Authorization: token {INSTALLATION_TOKEN}")
+    try:
+        raise ValueError(f"GitHub refused the App's JWT {APP_JWT} made with {PRIVATE_KEY}")
+    except ValueError:
+        sentry_sdk.capture_exception()
+
+    sent = "\n".join(captured.envelopes)
+    assert len(captured.envelopes) == 2
+    assert "the view failed for [Filtered]" in sent  # the view's own report is there, scrubbed
+    secrets = {
+        "code": OAUTH_CODE,
+        "state": OAUTH_STATE,
+        "jwt": APP_JWT.split(".")[1],
+        "es-meta": ES_META.split(".")[1],
+        "private key": KEY_BODY[:40],
+        "installation token": INSTALLATION_TOKEN,
+        "basic": BASIC,
+    }
+    assert [name for name, secret in secrets.items() if secret in sent] == []
+    # What is not a secret stays, so that the report still says what happened.
+    assert "lastEventId=team-1:5" in sent

@@ -9,6 +9,7 @@ as a 500 from inside the library.
 """
 
 import logging
+import re
 
 import jwt
 import redis
@@ -28,6 +29,12 @@ logger = logging.getLogger(__name__)
 # Parameters of the next link django-eventstream gives Pushpin (signed meta, recovery, paging): only
 # Pushpin follows it, and the library answers some of them with a 500 when they come from elsewhere.
 PROXY_PARAMETERS = ("es-meta", "recover", "link")
+# A team's stream has one channel, so an event id is "<prefix>team-<id>:<n>", well under this; a
+# longer one is no id of ours, and the library would parse every part of it.
+MAX_LAST_EVENT_ID = 1000
+# ASCII digits of a 64-bit count, what the events Redis numbers events with: str.isdecimal() took other
+# scripts' digits, and a number of more than 4,300 digits failed the stream after it had started.
+EVENT_NUMBER = re.compile(r"[0-9]{1,19}")
 
 
 def team_events(request, team_slug):
@@ -97,11 +104,13 @@ def malformed(request) -> str | None:
     for last_event_id in [request.headers.get("Last-Event-ID"), *request.GET.getlist("lastEventId")]:
         if not last_event_id:
             continue
+        if len(last_event_id) > MAX_LAST_EVENT_ID:
+            return "Last-Event-ID or lastEventId too long."
         try:
             ids = parse_last_event_id(last_event_id).values()
         except ValueError:
             ids = None
-        if not ids or not all(value.isdecimal() for value in ids):
+        if not ids or not all(EVENT_NUMBER.fullmatch(value) for value in ids):
             return "Malformed Last-Event-ID or lastEventId."
     return None
 
