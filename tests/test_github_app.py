@@ -75,8 +75,18 @@ def users_installations(github_app, monkeypatch):
         assert token == USER_TOKEN
         return list(reachable)
 
+    # Whether the user owns the organization (GET /user/memberships/orgs/{org}): by default, yes.
+    reachable.owner = True
+    reachable.asked_owner = []
+
+    def owns_organization(token, org_login):
+        assert token == USER_TOKEN
+        reachable.asked_owner.append(org_login)
+        return reachable.owner
+
     monkeypatch.setattr(app, "exchange_code", exchange_code)
     monkeypatch.setattr(app, "user_installations", user_installations)
+    monkeypatch.setattr(app, "owns_organization", owns_organization)
     return reachable
 
 
@@ -224,6 +234,36 @@ def test_a_forged_installation_id_is_refused_and_nothing_is_created(visitor, cha
     assert response.status_code == 403
     assert "not one your GitHub account can reach" in response.content.decode()
     assert_nothing_created(visitor)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_plain_member_of_the_organization_is_told_to_ask_an_owner_and_nothing_is_created(
+    visitor, charlie, users_installations, broker
+):
+    users_installations.owner = False
+    visitor.force_login(charlie)
+
+    response = authorize(visitor)
+
+    assert response.status_code == 403
+    assert "Ask an owner of acme to connect it" in response.content.decode()
+    assert users_installations.asked_owner == ["acme"]
+    assert_nothing_created(visitor)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_plain_member_cannot_switch_a_team_they_administer_to_the_installation(
+    visitor, alice, integration, users_installations
+):
+    users_installations.owner = False
+    visitor.force_login(alice)
+
+    response = authorize(visitor, team="acme")
+
+    assert response.status_code == 403
+    integration.refresh_from_db()
+    assert (integration.connection, integration.installation_id) == (GitHubIntegration.Connection.OAUTH, None)
+    assert integration.has_access_token
 
 
 @pytest.mark.django_db(transaction=True)
@@ -564,3 +604,22 @@ def test_end_to_end_an_uninstalled_app_fails_the_run_saying_install_it_again(sim
     run.refresh_from_db()
     assert run.status == MemberSyncRun.Status.ERROR
     assert "Install the GitHub App again" in run.error
+
+
+@pytest.mark.django_db(transaction=True)
+def test_end_to_end_a_plain_member_of_the_organization_cannot_bind_its_installation(
+    visitor, charlie, simulated_app, broker
+):
+    # octocat, whom the simulator authorizes, is a member of acme and reaches its installation, but
+    # is no owner: with a team of their own they would read every concealed member.
+    simulated_app.org("acme").set_viewer_role("member")
+    visitor.force_login(charlie)
+    setup_url = install_on_github(visitor, simulated_app)
+
+    response = authorize_on_github(visitor, setup_url)
+
+    assert response.status_code == 403
+    assert "Ask an owner of acme to connect it" in response.content.decode()
+    assert_nothing_created(visitor)
+    asked = [(target, kind) for _, target, kind in simulated_app.credentials if "/memberships/" in target]
+    assert asked == [("/user/memberships/orgs/acme", "ghu")]

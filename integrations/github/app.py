@@ -233,6 +233,16 @@ def user_installations(user_token: str) -> list[Installation]:
         return client.user_installations()
 
 
+@sensitive_variables("user_token")
+def owns_organization(user_token: str, org_login: str) -> bool:
+    """Whether the user of ``user_token`` is an owner of the organization: an active membership
+    with the role admin. Only an owner may bind the organization's installation to a team, whose
+    members would then read what its token reads (concealed members, verified-domain emails)."""
+    with GitHubClient(user_token, retries=1) as client:
+        membership = client.own_membership(org_login)
+    return membership is not None and membership.member is not None and membership.member.role == "admin"
+
+
 def authorize_url(*, state: str, redirect_uri: str) -> str:
     """The App's user authorization: GitHub's OAuth web flow with the App's client id.
 

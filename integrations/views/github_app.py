@@ -55,6 +55,10 @@ SUSPENDED = (
     "The App's installation on {login} is suspended, so it cannot read the members. An organization "
     "owner must unsuspend it (Settings › GitHub Apps), then start again."
 )
+NOT_AN_OWNER = (
+    "Only an owner of {login} can connect its GitHub App installation: it reads every member, "
+    "concealed ones and their emails included. Nothing was connected. Ask an owner of {login} to connect it."
+)
 WRONG_ORGANIZATION = (
     "This team is connected to {connected}, but the GitHub App was installed on {installed}. "
     "Install it on {connected} instead."
@@ -139,6 +143,15 @@ def _authorized(request):
     if installation.suspended_at is not None:
         message = SUSPENDED.format(login=account.login)
         return _problem(request, message, title="The GitHub App was not connected", status=409, team=team)
+    # Reaching an installation is not enough: any member reaches it, and its token reads more than
+    # a plain member may see.
+    try:
+        owner = app.owns_organization(token.access_token, account.login)
+    except (GitHubError, requests.RequestException) as error:
+        return _github_problem(request, error, team=team)
+    if not owner:
+        message = NOT_AN_OWNER.format(login=account.login)
+        return _problem(request, message, title="Ask an owner to connect it", status=403, team=team)
     try:
         connected, created = connect_installation(user=request.user, installation=installation, team=team)
     except WrongOrganization as error:
