@@ -35,15 +35,26 @@ def connect_organization(
     return team
 
 
-def connect_installation(*, user, installation: Installation, team: Team | None = None) -> tuple[Team, bool]:
+def describe_connection(integration: GitHubIntegration) -> str:
+    """What a team's connection is now, in a sentence's words, for the page that asks to replace it."""
+    if integration.connection == GitHubIntegration.Connection.APP:
+        return f"the GitHub App's installation on {integration.organization_login}"
+    by = integration.connected_by.get_username() if integration.connected_by else "a former member"
+    return f"{by}'s GitHub account (OAuth), reading {integration.organization_login}"
+
+
+def connect_installation(
+    *, user, installation: Installation, team: Team | None = None, replace: bool = False
+) -> tuple[Team, bool]:
     """connect_organization for a GitHub App installation on an organization (the caller checked,
     with the user's own authorization, that they can reach it): the integration reads GitHub with
     the installation's tokens, and stores none.
 
     An integration of this organization already there (the user's team, or `team`) is switched to
-    the installation rather than duplicated, if the user administers its team; `team` connected to
-    another organization raises WrongOrganization. Returns the team, and whether its integration
-    is new (and its first sync queued).
+    the installation rather than duplicated, if the user administers its team and confirmed the
+    replacement (`replace`; without it, a connection other than this installation raises
+    ReplacementUnconfirmed); `team` connected to another organization raises WrongOrganization.
+    Returns the team, and whether its integration is new (and its first sync queued).
     """
     account = installation.account
     if account is None:
@@ -57,7 +68,9 @@ def connect_installation(*, user, installation: Installation, team: Team | None 
         "disconnected_reason": "",
         "scopes": "",
     }
-    return _connect(user=user, organization=organization, team=team, fields=fields, switch_existing=True)
+    return _connect(
+        user=user, organization=organization, team=team, fields=fields, switch_existing=True, replace=replace
+    )
 
 
 class WrongOrganization(Exception):
@@ -66,8 +79,18 @@ class WrongOrganization(Exception):
         super().__init__(f"The team is connected to {integration.organization_login}.")
 
 
+class ReplacementUnconfirmed(Exception):
+    """The team has another connection, and its admin did not confirm replacing it."""
+
+    def __init__(self, integration: GitHubIntegration):
+        self.integration = integration
+        super().__init__(f"The team {integration.team_id} has a connection that was not confirmed to be replaced.")
+
+
 @sensitive_variables("token")
-def _connect(*, user, organization: Organization, team: Team | None, fields: dict, token="", switch_existing=False):
+def _connect(
+    *, user, organization: Organization, team: Team | None, fields: dict, token="", switch_existing=False, replace=False
+):
     with transaction.atomic():
         if team is None:
             # Serializes one user's onboardings (PostgreSQL; SQLite's IMMEDIATE transactions already
@@ -80,7 +103,7 @@ def _connect(*, user, organization: Organization, team: Team | None, fields: dic
             )
             if existing is not None:
                 if switch_existing and existing.memberships.filter(user=user, role=Membership.Role.ADMIN).exists():
-                    _switch(existing.github_integration, user=user, organization=organization, fields=fields)
+                    _switch_confirmed(existing.github_integration, user, organization, fields, replace=replace)
                 return existing, False
             team = create_team(name=organization.name or organization.login, slug_from=organization.login, admin=user)
         else:
@@ -91,7 +114,7 @@ def _connect(*, user, organization: Organization, team: Team | None, fields: dic
                 if switch_existing:
                     if not _connects(integration, organization):
                         raise WrongOrganization(integration)
-                    _switch(integration, user=user, organization=organization, fields=fields)
+                    _switch_confirmed(integration, user, organization, fields, replace=replace)
                 return team, False
         integration = GitHubIntegration(
             team=team,
@@ -112,6 +135,14 @@ def _connects(integration: GitHubIntegration, organization: Organization) -> boo
     if integration.organization_id is not None:
         return integration.organization_id == organization.id
     return integration.organization_login.lower() == organization.login.lower()
+
+
+def _switch_confirmed(integration, user, organization: Organization, fields: dict, *, replace: bool) -> None:
+    # The same installation again changes nothing that needs asking; any other connection does.
+    same = integration.connection == fields["connection"] and integration.installation_id == fields["installation_id"]
+    if not (replace or same):
+        raise ReplacementUnconfirmed(integration)
+    _switch(integration, user=user, organization=organization, fields=fields)
 
 
 def _switch(integration: GitHubIntegration, *, user, organization: Organization, fields: dict) -> None:
