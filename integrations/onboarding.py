@@ -5,18 +5,24 @@ The views hand over what GitHub answered (the organization record, the token and
 first sync is only queued here, so that no request waits on the organization's members.
 """
 
+import logging
 from collections.abc import Sequence
 
+import requests
 from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
+from integrations.github import app, oauth
+from integrations.github.errors import GitHubError
 from integrations.github.schemas import Installation, Organization
 from integrations.models import GitHubIntegration, MemberSyncRun
 from integrations.runs import request_member_sync
 from teams.models import Membership, Team
 from teams.services import create_team
+
+logger = logging.getLogger(__name__)
 
 
 @sensitive_variables("token")
@@ -147,7 +153,8 @@ def _switch_confirmed(integration, user, organization: Organization, fields: dic
 
 def _switch(integration: GitHubIntegration, *, user, organization: Organization, fields: dict) -> None:
     """Point an integration at the same organization through another connection: its members and
-    runs stay, the person's token (if any) is dropped."""
+    runs stay, the person's token (if any) is dropped, and revoked at GitHub."""
+    revoke_after_commit(integration, keep_installation=fields.get("installation_id"))
     for name, value in fields.items():
         setattr(integration, name, value)
     integration.access_token = ""
@@ -167,6 +174,7 @@ def reconnect(
     `organization`, GitHub's current record of the integration's organization, brings a renamed
     organization's new login along: the old one no longer resolves.
     """
+    revoke_after_commit(integration)
     integration.access_token = token
     integration.scopes = ",".join(scopes)
     integration.connected_by = user
@@ -185,3 +193,29 @@ def reconnect(
         fields += ["organization_login", "organization_id"]
     integration.save(update_fields=fields)
     return integration
+
+
+def revoke_after_commit(integration: GitHubIntegration, *, keep_installation: int | None = None) -> None:
+    """Revoke at GitHub what the integration's connection, about to be replaced or removed, read
+    with: its person's token (OAuth), or the installation token this process keeps (unless the new
+    connection is the same installation). After the commit, so that a replacement rolled back keeps
+    a working token; and never failing the user's action: GitHub refusing is logged, without the token."""
+    token = integration.access_token if integration.has_access_token else ""
+    installation_id = integration.installation_id if integration.installation_id != keep_installation else None
+    if token or installation_id:
+        transaction.on_commit(lambda: _revoke(token, installation_id, integration.pk))
+
+
+@sensitive_variables("token")
+def _revoke(token: str, installation_id: int | None, integration_pk: int) -> None:
+    try:
+        if token:
+            oauth.revoke_token(token)
+        if installation_id:
+            app.revoke_installation_token(installation_id)
+    except (GitHubError, requests.RequestException) as error:
+        logger.warning(
+            "GitHub did not revoke the replaced connection's token of integration %s: %s",
+            integration_pk,
+            type(error).__name__,
+        )

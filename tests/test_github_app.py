@@ -67,6 +67,7 @@ def users_installations(github_app, monkeypatch):
         [Installation(id=INSTALLATION_ID, account=InstallationAccount(id=acme.id, login="acme", type="Organization"))]
     )
     codes = reachable.codes = []
+    reachable.github = github_app
 
     def exchange_code(code, *, redirect_uri):
         codes.append((code, redirect_uri))
@@ -722,3 +723,35 @@ def test_end_to_end_after_the_app_flow_a_sync_reads_github_with_the_installation
     kinds = {kind for _, _, kind in simulated_app.credentials[before_the_sync:]}
     # The App's JWT mints the installation token, which reads everything; no person's token (gho_, ghu_).
     assert kinds == {"jwt", "ghs"}
+
+
+# The replaced connection's token is revoked at GitHub.
+
+
+@pytest.mark.django_db(transaction=True)
+def test_switching_a_team_to_the_app_revokes_the_persons_token_at_github(
+    visitor, alice, integration, github_token, users_installations
+):
+    visitor.force_login(alice)
+
+    authorize(visitor, team="acme")
+
+    revoked = users_installations.github.tokens.revoked
+    assert [(each.token, each.kind) for each in revoked] == [(github_token, "gho")]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_end_to_end_leaving_the_app_for_a_persons_token_revokes_the_kept_installation_token(
+    visitor, alice, integration, simulated_app
+):
+    installation = simulated_app.install_app("acme")
+    integration.connection, integration.installation_id = GitHubIntegration.Connection.APP, installation.id
+    integration.access_token = ""
+    integration.save()
+    kept = app.installation_token(installation.id)
+    visitor.force_login(alice)
+
+    visit(visitor, "get", oauth_authorize(visitor, simulated_app, team="acme"))
+
+    assert [(each.token, each.kind) for each in simulated_app.tokens.revoked] == [(kept, "ghs")]
+    assert app.installation_token(installation.id) != kept  # a new one is minted if it is asked for again

@@ -1,12 +1,14 @@
 """Reconnecting a team whose GitHub token stopped working: an admin goes through GitHub's OAuth
 flow again for the team, and the integration gets the new token."""
 
+import pytest
 from django.test import Client
 from django.urls import reverse
 
 from integrations.models import GitHubIntegration
 from integrations.views.onboarding import PENDING_SESSION_KEY, STATE_SESSION_KEY
 from teams.models import Membership, Team
+from tests.github.helpers import get
 from tests.oauth_flow import CONNECT, assert_problem, authorize, visit, with_query
 
 MEMBERS_PAGE = reverse("integrations:github_members", args=["acme"])
@@ -121,3 +123,33 @@ def test_a_connection_made_while_the_admin_was_on_github_is_not_replaced(
 
     assert_problem(response, 409, "did not confirm replacing it", back=MEMBERS_PAGE)
     assert GitHubIntegration.objects.get().access_token == github_token
+
+
+# The replaced connection's token is revoked at GitHub, after the commit.
+
+
+@pytest.mark.django_db(transaction=True)
+def test_reconnecting_revokes_the_old_token_at_github(visitor, alice, oauth, integration, github_token):
+    visitor.force_login(alice)
+
+    visit(visitor, "get", authorize(visitor, oauth, team="acme"))
+
+    assert [(revoked.token, revoked.kind) for revoked in oauth.tokens.revoked] == [(github_token, "gho")]
+    assert get(oauth, "/user", github_token).status_code == 401
+    new_token = GitHubIntegration.objects.get().access_token
+    assert get(oauth, "/user", new_token).status_code == 200
+
+
+@pytest.mark.django_db(transaction=True)
+def test_github_refusing_the_revocation_does_not_fail_the_reconnection(
+    visitor, alice, oauth, integration, github_token, caplog
+):
+    oauth.inject("server_error", times=None, status=500, path="/applications/")
+    visitor.force_login(alice)
+
+    response = visit(visitor, "get", authorize(visitor, oauth, team="acme"))
+
+    assert response["Location"] == MEMBERS_PAGE
+    assert GitHubIntegration.objects.get().access_token != github_token
+    assert "did not revoke" in caplog.text
+    assert github_token not in caplog.text

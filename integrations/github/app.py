@@ -117,6 +117,22 @@ def forget_installation_token(installation_id: int) -> None:
         _tokens.pop((settings.GITHUB_API_URL, int(installation_id)), None)
 
 
+def revoke_installation_token(installation_id: int) -> bool:
+    """Revoke at GitHub the installation's token this process keeps, and drop it: the connection that
+    used it was replaced or removed, and the token must not outlive it for its hour. False when none
+    was kept (nothing to revoke); a 401 means GitHub had already revoked it.
+
+    https://docs.github.com/en/rest/apps/installations#revoke-an-installation-access-token
+    """
+    with _locks_lock:
+        kept = _tokens.pop((settings.GITHUB_API_URL, int(installation_id)), None)
+    if kept is None or kept.expires_at <= datetime.now(UTC):
+        return False
+    with GitHubClient(kept.token, retries=1, installation=True) as client:
+        client.revoke_own_token()
+    return True
+
+
 def forget_installation_tokens() -> None:
     with _locks_lock:
         _tokens.clear()

@@ -334,6 +334,18 @@ class GitHubClient:
         self._raise_for_status(response, org_login=org_login)
         return schemas.organization_membership(response.body)
 
+    def revoke_own_token(self) -> None:
+        """Revoke the client's own installation token (204); a 401 is a token GitHub no longer takes,
+        as good as revoked.
+
+        https://docs.github.com/en/rest/apps/installations#revoke-an-installation-access-token
+        """
+        response = self._send("DELETE", f"{self.api_url}/installation/token")
+        if response.status in (204, 401):
+            return
+        self._raise_for_status(response, org_login=None)
+        raise MalformedResponse(f"revoking the installation token: HTTP {response.status}")
+
     def user_login(self, account_id: int) -> str | None:
         """The current login of the account with this id, which survives renames; None when the
         account is gone (deleted).
