@@ -78,6 +78,8 @@ def _change_org(simulator, body, login):
         deliveries += simulator.rename_org(login, body["rename_to"])
     if body.get("remove_viewer"):
         org.remove_viewer()
+    if "viewer_role" in body:
+        org.set_viewer_role(body["viewer_role"])
     members = {key: [asdict(member) for member in members] for key, members in changes.items()}
     return json_response(200, {**_summary(org), **members, "deliveries": deliveries})
 
@@ -141,6 +143,10 @@ def _stats(simulator, body):
     return json_response(200, {"requests": simulator.request_count})
 
 
+def _revoked(simulator, body):
+    return json_response(200, [asdict(revoked) for revoked in simulator.tokens.revoked])
+
+
 def _required(body: dict, name: str):
     if name not in body:
         raise ValueError(f"The body needs {name!r}.")
@@ -190,4 +196,5 @@ _ENDPOINTS = (
     ("POST", r"deliveries/([^/]+)/resend_as_new", _resend_as_new),
     ("POST", r"reset", lambda simulator, body: simulator.reset()),
     ("GET", r"stats", _stats),
+    ("GET", r"tokens/revoked", _revoked),
 )

@@ -120,11 +120,11 @@ def _exchange(simulator, request) -> Response:
     elif grant.client_id == simulator.app.client_id:
         # A GitHub App's user access token: no scopes, the App's permissions instead.
         simulator.codes.discard(code)
-        token = simulator.tokens.issue_for_app_user(PERMISSIONS)
+        token = simulator.tokens.issue_for_app_user(PERMISSIONS, client_id=grant.client_id)
         return _token_answer(request, {"access_token": token, "token_type": "bearer", "scope": ""})
     else:
         simulator.codes.discard(code)
-        token = simulator.tokens.issue(grant.scopes)
+        token = simulator.tokens.issue(grant.scopes, client_id=grant.client_id)
         return _token_answer(request, {"access_token": token, "token_type": "bearer", "scope": ",".join(grant.scopes)})
     # GitHub answers a failed exchange with 200, the error in the body.
     anchor = error.replace("_", "-") + ("2" if error == "redirect_uri_mismatch" else "")

@@ -215,6 +215,14 @@ class SimulatedOrg:
         with self._lock:
             self._removed.add(0)
 
+    def set_viewer_role(self, role: str) -> None:
+        """Make octocat an owner ("admin", as at the start) or a plain member ("member") of the
+        organization: /user/memberships/orgs/{org} then answers that role."""
+        if role.lower() not in ("admin", "member"):
+            raise ValueError("The viewer's role is admin or member.")
+        with self._lock:
+            self._change(0, role=role.upper())
+
     def rename_members(self, n: int) -> list[Member]:
         with self._lock:
             for index in (picked := self._pick(n)):

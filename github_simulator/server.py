@@ -13,7 +13,7 @@ import time
 import traceback
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from github_simulator import app_api, avatars, control, graphql, install_page, oauth, rest
+from github_simulator import app_api, avatars, control, graphql, install_page, oauth, rest, revocation
 from github_simulator.faults import (
     GRAPHQL_DOCS,
     REST_DOCS,
@@ -23,6 +23,7 @@ from github_simulator.faults import (
     transport_response,
 )
 from github_simulator.messages import Request, Response, github_error, json_response
+from github_simulator.tokens import kind_of
 
 _GRAPHQL_AUTH_DOCS = f"{GRAPHQL_DOCS}/guides/forming-calls-with-graphql#authenticating-with-graphql"
 _ENTERPRISE_REST = "/api/v3"  # GitHub Enterprise Server serves REST here and GraphQL at /api/graphql
@@ -110,7 +111,7 @@ def dispatch(simulator, request: Request) -> Response:
     # Asked for by browsers showing the product's pages, not by the product: not counted as its requests.
     if request.path.startswith(avatars.PREFIX):
         return avatars.handle(request)
-    simulator.record(request.method, request.target)
+    simulator.record(request.method, request.target, credential=kind_of(request.headers.get("authorization")))
     if simulator.latency_ms:
         time.sleep(simulator.latency_ms / 1000)
     with simulator.lock:
@@ -138,6 +139,10 @@ def _handle(simulator, request: Request) -> Response:
         return install_page.handle(simulator, request)
     elif request.api_path == "/app" or request.api_path.startswith("/app/"):
         response = app_api.handle_jwt(simulator, request)
+    elif match := revocation.APPLICATION_TOKEN_PATH.fullmatch(request.api_path):
+        response = revocation.delete_app_token(simulator, request, match["client_id"])
+    elif revocation.INSTALLATION_TOKEN_PATH.fullmatch(request.api_path):
+        response = revocation.revoke_installation_token(simulator, request, token_value, token)
     elif is_graphql:
         response = _graphql(simulator, request, token_value, token, request_id)
     else:

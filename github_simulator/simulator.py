@@ -39,6 +39,7 @@ class Simulator:
         self.webhooks = Webhooks(self.lock, self.app)
         self.url = ""  # web and API base alike, known once the server listens
         self._requests: list[tuple[str, str]] = []
+        self._credentials: list[tuple[str, str, str]] = []
         self._server: SimulatorServer | None = None
         self._thread: threading.Thread | None = None
         self.reset()
@@ -80,6 +81,8 @@ class Simulator:
             self.codes.clear()
             self.tokens.set_rate_limit(self._initial_rate_limit)
             self._requests.clear()
+            self._credentials.clear()
+            self.tokens.revoked.clear()
             self.latency_ms = 0
             self.app.configure(**self._initial_app_settings)
             self.installations.clear()
@@ -214,9 +217,10 @@ class Simulator:
     def clear_faults(self) -> None:
         self.faults.clear()
 
-    def record(self, method: str, target: str) -> None:
+    def record(self, method: str, target: str, credential: str = "") -> None:
         with self.lock:
             self._requests.append((method, target))
+            self._credentials.append((method, target, credential))
 
     @property
     def request_count(self) -> int:
@@ -226,3 +230,10 @@ class Simulator:
     def requests(self) -> list[tuple[str, str]]:
         with self.lock:
             return list(self._requests)
+
+    @property
+    def credentials(self) -> list[tuple[str, str, str]]:
+        """Every request as requests has them, with the kind of credential it carried (tokens.kind_of:
+        "gho", "ghu", "ghs", "jwt", "basic", or "" for none): who GitHub was asked by."""
+        with self.lock:
+            return list(self._credentials)

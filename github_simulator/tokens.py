@@ -57,6 +57,13 @@ class Token:
     permissions: dict[str, str] | None = None  # a GitHub App's token: what the App may do instead of scopes
     installation: object = None  # an installation token's installation; it has no user
     expires_at: float | None = None
+    client_id: str | None = None  # the OAuth client it was issued to; None: any OAuth App's (control API)
+
+    @property
+    def kind(self) -> str:
+        """ "gho" (an OAuth App's, a person's), "ghu" (a GitHub App's user token, a person's) or "ghs"
+        (an installation's, no person's): GitHub's own prefixes."""
+        return self.value[:3]
 
     def grants(self, scope: str) -> bool:
         # An installation token may do what its installation may now, not what it could when minted.
@@ -77,11 +84,24 @@ class Token:
         return ", ".join(self.scopes)
 
 
+@dataclass(frozen=True)
+class Revoked:
+    """A token revoked through GitHub's REST API: by its OAuth client (DELETE
+    /applications/{client_id}/token) or by itself (DELETE /installation/token)."""
+
+    token: str
+    kind: str
+    endpoint: str
+    at: float
+
+
 class Tokens:
     def __init__(self, lock, rate_limit: int | None = RATE_LIMIT):
         self._lock = lock
         self._rate_limit = rate_limit
         self._tokens: dict[str, Token] = {}
+        # Revocations through the REST API, oldest first, for tests to read; emptied by reset().
+        self.revoked: list[Revoked] = []
 
     @property
     def rate_limit(self) -> int | None:
@@ -93,13 +113,13 @@ class Tokens:
             self._rate_limit = limit
             self.reset_budgets()
 
-    def issue(self, scopes) -> str:
+    def issue(self, scopes, client_id: str | None = None) -> str:
         # The shape of an OAuth App's user token: "gho_" and 36 alphanumerics.
-        return self._add(Token(_value("gho_"), tuple(dict.fromkeys(scopes))))
+        return self._add(Token(_value("gho_"), tuple(dict.fromkeys(scopes)), client_id=client_id))
 
-    def issue_for_app_user(self, permissions: dict[str, str]) -> str:
+    def issue_for_app_user(self, permissions: dict[str, str], client_id: str | None = None) -> str:
         """A GitHub App's user access token: the user's, limited to the App's permissions, without scopes."""
-        return self._add(Token(_value("ghu_"), (), permissions=dict(permissions)))
+        return self._add(Token(_value("ghu_"), (), permissions=dict(permissions), client_id=client_id))
 
     def issue_for_installation(self, installation, permissions: dict[str, str], lifetime_seconds: float) -> Token:
         token = Token(
@@ -125,6 +145,12 @@ class Tokens:
     def revoke(self, value: str) -> None:
         with self._lock:
             self._tokens.pop(value, None)
+
+    def revoke_through_api(self, token: Token, endpoint: str) -> None:
+        """Revoke as GitHub's REST API does, and record it (``revoked``)."""
+        with self._lock:
+            self._tokens.pop(token.value, None)
+            self.revoked.append(Revoked(token.value, token.kind, endpoint, time.time()))
 
     def get(self, value: str) -> Token | None:
         """The token, None when unknown or expired (GitHub answers both 401 Bad credentials)."""
@@ -159,3 +185,18 @@ class Tokens:
 def _value(prefix: str) -> str:
     # GitHub's token shapes: a prefix naming the kind and 36 alphanumerics.
     return prefix + "".join(secrets.choice(_ALPHABET) for _ in range(36))
+
+
+def kind_of(authorization: str | None) -> str:
+    """What kind of credential an Authorization header carries: a token's prefix ("gho", "ghu",
+    "ghs"), "jwt" for the App's JSON Web Token, "basic" for an OAuth client's id and secret, "" for
+    none."""
+    scheme, _, value = (authorization or "").strip().partition(" ")
+    if not scheme:
+        return ""
+    if scheme.lower() == "basic":
+        return "basic"
+    value = value.strip() if scheme.lower() in ("token", "bearer") else scheme
+    if value.startswith(("gho_", "ghu_", "ghs_")):
+        return value[:3]
+    return "jwt" if value.count(".") == 2 else "unknown"

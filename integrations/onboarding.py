@@ -5,18 +5,24 @@ The views hand over what GitHub answered (the organization record, the token and
 first sync is only queued here, so that no request waits on the organization's members.
 """
 
+import logging
 from collections.abc import Sequence
 
+import requests
 from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
+from integrations.github import app, oauth
+from integrations.github.errors import GitHubError
 from integrations.github.schemas import Installation, Organization
 from integrations.models import GitHubIntegration, MemberSyncRun
 from integrations.runs import request_member_sync
 from teams.models import Membership, Team
 from teams.services import create_team
+
+logger = logging.getLogger(__name__)
 
 
 @sensitive_variables("token")
@@ -35,15 +41,26 @@ def connect_organization(
     return team
 
 
-def connect_installation(*, user, installation: Installation, team: Team | None = None) -> tuple[Team, bool]:
+def describe_connection(integration: GitHubIntegration) -> str:
+    """What a team's connection is now, in a sentence's words, for the page that asks to replace it."""
+    if integration.connection == GitHubIntegration.Connection.APP:
+        return f"the GitHub App's installation on {integration.organization_login}"
+    by = integration.connected_by.get_username() if integration.connected_by else "a former member"
+    return f"{by}'s GitHub account (OAuth), reading {integration.organization_login}"
+
+
+def connect_installation(
+    *, user, installation: Installation, team: Team | None = None, replace: bool = False
+) -> tuple[Team, bool]:
     """connect_organization for a GitHub App installation on an organization (the caller checked,
     with the user's own authorization, that they can reach it): the integration reads GitHub with
     the installation's tokens, and stores none.
 
     An integration of this organization already there (the user's team, or `team`) is switched to
-    the installation rather than duplicated, if the user administers its team; `team` connected to
-    another organization raises WrongOrganization. Returns the team, and whether its integration
-    is new (and its first sync queued).
+    the installation rather than duplicated, if the user administers its team and confirmed the
+    replacement (`replace`; without it, a connection other than this installation raises
+    ReplacementUnconfirmed); `team` connected to another organization raises WrongOrganization.
+    Returns the team, and whether its integration is new (and its first sync queued).
     """
     account = installation.account
     if account is None:
@@ -57,7 +74,9 @@ def connect_installation(*, user, installation: Installation, team: Team | None 
         "disconnected_reason": "",
         "scopes": "",
     }
-    return _connect(user=user, organization=organization, team=team, fields=fields, switch_existing=True)
+    return _connect(
+        user=user, organization=organization, team=team, fields=fields, switch_existing=True, replace=replace
+    )
 
 
 class WrongOrganization(Exception):
@@ -66,8 +85,18 @@ class WrongOrganization(Exception):
         super().__init__(f"The team is connected to {integration.organization_login}.")
 
 
+class ReplacementUnconfirmed(Exception):
+    """The team has another connection, and its admin did not confirm replacing it."""
+
+    def __init__(self, integration: GitHubIntegration):
+        self.integration = integration
+        super().__init__(f"The team {integration.team_id} has a connection that was not confirmed to be replaced.")
+
+
 @sensitive_variables("token")
-def _connect(*, user, organization: Organization, team: Team | None, fields: dict, token="", switch_existing=False):
+def _connect(
+    *, user, organization: Organization, team: Team | None, fields: dict, token="", switch_existing=False, replace=False
+):
     with transaction.atomic():
         if team is None:
             # Serializes one user's onboardings (PostgreSQL; SQLite's IMMEDIATE transactions already
@@ -80,7 +109,7 @@ def _connect(*, user, organization: Organization, team: Team | None, fields: dic
             )
             if existing is not None:
                 if switch_existing and existing.memberships.filter(user=user, role=Membership.Role.ADMIN).exists():
-                    _switch(existing.github_integration, user=user, organization=organization, fields=fields)
+                    _switch_confirmed(existing.github_integration, user, organization, fields, replace=replace)
                 return existing, False
             team = create_team(name=organization.name or organization.login, slug_from=organization.login, admin=user)
         else:
@@ -91,7 +120,7 @@ def _connect(*, user, organization: Organization, team: Team | None, fields: dic
                 if switch_existing:
                     if not _connects(integration, organization):
                         raise WrongOrganization(integration)
-                    _switch(integration, user=user, organization=organization, fields=fields)
+                    _switch_confirmed(integration, user, organization, fields, replace=replace)
                 return team, False
         integration = GitHubIntegration(
             team=team,
@@ -114,9 +143,18 @@ def _connects(integration: GitHubIntegration, organization: Organization) -> boo
     return integration.organization_login.lower() == organization.login.lower()
 
 
+def _switch_confirmed(integration, user, organization: Organization, fields: dict, *, replace: bool) -> None:
+    # The same installation again changes nothing that needs asking; any other connection does.
+    same = integration.connection == fields["connection"] and integration.installation_id == fields["installation_id"]
+    if not (replace or same):
+        raise ReplacementUnconfirmed(integration)
+    _switch(integration, user=user, organization=organization, fields=fields)
+
+
 def _switch(integration: GitHubIntegration, *, user, organization: Organization, fields: dict) -> None:
     """Point an integration at the same organization through another connection: its members and
-    runs stay, the person's token (if any) is dropped."""
+    runs stay, the person's token (if any) is dropped, and revoked at GitHub."""
+    revoke_after_commit(integration, keep_installation=fields.get("installation_id"))
     for name, value in fields.items():
         setattr(integration, name, value)
     integration.access_token = ""
@@ -136,6 +174,7 @@ def reconnect(
     `organization`, GitHub's current record of the integration's organization, brings a renamed
     organization's new login along: the old one no longer resolves.
     """
+    revoke_after_commit(integration)
     integration.access_token = token
     integration.scopes = ",".join(scopes)
     integration.connected_by = user
@@ -154,3 +193,29 @@ def reconnect(
         fields += ["organization_login", "organization_id"]
     integration.save(update_fields=fields)
     return integration
+
+
+def revoke_after_commit(integration: GitHubIntegration, *, keep_installation: int | None = None) -> None:
+    """Revoke at GitHub what the integration's connection, about to be replaced or removed, read
+    with: its person's token (OAuth), or the installation token this process keeps (unless the new
+    connection is the same installation). After the commit, so that a replacement rolled back keeps
+    a working token; and never failing the user's action: GitHub refusing is logged, without the token."""
+    token = integration.access_token if integration.has_access_token else ""
+    installation_id = integration.installation_id if integration.installation_id != keep_installation else None
+    if token or installation_id:
+        transaction.on_commit(lambda: _revoke(token, installation_id, integration.pk))
+
+
+@sensitive_variables("token")
+def _revoke(token: str, installation_id: int | None, integration_pk: int) -> None:
+    try:
+        if token:
+            oauth.revoke_token(token)
+        if installation_id:
+            app.revoke_installation_token(installation_id)
+    except (GitHubError, requests.RequestException) as error:
+        logger.warning(
+            "GitHub did not revoke the replaced connection's token of integration %s: %s",
+            integration_pk,
+            type(error).__name__,
+        )

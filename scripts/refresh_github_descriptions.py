@@ -74,6 +74,8 @@ REST_OPERATIONS = {
     "/app/installations": ("get",),
     "/app/installations/{installation_id}": ("get",),
     "/app/installations/{installation_id}/access_tokens": ("post",),
+    "/applications/{client_id}/token": ("delete",),
+    "/installation/token": ("delete",),
     "/orgs/{org}": ("get",),
     "/orgs/{org}/members": ("get",),
     "/orgs/{org}/members/{username}": ("get",),

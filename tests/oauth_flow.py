@@ -43,9 +43,15 @@ def visit(visitor, method, url, data=None):
     return response
 
 
+def start(visitor, url, team=None):
+    """Press the button that starts connecting (a POST); for a team, confirming that it replaces
+    the team's connection, if it has one."""
+    return visit(visitor, "post", url, {"team": team, "confirm": "replace"} if team else {})
+
+
 def authorize_page(visitor, *, scope=None, team=None):
     """Connect GitHub, and GitHub's authorize page it leads to."""
-    response = visit(visitor, "get", CONNECT + (f"?team={team}" if team else ""))
+    response = start(visitor, CONNECT, team)
     assert response.status_code == 302
     url = response["Location"]
     if scope is not None:

@@ -12,6 +12,7 @@ import pytest
 import requests
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
@@ -23,7 +24,7 @@ from integrations.models import GitHubIntegration, GitHubMember, MemberSyncRun
 from integrations.tasks import sync_github_members
 from integrations.views.github_app import STATE_SESSION_KEY
 from teams.models import Membership, Team
-from tests.oauth_flow import ONBOARDING, AuthorizePage, assert_nothing_created, visit, with_query
+from tests.oauth_flow import ONBOARDING, AuthorizePage, assert_nothing_created, start, visit, with_query
 from tests.oauth_flow import authorize as oauth_authorize
 
 INSTALL = reverse("integrations:github_app_install")
@@ -66,6 +67,7 @@ def users_installations(github_app, monkeypatch):
         [Installation(id=INSTALLATION_ID, account=InstallationAccount(id=acme.id, login="acme", type="Organization"))]
     )
     codes = reachable.codes = []
+    reachable.github = github_app
 
     def exchange_code(code, *, redirect_uri):
         codes.append((code, redirect_uri))
@@ -75,15 +77,25 @@ def users_installations(github_app, monkeypatch):
         assert token == USER_TOKEN
         return list(reachable)
 
+    # Whether the user owns the organization (GET /user/memberships/orgs/{org}): by default, yes.
+    reachable.owner = True
+    reachable.asked_owner = []
+
+    def owns_organization(token, org_login):
+        assert token == USER_TOKEN
+        reachable.asked_owner.append(org_login)
+        return reachable.owner
+
     monkeypatch.setattr(app, "exchange_code", exchange_code)
     monkeypatch.setattr(app, "user_installations", user_installations)
+    monkeypatch.setattr(app, "owns_organization", owns_organization)
     return reachable
 
 
 def install(visitor, *, team=None, installation_id=INSTALLATION_ID):
     """Install the GitHub App, and GitHub's redirect to the setup URL after the install: the
     redirect to the App's user authorization this server answers it with."""
-    response = visit(visitor, "get", INSTALL + (f"?team={team}" if team else ""))
+    response = start(visitor, INSTALL, team)
     assert response.status_code == 302
     state = parse_qs(urlsplit(response["Location"]).query)["state"][0]
     query = {"installation_id": installation_id, "setup_action": "install", "state": state}
@@ -106,8 +118,9 @@ def test_the_onboarding_page_offers_install_the_github_app(client, charlie, gith
 
     page = client.get(ONBOARDING).content.decode()
 
-    assert f'href="{INSTALL}">Install the GitHub App</a>' in page
-    assert ">Connect GitHub</a>" in page
+    assert f'action="{INSTALL}">' in page
+    assert ">Install the GitHub App</button>" in page
+    assert ">Connect GitHub</button>" in page
 
 
 def test_without_an_app_configured_the_onboarding_page_is_unchanged(client, charlie, oauth, settings):
@@ -130,8 +143,10 @@ def test_the_members_page_offers_the_app_to_admins_only(client, alice, bob, inte
     client.force_login(bob)
     member_page = client.get(members).content.decode()
 
-    assert f'href="{INSTALL}?team=acme">Install the GitHub App</a>' in admin_page
-    assert ">Install the GitHub App</a>" not in member_page
+    assert '<input type="hidden" name="team" value="acme"><button type="submit">Install the GitHub App</button>' in (
+        admin_page
+    )
+    assert ">Install the GitHub App</button>" not in member_page
 
 
 def test_a_team_already_on_the_app_is_not_offered_it(client, alice, integration, github_app):
@@ -141,7 +156,7 @@ def test_a_team_already_on_the_app_is_not_offered_it(client, alice, integration,
 
     page = client.get(reverse("integrations:github_members", args=["acme"])).content.decode()
 
-    assert f'href="{INSTALL}?team=acme">Install the GitHub App</a>' not in page
+    assert ">Install the GitHub App</button>" not in page
 
 
 def test_a_team_whose_installation_is_gone_is_offered_the_app_again(client, alice, integration, github_app):
@@ -152,7 +167,7 @@ def test_a_team_whose_installation_is_gone_is_offered_the_app_again(client, alic
 
     page = client.get(reverse("integrations:github_members", args=["acme"])).content.decode()
 
-    assert f'href="{INSTALL}?team=acme">Install the GitHub App</a>' in page
+    assert ">Install the GitHub App</button>" in page
 
 
 # The flow.
@@ -161,7 +176,7 @@ def test_a_team_whose_installation_is_gone_is_offered_the_app_again(client, alic
 def test_install_leads_to_the_apps_install_page_with_a_state(client, charlie, github_app):
     client.force_login(charlie)
 
-    response = client.get(INSTALL)
+    response = client.post(INSTALL)
 
     location = urlsplit(response["Location"])
     assert (
@@ -227,6 +242,36 @@ def test_a_forged_installation_id_is_refused_and_nothing_is_created(visitor, cha
 
 
 @pytest.mark.django_db(transaction=True)
+def test_a_plain_member_of_the_organization_is_told_to_ask_an_owner_and_nothing_is_created(
+    visitor, charlie, users_installations, broker
+):
+    users_installations.owner = False
+    visitor.force_login(charlie)
+
+    response = authorize(visitor)
+
+    assert response.status_code == 403
+    assert "Ask an owner of acme to connect it" in response.content.decode()
+    assert users_installations.asked_owner == ["acme"]
+    assert_nothing_created(visitor)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_plain_member_cannot_switch_a_team_they_administer_to_the_installation(
+    visitor, alice, integration, users_installations
+):
+    users_installations.owner = False
+    visitor.force_login(alice)
+
+    response = authorize(visitor, team="acme")
+
+    assert response.status_code == 403
+    integration.refresh_from_db()
+    assert (integration.connection, integration.installation_id) == (GitHubIntegration.Connection.OAUTH, None)
+    assert integration.has_access_token
+
+
+@pytest.mark.django_db(transaction=True)
 def test_an_installation_on_a_personal_account_is_refused(visitor, charlie, users_installations, broker):
     users_installations[0] = Installation(
         id=INSTALLATION_ID, account=InstallationAccount(id=5, login="charlie", type="User")
@@ -269,8 +314,9 @@ def test_an_authorization_not_started_here_or_with_another_state_is_refused(visi
 
 def test_a_setup_url_without_an_installation_says_so(client, charlie, github_app):
     client.force_login(charlie)
+    state = parse_qs(urlsplit(client.post(INSTALL)["Location"]).query)["state"][0]
 
-    response = client.get(SETUP, {"installation_id": "x'; --"})
+    response = client.get(SETUP, {"installation_id": "x'; --", "state": state})
 
     assert response.status_code == 400
     assert "named no installation" in response.content.decode()
@@ -302,7 +348,7 @@ def test_an_admin_connects_an_existing_team_without_an_integration(
     visitor, alice, bob, team, users_installations, broker
 ):
     visitor.force_login(bob)
-    assert visit(visitor, "get", f"{INSTALL}?team=acme").status_code == 403
+    assert visit(visitor, "post", INSTALL, {"team": "acme"}).status_code == 403
     visitor.force_login(alice)
 
     response = authorize(visitor, team="acme")
@@ -466,7 +512,7 @@ def local(url):
 def install_on_github(visitor, github, organization="acme"):
     """Install the GitHub App, and press Install on the simulator's install page: where GitHub sends
     the browser back (the setup URL)."""
-    install_page = visit(visitor, "get", INSTALL)["Location"]
+    install_page = start(visitor, INSTALL)["Location"]
     state = parse_qs(urlsplit(install_page).query)["state"][0]
     page = requests.get(install_page, timeout=10)
     assert f"Install on {organization}" in page.text
@@ -564,3 +610,148 @@ def test_end_to_end_an_uninstalled_app_fails_the_run_saying_install_it_again(sim
     run.refresh_from_db()
     assert run.status == MemberSyncRun.Status.ERROR
     assert "Install the GitHub App again" in run.error
+
+
+@pytest.mark.django_db(transaction=True)
+def test_end_to_end_a_plain_member_of_the_organization_cannot_bind_its_installation(
+    visitor, charlie, simulated_app, broker
+):
+    # octocat, whom the simulator authorizes, is a member of acme and reaches its installation, but
+    # is no owner: with a team of their own they would read every concealed member.
+    simulated_app.org("acme").set_viewer_role("member")
+    visitor.force_login(charlie)
+    setup_url = install_on_github(visitor, simulated_app)
+
+    response = authorize_on_github(visitor, setup_url)
+
+    assert response.status_code == 403
+    assert "Ask an owner of acme to connect it" in response.content.decode()
+    assert_nothing_created(visitor)
+    asked = [(target, kind) for _, target, kind in simulated_app.credentials if "/memberships/" in target]
+    assert asked == [("/user/memberships/orgs/acme", "ghu")]
+
+
+# A connection changes only on purpose.
+
+
+def test_a_cross_site_get_of_install_the_github_app_shows_the_button_and_starts_nothing(
+    client, alice, integration, github_app
+):
+    client.force_login(alice)
+
+    for_a_new_team = client.get(INSTALL, headers={"referer": "https://evil.example/"})
+    for_the_team = client.get(f"{INSTALL}?team=acme", headers={"referer": "https://evil.example/"})
+
+    assert (for_a_new_team.status_code, for_the_team.status_code) == (200, 200)
+    assert ">Install the GitHub App</button>" in for_a_new_team.content.decode()
+    assert "the GitHub App&#x27;s installation on acme" in for_the_team.content.decode()
+    assert STATE_SESSION_KEY not in client.session
+
+
+def test_install_the_github_app_posted_without_the_csrf_token_is_refused(charlie, github_app):
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(charlie)
+
+    response = client.post(INSTALL)
+
+    assert response.status_code == 403
+    assert STATE_SESSION_KEY not in client.session
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("state", [None, "another-sessions-state"], ids=["no state", "a foreign state"])
+def test_a_setup_url_with_an_installation_id_but_not_this_sessions_state_connects_nothing(
+    visitor, charlie, users_installations, broker, state
+):
+    visitor.force_login(charlie)
+    start(visitor, INSTALL)  # an install of charlie's own under way: its state is not the one sent
+    query = {"installation_id": INSTALLATION_ID, "setup_action": "install"}
+
+    response = visit(visitor, "get", SETUP, query if state is None else {**query, "state": state})
+
+    assert response.status_code == 400
+    assert "Install the GitHub App" in response.content.decode()
+    assert "installation_id" not in visitor.session[STATE_SESSION_KEY]
+    assert_nothing_created(visitor)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_switching_a_team_to_the_app_asks_to_confirm_and_cancel_leaves_it(
+    visitor, alice, integration, users_installations
+):
+    visitor.force_login(alice)
+
+    unconfirmed = visit(visitor, "post", INSTALL, {"team": "acme"})
+
+    page = unconfirmed.content.decode()
+    assert unconfirmed.status_code == 200
+    assert "alice&#x27;s GitHub account (OAuth), reading acme" in page
+    assert ">Confirm</button>" in page
+    assert f'href="{reverse("integrations:github_members", args=["acme"])}">Cancel</a>' in page
+    assert STATE_SESSION_KEY not in visitor.session
+    integration.refresh_from_db()
+    assert (integration.connection, integration.has_access_token) == (GitHubIntegration.Connection.OAUTH, True)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_install_without_a_team_does_not_switch_the_users_team_unasked(
+    visitor, alice, integration, users_installations
+):
+    visitor.force_login(alice)
+
+    response = authorize(visitor)  # from the onboarding page's button: no team, nothing confirmed
+
+    assert response.status_code == 409
+    assert "needs your confirmation" in response.content.decode()
+    integration.refresh_from_db()
+    assert (integration.connection, integration.has_access_token) == (GitHubIntegration.Connection.OAUTH, True)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_end_to_end_after_the_app_flow_a_sync_reads_github_with_the_installation_token_only(
+    visitor, charlie, simulated_app, broker
+):
+    visitor.force_login(charlie)
+    authorize_on_github(visitor, install_on_github(visitor, simulated_app))
+    run = Team.objects.get().github_integration.member_sync_runs.get()
+    before_the_sync = len(simulated_app.credentials)
+
+    sync_github_members.fn(run.pk)
+
+    run.refresh_from_db()
+    assert run.status == MemberSyncRun.Status.COMPLETE, run.error
+    kinds = {kind for _, _, kind in simulated_app.credentials[before_the_sync:]}
+    # The App's JWT mints the installation token, which reads everything; no person's token (gho_, ghu_).
+    assert kinds == {"jwt", "ghs"}
+
+
+# The replaced connection's token is revoked at GitHub.
+
+
+@pytest.mark.django_db(transaction=True)
+def test_switching_a_team_to_the_app_revokes_the_persons_token_at_github(
+    visitor, alice, integration, github_token, users_installations
+):
+    visitor.force_login(alice)
+
+    authorize(visitor, team="acme")
+
+    revoked = users_installations.github.tokens.revoked
+    assert [(each.token, each.kind) for each in revoked] == [(github_token, "gho")]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_end_to_end_leaving_the_app_for_a_persons_token_revokes_the_kept_installation_token(
+    visitor, alice, integration, simulated_app
+):
+    installation = simulated_app.install_app("acme")
+    integration.connection, integration.installation_id = GitHubIntegration.Connection.APP, installation.id
+    integration.access_token = ""
+    integration.save()
+    kept = app.installation_token(installation.id)
+    visitor.force_login(alice)
+
+    visit(visitor, "get", oauth_authorize(visitor, simulated_app, team="acme"))
+
+    assert [(each.token, each.kind) for each in simulated_app.tokens.revoked] == [(kept, "ghs")]
+    assert app.installation_token(installation.id) != kept  # a new one is minted if it is asked for again

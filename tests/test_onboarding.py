@@ -28,7 +28,8 @@ def test_the_onboarding_page_offers_connect_github(client, charlie, oauth):
 
     page = client.get(ONBOARDING).content.decode()
 
-    assert f'href="{CONNECT}">Connect GitHub</a>' in page
+    assert f'<form method="post" action="{CONNECT}">' in page
+    assert ">Connect GitHub</button>" in page
 
 
 def test_without_a_client_id_the_onboarding_page_says_github_is_not_configured(client, charlie, oauth, settings):
@@ -36,10 +37,10 @@ def test_without_a_client_id_the_onboarding_page_says_github_is_not_configured(c
     client.force_login(charlie)
 
     page = client.get(ONBOARDING).content.decode()
-    connect = client.get(CONNECT)
+    connect = client.post(CONNECT)
 
     assert "GitHub is not configured on this server" in page
-    assert ">Connect GitHub</a>" not in page
+    assert ">Connect GitHub</button>" not in page
     assert connect.status_code == 503
     assert "GITHUB_CLIENT_ID" in connect.content.decode()
 
@@ -50,7 +51,7 @@ def test_behind_a_tls_proxy_github_is_given_an_https_callback(client, charlie, o
     client.force_login(charlie)
 
     proxied = {"host": "members.example.com", "x-forwarded-proto": "https"}
-    authorize_url = client.get(CONNECT, headers=proxied)["Location"]
+    authorize_url = client.post(CONNECT, headers=proxied)["Location"]
 
     assert parse_qs(urlsplit(authorize_url).query)["redirect_uri"] == ["https://members.example.com/github/callback/"]
 

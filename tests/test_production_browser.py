@@ -120,7 +120,7 @@ def test_the_deployment_serves_styled_live_pages_that_the_policy_lets_run(
 
         onboarding = log_in(watched_context(browser), web, "charlie")
         visit(onboarding, f"{web.url}/onboarding/")
-        expect(onboarding.get_by_role("link", name="Connect GitHub")).to_be_visible()
+        expect(onboarding.get_by_role("button", name="Connect GitHub")).to_be_visible()
 
         assert context.problems == []
         assert onboarding.context.problems == []

@@ -117,6 +117,22 @@ def forget_installation_token(installation_id: int) -> None:
         _tokens.pop((settings.GITHUB_API_URL, int(installation_id)), None)
 
 
+def revoke_installation_token(installation_id: int) -> bool:
+    """Revoke at GitHub the installation's token this process keeps, and drop it: the connection that
+    used it was replaced or removed, and the token must not outlive it for its hour. False when none
+    was kept (nothing to revoke); a 401 means GitHub had already revoked it.
+
+    https://docs.github.com/en/rest/apps/installations#revoke-an-installation-access-token
+    """
+    with _locks_lock:
+        kept = _tokens.pop((settings.GITHUB_API_URL, int(installation_id)), None)
+    if kept is None or kept.expires_at <= datetime.now(UTC):
+        return False
+    with GitHubClient(kept.token, retries=1, installation=True) as client:
+        client.revoke_own_token()
+    return True
+
+
 def forget_installation_tokens() -> None:
     with _locks_lock:
         _tokens.clear()
@@ -231,6 +247,16 @@ def user_installations(user_token: str) -> list[Installation]:
     reach: only these may be connected by them, whatever installation_id a URL names."""
     with GitHubClient(user_token, retries=1) as client:
         return client.user_installations()
+
+
+@sensitive_variables("user_token")
+def owns_organization(user_token: str, org_login: str) -> bool:
+    """Whether the user of ``user_token`` is an owner of the organization: an active membership
+    with the role admin. Only an owner may bind the organization's installation to a team, whose
+    members would then read what its token reads (concealed members, verified-domain emails)."""
+    with GitHubClient(user_token, retries=1) as client:
+        membership = client.own_membership(org_login)
+    return membership is not None and membership.member is not None and membership.member.role == "admin"
 
 
 def authorize_url(*, state: str, redirect_uri: str) -> str:

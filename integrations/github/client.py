@@ -319,6 +319,33 @@ class GitHubClient:
         self._raise_for_status(response, org_login=org_login)
         return schemas.organization_membership(response.body)
 
+    def own_membership(self, org_login: str) -> schemas.OrganizationMembership | None:
+        """The token's own user's membership of the organization (``member.role`` "admin" for an
+        owner); ``member`` None while it is not active (an invitation not yet accepted), and None
+        when GitHub knows no membership (404: not a member, or no such organization). Works with a
+        GitHub App's user token: connecting an installation asks it, an installation's token sees
+        more than a plain member may (docs/architecture.md#the-github-app).
+
+        https://docs.github.com/en/rest/orgs/members#get-an-organization-membership-for-the-authenticated-user
+        """
+        response = self._request("GET", f"{self.api_url}/user/memberships/orgs/{quote(org_login, safe='')}")
+        if response.status == 404:
+            return None
+        self._raise_for_status(response, org_login=org_login)
+        return schemas.organization_membership(response.body)
+
+    def revoke_own_token(self) -> None:
+        """Revoke the client's own installation token (204); a 401 is a token GitHub no longer takes,
+        as good as revoked.
+
+        https://docs.github.com/en/rest/apps/installations#revoke-an-installation-access-token
+        """
+        response = self._send("DELETE", f"{self.api_url}/installation/token")
+        if response.status in (204, 401):
+            return
+        self._raise_for_status(response, org_login=None)
+        raise MalformedResponse(f"revoking the installation token: HTTP {response.status}")
+
     def user_login(self, account_id: int) -> str | None:
         """The current login of the account with this id, which survives renames; None when the
         account is gone (deleted).

@@ -7,12 +7,12 @@ https://docs.github.com/en/apps/creating-github-apps/authenticating-with-a-githu
 """
 
 from collections.abc import Sequence
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 from django.conf import settings
 
-from integrations.github import schemas
-from integrations.github.client import new_session, send
+from integrations.github import errors, schemas
+from integrations.github.client import API_VERSION, new_session, send
 from integrations.github.errors import (
     READ_ORG,
     GitHubUnavailable,
@@ -85,3 +85,29 @@ def exchange_code(
     if required_scope is not None and not grants(scopes, required_scope):
         raise ScopeMissing(required_scope)
     return OAuthToken(access_token=answer.access_token, token_type=answer.token_type or "bearer", scopes=scopes)
+
+
+def revoke_token(access_token: str, *, client_id: str | None = None, client_secret: str | None = None) -> None:
+    """Revoke a token GitHub issued to the OAuth App (by default this server's), as its client: basic
+    authentication with the client's id and secret, the token in the body. GitHub answers 204; an
+    error is raised as the others are (the caller decides whether it matters).
+
+    https://docs.github.com/en/rest/apps/oauth-applications#delete-an-app-token
+    """
+    client_id = client_id or settings.GITHUB_CLIENT_ID
+    url = f"{settings.GITHUB_API_URL}/applications/{quote(client_id, safe='')}/token"
+    with new_session(retries=1, resend=False) as session:
+        response, _ = send(
+            session,
+            "DELETE",
+            url,
+            timeout=(10, 10),
+            auth=(client_id, client_secret or settings.GITHUB_CLIENT_SECRET),
+            headers={"Accept": "application/vnd.github+json", "X-GitHub-Api-Version": API_VERSION},
+            json={"access_token": access_token},
+        )
+    error = errors.for_status(response.status, response.headers, response.body, web_url=settings.GITHUB_WEB_URL)
+    if error is not None:
+        raise error
+    if response.status != 204:
+        raise errors.GitHubError(f"HTTP {response.status}")

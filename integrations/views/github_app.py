@@ -20,12 +20,22 @@ from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect
 from django.urls import reverse
 from django.views.decorators.debug import sensitive_variables
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_GET, require_http_methods
 
 from integrations.github import app
 from integrations.github.errors import AppNotConfigured, GitHubError
-from integrations.onboarding import WrongOrganization, connect_installation
-from integrations.views.onboarding import CONNECTED, _admin_team, _github_problem, _problem, checked_authorization
+from integrations.models import GitHubIntegration
+from integrations.onboarding import ReplacementUnconfirmed, WrongOrganization, connect_installation, describe_connection
+from integrations.views.onboarding import (
+    CONNECTED,
+    _admin_team,
+    _github_problem,
+    _problem,
+    checked_authorization,
+    confirmed_start,
+    start_page,
+    team_to_connect,
+)
 
 # The install under way: {"state", "created_at", "team"}, and "installation_id" once GitHub sent it.
 STATE_SESSION_KEY = "github_app_state"
@@ -55,22 +65,42 @@ SUSPENDED = (
     "The App's installation on {login} is suspended, so it cannot read the members. An organization "
     "owner must unsuspend it (Settings › GitHub Apps), then start again."
 )
+NOT_AN_OWNER = (
+    "Only an owner of {login} can connect its GitHub App installation: it reads every member, "
+    "concealed ones and their emails included. Nothing was connected. Ask an owner of {login} to connect it."
+)
+UNCONFIRMED = (
+    "{team} reads GitHub through {now}. Replacing that needs your confirmation, so nothing was changed: "
+    "press Install the GitHub App on {team}'s members page and confirm."
+)
 WRONG_ORGANIZATION = (
     "This team is connected to {connected}, but the GitHub App was installed on {installed}. "
     "Install it on {connected} instead."
 )
 
 
-@require_GET
+@require_http_methods(["GET", "POST"])
 @login_required
 def github_app_install(request):
-    team = _admin_team(request.user, request.GET["team"]) if request.GET.get("team") else None
+    team = team_to_connect(request)
     if not app.configured():
         return _problem(
             request, AppNotConfigured.message, title="The GitHub App is not configured", status=503, team=team
         )
+    integration = GitHubIntegration.objects.filter(team=team).select_related("connected_by").first() if team else None
+    if not confirmed_start(request, integration):
+        on = integration.organization_login if integration else "the organization you choose on GitHub"
+        becomes = f"the GitHub App's installation on {on}"
+        return start_page(
+            request, "integrations:github_app_install", "Install the GitHub App", team, integration, becomes
+        )
     state = secrets.token_urlsafe(32)
-    request.session[STATE_SESSION_KEY] = {"state": state, "created_at": time.time(), "team": team and team.slug}
+    request.session[STATE_SESSION_KEY] = {
+        "state": state,
+        "created_at": time.time(),
+        "team": team and team.slug,
+        "replaces": integration is not None,
+    }
     return redirect(app.install_url(state=state))
 
 
@@ -87,15 +117,16 @@ def github_app_setup(request):
 def _installed(request):
     """Back from the install page: ask the user to authorize the App, which proves what they may reach."""
     started = request.session.get(STATE_SESSION_KEY)
-    # GitHub hands our state back; an install begun on GitHub itself comes without one, and is as
-    # good (the authorization decides), but without a team.
-    if started is not None and not secrets.compare_digest(
-        started["state"].encode(), request.GET.get("state", started["state"]).encode()
-    ):
-        started = None
-    team = _admin_team(request.user, started["team"]) if started and started["team"] else None
-    if request.GET.get("setup_action") == "request":
-        return _problem(request, REQUESTED, title="Installation requested", status=200, team=team)
+    if request.GET.get("setup_action") == "request":  # nothing installed, nothing to connect
+        return _problem(request, REQUESTED, title="Installation requested", status=200)
+    # GitHub hands back the state of the install link. Without this session's, an installation_id
+    # is a link anyone could have sent (an install begun on GitHub itself, or on another site), and
+    # nothing is connected from it.
+    if started is None or "installation_id" in started:
+        return _problem(request, NOT_STARTED, team=None)
+    if not secrets.compare_digest(started["state"].encode(), request.GET.get("state", "").encode()):
+        return _problem(request, WRONG_STATE, team=None)
+    team = _admin_team(request.user, started["team"]) if started["team"] else None
     installation_id = request.GET.get("installation_id", "")
     if not INSTALLATION_ID.fullmatch(installation_id):
         return _problem(request, NO_INSTALLATION, team=team)
@@ -109,6 +140,7 @@ def _installed(request):
         "created_at": time.time(),
         "team": team and team.slug,
         "installation_id": int(installation_id),
+        "replaces": started.get("replaces", False),
     }
     return redirect(app.authorize_url(state=state, redirect_uri=_setup_uri(request)))
 
@@ -139,10 +171,24 @@ def _authorized(request):
     if installation.suspended_at is not None:
         message = SUSPENDED.format(login=account.login)
         return _problem(request, message, title="The GitHub App was not connected", status=409, team=team)
+    # Reaching an installation is not enough: any member reaches it, and its token reads more than
+    # a plain member may see.
     try:
-        connected, created = connect_installation(user=request.user, installation=installation, team=team)
+        owner = app.owns_organization(token.access_token, account.login)
+    except (GitHubError, requests.RequestException) as error:
+        return _github_problem(request, error, team=team)
+    if not owner:
+        message = NOT_AN_OWNER.format(login=account.login)
+        return _problem(request, message, title="Ask an owner to connect it", status=403, team=team)
+    try:
+        connected, created = connect_installation(
+            user=request.user, installation=installation, team=team, replace=started.get("replaces", False)
+        )
     except WrongOrganization as error:
         message = WRONG_ORGANIZATION.format(connected=error.integration.organization_login, installed=account.login)
+        return _problem(request, message, title="The GitHub App was not connected", status=409, team=team)
+    except ReplacementUnconfirmed as error:
+        message = UNCONFIRMED.format(team=error.integration.team.name, now=describe_connection(error.integration))
         return _problem(request, message, title="The GitHub App was not connected", status=409, team=team)
     if not created:
         messages.success(request, f"{connected.name} now reads {account.login} through the GitHub App.")

@@ -39,7 +39,7 @@ from integrations.github.errors import (
 from integrations.github.oauth import authorize_url, exchange_code
 from integrations.github.schemas import Organization
 from integrations.models import GitHubIntegration
-from integrations.onboarding import connect_organization, reconnect
+from integrations.onboarding import connect_organization, describe_connection, reconnect
 from teams.models import Team
 from teams.services import first_team_of, membership_of
 
@@ -68,6 +68,10 @@ UNAVAILABLE = "GitHub did not answer as expected, so nothing was connected. Try 
 SIGN_IN_UNREADABLE = "The GitHub sign-in can no longer be read on this server. Start again with Connect GitHub."
 # The team page greets with it, above the live banner (the seed plan's words).
 CONNECTED = "Connected to {organization}. Members syncing in background."
+UNCONFIRMED = (
+    "The team got a GitHub connection while you were on GitHub, and you did not confirm replacing it, "
+    "so nothing was changed. Start again to replace it."
+)
 NOT_YOURS = "That organization is not one of your GitHub organizations. Choose one from the list."
 
 
@@ -81,14 +85,23 @@ def onboarding(request):
     return render(request, "integrations/onboarding.html", context)
 
 
-@require_GET
+@require_http_methods(["GET", "POST"])
 @login_required
 def github_connect(request):
-    team = _admin_team(request.user, request.GET["team"]) if request.GET.get("team") else None
+    team = team_to_connect(request)
     if not settings.GITHUB_CLIENT_ID:
         return _problem(request, NOT_CONFIGURED, title="GitHub is not configured", status=503, team=team)
+    integration = GitHubIntegration.objects.filter(team=team).select_related("connected_by").first() if team else None
+    if not confirmed_start(request, integration):
+        becomes = f"{request.user.get_username()}'s GitHub account (OAuth), the one you authorize next"
+        return start_page(request, "integrations:github_connect", "Connect GitHub", team, integration, becomes)
     state = secrets.token_urlsafe(32)
-    request.session[STATE_SESSION_KEY] = {"state": state, "created_at": time.time(), "team": team and team.slug}
+    request.session[STATE_SESSION_KEY] = {
+        "state": state,
+        "created_at": time.time(),
+        "team": team and team.slug,
+        "replaces": integration is not None,
+    }
     # A new sign-in replaces one abandoned at the organization choice.
     request.session.pop(PENDING_SESSION_KEY, None)
     return redirect(authorize_url(state=state, redirect_uri=_redirect_uri(request)))
@@ -107,6 +120,9 @@ def github_callback(request):
         return _github_problem(request, error, team=team)
     integration = GitHubIntegration.objects.filter(team=team).first() if team else None
     if integration is not None:
+        # A connection made meanwhile was not the one the admin confirmed replacing.
+        if not started.get("replaces"):
+            return _problem(request, UNCONFIRMED, status=409, team=team)
         return _reconnect(request, integration, token)
     request.session[PENDING_SESSION_KEY] = {
         "token": crypto.encrypt(token.access_token),
@@ -212,6 +228,36 @@ def _organizations_of(token: str, *, name_sso_hidden=False) -> tuple[list[Organi
             except GitHubError:
                 logger.info("Could not name the organization %s hidden by single sign-on", org_id)
     return organizations, hidden
+
+
+def team_to_connect(request) -> Team | None:
+    """The team `?team=SLUG` (or the posted `team`) names, which the user must administer; None
+    for a new team."""
+    slug = request.POST.get("team") or request.GET.get("team")
+    return _admin_team(request.user, slug) if slug else None
+
+
+def confirmed_start(request, integration: GitHubIntegration | None) -> bool:
+    """Whether this request starts connecting: a POST (Django's middleware checked its CSRF token),
+    which for a team with a connection must also confirm replacing it. A GET only shows the button,
+    so a link or an image on another site changes nothing (docs/architecture.md#connecting)."""
+    if request.method != "POST":
+        return False
+    return integration is None or request.POST.get("confirm") == "replace"
+
+
+def start_page(request, url_name: str, label: str, team, integration, becomes: str):
+    """The page with the button that starts connecting; for a team with a connection, what it is now
+    and what it becomes, with Confirm and Cancel."""
+    context = {
+        "action": reverse(url_name),
+        "label": label,
+        "team": team,
+        "integration": integration,
+        "now": describe_connection(integration) if integration else "",
+        "becomes": becomes,
+    }
+    return render(request, "integrations/start_connection.html", context)
 
 
 def _admin_team(user, team_slug) -> Team:

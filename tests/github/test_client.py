@@ -491,3 +491,17 @@ def test_a_netrc_entry_never_replaces_the_token(tmp_path, monkeypatch):
     prepared = client.session.prepare_request(requests.Request("GET", "https://api.github.com/user"))
 
     assert prepared.headers["Authorization"] == "Bearer the-token"
+
+
+def test_own_membership_says_whether_the_tokens_user_owns_the_organization(github, octocat):
+    owner = octocat.own_membership("acme")
+    github.org("acme").set_viewer_role("member")
+    plain_member = octocat.own_membership("acme")
+    github.org("acme").remove_viewer()
+    outside = octocat.own_membership("acme")
+    no_such_organization = octocat.own_membership("no-such-org")
+
+    assert (owner.member.role, owner.member.login) == ("admin", "octocat")
+    assert plain_member.member.role == "member"
+    assert (outside, no_such_organization) == (None, None)
+    assert [target for _, target in github.requests][:2] == ["/user/memberships/orgs/acme"] * 2
