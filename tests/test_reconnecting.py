@@ -153,3 +153,12 @@ def test_github_refusing_the_revocation_does_not_fail_the_reconnection(
     assert GitHubIntegration.objects.get().access_token != github_token
     assert "did not revoke" in caplog.text
     assert github_token not in caplog.text
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("removed", ["the connection", "the team"])
+def test_removing_a_connection_revokes_its_token_at_github(oauth, integration, github_token, removed):
+    (integration if removed == "the connection" else integration.team).delete()
+
+    assert [(revoked.token, revoked.kind) for revoked in oauth.tokens.revoked] == [(github_token, "gho")]
+    assert get(oauth, "/user", github_token).status_code == 401
