@@ -9,11 +9,13 @@ import logging
 from collections.abc import Sequence
 
 import requests
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
+from integrations.crypto import TokenUnreadable
 from integrations.github import app, oauth
 from integrations.github.errors import GitHubError
 from integrations.github.schemas import Installation, Organization
@@ -200,7 +202,10 @@ def revoke_after_commit(integration: GitHubIntegration, *, keep_installation: in
     with: its person's token (OAuth), or the installation token this process keeps (unless the new
     connection is the same installation). After the commit, so that a replacement rolled back keeps
     a working token; and never failing the user's action: GitHub refusing is logged, without the token."""
-    token = integration.access_token if integration.has_access_token else ""
+    try:
+        token = integration.access_token if integration.has_access_token and settings.GITHUB_CLIENT_ID else ""
+    except TokenUnreadable:
+        token = ""  # written under a key no longer configured: nobody can send it anywhere
     installation_id = integration.installation_id if integration.installation_id != keep_installation else None
     if token or installation_id:
         transaction.on_commit(lambda: _revoke(token, installation_id, integration.pk))
