@@ -135,6 +135,7 @@ class EventStream:
         self.response = requests.get(url, headers=headers, cookies=cookies, stream=True, timeout=(5, 60))
         self.events = queue.Queue()
         self.last_event_id = last_event_id
+        self.seen = []  # the types of the events next() went through, skipped ones included
         threading.Thread(target=self._read, daemon=True).start()
 
     def _read(self):
@@ -166,6 +167,7 @@ class EventStream:
                 continue
             if event is None:
                 raise AssertionError("the stream closed")
+            self.seen.append(event["event"])
             if event.get("id") and event["event"] not in ("stream-error",):
                 self.last_event_id = event["id"]
             if event["event"] == event_type:

@@ -115,3 +115,14 @@ def test_a_removed_member_loses_the_streams_pushpin_holds(alice, bob, team, inte
             assert stays.next()["run"] == run.pk
         finally:
             django_grip._pubcontrol = None
+
+
+def test_a_next_link_of_a_deactivated_user_is_refused(client, bob, team, settings):
+    meta = next_link_meta(bob.pk, team_channel(team.pk), settings)
+    recover = {"link": "next", "recover": "true", "es-meta": meta}
+    type(bob).objects.filter(pk=bob.pk).update(is_active=False)
+
+    response = client.get("/t/acme/events/", recover, **signed_by_pushpin())
+
+    assert "Grip-Hold" not in response
+    assert stream_error(response)["text"] == streams.STREAM_DENIED

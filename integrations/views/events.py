@@ -108,7 +108,8 @@ def malformed(request) -> str | None:
 
 def readable_team_id(user, team_slug) -> int | None:
     """The team's id if the user may read its events; None alike for no such team and not yours."""
-    if not user.is_authenticated:
+    # A deactivated user is refused even with a live session (or a next link issued before).
+    if not user.is_authenticated or not user.is_active:
         return None
     team_id = team_id_of(user, team_slug)
     release_connection()
