@@ -218,7 +218,9 @@ for _key in TOKEN_ENCRYPTION_KEYS:
 HTTPS_ONLY = env_bool("HTTPS_ONLY", default=not DEBUG)
 if HTTPS_ONLY:
     SECURE_SSL_REDIRECT = True
-    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    # No SECURE_PROXY_SSL_HEADER: Django would take X-Forwarded-Proto from anyone who reaches a web
+    # process. uvicorn sets the request's scheme from it only when the connection comes from
+    # FORWARDED_ALLOW_IPS (the proxy), and Django reads that scheme (docs/deploy.md#trust-boundary).
     SECURE_HSTS_SECONDS = 365 * 24 * 3600
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = True

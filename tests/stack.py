@@ -98,14 +98,14 @@ def worker(env, *, threads=2):
 
 
 @contextmanager
-def web_server(env, port=None, stderr=None):
+def web_server(env, port=None, stderr=None, ready_path="/accounts/login/"):
     port = port or free_port()
     url = f"http://127.0.0.1:{port}"
     args = [
         sys.executable, "-m", "uvicorn", "config.asgi:application",
         "--host", "127.0.0.1", "--port", str(port), "--timeout-graceful-shutdown", "2", "--log-level", "warning",
     ]  # fmt: skip
-    with running(args, env, ready=lambda: http_status(f"{url}/accounts/login/") == 200, stderr=stderr) as process:
+    with running(args, env, ready=lambda: http_status(f"{url}{ready_path}") == 200, stderr=stderr) as process:
         process.url = url
         yield process
 
