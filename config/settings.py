@@ -230,7 +230,9 @@ if not HTTPS_ONLY and not DEBUG and not set(ALLOWED_HOSTS) <= LOOPBACK_HOSTS:
     )
 if HTTPS_ONLY:
     SECURE_SSL_REDIRECT = True
-    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    # No SECURE_PROXY_SSL_HEADER: Django would take X-Forwarded-Proto from anyone who reaches a web
+    # process. uvicorn sets the request's scheme from it only when the connection comes from
+    # FORWARDED_ALLOW_IPS (the proxy), and Django reads that scheme (docs/deploy.md#trust-boundary).
     SECURE_HSTS_SECONDS = 365 * 24 * 3600
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = True

@@ -1,3 +1,5 @@
+from django.contrib.auth import get_user_model
+from django.db import transaction
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 
@@ -10,7 +12,22 @@ from teams.models import Membership
 @receiver(post_save, sender=Membership)
 @receiver(post_delete, sender=Membership)
 def close_streams_of_a_member_who_lost_access(sender, instance, **kwargs):
-    close_streams_if_denied(instance.user, instance.team_id)
+    # After the commit: a removal rolled back kicks nobody, and the check then reads what was committed.
+    user, team_id = instance.user, instance.team_id
+    transaction.on_commit(lambda: close_streams_if_denied(user, team_id), robust=True)
+
+
+@receiver(post_save, sender=get_user_model())
+def close_streams_of_a_deactivated_user(sender, instance, **kwargs):
+    if instance.is_active:
+        return
+    team_ids = list(Membership.objects.filter(user=instance).values_list("team_id", flat=True))
+
+    def close_them():
+        for team_id in team_ids:
+            close_streams_if_denied(instance, team_id)
+
+    transaction.on_commit(close_them, robust=True)
 
 
 @receiver(post_delete, sender=GitHubIntegration)

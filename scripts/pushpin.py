@@ -27,6 +27,13 @@ client_maxconn=50000
 
 [proxy]
 routesfile=routes
+# Pushpin's http_port is the public one, and the web processes trust X-Forwarded-* from it (they see
+# it at 127.0.0.1): what a client sends is dropped and replaced by what Pushpin saw. Otherwise a
+# client picks the address Django sees (login lockout, /metrics) by sending X-Forwarded-For.
+x_forwarded_for=truncate:0,append
+x_forwarded_for_trusted=truncate:0,append
+accept_x_forwarded_protocol=false
+set_x_forwarded_protocol=proto-only
 sig_iss=pushpin
 sig_key={sig_key}
 updates_check=off

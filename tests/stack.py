@@ -98,14 +98,14 @@ def worker(env, *, threads=2):
 
 
 @contextmanager
-def web_server(env, port=None, stderr=None):
+def web_server(env, port=None, stderr=None, ready_path="/accounts/login/"):
     port = port or free_port()
     url = f"http://127.0.0.1:{port}"
     args = [
         sys.executable, "-m", "uvicorn", "config.asgi:application",
         "--host", "127.0.0.1", "--port", str(port), "--timeout-graceful-shutdown", "2", "--log-level", "warning",
     ]  # fmt: skip
-    with running(args, env, ready=lambda: http_status(f"{url}/accounts/login/") == 200, stderr=stderr) as process:
+    with running(args, env, ready=lambda: http_status(f"{url}{ready_path}") == 200, stderr=stderr) as process:
         process.url = url
         yield process
 
@@ -135,6 +135,7 @@ class EventStream:
         self.response = requests.get(url, headers=headers, cookies=cookies, stream=True, timeout=(5, 60))
         self.events = queue.Queue()
         self.last_event_id = last_event_id
+        self.seen = []  # the types of the events next() went through, skipped ones included
         threading.Thread(target=self._read, daemon=True).start()
 
     def _read(self):
@@ -166,6 +167,7 @@ class EventStream:
                 continue
             if event is None:
                 raise AssertionError("the stream closed")
+            self.seen.append(event["event"])
             if event.get("id") and event["event"] not in ("stream-error",):
                 self.last_event_id = event["id"]
             if event["event"] == event_type:

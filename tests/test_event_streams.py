@@ -211,3 +211,54 @@ def test_the_event_storage_of_every_thread_shares_the_process_redis_pool():
 
     assert len({id(storage) for storage in storages}) == 3
     assert all(storage.redis is streams.registry() for storage in storages)
+
+
+def test_a_removal_that_is_rolled_back_closes_no_stream(alice, bob, team, integration, broker):
+    """Costs a few seconds: a web server of its own."""
+    from django.db import transaction
+
+    with web_server(stack_environment()) as web:
+        stream = EventStream(f"{web.url}/t/acme/events/", cookies=session_cookies(bob))
+        stream.next("stream-open")
+
+        def remove_and_fail():
+            with transaction.atomic():
+                team.memberships.get(user=bob).delete()
+                raise RuntimeError("the removal fails after the delete")
+
+        with pytest.raises(RuntimeError):
+            remove_and_fail()
+
+        run = run_event(integration, team)
+        assert stream.next()["run"] == run.pk
+        assert "stream-error" not in stream.seen  # the kick was never sent
+        stream.close()
+
+
+def test_a_deactivated_user_loses_their_streams(alice, bob, team, integration, broker):
+    """Costs a few seconds: a web server of its own."""
+    with web_server(stack_environment()) as web:
+        deactivated = EventStream(f"{web.url}/t/acme/events/", cookies=session_cookies(bob))
+        stays = EventStream(f"{web.url}/t/acme/events/", cookies=session_cookies(alice))
+        for stream in (deactivated, stays):
+            stream.next("stream-open")
+
+        bob.is_active = False
+        bob.save()
+
+        assert deactivated.next("stream-error") == {"condition": "forbidden", "text": streams.STREAM_DENIED}
+        run = run_event(integration, team)
+        assert stays.next()["run"] == run.pk
+        with pytest.raises(AssertionError, match="closed"):
+            deactivated.next()
+        stays.close()
+
+
+def test_an_inactive_user_may_read_no_channel(bob, team):
+    from integrations.channels import TeamChannelManager
+
+    assert TeamChannelManager().can_read_channel(bob, team_channel(team.pk))
+    type(bob).objects.filter(pk=bob.pk).update(is_active=False)
+
+    # The same user object a stream holds from its start: the check reads the database again.
+    assert not TeamChannelManager().can_read_channel(bob, team_channel(team.pk))
