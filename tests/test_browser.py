@@ -215,6 +215,42 @@ def test_an_open_page_shows_the_progress_made_while_redis_was_down_once_it_is_ba
             expect(status.get_by_role("status")).to_have_text("Complete")
 
 
+def test_a_page_whose_stream_was_down_shows_the_run_as_it_is_when_the_store_lost_what_it_missed(
+    browser, env, alice, integration, github
+):
+    """Costs 10-16 s: a web server stopped and started again, and a Redis of its own restarted
+    between, under a sync of 3,000 members watched by a page."""
+    github.add_org("big", size=3000)
+    GitHubIntegration.objects.filter(pk=integration.pk).update(organization_login="big", organization_id=None)
+    big = github.org("big")
+    big.hold(after=300)
+    port = free_port()
+    with own_redis() as redis_server:
+        env = {**env, "REDIS_URL": redis_server.url, "EVENTS_REDIS_URL": redis_server.url}
+        with worker(env):
+            with web_server(env, port=port) as web:
+                page = logged_in_page(browser, web, alice)
+                page.goto(f"{web.url}/t/acme/github/members/")
+                status = page.locator("#member-sync-status")
+                progress_text = status.locator('[data-role="progress-text"]')
+                page.get_by_role("button", name="Sync Now").click()
+                expect(status).to_have_attribute("data-status", "syncing", timeout=LIVE)
+                wait_for(lambda: MemberSyncRun.objects.get().fetched >= 300, message="the sync to reach 300")
+            # The page's stream is down while the sync reads on to 1,000 (its events published and
+            # stored), then Redis restarts empty: no replay holds them any more.
+            big.hold(after=1000)
+            wait_for(lambda: MemberSyncRun.objects.get().fetched >= 1000, message="the sync to go on")
+            redis_server.restart()
+            with web_server(env, port=port):
+                back_at = time.monotonic()
+                expect(progress_text).to_be_visible()
+                expect(progress_text).to_have_text("1000 of 3000", timeout=BACK_WITHIN_MS)
+                print(f"the page showed the progress {time.monotonic() - back_at:.2f} s after the web server was back")
+                big.release()
+                expect(status).to_have_attribute("data-status", "complete", timeout=LIVE)
+                expect(page.locator("#github-members")).to_contain_text(first_login(github, "big"))
+
+
 def test_a_tab_over_the_users_stream_cap_says_live_updates_are_off(browser, env, alice, integration):
     with web_server({**env, "EVENTS_MAX_STREAMS_PER_USER": "1"}) as web:
         first = logged_in_page(browser, web, alice)
