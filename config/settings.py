@@ -419,6 +419,7 @@ DRAMATIQ_BROKER = {
         "integrations.periodic.StalledRunReaper",
         "integrations.periodic.ScheduledFullSyncs",
         "integrations.periodic.WebhookHealingCheck",
+        "integrations.periodic.UnpublishedRunsCheck",
     ],
 }
 

@@ -5,6 +5,7 @@ the run among them: never a token, never another team's data.
 """
 
 import logging
+import threading
 import time
 
 from django.conf import settings
@@ -60,9 +61,17 @@ def member_sync_payload(run: MemberSyncRun) -> dict:
 END_OF_RUN_RETRY_DELAYS = (0.2, 0.5, 1, 2, 4)
 
 
+# Runs of this process whose latest publish failed (the events Redis down): their current state is
+# published again once Redis answers (republish_unpublished, every half second in each worker).
+# Otherwise a page whose stream stayed open would show the last state that got through until the
+# run's next event, which for a run held up (by GitHub, or at its last page) may be a long while.
+_unpublished: set[int] = set()
+_unpublished_lock = threading.Lock()
+
+
 def publish_member_sync(run: MemberSyncRun) -> None:
     """Publish the run's state on its team's channel. A failure to publish is logged, never raised:
-    the run's state is in the database, and the page shows it on its next load.
+    the run's state is in the database, and it is published again once Redis answers.
 
     The run's integration is read for its team: load the run with it (select_related), as every
     progress event would otherwise cost a query."""
@@ -71,12 +80,43 @@ def publish_member_sync(run: MemberSyncRun) -> None:
     for delay in (*(END_OF_RUN_RETRY_DELAYS if ended else ()), None):
         try:
             send_event(team_channel(team_id), MEMBER_SYNC_EVENT, member_sync_payload(run))
-            return
         except Exception:
             if delay is None:
                 logger.exception("Could not publish member-sync event for run %s", run.pk)
+                with _unpublished_lock:
+                    _unpublished.add(run.pk)
                 return
             time.sleep(delay)
+        else:
+            # Its current state went out: nothing of it is left to publish again.
+            with _unpublished_lock:
+                _unpublished.discard(run.pk)
+            return
+
+
+def republish_unpublished() -> int:
+    """Publish again, from the database, the current state of the runs whose latest publish failed
+    in this process; those that fail again stay for the next call. Returns how many went out."""
+    with _unpublished_lock:
+        pending = sorted(_unpublished)
+    if not pending:
+        return 0
+    runs = list(MemberSyncRun.objects.select_related("integration").filter(pk__in=pending))
+    with _unpublished_lock:
+        # A run deleted meanwhile has nothing left to show.
+        _unpublished.difference_update(set(pending) - {run.pk for run in runs})
+    published = 0
+    for run in runs:
+        try:
+            # Its `at` is taken after the read: an event of a newer state, published meanwhile by
+            # the run's own thread, is dated later, and the page keeps that one.
+            send_event(team_channel(run.integration.team_id), MEMBER_SYNC_EVENT, member_sync_payload(run))
+        except Exception:
+            return published  # Redis still down: the rest wait too
+        published += 1
+        with _unpublished_lock:
+            _unpublished.discard(run.pk)
+    return published
 
 
 def current_event_id(team_id: int) -> str:

@@ -95,3 +95,20 @@ class WebhookHealingCheck(PeriodicCheck):
         from integrations.healing import heal_webhooks
 
         heal_webhooks()
+
+
+class UnpublishedRunsCheck(PeriodicCheck):
+    """Every half second, publishes again the current state of the runs whose event this worker
+    process failed to publish (the events Redis down), once Redis answers: an open page then shows
+    the run as it is within about a second of Redis coming back (integrations/events.py)."""
+
+    name = "unpublished runs"
+
+    def interval_seconds(self) -> float:
+        return 0.5
+
+    def check(self):
+        from integrations.events import republish_unpublished
+
+        if published := republish_unpublished():
+            logger.info("Published again the state of %d run(s) whose event had failed", published)

@@ -310,7 +310,9 @@ class ReconnectingRedisListener:
             finally:
                 await client.aclose()
             await asyncio.sleep(delay)
-            delay = min(delay * 2, 5.0)
+            # At most a second: a page shows what was published while Redis was away once this
+            # process listens again, within seconds of Redis answering (docs/reliability.md#faults).
+            delay = min(delay * 2, 1.0)
 
     def receive(self, message):
         if message["type"] == "subscribe":

@@ -2,6 +2,7 @@
 page's banner, both live over the team's event stream. A read for pages (a selector): it writes
 nothing."""
 
+import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -27,16 +28,24 @@ def status_context(request) -> dict:
     # The event id first, the state after: an event sent in between is then replayed to the page
     # (harmless) instead of lost (a page stuck on "Syncing").
     last_event_id = current_event_id(team.pk)
+    # Taken before the read, in the events' format: a page that reads this state after its stream
+    # was interrupted keeps an event dated later (static/js/member_sync.js).
+    shown_at = timezone.now().isoformat()
     integration = integration_of(team)
     # The latest run is the first of the recent ones the members page lists: one statement for both.
     recent_runs = list(integration.member_sync_runs.select_related("requested_by")[:RECENT_RUNS]) if integration else []
     latest_run = recent_runs[0] if recent_runs else None
+    shown_now = shown(latest_run, integration.organization_login) if integration else None
     return {
         "team": team,
         "integration": integration,
         "latest_run": latest_run,
         "recent_runs": recent_runs,
-        "shown": shown(latest_run, integration.organization_login) if integration else None,
+        "shown": shown_now,
+        # What the page's script reads of the status partial when its stream reopens.
+        "shown_json": json.dumps(shown_now),
+        "shown_at": shown_at,
+        "state_url": reverse("integrations:github_members_sync_progress", args=[team.slug]),
         "is_admin": request.team_membership.is_admin,
         "events_url": reverse("integrations:github_member_events", args=[team.slug]),
         "last_event_id": last_event_id,

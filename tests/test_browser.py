@@ -1,6 +1,7 @@
 """What people see, in a real browser (Debian's Chromium driven by Playwright) against the real
 stack: uvicorn, a rundramatiq worker, Redis and the GitHub simulator."""
 
+import time
 from collections import Counter
 
 import pytest
@@ -164,6 +165,90 @@ def test_the_page_recovers_after_redis_restarts_mid_sync(browser, env, alice, in
             for page in (opened_after, watching):
                 expect(page.locator("#member-sync-status")).to_have_attribute("data-status", "complete", timeout=LIVE)
             expect(watching.locator('[data-role="live-off"]')).to_be_hidden()
+
+
+# How long a fault may hide a run's state from an open page once the part that failed is back.
+BACK_WITHIN_MS = 5000
+
+
+def test_an_open_page_shows_the_progress_made_while_redis_was_down_once_it_is_back(
+    browser, env, alice, integration, github
+):
+    """Costs 14-20 s: a Redis of its own stopped for 5 s under a sync of 3,000 members read slowly,
+    watched by a page; then the rest of the sync."""
+    github.add_org("big", size=3000)
+    GitHubIntegration.objects.filter(pk=integration.pk).update(organization_login="big", organization_id=None)
+    big = github.org("big")
+    # Each page of 100 members takes longer than the interval between progress events, so every
+    # page's progress is published (or, with Redis down, fails to be): the state the page must
+    # reach is the one the sync is held at.
+    github.set_latency(300)
+    big.hold(after=300)
+    with own_redis() as redis_server:
+        env = {**env, "REDIS_URL": redis_server.url, "EVENTS_REDIS_URL": redis_server.url}
+        with web_server(env) as web, worker(env):
+            page = logged_in_page(browser, web, alice)
+            page.goto(f"{web.url}/t/acme/github/members/")
+            status = page.locator("#member-sync-status")
+            progress_text = status.locator('[data-role="progress-text"]')
+            page.get_by_role("button", name="Sync Now").click()
+            expect(progress_text).to_have_text("300 of 3000", timeout=LIVE)
+
+            # Down for 5 s, during which the sync reads on to 1,000 and is held there: every event
+            # of that progress fails to be published. Back empty (no persistence).
+            redis_server.stop()
+            stopped_at = time.monotonic()
+            big.hold(after=1000)
+            wait_for(lambda: MemberSyncRun.objects.get().fetched >= 1000, message="the sync to go on")
+            time.sleep(max(0.0, 5 - (time.monotonic() - stopped_at)))  # the outage's length, not a wait for a state
+            redis_server.start()
+            back_at = time.monotonic()
+
+            expect(status).to_have_attribute("data-status", "syncing")
+            expect(progress_text).to_be_visible()
+            expect(progress_text).to_have_text("1000 of 3000", timeout=BACK_WITHIN_MS)
+            print(f"the page showed the progress {time.monotonic() - back_at:.2f} s after Redis was back")
+
+            github.set_latency(0)
+            big.release()
+            expect(status).to_have_attribute("data-status", "complete", timeout=LIVE)
+            expect(status.get_by_role("status")).to_have_text("Complete")
+
+
+def test_a_page_whose_stream_was_down_shows_the_run_as_it_is_when_the_store_lost_what_it_missed(
+    browser, env, alice, integration, github
+):
+    """Costs 10-16 s: a web server stopped and started again, and a Redis of its own restarted
+    between, under a sync of 3,000 members watched by a page."""
+    github.add_org("big", size=3000)
+    GitHubIntegration.objects.filter(pk=integration.pk).update(organization_login="big", organization_id=None)
+    big = github.org("big")
+    big.hold(after=300)
+    port = free_port()
+    with own_redis() as redis_server:
+        env = {**env, "REDIS_URL": redis_server.url, "EVENTS_REDIS_URL": redis_server.url}
+        with worker(env):
+            with web_server(env, port=port) as web:
+                page = logged_in_page(browser, web, alice)
+                page.goto(f"{web.url}/t/acme/github/members/")
+                status = page.locator("#member-sync-status")
+                progress_text = status.locator('[data-role="progress-text"]')
+                page.get_by_role("button", name="Sync Now").click()
+                expect(status).to_have_attribute("data-status", "syncing", timeout=LIVE)
+                wait_for(lambda: MemberSyncRun.objects.get().fetched >= 300, message="the sync to reach 300")
+            # The page's stream is down while the sync reads on to 1,000 (its events published and
+            # stored), then Redis restarts empty: no replay holds them any more.
+            big.hold(after=1000)
+            wait_for(lambda: MemberSyncRun.objects.get().fetched >= 1000, message="the sync to go on")
+            redis_server.restart()
+            with web_server(env, port=port):
+                back_at = time.monotonic()
+                expect(progress_text).to_be_visible()
+                expect(progress_text).to_have_text("1000 of 3000", timeout=BACK_WITHIN_MS)
+                print(f"the page showed the progress {time.monotonic() - back_at:.2f} s after the web server was back")
+                big.release()
+                expect(status).to_have_attribute("data-status", "complete", timeout=LIVE)
+                expect(page.locator("#github-members")).to_contain_text(first_login(github, "big"))
 
 
 def test_a_tab_over_the_users_stream_cap_says_live_updates_are_off(browser, env, alice, integration):

@@ -1,7 +1,8 @@
 // Keeps a member-sync status block live: #member-sync-status on the members page, or
 // #member-sync-banner on the team page. One EventSource, opened from the event id the page was
 // rendered with, so nothing sent between the render and the connect is missed. No polling: the
-// browser reconnects by itself and the server replays what was missed (Last-Event-ID).
+// browser reconnects by itself and the server replays what was missed (Last-Event-ID); once
+// reconnected, the page reads the run's state once, for what no replay holds.
 
 const RECONNECT_MS = 3000;
 // A connection that has not opened by then is given up and opened anew. A proxy accepts connections
@@ -103,6 +104,8 @@ function listen(root) {
   const base = root.dataset.eventsUrl.split("?")[0];
   let lastEventId = new URL(root.dataset.eventsUrl, window.location.href).searchParams.get("lastEventId") || "";
   let latest = null; // the newest event shown: {run, at, …}
+  const stateUrl = root.dataset.stateUrl;
+  let interrupted = false; // the stream dropped since it last opened
 
   function isOlder(data) {
     return latest !== null && (data.run < latest.run || (data.run === latest.run && data.at < latest.at));
@@ -124,6 +127,32 @@ function listen(root) {
     if (!isBanner && (data.status === "complete" || data.status === "error")) refreshFromServer();
   }
 
+  // Once, when a stream reopens after it was interrupted: the run as it is now, from the status
+  // partial. What was published while the stream was down may never come: an event that failed to
+  // publish (the events Redis down) or one no longer in the store the stream replays from (Redis
+  // restarted empty). One request per reconnection, never a poll.
+  async function catchUp() {
+    let fresh = null;
+    try {
+      const response = await fetch(stateUrl, { headers: { Accept: "text/html" } });
+      if (!response.ok) return;
+      const body = new DOMParser().parseFromString(await response.text(), "text/html");
+      fresh = body.querySelector("#member-sync-status[data-shown]");
+    } catch {
+      return; // the next reconnection tries again
+    }
+    if (!fresh) return;
+    const shown = JSON.parse(fresh.dataset.shown);
+    // Dated when the server read it: an event published after that is newer, and is kept.
+    const data = { run: Number(fresh.dataset.run || 0), at: fresh.dataset.at, status: shown.status, shown };
+    if (isOlder(data)) return;
+    const before = { run: latest ? latest.run : Number(root.dataset.run || 0), status: root.dataset.status };
+    latest = data;
+    apply(data);
+    const ended = data.status === "complete" || data.status === "error";
+    if (!isBanner && ended && (before.run !== data.run || before.status !== data.status)) refreshFromServer();
+  }
+
   function open() {
     const url = lastEventId ? `${base}?lastEventId=${encodeURIComponent(lastEventId)}` : base;
     const source = new EventSource(url);
@@ -137,7 +166,11 @@ function listen(root) {
       }, OPEN_TIMEOUT_MS);
     }
     expectOpen();
-    source.addEventListener("open", () => window.clearTimeout(opening));
+    source.addEventListener("open", () => {
+      window.clearTimeout(opening);
+      if (interrupted && stateUrl) catchUp();
+      interrupted = false;
+    });
     source.addEventListener("member-sync", onEvent);
     source.addEventListener("stream-error", (message) => {
       window.clearTimeout(opening);
@@ -149,6 +182,7 @@ function listen(root) {
     // The browser retries a dropped stream by itself; a stream it gave up on (the server answered
     // with an error while restarting) is opened again from the last event seen.
     source.addEventListener("error", () => {
+      interrupted = true;
       if (source.readyState === EventSource.CLOSED) {
         window.clearTimeout(opening);
         window.setTimeout(open, RECONNECT_MS);
