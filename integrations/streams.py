@@ -13,14 +13,12 @@ import logging
 import threading
 import time
 import uuid
-from dataclasses import dataclass
 from urllib.parse import quote
 
 import redis
 import redis.asyncio
 from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.core import signing
 from django_eventstream import views as eventstream_views
 from django_eventstream.event import Event
 from django_eventstream.storage import RedisStorage
@@ -86,12 +84,10 @@ def _user_streams_key(user_id) -> str:
     return f"{_all_streams_key()}:user-{user_id}"
 
 
-def claim_stream(user_id, *, stream: str | None = None, expires: float | None = None) -> str:
-    """Count one more open stream for the user and return its claim, or raise TooManyStreams.
-    Given a claim, renew it until `expires` instead."""
-    renewing = stream is not None
-    stream, now = stream or uuid.uuid4().hex, time.time()
-    expires = expires or now + settings.EVENTS_STREAM_MAX_SECONDS + 60
+def claim_stream(user_id) -> str:
+    """Count one more open stream for the user and return its claim, or raise TooManyStreams."""
+    stream, now = uuid.uuid4().hex, time.time()
+    expires = now + settings.EVENTS_STREAM_MAX_SECONDS + 60
     user_key, all_key = _user_streams_key(user_id), _all_streams_key()
     with registry().pipeline() as pipe:
         for key in (user_key, all_key):
@@ -100,59 +96,10 @@ def claim_stream(user_id, *, stream: str | None = None, expires: float | None = 
             pipe.expire(key, settings.EVENTS_STREAM_MAX_SECONDS + 60)
         pipe.zcard(user_key)
         *_, open_streams = pipe.execute()
-    if open_streams > settings.EVENTS_MAX_STREAMS_PER_USER and not renewing:
+    if open_streams > settings.EVENTS_MAX_STREAMS_PER_USER:
         release_stream(user_id, stream)
         raise TooManyStreams
     return stream
-
-
-# Behind Pushpin no Django thread holds the stream: Pushpin comes back through the next link at least
-# this often, which renews the claim; a tab closed meanwhile stops renewing it, and it is forgotten
-# within RENEW_SECONDS * 2.
-RENEW_SECONDS = 60
-
-
-@dataclass
-class ProxiedStream:
-    """A stream Pushpin holds: its claim and its end, signed into the next link Pushpin follows."""
-
-    PARAMETER = "es-stream"
-    SALT = "integrations.streams.ProxiedStream"
-
-    user_id: int
-    claim: str
-    ends_at: float
-
-    @classmethod
-    def open(cls, user_id) -> "ProxiedStream":
-        stream = claim_stream(user_id, expires=time.time() + RENEW_SECONDS * 2)
-        return cls(user_id, stream, time.time() + settings.EVENTS_STREAM_MAX_SECONDS)
-
-    @classmethod
-    def from_link(cls, value: str, user_id) -> "ProxiedStream":
-        """The stream a next link names; ValueError unless Django signed it for this user."""
-        try:
-            owner, claim, ends_at = signing.loads(value, salt=cls.SALT)
-        except (signing.BadSignature, TypeError, ValueError) as error:
-            raise ValueError("bad stream claim") from error
-        if owner != user_id:
-            raise ValueError("not this user's stream")
-        return cls(owner, claim, ends_at)
-
-    def link_value(self) -> str:
-        return signing.dumps([self.user_id, self.claim, self.ends_at], salt=self.SALT)
-
-    def ended(self) -> bool:
-        return time.time() >= self.ends_at - 0.5
-
-    def renew(self) -> None:
-        claim_stream(self.user_id, stream=self.claim, expires=time.time() + RENEW_SECONDS * 2)
-
-    def release(self) -> None:
-        _release_quietly(self.user_id, self.claim)
-
-    def seconds_to_next_visit(self) -> int:
-        return max(1, min(RENEW_SECONDS, round(self.ends_at - time.time())))
 
 
 def release_stream(user_id, stream: str) -> None:

@@ -28,7 +28,7 @@ logger = logging.getLogger(__name__)
 
 # Parameters of the next link django-eventstream gives Pushpin (signed meta, recovery, paging): only
 # Pushpin follows it, and the library answers some of them with a 500 when they come from elsewhere.
-PROXY_PARAMETERS = ("es-meta", "recover", "link", "es-stream")
+PROXY_PARAMETERS = ("es-meta", "recover", "link")
 # A team's stream has one channel, so an event id is "<prefix>team-<id>:<n>", well under this; a
 # longer one is no id of ours, and the library would parse every part of it.
 MAX_LAST_EVENT_ID = 1000
@@ -48,7 +48,11 @@ def team_events(request, team_slug):
     try:
         claim = streams.claim_stream(request.user.pk)
     except streams.TooManyStreams:
-        return too_many_streams()
+        return sse_error_response(
+            "too-many-streams",
+            f"Live updates are off in this tab: you have {settings.EVENTS_MAX_STREAMS_PER_USER} open already. "
+            "Close some tabs and reload.",
+        )
     except redis.RedisError as error:
         # The browser retries a stream answered with an error, and Redis is usually back by then.
         logger.warning("Refused an event stream: the events Redis does not answer (%s)", error)
@@ -86,49 +90,10 @@ def proxied_team_events(request, team_slug):
     team_id = readable_team_id(user, team_slug) if user is not None else None
     if team_id is None:
         return sse_error_response("forbidden", streams.STREAM_DENIED)
-    first = "link" not in request.GET
-    if first:
-        # The cap and the lifetime, as for a stream served here: the claim rides in the next link.
-        try:
-            held = streams.ProxiedStream.open(user.pk)
-        except streams.TooManyStreams:
-            return too_many_streams()
-        except redis.RedisError as error:
-            logger.warning("Refused an event stream: the events Redis does not answer (%s)", error)
-            return HttpResponse("Live updates are unavailable for a moment.\n", status=503, content_type="text/plain")
-    else:
-        try:
-            held = streams.ProxiedStream.from_link(request.GET.get(streams.ProxiedStream.PARAMETER, ""), user.pk)
-        except ValueError:
-            return HttpResponseBadRequest("Invalid or missing stream claim.\n")
-        if held.ended():
-            # Pushpin came back at the end of the stream's life: no hold and no next link end it,
-            # and the browser reconnects with its last event id.
-            held.release()
-            response = HttpResponse("", content_type="text/event-stream")
-            add_default_headers(response, request=request)
-            return response
-        held.renew()
-    request.GET = request.GET.copy()
-    request.GET[streams.ProxiedStream.PARAMETER] = held.link_value()
     response = events(request, team_id=team_id)
-    if request.grip.instruct is None:
-        if first:
-            held.release()
-        return response
-    # Pushpin follows the next link by then: to renew the claim, or to end the stream.
-    request.grip.instruct.next_link_timeout = held.seconds_to_next_visit()
-    if first:
+    if request.grip.instruct is not None and "link" not in request.GET:  # a stream's first response
         response.content = streams.RECONNECT_SOON.encode() + response.content
     return response
-
-
-def too_many_streams():
-    return sse_error_response(
-        "too-many-streams",
-        f"Live updates are off in this tab: you have {settings.EVENTS_MAX_STREAMS_PER_USER} open already. "
-        "Close some tabs and reload.",
-    )
 
 
 def malformed(request) -> str | None:
