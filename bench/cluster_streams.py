@@ -71,12 +71,13 @@ def main():
         stream.close()
 
     fan_out = timings_row(f"event fan-out, every event of {RUNS} runs", sum(latencies.values(), []))
+    first = timings_row("event fan-out, first run after the streams opened", first_run)
     print_table(
         f"Event streams behind Pushpin (make cluster, 2 web processes; {STREAMS} streams opened in {opening:.1f} s, "
         f"{clients.refused} refused by Pushpin when opening, {clients.dropped} closed after opening)",
         ["measure", "n", "p50 ms", "p99 ms", "max ms"],
         [
-            timings_row("event fan-out, first run after the streams opened", first_run),
+            first,
             fan_out,
             *(timings_row(f"  {kind} event", times) for kind, times in latencies.items()),
         ],
@@ -97,6 +98,13 @@ def main():
     print_bars(
         [
             (f"event fan-out p99 < 1 s at {STREAMS} streams", fan_out["p99 ms"] < 1000, f"{fan_out['p99 ms']} ms"),
+            # Pushpin's recovery requests of the streams just opened delay these (docs/reliability.md); a
+            # change that makes it tens of seconds (as the cap behind Pushpin once did) fails here.
+            (
+                f"first run's fan-out p99 < 10 s at {STREAMS} streams just opened",
+                first["p99 ms"] < 10_000,
+                f"{first['p99 ms']} ms",
+            ),
             ("no thread per stream in the web processes",
              all(row[f"threads {STREAMS}"] <= row["threads 0"] + 2 for row in webs),
              ", ".join(f"{row['threads 0']} at 0, {row[f'threads {STREAMS}']} at {STREAMS}" for row in webs)),
