@@ -3,6 +3,7 @@ first request and for every next link Pushpin follows; only a request Pushpin si
 Pushpin's. The whole path through a real Pushpin is in tests/test_cluster.py."""
 
 import time
+from urllib.parse import parse_qs, urlsplit
 
 import django_grip
 import jwt
@@ -13,7 +14,7 @@ from integrations.events import team_channel
 from teams.models import Membership
 from tests.helpers import free_port
 from tests.stack import EventStream, own_pushpin, session_cookies, stack_environment, web_server
-from tests.test_event_streams import run_event, stream_error
+from tests.test_event_streams import no_open_streams, run_event, stream_error  # noqa: F401 (an autouse fixture)
 
 PUSHPIN_KEY = "pushpin-signing-key-for-these-tests-only"
 
@@ -30,6 +31,18 @@ def signed_by_pushpin(key=PUSHPIN_KEY):
 def next_link_meta(user_id, channel, settings):
     claims = {"iss": "es", "exp": int(time.time()) + 3600, "channels": [channel], "user": str(user_id)}
     return jwt.encode(claims, settings.SECRET_KEY)
+
+
+def next_link_parameters(user_id, channel, settings, *, ends=None):
+    ends = streams.proxied_stream_end(time.time()) if ends is None else ends
+    meta = next_link_meta(user_id, channel, settings)
+    return {"link": "next", "recover": "true", "es-meta": meta, streams.END_PARAMETER: streams.signed_end(ends)}
+
+
+def grip_links(response) -> dict[str, str]:
+    """The next link (under "next") and its timeout, from `<url>; rel=next; timeout=N`."""
+    url, *parameters = response["Grip-Link"].split("; ")
+    return {"next": url.strip("<>"), **dict(parameter.split("=", 1) for parameter in parameters)}
 
 
 def test_a_member_gets_the_stream_start_and_pushpin_holds_it(client, alice, team):
@@ -64,8 +77,7 @@ def test_a_non_member_gets_the_one_denial_and_no_hold(client, charlie, team):
 
 
 def test_a_next_link_is_checked_again_for_the_user_it_was_issued_to(client, alice, bob, team, settings):
-    meta = next_link_meta(bob.pk, team_channel(team.pk), settings)
-    recover = {"link": "next", "recover": "true", "es-meta": meta}
+    recover = next_link_parameters(bob.pk, team_channel(team.pk), settings)
 
     still_member = client.get("/t/acme/events/", recover, **signed_by_pushpin())
     Membership.objects.filter(user=bob).delete()
@@ -118,11 +130,91 @@ def test_a_removed_member_loses_the_streams_pushpin_holds(alice, bob, team, inte
 
 
 def test_a_next_link_of_a_deactivated_user_is_refused(client, bob, team, settings):
-    meta = next_link_meta(bob.pk, team_channel(team.pk), settings)
-    recover = {"link": "next", "recover": "true", "es-meta": meta}
+    recover = next_link_parameters(bob.pk, team_channel(team.pk), settings)
     type(bob).objects.filter(pk=bob.pk).update(is_active=False)
 
     response = client.get("/t/acme/events/", recover, **signed_by_pushpin())
 
     assert "Grip-Hold" not in response
     assert stream_error(response)["text"] == streams.STREAM_DENIED
+
+
+def test_the_next_link_carries_the_streams_end_and_pushpin_comes_back_by_then(client, alice, team, settings):
+    settings.EVENTS_STREAM_MAX_SECONDS = 30
+    client.force_login(alice)
+
+    links = grip_links(client.get("/t/acme/events/", **signed_by_pushpin()))
+
+    assert links["rel"] == "next"
+    ends = streams.end_of(parse_qs(urlsplit(links["next"]).query)[streams.END_PARAMETER][0])
+    assert 0 < ends - time.time() <= 30
+    assert int(links["timeout"]) <= 30
+
+
+def test_streams_opened_together_get_one_next_link_which_pushpin_follows_once_for_all(client, alice, team):
+    """Pushpin shares a request to an identical next link, and its update limiter counts links, not
+    streams: a link per stream made a run's events reach 300 pages half a minute late."""
+    client.force_login(alice)
+
+    first, second = (grip_links(client.get("/t/acme/events/", **signed_by_pushpin())) for _ in range(2))
+
+    assert first["next"] == second["next"]
+
+
+def test_a_next_link_after_the_streams_end_ends_it(client, alice, team, settings):
+    ended = next_link_parameters(alice.pk, team_channel(team.pk), settings, ends=int(time.time()) - 1)
+
+    response = client.get("/t/acme/events/", ended, **signed_by_pushpin())
+
+    assert response.status_code == 200
+    assert "Grip-Hold" not in response
+    assert "Grip-Link" not in response
+    assert response.content == b""
+
+
+def test_a_next_link_without_a_signed_end_is_a_bad_request(client, alice, team, settings):
+    parameters = next_link_parameters(alice.pk, team_channel(team.pk), settings)
+    parameters[streams.END_PARAMETER] = str(int(time.time()) + 10**6)
+
+    response = client.get("/t/acme/events/", parameters, **signed_by_pushpin())
+
+    assert response.status_code == 400
+
+
+def test_behind_pushpin_a_user_holds_a_limited_number_of_streams(client, alice, team, settings):
+    settings.EVENTS_MAX_STREAMS_PER_USER = 2
+    client.force_login(alice)
+
+    responses = [client.get("/t/acme/events/", **signed_by_pushpin()) for _ in range(3)]
+
+    assert [response.get("Grip-Hold") for response in responses] == ["stream", "stream", None]
+    assert stream_error(responses[2])["condition"] == "too-many-streams"
+
+
+def test_behind_pushpin_a_claim_counts_until_the_streams_end(client, alice, team, settings):
+    settings.EVENTS_STREAM_MAX_SECONDS = 30
+    client.force_login(alice)
+
+    client.get("/t/acme/events/", **signed_by_pushpin())
+
+    [(_, expires)] = streams.registry().zrange(streams._user_streams_key(alice.pk), 0, -1, withscores=True)
+    assert 0 < expires - time.time() <= 30
+
+
+@pytest.mark.django_db(transaction=True)
+def test_through_pushpin_the_cap_holds_and_a_stream_ends_at_its_lifetime(alice, team):
+    """Costs about 6 s: a Pushpin and a web server of their own, and a stream waited out to the end
+    of its (shortened) lifetime."""
+    port = free_port()
+    with own_pushpin(port) as (pushpin, grip_url):
+        env = stack_environment(GRIP_URL=grip_url, EVENTS_MAX_STREAMS_PER_USER=1, EVENTS_STREAM_MAX_SECONDS=4)
+        with web_server(env, port=port):
+            url, cookies = f"{pushpin}/t/acme/events/", session_cookies(alice)
+            first = EventStream(url, cookies=cookies)
+            first.next("stream-open")
+            assert EventStream(url, cookies=cookies).next("stream-error")["condition"] == "too-many-streams"
+
+            with pytest.raises(AssertionError, match="closed"):
+                first.next(timeout=20)
+            # Its end released its claim: the browser's reconnection is let in.
+            EventStream(url, cookies=cookies).next("stream-open")

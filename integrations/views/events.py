@@ -3,13 +3,15 @@
 Who may read is decided here before any stream opens, with one answer for a team that does not
 exist and one the user is not in. Served by this process, a user holds a limited number of open
 streams, each for a limited time (integrations/streams.py). Behind Pushpin (GRIP), Django answers at
-once with what the stream starts with and Pushpin holds it: no thread, no claim, no lifetime here.
+once with what the stream starts with and Pushpin holds it, under the same cap and lifetime, kept
+through the links Pushpin follows.
 Parameters meant for Pushpin alone or malformed event ids are refused with a 400 instead of escaping
 as a 500 from inside the library.
 """
 
 import logging
 import re
+import time
 
 import jwt
 import redis
@@ -28,7 +30,7 @@ logger = logging.getLogger(__name__)
 
 # Parameters of the next link django-eventstream gives Pushpin (signed meta, recovery, paging): only
 # Pushpin follows it, and the library answers some of them with a 500 when they come from elsewhere.
-PROXY_PARAMETERS = ("es-meta", "recover", "link")
+PROXY_PARAMETERS = ("es-meta", "recover", "link", streams.END_PARAMETER)
 # A team's stream has one channel, so an event id is "<prefix>team-<id>:<n>", well under this; a
 # longer one is no id of ours, and the library would parse every part of it.
 MAX_LAST_EVENT_ID = 1000
@@ -48,15 +50,9 @@ def team_events(request, team_slug):
     try:
         claim = streams.claim_stream(request.user.pk)
     except streams.TooManyStreams:
-        return sse_error_response(
-            "too-many-streams",
-            f"Live updates are off in this tab: you have {settings.EVENTS_MAX_STREAMS_PER_USER} open already. "
-            "Close some tabs and reload.",
-        )
+        return too_many_streams()
     except redis.RedisError as error:
-        # The browser retries a stream answered with an error, and Redis is usually back by then.
-        logger.warning("Refused an event stream: the events Redis does not answer (%s)", error)
-        return HttpResponse("Live updates are unavailable for a moment.\n", status=503, content_type="text/plain")
+        return redis_unavailable(error)
 
     try:
         event_request = EventRequest(request, view_kwargs={"team_id": team_id})
@@ -78,22 +74,60 @@ def proxied_team_events(request, team_slug):
     """The stream's start, and the GRIP instructions by which Pushpin holds it (django-eventstream's
     own view). Pushpin comes back through the next link it was given, with the user and channel
     django-eventstream signed into `es-meta`, to page through a backlog or to recover events it
-    missed: access is checked again then, for the user the link was issued to."""
-    user = request.user
-    if "es-meta" in request.GET:
+    missed: access is checked again then, for the user the link was issued to. The cap and the
+    lifetime hold as for a stream served here: the start claims the stream until its end, which
+    rides in the next link, and Pushpin comes back by then to be told to close it."""
+    user, follows = request.user, "es-meta" in request.GET
+    if follows:
         try:
             meta = jwt.decode(request.GET["es-meta"], settings.SECRET_KEY, algorithms=["HS256"])
-        except jwt.InvalidTokenError:
+            ends = streams.end_of(request.GET.get(streams.END_PARAMETER, ""))
+        except (jwt.InvalidTokenError, ValueError):
             return HttpResponseBadRequest("Invalid or expired es-meta.\n")
         user_id = str(meta.get("user", ""))
         user = get_user_model().objects.filter(pk=user_id).first() if user_id.isdecimal() else None
     team_id = readable_team_id(user, team_slug) if user is not None else None
     if team_id is None:
         return sse_error_response("forbidden", streams.STREAM_DENIED)
+    if follows and time.time() >= ends:
+        # No hold and no next link: Pushpin closes the stream, and the browser reconnects from its
+        # last event id.
+        return HttpResponse("", content_type="text/event-stream")
+    claim = None
+    if not follows:
+        ends = streams.proxied_stream_end(time.time())
+        try:
+            claim = streams.claim_stream(user.pk, until=ends)
+        except streams.TooManyStreams:
+            return too_many_streams()
+        except redis.RedisError as error:
+            return redis_unavailable(error)
+        request.GET = request.GET.copy()
+        request.GET[streams.END_PARAMETER] = streams.signed_end(ends)
     response = events(request, team_id=team_id)
-    if request.grip.instruct is not None and "link" not in request.GET:  # a stream's first response
+    if request.grip.instruct is None:  # an error answered in place of the stream
+        if claim is not None:
+            streams.release_stream(user.pk, claim)
+        return response
+    # Back at the stream's end, and no later than Pushpin's default of two minutes.
+    request.grip.instruct.next_link_timeout = max(1, min(120, round(ends - time.time())))
+    if claim is not None:
         response.content = streams.RECONNECT_SOON.encode() + response.content
     return response
+
+
+def too_many_streams():
+    return sse_error_response(
+        "too-many-streams",
+        f"Live updates are off in this tab: you have {settings.EVENTS_MAX_STREAMS_PER_USER} open already. "
+        "Close some tabs and reload.",
+    )
+
+
+def redis_unavailable(error):
+    # The browser retries a stream answered with an error, and Redis is usually back by then.
+    logger.warning("Refused an event stream: the events Redis does not answer (%s)", error)
+    return HttpResponse("Live updates are unavailable for a moment.\n", status=503, content_type="text/plain")
 
 
 def malformed(request) -> str | None:
