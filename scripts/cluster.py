@@ -14,7 +14,7 @@ import sys
 import time
 from pathlib import Path
 
-from pushpin import configure_pushpin
+from pushpin import configure_pushpin, pushpin_ports, wait_until_free
 from run import (
     print_how_to_log_in,
     start,
@@ -98,7 +98,12 @@ def main():
             restarts[process] = start_one
             return process
 
-        keep_running(lambda: start([pushpin, "--config", str(pushpin_conf), "--merge-output"], processes))
+        def start_pushpin():
+            if not wait_until_free(pushpin_ports(pushpin_conf)):
+                print("Pushpin's ports are still taken after 10 s; starting it anyway.", flush=True)
+            return start([pushpin, "--config", str(pushpin_conf), "--merge-output"], processes)
+
+        keep_running(start_pushpin)
         for _ in range(worker_processes):
             keep_running(lambda: start(worker_command(), processes))
         for _ in range(web_processes):

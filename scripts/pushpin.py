@@ -2,9 +2,11 @@
 chosen free, so that several can run on one machine."""
 
 import os
+import re
 import secrets
 import socket
 import tempfile
+import time
 from pathlib import Path
 
 # Pushpin's own defaults deliver at most 2,500 messages a second: an event to 5,000 open pages would
@@ -51,6 +53,36 @@ command_spec=tcp://127.0.0.1:{command_port}
 message_rate=100000
 message_hwm=100000
 """
+
+
+def pushpin_ports(conf: Path) -> list[int]:
+    """The ports a Pushpin started with this configuration binds."""
+    text = conf.read_text()
+    return sorted({int(port) for port in re.findall(r"(?:_port=|tcp://127\.0\.0\.1:)(\d+)", text)})
+
+
+def wait_until_free(ports, timeout=10.0) -> bool:
+    """Whether every port could be bound within `timeout`. A Pushpin killed by a signal leaves its
+    services to exit after it, and a new one started before they have let go of its ports failed to
+    bind them ("Address already in use") and died."""
+    deadline = time.monotonic() + timeout
+    while True:
+        busy = [port for port in ports if not _bindable(port)]
+        if not busy:
+            return True
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+
+
+def _bindable(port) -> bool:
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("", port))
+        except OSError:
+            return False
+        return True
 
 
 def free_port():

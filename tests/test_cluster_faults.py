@@ -5,6 +5,8 @@ A web process killed under an open page is tests/test_cluster.py's."""
 
 import os
 import signal
+import socket
+import threading
 import time
 from urllib.parse import urlsplit
 
@@ -208,3 +210,42 @@ def test_a_sync_after_postgresql_restarted_completes(browser, github_simulator, 
         finally:
             cluster.stop()
             print("".join(cluster.output))
+
+
+def test_pushpin_killed_is_started_again_once_its_port_is_free(cluster):
+    """Costs 1-3 s: Pushpin's runner killed with 3,000 connections open, and the one started in its
+    place serving."""
+    [runner] = cluster.pids("pushpin --config")
+    # Connections make its services take longer to let go of the port once killed.
+    held = [socket.create_connection(("127.0.0.1", cluster.port)) for _ in range(3000)]
+    already = len(cluster.output)
+
+    os.kill(runner, signal.SIGKILL)  # its services go on holding its ports until the supervisor kills them
+    for connection in held:
+        connection.close()
+
+    login = f"{cluster.url}/accounts/login/"
+    wait_for(lambda: cluster.pids("pushpin --config") not in ([], [runner]) and http_status(login) == 200,
+             timeout=RECOVERY, message="a new Pushpin serving")  # fmt: skip
+    output = "".join(cluster.output[already:])
+    assert "Address already in use" not in output
+    assert output.count("starting it again") == 1, output
+
+
+def test_a_new_pushpin_waits_for_the_port_the_killed_one_held():
+    from scripts.pushpin import wait_until_free
+
+    held = socket.create_server(("127.0.0.1", 0))
+    port = held.getsockname()[1]
+    threading.Timer(0.3, held.close).start()
+    started = time.monotonic()
+
+    assert wait_until_free([port], timeout=10)
+    assert time.monotonic() - started >= 0.3
+
+
+def test_a_port_never_freed_is_reported_after_the_timeout():
+    from scripts.pushpin import wait_until_free
+
+    with socket.create_server(("127.0.0.1", 0)) as held:
+        assert not wait_until_free([held.getsockname()[1]], timeout=0.2)
