@@ -1,7 +1,10 @@
 import os
 
+from django.conf import settings
 from django.core.asgi import get_asgi_application
+
+from ops.shedding import LoadShedding
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
-application = get_asgi_application()
+application = LoadShedding(get_asgi_application(), max_pending=settings.WEB_MAX_PENDING_REQUESTS)

@@ -458,6 +458,10 @@ EVENTS_MAX_STREAMS_PER_USER = int(env("EVENTS_MAX_STREAMS_PER_USER", 20))
 # A stream then ends and the browser reconnects from its last event id: no stream, thread or claim
 # is held forever by a tab left open.
 EVENTS_STREAM_MAX_SECONDS = int(env("EVENTS_STREAM_MAX_SECONDS", 15 * 60))
+# Requests one web process works on at once (event streams opening: a quarter of them); the rest
+# are answered 503 with a Retry-After at once (ops/shedding.py). Past the cores and the database
+# pool, more at once adds waiting, not answers.
+WEB_MAX_PENDING_REQUESTS = int(env("WEB_MAX_PENDING_REQUESTS", 32))
 # Channel names (and so their stored events) of two deployments sharing one Redis stay apart.
 EVENTS_CHANNEL_PREFIX = env("EVENTS_CHANNEL_PREFIX", "")
 if not re.fullmatch(r"[\w.-]*", EVENTS_CHANNEL_PREFIX):

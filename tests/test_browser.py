@@ -1,6 +1,7 @@
 """What people see, in a real browser (Debian's Chromium driven by Playwright) against the real
 stack: uvicorn, a rundramatiq worker, Redis and the GitHub simulator."""
 
+import itertools
 import time
 from collections import Counter
 
@@ -8,6 +9,7 @@ import pytest
 from django.utils import timezone
 from playwright.sync_api import expect
 
+from integrations.events import publish_member_sync
 from integrations.models import GitHubIntegration, GitHubMember, MemberSyncRun
 from tests import github_webhooks
 from tests.helpers import LIVE, free_port, wait_for
@@ -262,6 +264,37 @@ def test_a_tab_over_the_users_stream_cap_says_live_updates_are_off(browser, env,
         expect(second.locator('[data-role="live-off"]')).to_be_visible(timeout=LIVE)
         expect(second.locator('[data-role="live-off"]')).to_contain_text("Close some tabs")
         expect(first.locator('[data-role="live-off"]')).to_be_hidden()
+
+
+def test_a_page_spreads_its_reconnections_over_a_window_that_doubles(browser, env, alice, integration):
+    """Costs about 4 s: three refused reconnections waited out (1, 2 and 4 s windows, halved here)."""
+    asked_at, answered = [], []
+
+    def shed(route):
+        answered.append(route.request.url)
+        if len(answered) <= 3:
+            route.fulfill(status=503, headers={"Retry-After": "1"}, body="Busy.\n")
+        else:
+            route.continue_()
+
+    with web_server(env) as web:
+        page = logged_in_page(browser, web, alice)
+        # Each delay is the middle of its window: a random draw of 0.5.
+        page.add_init_script("Math.random = () => 0.5;")
+        page.route("**/events/**", shed)
+        page.on("request", lambda request: "/events/" in request.url and asked_at.append(time.monotonic()))
+        with page.expect_request("**/events/**"):
+            page.goto(f"{web.url}/t/acme/github/members/")
+        for _ in range(3):  # the reconnections, each waited for as the browser makes it
+            with page.expect_request("**/events/**", timeout=20_000):
+                pass
+
+        gaps = [later - earlier for earlier, later in itertools.pairwise(asked_at)]
+        assert [round(gap * 2) / 2 for gap in gaps] == [0.5, 1.0, 2.0], gaps
+        run = MemberSyncRun.objects.create(integration=integration, trigger="manual", status="complete")
+        publish_member_sync(run)
+        expect(page.locator("#member-sync-status")).to_have_attribute("data-status", "complete", timeout=LIVE)
+        expect(page.locator('[data-role="live-off"]')).to_be_hidden()
 
 
 def test_an_error_is_shown_with_what_to_do(browser, env, alice, integration, github):

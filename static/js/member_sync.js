@@ -4,11 +4,20 @@
 // browser reconnects by itself and the server replays what was missed (Last-Event-ID); once
 // reconnected, the page reads the run's state once, for what no replay holds.
 
-const RECONNECT_MS = 3000;
+// The page, not the browser, reconnects a stream, after a random delay within a window that doubles
+// with each attempt that failed to open (1 s, 2 s, 4 s, then 8 s at most). After a proxy restart every
+// open page reconnects at once: the browser's own retry (one fixed delay for all) brought thousands
+// back at the same instant, again and again, and the server, answering none of them in time, took the
+// rest of the site down with it. bench/stream_clients.py mirrors this policy.
+const RECONNECT_FIRST_MS = 1000;
+const RECONNECT_MAX_MS = 8000;
 // A connection that has not opened by then is given up and opened anew. A proxy accepts connections
 // while it starts (Pushpin restarted) before it can pass them on, and one it dropped would
 // otherwise keep the page waiting, without its live updates, forever.
 const OPEN_TIMEOUT_MS = 10000;
+// The run's state is read once a stream reopens (catchUp); spread over this much, so that thousands
+// of pages reopening together do not all ask at the same instant.
+const CATCH_UP_SPREAD_MS = 1000;
 
 function $(root, role) {
   return root.querySelector(`[data-role="${role}"]`);
@@ -153,22 +162,24 @@ function listen(root) {
     if (!isBanner && ended && (before.run !== data.run || before.status !== data.status)) refreshFromServer();
   }
 
+  let failures = 0; // attempts in a row that did not open
+  function reopenLater() {
+    const window_ = Math.min(RECONNECT_MAX_MS, RECONNECT_FIRST_MS * 2 ** failures);
+    failures += 1;
+    window.setTimeout(open, Math.random() * window_);
+  }
+
   function open() {
     const url = lastEventId ? `${base}?lastEventId=${encodeURIComponent(lastEventId)}` : base;
     const source = new EventSource(url);
-    let opening = null;
-    function expectOpen() {
-      window.clearTimeout(opening);
-      opening = window.setTimeout(() => {
-        if (source.readyState === EventSource.OPEN) return;
-        source.close();
-        open();
-      }, OPEN_TIMEOUT_MS);
-    }
-    expectOpen();
+    const opening = window.setTimeout(() => {
+      source.close();
+      reopenLater();
+    }, OPEN_TIMEOUT_MS);
     source.addEventListener("open", () => {
       window.clearTimeout(opening);
-      if (interrupted && stateUrl) catchUp();
+      failures = 0;
+      if (interrupted && stateUrl) window.setTimeout(catchUp, Math.random() * CATCH_UP_SPREAD_MS);
       interrupted = false;
     });
     source.addEventListener("member-sync", onEvent);
@@ -179,16 +190,13 @@ function listen(root) {
       if (reason) setText($(root, "live-off"), reason);
       show($(root, "live-off"), true);
     });
-    // The browser retries a dropped stream by itself; a stream it gave up on (the server answered
-    // with an error while restarting) is opened again from the last event seen.
+    // A dropped stream, an answer that was no stream (the server shedding load, a proxy's 502), or
+    // the end of a stream's life: opened again from the last event seen, by the page's own clock.
     source.addEventListener("error", () => {
+      window.clearTimeout(opening);
+      source.close();
       interrupted = true;
-      if (source.readyState === EventSource.CLOSED) {
-        window.clearTimeout(opening);
-        window.setTimeout(open, RECONNECT_MS);
-      } else {
-        expectOpen(); // the browser's own retry, which may meet the same fate
-      }
+      reopenLater();
     });
   }
 

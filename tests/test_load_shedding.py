@@ -1,0 +1,101 @@
+"""A web process works on a bounded number of requests at once and answers the rest with 503 and a
+Retry-After at once (ops/shedding.py). The app behind it here is a stand-in whose requests wait until
+the test lets them answer: what a request stuck on the database looks like from the door."""
+
+import asyncio
+
+from ops.shedding import LoadShedding
+
+
+class HeldApp:
+    """An ASGI app whose requests answer when released."""
+
+    def __init__(self):
+        self.release = asyncio.Event()
+
+    async def __call__(self, scope, receive, send):
+        await self.release.wait()
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+
+async def request(app, path):
+    sent = []
+
+    async def send(message):
+        sent.append(message)
+
+    async def receive():
+        return {"type": "http.request", "body": b""}
+
+    await app({"type": "http", "path": path, "method": "GET", "headers": []}, receive, send)
+    start = sent[0]
+    return start["status"], dict(start["headers"])
+
+
+def test_requests_over_the_limit_are_answered_503_with_a_retry_after_at_once():
+    async def scenario():
+        held = HeldApp()
+        app = LoadShedding(held, max_pending=4)
+        working = [asyncio.create_task(request(app, "/t/acme/github/members/")) for _ in range(4)]
+        await asyncio.sleep(0)  # they are all in
+
+        refused = await request(app, "/accounts/login/")
+
+        held.release.set()
+        return refused, await asyncio.gather(*working)
+
+    (status, headers), answered = asyncio.run(scenario())
+
+    assert status == 503
+    assert headers[b"retry-after"] == b"2"
+    assert [status for status, _ in answered] == [200] * 4
+
+
+def test_event_streams_opening_get_a_quarter_and_pages_still_get_through():
+    async def scenario():
+        held = HeldApp()
+        app = LoadShedding(held, max_pending=8)
+        streams = [asyncio.create_task(request(app, "/t/acme/events/")) for _ in range(2)]
+        await asyncio.sleep(0)
+        page = asyncio.create_task(request(app, "/t/acme/github/members/"))
+        await asyncio.sleep(0)
+
+        third_stream = await request(app, "/t/acme/events/")
+
+        held.release.set()
+        return third_stream, await asyncio.gather(*streams), await page
+
+    (status, _), streams, (page_status, _) = asyncio.run(scenario())
+
+    assert status == 503
+    assert [status for status, _ in streams] == [200, 200]
+    assert page_status == 200
+
+
+def test_a_request_stops_counting_once_its_response_starts():
+    async def scenario():
+        held = HeldApp()
+        app = LoadShedding(held, max_pending=1)
+        held.release.set()
+        first = await request(app, "/t/acme/events/")
+        return first, await request(app, "/t/acme/events/"), app.pending
+
+    first, second, pending = asyncio.run(scenario())
+
+    assert (first[0], second[0], pending) == (200, 200, 0)
+
+
+def test_a_request_that_fails_stops_counting():
+    async def broken(scope, receive, send):
+        raise RuntimeError("the view failed")
+
+    async def scenario():
+        app = LoadShedding(broken, max_pending=1)
+        try:
+            await request(app, "/accounts/login/")
+        except RuntimeError:
+            pass
+        return app.pending
+
+    assert asyncio.run(scenario()) == 0
