@@ -39,6 +39,8 @@ def main():
         )
         # One bench user holds every open stream: a thousand tabs, over any sane per-user cap.
         env["EVENTS_MAX_STREAMS_PER_USER"] = "2000"
+        # Its streams open all at once and do not retry: none shed.
+        env["WEB_MAX_PENDING_REQUESTS"] = "5000"
         os.environ.update(env)
         import django
 

@@ -53,7 +53,6 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
-    "servestatic",
     # Its system checks catch settings in the format before django-csp 4.0, which it would ignore.
     "csp",
     "django.contrib.humanize",
@@ -73,9 +72,9 @@ MIDDLEWARE = [
     # instructions into the headers Pushpin reads (integrations/views/events.py).
     "django_grip.GripMiddleware",
     "django.middleware.security.SecurityMiddleware",
-    # Static files from the app itself (ServeStatic: WhiteNoise's ASGI successor, which serves files
-    # without blocking the event loop the event streams share).
-    "servestatic.middleware.ServeStaticMiddleware",
+    # Static files from the app itself (WhiteNoise), in the pool of threads that answers every request
+    # but the event streams Django holds (config/asgi.py).
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "csp.middleware.CSPMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -107,6 +106,7 @@ TEMPLATES = [
 ASGI_APPLICATION = "config.asgi.application"
 WSGI_APPLICATION = "config.wsgi.application"
 
+DATABASE_POOL_SIZE = int(env("DATABASE_POOL_SIZE", 8))
 DATABASES = {
     "default": dj_database_url.parse(
         env("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}"),
@@ -119,7 +119,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # server's max_connections. Each stream gives its connection back once it has checked access.
     DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
         "min_size": 1,
-        "max_size": int(env("DATABASE_POOL_SIZE", 8)),
+        "max_size": DATABASE_POOL_SIZE,
         "timeout": 30,
     }
     # The pool checks a connection before handing it out (one round trip): after PostgreSQL restarts,
@@ -198,7 +198,7 @@ STORAGES = {
     "staticfiles": {
         "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
         if DEBUG
-        else "servestatic.storage.CompressedManifestStaticFilesStorage"
+        else "whitenoise.storage.CompressedManifestStaticFilesStorage"
     },
 }
 
@@ -462,6 +462,9 @@ EVENTS_STREAM_MAX_SECONDS = int(env("EVENTS_STREAM_MAX_SECONDS", 15 * 60))
 # are answered 503 with a Retry-After at once (ops/shedding.py). Past the cores and the database
 # pool, more at once adds waiting, not answers.
 WEB_MAX_PENDING_REQUESTS = int(env("WEB_MAX_PENDING_REQUESTS", 32))
+# Threads of a web process that answer requests (config/asgi.py): as many as the database pool has
+# connections, as more would only wait for one.
+WEB_THREADS = DATABASE_POOL_SIZE
 # Channel names (and so their stored events) of two deployments sharing one Redis stay apart.
 EVENTS_CHANNEL_PREFIX = env("EVENTS_CHANNEL_PREFIX", "")
 if not re.fullmatch(r"[\w.-]*", EVENTS_CHANNEL_PREFIX):

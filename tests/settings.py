@@ -23,5 +23,5 @@ from config.settings import *  # noqa: E402, F403
 # Pages render, and static files are served, without a collectstatic: the manifest storage of
 # DEBUG off is tested on its own (tests/test_production_settings.py).
 STORAGES = {**STORAGES, "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}  # noqa: F405
-SERVESTATIC_USE_FINDERS = True
-SERVESTATIC_USE_STATIC_ROOT = False
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = True

@@ -23,7 +23,7 @@ from django_eventstream.utils import add_default_headers, parse_last_event_id, s
 from django_eventstream.views import Listener, events, stream
 
 from integrations import streams
-from integrations.channels import release_connection
+from integrations.channels import CHECKED_NOW, release_connection
 from teams.services import team_id_of
 
 logger = logging.getLogger(__name__)
@@ -45,6 +45,8 @@ def team_events(request, team_slug):
     if request.grip.proxied:
         return proxied_team_events(request, team_slug)
     team_id = readable_team_id(request.user, team_slug)
+    # Served here, the stream lasts minutes: its thread must not keep a database connection.
+    release_connection()
     if team_id is None:
         return sse_error_response("forbidden", streams.STREAM_DENIED)
     try:
@@ -155,5 +157,5 @@ def readable_team_id(user, team_slug) -> int | None:
     if not user.is_authenticated or not user.is_active:
         return None
     team_id = team_id_of(user, team_slug)
-    release_connection()
+    setattr(user, CHECKED_NOW, (team_id, time.monotonic()))
     return team_id

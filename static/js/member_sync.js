@@ -5,12 +5,13 @@
 // reconnected, the page reads the run's state once, for what no replay holds.
 
 // The page, not the browser, reconnects a stream, after a random delay within a window that doubles
-// with each attempt that failed to open (1 s, 2 s, 4 s, then 8 s at most). After a proxy restart every
-// open page reconnects at once: the browser's own retry (one fixed delay for all) brought thousands
-// back at the same instant, again and again, and the server, answering none of them in time, took the
-// rest of the site down with it. bench/stream_clients.py mirrors this policy.
+// with each attempt that failed to open (1 s, 2 s, then 4 s at most). After a proxy restart every open
+// page reconnects at once: the browser's own retry (one fixed delay for all) brought thousands back at
+// the same instant, again and again, and the server, answering none of them in time, took the rest of
+// the site down with it. At most 4 s: a page shows the run as it is within 5 s of the proxy's return.
+// bench/stream_clients.py mirrors this policy.
 const RECONNECT_FIRST_MS = 1000;
-const RECONNECT_MAX_MS = 8000;
+const RECONNECT_MAX_MS = 4000;
 // A connection that has not opened by then is given up and opened anew. A proxy accepts connections
 // while it starts (Pushpin restarted) before it can pass them on, and one it dropped would
 // otherwise keep the page waiting, without its live updates, forever.
