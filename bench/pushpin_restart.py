@@ -35,6 +35,7 @@ from pathlib import Path
 
 import requests
 
+from bench.cluster_streams import PUSHPIN_PROGRAMS
 from bench.stream_clients import StreamClients
 from bench.support import (
     bench_cluster,
@@ -42,6 +43,7 @@ from bench.support import (
     control,
     print_bars,
     print_table,
+    process_figures,
     sync_now_request,
     timings_row,
 )
@@ -82,14 +84,14 @@ def main():
         pages.wait_for_all(_marker(run_events.channel, complete))
         before_storm = pages.refused, pages.dropped
 
-        storm_output = len(cluster.output)
+        storm_output, cpu_before = len(cluster.output), _cpu_by_process(cluster, pages)
         killed_at = time.time()
         _kill_pushpin(cluster)
         probe = Probe(f"{cluster.url}/accounts/login/")
         sync_now = SyncNow(url, headers, cookies)
         back_at = probe.back_at() if probe.back.wait(PUSHPIN_TIMEOUT) else None
         reopened = pages.reopened(killed_at, timeout=PAGES_TIMEOUT + (back_at or time.time()) - time.time())
-        storm_log = cluster.output[storm_output:]
+        storm_log, cpu_after, storm_ended = cluster.output[storm_output:], _cpu_by_process(cluster, pages), time.time()
         if os.environ.get("BENCH_RESTART_LOG"):
             Path(os.environ["BENCH_RESTART_LOG"]).write_text("".join(storm_log))
         probe.stop()
@@ -123,13 +125,12 @@ def main():
         f"again {down} after the kill; Sync Now was accepted {accepted} after it ({sync_now.tries} tries)",
         ["measure", "n", "p50 ms", "p99 ms", "max ms"],
         [
-            timings_row(measure, times)
+            timings_row(measure, times) if times else {"measure": measure, "n": 0}
             for measure, times in (
                 ("page open again, from Pushpin passing requests on", back),
                 ("the run's end reached the page, from its publishing", ends),
                 ("GET /accounts/login/ answered 2xx, once Pushpin passed requests on", answered),
             )
-            if times  # none when nothing came back
         ],
     )
     refused, dropped = before_storm
@@ -160,6 +161,18 @@ def main():
         ["measure", "count"],
         [{"measure": measure, "count": count} for measure, count in pushpin_counts(storm_log).items()],
     )
+    cpu = Counter()
+    for (role, pid), seconds in cpu_after.items():
+        cpu[role] += seconds - cpu_before.get((role, pid), 0)  # Pushpin's are new: all theirs is the storm's
+    storm = storm_ended - killed_at
+    print_table(
+        f"CPU time used from the kill until the pages were back ({storm:.0f} s, on {os.cpu_count()} cores)",
+        ["processes", "CPU s", "% of a core"],
+        [
+            {"processes": role, "CPU s": round(seconds, 1), "% of a core": round(100 * seconds / storm)}
+            for role, seconds in cpu.items()
+        ],
+    )
     all_back = max(back) if back and not not_back else None
     print_bars(
         [
@@ -186,6 +199,18 @@ def _kill_pushpin(cluster):
                 os.kill(pid, signal.SIGKILL)
         except ProcessLookupError:
             continue  # gone meanwhile
+
+
+def _cpu_by_process(cluster, pages):
+    """The CPU time each process has used, by (role, pid)."""
+    pids = {
+        "web processes": cluster.web_pids(),
+        "Pushpin": [pid for program in PUSHPIN_PROGRAMS for pid in cluster.pids(program)],
+        "workers": cluster.pids("dramatiq"),
+        "page clients (nice 19)": [process.pid for process in pages.processes],
+        "the bench (probe, Sync Now)": [os.getpid()],
+    }
+    return {(role, pid): process_figures(pid)["CPU s"] for role, found in pids.items() for pid in found}
 
 
 def _marker(channel, event):
