@@ -163,7 +163,7 @@ def main():
         f"Answers to GET /accounts/login/ through Pushpin, one every {PROBE_EVERY * 1000:.0f} ms from the kill "
         f"until the pages were back ({PROBE_TIMEOUT} s to answer)",
         ["sent", *ANSWERS],
-        [{"sent": "before Pushpin passed requests on", **before}, {"sent": "from then on", **after}]
+        [{"sent": "before the first 200 arrived", **before}, {"sent": "from then on", **after}]
         if back_at
         else [{"sent": "all (none answered 200)", **before}],
     )
