@@ -6,7 +6,16 @@ import sys
 
 from bench.support import ROOT
 
-BENCHES = ("member_sync", "pipeline", "members_page", "schedule", "webhooks", "cluster_streams", "sync_now_load")
+BENCHES = (
+    "member_sync",
+    "pipeline",
+    "members_page",
+    "schedule",
+    "webhooks",
+    "cluster_streams",
+    "pushpin_restart",
+    "sync_now_load",
+)
 
 # The environment `make bench` started with: each bench changes its own for Django's settings.
 STARTED_WITH = dict(os.environ)

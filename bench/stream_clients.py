@@ -12,10 +12,18 @@ if it arrived before the question.
     clients.open()
     times = clients.wait_for_all(b'"run": 7, "status": "complete"')
     clients.close()
+
+Each stream is a page's. By default a page whose stream closes stays closed (counted as refused or
+dropped). With `reconnect=True` it opens a new one as the page's script does (the policy below),
+from the id of the last event it received: a page is then a sequence of connections, and what they
+all received is searched for a marker as one.
 """
 
+import errno
 import json
 import os
+import random
+import re
 import selectors
 import socket
 import struct
@@ -23,27 +31,49 @@ import subprocess
 import sys
 import threading
 import time
-from urllib.parse import urlsplit
+from collections import Counter
+from urllib.parse import quote, urlsplit
 
 from bench.support import ROOT
 
 # Linux's SO_TIMESTAMP (and SCM_TIMESTAMP), which Python's socket module does not name.
 SO_TIMESTAMP = 29
 TIMEVAL = struct.Struct("@ll")
-# Streams each client process has connecting at once: each costs the web processes a request.
+# Streams each client process has connecting at once while opening them: each costs the web
+# processes a request. Reconnections are spread by the page's policy alone, as browsers' are.
 CONNECTING_AT_ONCE = 50
+
+# The reconnection policy of the page's script, static/js/member_sync.js, mirrored here: after a
+# stream closed or failed (a non-200 answer too), the next opens after a delay drawn uniformly from
+# [0, W), W = min(MAX, BASE × 2^failures), `failures` being the attempts in a row that did not open
+# (0 after a stream that opened), reset when one receives `stream-open`; a connection without it
+# after OPEN_TIMEOUT is given up, and counts as one. A `stream-error` event (too many streams,
+# access denied) turns the page's live updates off: it does not reconnect.
+RECONNECT_MAX_MS = 8000
+RECONNECT_BASE_MS = 1000
+OPEN_TIMEOUT_MS = 10000
+
+STREAM_OPEN = b"event: stream-open"
+MEMBER_SYNC_ID = b"event: member-sync\nid: "
+STREAM_ERROR = re.compile(rb'event: stream-error\n(?:id: .*\n)?data: \{"condition": "([^"]*)"')
+# What JavaScript's encodeURIComponent, with which the page puts the id in its URL, leaves unescaped.
+URI_COMPONENT_SAFE = "-_.!~*'()"
 
 
 class StreamClients:
-    def __init__(self, url, *, cookies, count, processes=1):
+    def __init__(self, url, *, cookies, count, processes=1, reconnect=False):
         cookie = "; ".join(f"{name}={value}" for name, value in cookies.items())
-        # Streams the server closed before they opened (Pushpin answers a 502 when its queue of
-        # requests to the web processes is full), and streams it closed after they opened.
+        # Connections that ended before their stream opened (Pushpin answers a 502 when its queue of
+        # requests to the web processes is full; a connection can also fail, or be given up), and
+        # connections the server closed after their stream opened.
         self.refused = self.dropped = 0
+        # Pages a `stream-error` event stopped, by its condition.
+        self.stream_errors = {}
         shares = [count // processes + (1 if n < count % processes else 0) for n in range(processes)]
+        command = [sys.executable, "-m", "bench.stream_clients", url]
         self.processes = [
             subprocess.Popen(
-                [sys.executable, "-m", "bench.stream_clients", url, str(share)],
+                [*command, str(share), *(["--reconnect"] if reconnect else [])],
                 cwd=ROOT,
                 env={**os.environ, "BENCH_STREAM_COOKIE": cookie},
                 stdin=subprocess.PIPE,
@@ -62,9 +92,11 @@ class StreamClients:
         failures = [answer for answer in answers if answer is None or "error" in answer]
         if failures:
             raise AssertionError(f"stream clients failed: {failures}")
-        # Streams the server closed: a browser would connect again, and is not waited for here.
+        # Streams the server closed: without `reconnect` a browser would connect again, and is not
+        # waited for here.
         self.refused = max(self.refused, sum(answer["refused"] for answer in answers))
         self.dropped = max(self.dropped, sum(answer["dropped"] for answer in answers))
+        self.stream_errors = dict(sum((Counter(answer["stream_errors"]) for answer in answers), Counter()))
         return answers
 
     def open(self):
@@ -75,6 +107,20 @@ class StreamClients:
         """The wall-clock time at which each open stream first received `marker`."""
         return [at for answer in self._ask({"wait": marker.decode(), "timeout": timeout}) for at in answer["times"]]
 
+    def received(self, marker, timeout):
+        """For each page, when it first received `marker`, or None if it had not after `timeout`
+        (waited for only until every page has)."""
+        return self._each_page({"received": marker.decode(), "timeout": timeout})
+
+    def reopened(self, after, timeout):
+        """For each page, when it last received `stream-open` on a connection made after the
+        wall-clock time `after`, or None if none had after `timeout` (waited for only until every
+        page has one)."""
+        return self._each_page({"reopened": after, "timeout": timeout})
+
+    def _each_page(self, command):
+        return [at for answer in self._ask(command) for at in answer["times"]]
+
     def close(self):
         for process in self.processes:
             process.stdin.close()
@@ -82,25 +128,78 @@ class StreamClients:
             process.wait(timeout=30)
 
 
-class _Stream:
-    def __init__(self, sock):
-        self.sock = sock
+class _Page:
+    """A page's stream: one connection at a time. What every connection received is kept end to
+    end (HTTP heads included), each chunk dated, so that a marker is found and dated across them."""
+
+    def __init__(self):
         self.received = bytearray()
         self.chunks = []  # (end offset, arrival time) of every chunk, to date any offset of `received`
-        self.closed = False
+        self.sock = None
+        self.connecting = False  # the connection is not made yet (non-blocking connect)
+        self.began = 0.0  # when the connection was begun, monotonic, for the open timeout
+        self.began_at = 0.0  # the same, wall-clock, to tell connections made after a moment
+        self.start = 0  # where the connection's data starts in `received`
+        self.answered = False  # its status line has come, and was a 200
+        self.open = False  # it received `stream-open`
+        self.opens = []  # (began_at, arrival of `stream-open`) of each connection that opened
+        self.last_event_id = None
+        self.parsed = 0  # how far `received` has been read for event ids
+        # Reconnections since a stream last opened: when one's delay is drawn, the attempts in a row
+        # that did not open.
+        self.failures = 0
+        self.next_attempt = 0.0  # monotonic time of the next connection, once this one ended
+        self.stream_error = None  # the condition of the `stream-error` event that stopped the page
+        self.closed = False  # closed for good: the server closed it (without reconnecting), or a stream-error
+        self.refused = self.dropped = 0
 
     def read(self):
+        """What arrived; False once the connection has closed."""
         data, ancillary, _, _ = self.sock.recvmsg(65536, socket.CMSG_SPACE(TIMEVAL.size))
         if not data:
-            self.closed = True
-            return
+            return False
         arrived = time.time()
         for level, kind, value in ancillary:
             if (level, kind) == (socket.SOL_SOCKET, SO_TIMESTAMP):
                 seconds, microseconds = TIMEVAL.unpack(value[: TIMEVAL.size])
                 arrived = seconds + microseconds / 1e6
+        before = len(self.received)
         self.received += data
         self.chunks.append((len(self.received), arrived))
+        if not self.answered:
+            line_end = self.received.find(b"\r\n", self.start)
+            if line_end < 0:
+                return True
+            # Anything but a 200 fails the connection at once, as it fails an EventSource.
+            if self.received[self.start : line_end].split(b" ")[1:2] != [b"200"]:
+                return False
+            self.answered = True
+        if not self.open and self.received.find(STREAM_OPEN, max(self.start, before - len(STREAM_OPEN))) >= 0:
+            self.open = True
+            self.failures = 0
+            self.opens.append((self.began_at, arrived))
+        self._read_event_ids()
+        error = STREAM_ERROR.search(self.received, max(self.start, before - 100))
+        if error:
+            self.stream_error = error.group(1).decode()
+            return False
+        return True
+
+    def _read_event_ids(self):
+        """The id of the last `member-sync` event received whole: the page's script takes its ids
+        from those alone, and reads them once the event has ended. Not a `stream-error`'s id
+        ("error"), which a page resuming from would be refused (400) on every attempt. Read where
+        django-eventstream writes it, on the line after the event's type (and Pushpin sends each
+        event in a chunk of its own: no chunk's framing splits one)."""
+        end = self.received.rfind(b"\n\n", self.parsed)
+        if end < 0:
+            return
+        found = self.received.rfind(MEMBER_SYNC_ID, self.parsed, end)
+        if found >= 0:
+            found += len(MEMBER_SYNC_ID)
+            self.last_event_id = self.received[found : self.received.find(b"\n", found)].decode()
+        # From the blank line's second newline, after which the next event's first line starts.
+        self.parsed = end + 1
 
     def received_at(self, marker: bytes, start=0):
         found = self.received.find(marker, start)
@@ -111,89 +210,184 @@ class _Stream:
 
 
 class _Client:
-    """One process's streams, read by one thread with epoll; the main thread answers commands."""
+    """One process's pages, read by one thread with epoll; the main thread answers commands."""
 
-    def __init__(self, url, count):
+    def __init__(self, url, count, reconnect):
         parsed = urlsplit(url)
         self.address = (parsed.hostname, parsed.port)
-        cookie = os.environ["BENCH_STREAM_COOKIE"]
-        self.request = (
-            f"GET {parsed.path}?{parsed.query} HTTP/1.1\r\nHost: {parsed.netloc}\r\nAccept: text/event-stream\r\n"
-            f"Cookie: {cookie}\r\n\r\n"
-        ).encode()
+        self.host, self.path, self.query = parsed.netloc, parsed.path, parsed.query
+        self.cookie = os.environ["BENCH_STREAM_COOKIE"]
         self.count = count
-        self.streams = []
+        self.reconnect = reconnect
+        self.pages = []
         self.opening = False
         self.selector = selectors.DefaultSelector()
         threading.Thread(target=self._read_forever, daemon=True).start()
 
-    def _connect(self):
-        sock = socket.create_connection(self.address)
-        sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMP, 1)
-        sock.sendall(self.request)
-        sock.setblocking(False)
-        stream = _Stream(sock)
-        self.streams.append(stream)
-        self.selector.register(sock, selectors.EVENT_READ, stream)
+    def _request(self, page):
+        query = self.query
+        if page.last_event_id:
+            query = f"lastEventId={quote(page.last_event_id, safe=URI_COMPONENT_SAFE)}"
+        # Connection: close, so that the server closes a connection whose response has ended (a
+        # refused stream, a stream at its end) and the page sees it end.
+        return (
+            f"GET {self.path}?{query} HTTP/1.1\r\nHost: {self.host}\r\nAccept: text/event-stream\r\n"
+            f"Cookie: {self.cookie}\r\nConnection: close\r\n\r\n"
+        ).encode()
+
+    def _connect(self, page):
+        """Begin a connection without waiting for it: a server whose backlog is full (Pushpin
+        starting again) leaves a connect waiting for seconds, and every other page with it."""
+        page.sock = socket.socket()
+        page.sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMP, 1)
+        page.sock.setblocking(False)
+        page.began, page.began_at = time.monotonic(), time.time()
+        page.start = page.parsed = len(page.received)
+        page.answered = False
+        page.connecting = True
+        if page.sock.connect_ex(self.address) not in (0, errno.EINPROGRESS):
+            self._ended(page)
+            return
+        self.selector.register(page.sock, selectors.EVENT_WRITE, page)
+
+    def _connected(self, page):
+        if page.sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR):
+            self._ended(page)
+            return
+        page.connecting = False
+        try:
+            page.sock.sendall(self._request(page))
+        except OSError:
+            self._ended(page)
+            return
+        self.selector.modify(page.sock, selectors.EVENT_READ, page)
+
+    def _ended(self, page):
+        """The connection closed or failed: the page reconnects per its policy, or stays closed."""
+        try:
+            self.selector.unregister(page.sock)
+        except KeyError:
+            pass  # failed before it was registered
+        page.sock.close()
+        page.sock = None
+        if page.open:
+            page.dropped += 1
+        else:
+            page.refused += 1
+        page.open = False
+        if not self.reconnect or page.stream_error:
+            page.closed = True
+            return
+        # Counted as the page's script counts: the drop of a stream that opened adds one too, after
+        # its reconnection's window (BASE) is drawn.
+        window = min(RECONNECT_MAX_MS, RECONNECT_BASE_MS * 2**page.failures) / 1000
+        page.failures += 1
+        page.next_attempt = time.monotonic() + random.uniform(0, window)  # noqa: S311 (a delay, no secret)
 
     def _read_forever(self):
         while True:
-            if self.opening and len(self.streams) < self.count:
+            now = time.monotonic()
+            if self.opening and len(self.pages) < self.count:
                 # A stream the server closed before it opened (Pushpin answers a 502 when it cannot
                 # pass a request on) is done connecting: counted as connecting, 50 of them stopped
                 # this process opening the rest, and open() waited forever.
-                settled = sum(1 for stream in self.streams if stream.closed or b"event: stream-open" in stream.received)
-                while len(self.streams) < self.count and len(self.streams) - settled < CONNECTING_AT_ONCE:
-                    self._connect()
+                connecting = sum(1 for page in self.pages if page.sock is not None and not page.open)
+                while len(self.pages) < self.count and connecting < CONNECTING_AT_ONCE:
+                    self.pages.append(_Page())
+                    self._connect(self.pages[-1])
+                    connecting += 1
+            if self.reconnect:
+                for page in self.pages:
+                    if page.sock is None and page.next_attempt <= now and not page.closed:
+                        self._connect(page)
+                    elif page.sock is not None and not page.open and now - page.began > OPEN_TIMEOUT_MS / 1000:
+                        self._ended(page)
             for key, _ in self.selector.select(timeout=0.05):
-                key.data.read()
-                if key.data.closed:
-                    self.selector.unregister(key.fileobj)
+                page = key.data
+                if page.connecting:
+                    self._connected(page)
+                    continue
+                try:
+                    alive = page.read()
+                except OSError:  # reset by the server (Pushpin killed)
+                    alive = False
+                if not alive:
+                    self._ended(page)
 
-    def wait_for(self, marker, timeout, count=None):
-        """When each stream received `marker`, once all have (or `count` streams have been opened),
-        and how many streams the server closed without it. Each look reads only what arrived since
-        the last: a stream's whole data, read ten times a second on every stream, cost these
-        processes more CPU than Pushpin took to send it."""
+    def _wait(self, found, timeout, count=None):
+        """`found(page)` for every page once it is not None for each (not waiting for a page closed
+        for good), or once `count` pages exist; a dict by page, and whether the wait timed out."""
         deadline = time.monotonic() + timeout
-        times, searched = {}, {}
+        times = {}
         while True:
-            streams = list(self.streams)
-            for stream in streams:
-                if times.get(stream) is None:
-                    start = max(0, searched.get(stream, 0) - len(marker))
-                    searched[stream] = len(stream.received)
-                    times[stream] = stream.received_at(marker, start)
-            waiting = [stream for stream in streams if times[stream] is None and not stream.closed]
-            if len(streams) == (count or len(streams)) and not waiting:
-                found = [times[stream] for stream in streams if times[stream] is not None]
-                return found, len(streams) - len(found)
+            pages = list(self.pages)
+            for page in pages:
+                if times.get(page) is None:
+                    times[page] = found(page)
+            waiting = [page for page in pages if times[page] is None and not page.closed]
+            if len(pages) == (count or len(pages)) and not waiting:
+                return times, False
             if time.monotonic() > deadline:
-                raise AssertionError(f"{len(waiting)} stream(s) without {marker.decode()} after {timeout} s")
+                return times, True
             time.sleep(0.1)
 
+    def _marker_finder(self, marker):
+        """A page's first arrival of `marker`. Each look reads only what arrived since the last: a
+        stream's whole data, read ten times a second on every stream, cost these processes more CPU
+        than Pushpin took to send it."""
+        searched = {}
+
+        def find(page):
+            start = max(0, searched.get(page, 0) - len(marker))
+            searched[page] = len(page.received)
+            return page.received_at(marker, start)
+
+        return find
+
     def closed_streams(self):
-        closed = [stream for stream in self.streams if stream.closed]
-        refused = sum(1 for stream in closed if b"event: stream-open" not in stream.received)
-        return {"refused": refused, "dropped": len(closed) - refused}
+        return {
+            "refused": sum(page.refused for page in self.pages),
+            "dropped": sum(page.dropped for page in self.pages),
+            "stream_errors": Counter(page.stream_error for page in self.pages if page.stream_error),
+        }
 
     def serve(self):
         """Answer the parent's commands, one JSON line each, until its pipe closes."""
         for line in sys.stdin:
             command = json.loads(line)
             try:
-                if command.get("open"):
-                    self.opening = True
-                    self.wait_for(b"event: stream-open", timeout=600, count=self.count)
-                    answer = self.closed_streams()
-                else:
-                    times, _ = self.wait_for(command["wait"].encode(), command["timeout"])
-                    answer = {"times": times, **self.closed_streams()}
+                answer = self._answer(command)
             except (AssertionError, OSError) as error:
                 answer = {"error": str(error)}
-            print(json.dumps(answer), flush=True)
+            print(json.dumps({**answer, **self.closed_streams()}), flush=True)
+
+    def _answer(self, command):
+        if command.get("open"):
+            self.opening = True
+            _, late = self._wait(lambda page: page.opens or None, timeout=600, count=self.count)
+            if late:
+                raise AssertionError("streams still opening after 600 s")
+            return {}
+        if "wait" in command:
+            marker = command["wait"].encode()
+            times, late = self._wait(self._marker_finder(marker), command["timeout"])
+            if late:
+                waiting = sum(1 for page, at in times.items() if at is None and not page.closed)
+                raise AssertionError(f"{waiting} stream(s) without {marker.decode()} after {command['timeout']} s")
+            return {"times": [at for at in times.values() if at is not None]}
+        if "received" in command:
+            times, _ = self._wait(self._marker_finder(command["received"].encode()), command["timeout"])
+            return {"times": list(times.values())}
+        after = command["reopened"]
+
+        def reopened(page):
+            return max((at for began, at in page.opens if began > after), default=None)
+
+        self._wait(reopened, command["timeout"])
+        # Read again once waited: a page that reopened early may have lost that stream and reopened since.
+        return {"times": [reopened(page) for page in self.pages]}
 
 
 if __name__ == "__main__":
     os.nice(19)
-    _Client(sys.argv[1], int(sys.argv[2])).serve()
+    _Client(sys.argv[1], int(sys.argv[2]), reconnect="--reconnect" in sys.argv[3:]).serve()
