@@ -47,14 +47,17 @@ CONNECTING_AT_ONCE = 50
 # stream closed or failed (a non-200 answer too), the next opens after a delay drawn uniformly from
 # [0, W), W = min(MAX, BASE × 2^failures), `failures` being the attempts in a row that did not open
 # (0 after a stream that opened), reset when one receives `stream-open`; a connection without it
-# after OPEN_TIMEOUT is given up, and counts as one. A `stream-error` event (too many streams,
+# after OPEN_TIMEOUT is given up, and counts as one; after a `stream-busy` event, the next opens after
+# the delay it names. A `stream-error` event (too many streams,
 # access denied) turns the page's live updates off: it does not reconnect.
-RECONNECT_MAX_MS = 8000
+RECONNECT_MAX_MS = 4000
 RECONNECT_BASE_MS = 1000
 OPEN_TIMEOUT_MS = 10000
 
 STREAM_OPEN = b"event: stream-open"
 MEMBER_SYNC_ID = b"event: member-sync\nid: "
+# The server's word to come back later (ops/shedding.py): the page does, after the delay it names.
+STREAM_BUSY = re.compile(rb'event: stream-busy\ndata: \{"retry": (\d+)\}')
 STREAM_ERROR = re.compile(rb'event: stream-error\n(?:id: .*\n)?data: \{"condition": "([^"]*)"')
 # What JavaScript's encodeURIComponent, with which the page puts the id in its URL, leaves unescaped.
 URI_COMPONENT_SAFE = "-_.!~*'()"
@@ -150,6 +153,7 @@ class _Page:
         self.failures = 0
         self.next_attempt = 0.0  # monotonic time of the next connection, once this one ended
         self.stream_error = None  # the condition of the `stream-error` event that stopped the page
+        self.come_back_in = None  # seconds a `stream-busy` event said to wait before the next attempt
         self.closed = False  # closed for good: the server closed it (without reconnecting), or a stream-error
         self.refused = self.dropped = 0
 
@@ -182,6 +186,10 @@ class _Page:
         error = STREAM_ERROR.search(self.received, max(self.start, before - 100))
         if error:
             self.stream_error = error.group(1).decode()
+            return False
+        busy = STREAM_BUSY.search(self.received, max(self.start, before - 100))
+        if busy:
+            self.come_back_in = int(busy.group(1)) / 1000
             return False
         return True
 
@@ -277,6 +285,9 @@ class _Client:
         page.open = False
         if not self.reconnect or page.stream_error:
             page.closed = True
+            return
+        if page.come_back_in is not None:
+            page.next_attempt, page.come_back_in = time.monotonic() + page.come_back_in, None
             return
         # Counted as the page's script counts: the drop of a stream that opened adds one too, after
         # its reconnection's window (BASE) is drawn.

@@ -297,6 +297,32 @@ def test_a_page_spreads_its_reconnections_over_a_window_that_doubles(browser, en
         expect(page.locator('[data-role="live-off"]')).to_be_hidden()
 
 
+def test_a_page_turned_away_comes_back_when_the_server_said(browser, env, alice, integration):
+    asked_at = []
+
+    def busy_once(route):
+        if len(asked_at) == 1:
+            body = 'retry: 1500\nevent: stream-busy\ndata: {"retry": 1500}\n\n'
+            route.fulfill(status=200, headers={"Content-Type": "text/event-stream"}, body=body)
+        else:
+            route.continue_()
+
+    with web_server(env) as web:
+        page = logged_in_page(browser, web, alice)
+        page.route("**/events/**", busy_once)
+        page.on("request", lambda request: "/events/" in request.url and asked_at.append(time.monotonic()))
+        with page.expect_request("**/events/**"):
+            page.goto(f"{web.url}/t/acme/github/members/")
+        with page.expect_request("**/events/**", timeout=20_000):
+            pass
+
+        assert 1.4 < asked_at[1] - asked_at[0] < 2.5
+        run = MemberSyncRun.objects.create(integration=integration, trigger="manual", status="complete")
+        publish_member_sync(run)
+        expect(page.locator("#member-sync-status")).to_have_attribute("data-status", "complete", timeout=LIVE)
+        expect(page.locator('[data-role="live-off"]')).to_be_hidden()
+
+
 def test_an_error_is_shown_with_what_to_do(browser, env, alice, integration, github):
     """Costs 5-10 s: a web server, a worker and a browser page of their own."""
     github.inject("bad_credentials", times=None)

@@ -19,7 +19,7 @@ class HeldApp:
         await send({"type": "http.response.body", "body": b"ok"})
 
 
-async def request(app, path):
+async def request(app, path, query=b""):
     sent = []
 
     async def send(message):
@@ -28,9 +28,10 @@ async def request(app, path):
     async def receive():
         return {"type": "http.request", "body": b""}
 
-    await app({"type": "http", "path": path, "method": "GET", "headers": []}, receive, send)
+    scope = {"type": "http", "path": path, "query_string": query, "method": "GET", "headers": []}
+    await app(scope, receive, send)
     start = sent[0]
-    return start["status"], dict(start["headers"])
+    return start["status"], dict(start["headers"]), b"".join(message.get("body", b"") for message in sent[1:])
 
 
 def test_requests_over_the_limit_are_answered_503_with_a_retry_after_at_once():
@@ -45,14 +46,16 @@ def test_requests_over_the_limit_are_answered_503_with_a_retry_after_at_once():
         held.release.set()
         return refused, await asyncio.gather(*working)
 
-    (status, headers), answered = asyncio.run(scenario())
+    (status, headers, _), answered = asyncio.run(scenario())
 
     assert status == 503
     assert headers[b"retry-after"] == b"2"
-    assert [status for status, _ in answered] == [200] * 4
+    assert [status for status, *_ in answered] == [200] * 4
 
 
 def test_event_streams_opening_get_a_quarter_and_pages_still_get_through():
+    """A stream turned away is answered in the stream, which is all an EventSource reads: come back later."""
+
     async def scenario():
         held = HeldApp()
         app = LoadShedding(held, max_pending=8)
@@ -66,11 +69,25 @@ def test_event_streams_opening_get_a_quarter_and_pages_still_get_through():
         held.release.set()
         return third_stream, await asyncio.gather(*streams), await page
 
-    (status, _), streams, (page_status, _) = asyncio.run(scenario())
+    (status, headers, body), streams, (page_status, *_) = asyncio.run(scenario())
 
-    assert status == 503
-    assert [status for status, _ in streams] == [200, 200]
+    assert (status, headers[b"content-type"]) == (200, b"text/event-stream")
+    assert b"event: stream-busy" in body
+    assert [(status, body) for status, _, body in streams] == [(200, b"ok")] * 2
     assert page_status == 200
+
+
+def test_streams_turned_away_are_spread_over_as_many_seconds_as_were_turned_away_per_stream_let_in():
+    app = LoadShedding(HeldApp(), max_pending=4)
+    app.count_second()
+
+    calm = [app.stream_retry_ms() for _ in range(50)]
+    app.streams_in_before, app.streams_away_before = 10, 290  # 29 turned away for each let in
+    storm = [app.stream_retry_ms() for _ in range(50)]
+
+    assert calm == [1000] * 50
+    assert all(1000 <= retry <= 30_000 for retry in storm)
+    assert max(storm) > 5000
 
 
 def test_a_request_stops_counting_once_its_response_starts():
@@ -99,3 +116,20 @@ def test_a_request_that_fails_stops_counting():
         return app.pending
 
     assert asyncio.run(scenario()) == 0
+
+
+def test_pushpin_following_a_streams_next_link_is_never_turned_away():
+    async def scenario():
+        held = HeldApp()
+        app = LoadShedding(held, max_pending=4)
+        working = [asyncio.create_task(request(app, "/t/acme/events/")) for _ in range(4)]
+        await asyncio.sleep(0)
+        follow = asyncio.create_task(request(app, "/t/acme/events/", b"link=next&recover=true&es-meta=x.y.z"))
+        await asyncio.sleep(0)
+        held.release.set()
+        await asyncio.gather(*working)
+        return await follow
+
+    status, _, body = asyncio.run(scenario())
+
+    assert (status, body) == (200, b"ok")

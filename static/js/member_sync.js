@@ -184,6 +184,14 @@ function listen(root) {
       interrupted = false;
     });
     source.addEventListener("member-sync", onEvent);
+    // The server, busy, says when to come back (ops/shedding.py): it spreads the pages it turned away
+    // over the time it needs to take them.
+    source.addEventListener("stream-busy", (message) => {
+      window.clearTimeout(opening);
+      source.close();
+      interrupted = true;
+      window.setTimeout(open, JSON.parse(message.data).retry);
+    });
     source.addEventListener("stream-error", (message) => {
       window.clearTimeout(opening);
       source.close();
