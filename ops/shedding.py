@@ -9,11 +9,12 @@ answers the rest at once. A request counts until its response starts, so a strea
 for minutes counts only while it opens.
 
 A page's stream turned away is told when to come back, in the stream itself (an EventSource reads no
-status or header): a `stream-busy` event and the SSE `retry` field, a random delay over as many
-seconds as this process turned streams away per stream it let in, in the last second. Thousands of
-pages are so spread over the time the process needs to take them, instead of each trying again blind
-every few seconds (measured: 5,000 pages made 62,000 attempts, and Pushpin spent a core passing them
-on). Any other request gets 503 with a Retry-After.
+status or header): a `stream-busy` event and the SSE `retry` field. Each is given a moment in the
+first of the coming seconds that still has room, a second holding twice as many streams as the
+process let in during the last one: thousands of pages are so booked over the time the process needs to take
+them, about one attempt each, instead of each trying again blind every few seconds (measured: 5,000
+pages made 62,000 attempts, and Pushpin spent a core passing them on). Any other request gets 503
+with a Retry-After.
 
 Hand-written: uvicorn's --limit-concurrency counts open connections (Pushpin keeps its own open) and
 answers with no Retry-After; the ASGI middleware packages found limit rates, not work in progress.
@@ -27,9 +28,10 @@ import time
 logger = logging.getLogger(__name__)
 
 RETRY_AFTER_SECONDS = 2
-# Bounds of the delay a stream turned away is given.
-STREAM_RETRY_MIN_MS = 1000
-STREAM_RETRY_MAX_MS = 30_000
+# How far ahead streams turned away are booked, and how many a second at least (before the process
+# has measured how many it takes).
+STREAM_RETRY_MAX_SECONDS = 30
+STREAMS_A_SECOND_AT_LEAST = 20
 # How often the count of requests shed is logged, at most: one line a request would flood the log
 # at the moment it matters.
 LOG_EVERY_SECONDS = 10
@@ -54,10 +56,11 @@ class LoadShedding:
         self.pending = self.pending_streams = 0
         self.shed = 0
         self.logged_at = time.monotonic()
-        # Streams let in and turned away, in the current second and the one before.
+        # Streams let in during the current second and the one before; streams booked to come back,
+        # by second.
         self.second = int(time.monotonic())
-        self.streams_in = self.streams_away = 0
-        self.streams_in_before = self.streams_away_before = 0
+        self.streams_in = self.streams_in_before = 0
+        self.booked: dict[int, int] = {}
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
@@ -98,19 +101,24 @@ class LoadShedding:
     def count_second(self):
         second = int(time.monotonic())
         if second != self.second:
-            recent = second == self.second + 1
-            self.streams_in_before = self.streams_in if recent else 0
-            self.streams_away_before = self.streams_away if recent else 0
-            self.streams_in = self.streams_away = 0
+            self.streams_in_before = self.streams_in if second == self.second + 1 else 0
+            self.streams_in = 0
             self.second = second
+            self.booked = {at: count for at, count in self.booked.items() if at > second}
 
     def stream_retry_ms(self) -> int:
-        turned_away_per_let_in = self.streams_away_before / max(1, self.streams_in_before)
-        spread = min(STREAM_RETRY_MAX_MS, STREAM_RETRY_MIN_MS * (1 + turned_away_per_let_in))
-        return round(random.uniform(STREAM_RETRY_MIN_MS, spread))  # noqa: S311 (a delay, no secret)
+        """When a stream turned away now should come back: in the first coming second with room."""
+        # Twice what the last second took: a process that takes more sees more come, and the bookings
+        # follow its pace up (a booked page turned away again is booked anew, later).
+        room = max(STREAMS_A_SECOND_AT_LEAST, 2 * self.streams_in_before)
+        at = self.second + 1
+        while self.booked.get(at, 0) >= room and at < self.second + STREAM_RETRY_MAX_SECONDS:
+            at += 1
+        self.booked[at] = self.booked.get(at, 0) + 1
+        moment = at + random.random()  # noqa: S311 (a delay, no secret)
+        return round((moment - time.monotonic()) * 1000)
 
     async def turn_stream_away(self, send):
-        self.streams_away += 1
         self.count_shed()
         retry = self.stream_retry_ms()
         body = f"retry: {retry}\nevent: stream-busy\ndata: {json.dumps({'retry': retry})}\n\n".encode()

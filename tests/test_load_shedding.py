@@ -3,6 +3,7 @@ Retry-After at once (ops/shedding.py). The app behind it here is a stand-in whos
 the test lets them answer: what a request stuck on the database looks like from the door."""
 
 import asyncio
+from collections import Counter
 
 from ops.shedding import LoadShedding
 
@@ -77,17 +78,18 @@ def test_event_streams_opening_get_a_quarter_and_pages_still_get_through():
     assert page_status == 200
 
 
-def test_streams_turned_away_are_spread_over_as_many_seconds_as_were_turned_away_per_stream_let_in():
+def test_streams_turned_away_are_booked_into_the_coming_seconds_twice_as_many_a_second_as_were_let_in():
     app = LoadShedding(HeldApp(), max_pending=4)
     app.count_second()
+    app.streams_in_before = 50
 
-    calm = [app.stream_retry_ms() for _ in range(50)]
-    app.streams_in_before, app.streams_away_before = 10, 290  # 29 turned away for each let in
-    storm = [app.stream_retry_ms() for _ in range(50)]
+    retries = [app.stream_retry_ms() for _ in range(1000)]
 
-    assert calm == [1000] * 50
-    assert all(1000 <= retry <= 30_000 for retry in storm)
-    assert max(storm) > 5000
+    seconds = Counter(retry // 1000 for retry in retries)
+    assert all(0 <= retry <= 11_000 for retry in retries)
+    assert max(seconds.values()) <= 200  # a booked second, partly spilling into the next: ~100 each
+    assert sum(app.booked.values()) == 1000
+    assert len(app.booked) == 10
 
 
 def test_a_request_stops_counting_once_its_response_starts():
