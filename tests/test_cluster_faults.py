@@ -15,6 +15,7 @@ import pytest
 from playwright.sync_api import expect
 from psycopg.rows import dict_row
 
+from bench.stream_clients import StreamClients
 from tests.helpers import LIVE, http_status, wait_for
 from tests.oauth_flow import onboard_in_browser
 from tests.stack import Cluster, OwnRedis, github_environment, own_postgres, pids_connected_to
@@ -38,6 +39,8 @@ def cluster(github_simulator):
         DRAMATIQ_HEARTBEAT_TIMEOUT_MS=5000,
         # One broker command in ten also looks for dead workers' messages (a thousandth by default).
         DRAMATIQ_MAINTENANCE_CHANCE=100_000,
+        # One user's pages by the hundred (test_pushpin_restarted_under_200_open_pages).
+        EVENTS_MAX_STREAMS_PER_USER=5000,
         **github_environment(github_simulator),
     )
     cluster.redis = redis_server
@@ -249,3 +252,43 @@ def test_a_port_never_freed_is_reported_after_the_timeout():
 
     with socket.create_server(("127.0.0.1", 0)) as held:
         assert not wait_until_free([held.getsockname()[1]], timeout=0.2)
+
+
+def test_pushpin_restarted_under_200_open_pages_brings_every_page_back_and_the_site_answers(browser, cluster, github):
+    """Costs 15-30 s: 200 pages reconnecting as the page's script does (bench/stream_clients.py), a
+    Pushpin killed and started again under them, and a sync after. A guard: 200 pages came back
+    before issue 21's work too; bench.pushpin_restart measures the storms of 1,000 and 5,000."""
+    github.add_org("acme", size=30)
+    page = onboard(browser, cluster, "petra")
+    expect(page.locator("#member-sync-banner")).to_have_attribute("data-status", "complete", timeout=LIVE)
+    team_path = urlsplit(page.url).path.rstrip("/")
+    cookies = {cookie["name"]: cookie["value"] for cookie in page.context.cookies()}
+    pages = StreamClients(f"{cluster.url}{team_path}/events/", cookies=cookies, count=200, reconnect=True)
+    try:
+        pages.open()
+        [runner] = cluster.pids("pushpin --config")
+        killed_at = time.time()
+        for pid in cluster.pids(""):
+            if os.getsid(pid) == runner:
+                os.kill(pid, signal.SIGKILL)
+
+        login = f"{cluster.url}/accounts/login/"
+        wait_for(lambda: http_status(login) == 200, timeout=RECOVERY, message="Pushpin to pass requests on")
+        answers = []
+        reopened = []
+        reopening = threading.Thread(target=lambda: reopened.extend(pages.reopened(killed_at, timeout=60)))
+        reopening.start()
+        while reopening.is_alive():
+            answers.append(http_status(login))
+        reopening.join()
+
+        assert all(at is not None for at in reopened), f"{reopened.count(None)} of 200 pages not back"
+        assert [status for status in answers if status != 200] == []
+        before = latest_run(cluster, "petra")
+        page.goto(f"{cluster.url}{team_path}/github/members/")
+        page.get_by_role("button", name="Sync Now").click()
+        run = wait_for(lambda: ended(cluster, "petra", after=before), timeout=RECOVERY, message="the run")
+        marker = f'"run": {run["id"]}, "status": "complete"'.encode()
+        assert len(pages.wait_for_all(marker, timeout=60)) == 200
+    finally:
+        pages.close()
