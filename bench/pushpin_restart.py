@@ -26,7 +26,6 @@ processes' and workers', to the file BENCH_RESTART_LOG names, if set).
 import json
 import os
 import re
-import signal
 import threading
 import time
 from collections import Counter
@@ -89,7 +88,7 @@ def main():
 
         storm_output, cpu_before = len(cluster.output), _cpu_by_process(cluster, pages)
         killed_at = time.time()
-        _kill_pushpin(cluster)
+        cluster.kill_pushpin()
         probe = Probe(f"{cluster.url}/accounts/login/")
         sync_now = SyncNow(url, headers, cookies)
         back_at = probe.back_at() if probe.back.wait(PUSHPIN_TIMEOUT) else None
@@ -206,18 +205,6 @@ def main():
              f"none answered 200: {before['5xx']} 5xx, {before['no answer']} unanswered of {sum(before.values())}"),
         ]
     )  # fmt: skip
-
-
-def _kill_pushpin(cluster):
-    """Pushpin's runner and the services it started, each in a process group of its own but all in
-    the runner's session: the runner alone killed leaves them holding its ports (and the streams)."""
-    [runner] = cluster.pids("pushpin --config")
-    for pid in cluster.pids(""):
-        try:
-            if os.getsid(pid) == runner:
-                os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            continue  # gone meanwhile
 
 
 def _cpu_by_process(cluster, pages):

@@ -22,7 +22,8 @@ from ops.shedding import LoadShedding, is_event_stream
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
 streams_held_here = get_asgi_application()
-answered_at_once = WSGIMiddleware(get_wsgi_application(), workers=settings.WEB_THREADS)
+# As many threads as the database pool has connections: more would only wait for one.
+answered_at_once = WSGIMiddleware(get_wsgi_application(), workers=settings.DATABASE_POOL_SIZE)
 PUSHPIN_KEY = parse_grip_uri(settings.GRIP_URL)["key"] if settings.GRIP_URL else None
 
 

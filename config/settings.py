@@ -462,9 +462,6 @@ EVENTS_STREAM_MAX_SECONDS = int(env("EVENTS_STREAM_MAX_SECONDS", 15 * 60))
 # are answered 503 with a Retry-After at once (ops/shedding.py). Past the cores and the database
 # pool, more at once adds waiting, not answers.
 WEB_MAX_PENDING_REQUESTS = int(env("WEB_MAX_PENDING_REQUESTS", 32))
-# Threads of a web process that answer requests (config/asgi.py): as many as the database pool has
-# connections, as more would only wait for one.
-WEB_THREADS = DATABASE_POOL_SIZE
 # Channel names (and so their stored events) of two deployments sharing one Redis stay apart.
 EVENTS_CHANNEL_PREFIX = env("EVENTS_CHANNEL_PREFIX", "")
 if not re.fullmatch(r"[\w.-]*", EVENTS_CHANNEL_PREFIX):

@@ -459,6 +459,19 @@ class Cluster:
     def web_pids(self):
         return self.pids("uvicorn config.asgi")
 
+    def kill_pushpin(self):
+        """SIGKILL Pushpin's runner and the services it started: each in a process group of its own,
+        all in the runner's session. The runner alone killed leaves them holding its ports (and the
+        streams). Returns the runner's pid."""
+        [runner] = self.pids("pushpin --config")
+        for pid in self.pids(""):
+            try:
+                if os.getsid(pid) == runner:
+                    os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                continue  # gone meanwhile
+        return runner
+
     def stop(self):
         if self.process is not None and self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)

@@ -154,7 +154,6 @@ def test_a_page_gets_what_was_published_while_pushpin_was_down(browser, cluster,
     github.add_org("acme", size=1500)
     github.org("acme").hold(after=100)
     [supervisor] = cluster.pids("scripts/cluster.py")
-    [pushpin] = cluster.pids("pushpin --config")
     page = browser.new_context().new_page()
     # Live before Pushpin goes. The progress bar shows already in the page as rendered, and a page
     # whose script had not come through Pushpin when it was killed never goes live, whatever the
@@ -169,10 +168,7 @@ def test_a_page_gets_what_was_published_while_pushpin_was_down(browser, cluster,
     # Pushpin is surely down; then it starts Pushpin again as it would have at once.
     os.kill(supervisor, signal.SIGSTOP)
     try:
-        # Pushpin's runner and the services it started, each in a process group of its own.
-        for pid in cluster.pids(""):
-            if os.getsid(pid) == pushpin:
-                os.kill(pid, signal.SIGKILL)
+        pushpin = cluster.kill_pushpin()
         github.org("acme").release()
         run = wait_for(lambda: ended(cluster, "ivan"), timeout=RECOVERY, message="the run to end")
         assert run["status"] == "complete"
@@ -266,11 +262,8 @@ def test_pushpin_restarted_under_200_open_pages_brings_every_page_back_and_the_s
     pages = StreamClients(f"{cluster.url}{team_path}/events/", cookies=cookies, count=200, reconnect=True)
     try:
         pages.open()
-        [runner] = cluster.pids("pushpin --config")
         killed_at = time.time()
-        for pid in cluster.pids(""):
-            if os.getsid(pid) == runner:
-                os.kill(pid, signal.SIGKILL)
+        cluster.kill_pushpin()
 
         login = f"{cluster.url}/accounts/login/"
         wait_for(lambda: http_status(login) == 200, timeout=RECOVERY, message="Pushpin to pass requests on")

@@ -1,7 +1,7 @@
 // Keeps a member-sync status block live: #member-sync-status on the members page, or
 // #member-sync-banner on the team page. One EventSource, opened from the event id the page was
-// rendered with, so nothing sent between the render and the connect is missed. No polling: the
-// browser reconnects by itself and the server replays what was missed (Last-Event-ID); once
+// rendered with, so nothing sent between the render and the connect is missed. No polling: the page
+// reconnects (below) from the last event id it saw and the server replays what was missed; once
 // reconnected, the page reads the run's state once, for what no replay holds.
 
 // The page, not the browser, reconnects a stream, after a random delay within a window that doubles
