@@ -503,3 +503,60 @@ def own_pushpin(web_port):
             yield url, grip_url
     finally:
         shutil.rmtree(conf.parent, ignore_errors=True)
+
+
+class HeldAnswers:
+    """A TCP link from `port` to the server on `to` that can hold back the server's answers: between
+    a server and the proxy in front of it, it makes "the server has answered, the proxy has not yet
+    read the answer" a state a test can wait for (`held`), instead of a race it hopes to win."""
+
+    def __init__(self, port, *, to):
+        self.to = to
+        self.held = 0  # connections with an answer waiting
+        self._open = threading.Event()
+        self._open.set()
+        self._lock = threading.Lock()
+        self._listener = socket.create_server(("127.0.0.1", port))
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def hold(self):
+        self._open.clear()
+
+    def release(self):
+        self._open.set()
+
+    def close(self):
+        self._listener.close()
+
+    def _accept(self):
+        while True:
+            try:
+                client, _ = self._listener.accept()
+            except OSError:
+                return
+            try:
+                server = socket.create_connection(("127.0.0.1", self.to))
+            except OSError:  # the server not started yet: as if the link were not there
+                client.close()
+                continue
+            threading.Thread(target=self._pump, args=(client, server, False), daemon=True).start()
+            threading.Thread(target=self._pump, args=(server, client, True), daemon=True).start()
+
+    def _pump(self, source, target, answers):
+        try:
+            while data := source.recv(65536):
+                if answers and not self._open.is_set():
+                    with self._lock:
+                        self.held += 1
+                    self._open.wait()
+                    with self._lock:
+                        self.held -= 1
+                target.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for end in (source, target):
+                try:
+                    end.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass

@@ -2,6 +2,7 @@
 first request and for every next link Pushpin follows; only a request Pushpin signed is treated as
 Pushpin's. The whole path through a real Pushpin is in tests/test_cluster.py."""
 
+import threading
 import time
 from urllib.parse import parse_qs, urlsplit
 
@@ -12,8 +13,15 @@ import pytest
 from integrations import streams
 from integrations.events import team_channel
 from teams.models import Membership
-from tests.helpers import free_port
-from tests.stack import EventStream, own_pushpin, session_cookies, stack_environment, web_server
+from tests.helpers import free_port, wait_for
+from tests.stack import (
+    EventStream,
+    HeldAnswers,
+    own_pushpin,
+    session_cookies,
+    stack_environment,
+    web_server,
+)
 from tests.test_event_streams import no_open_streams, run_event, stream_error  # noqa: F401 (an autouse fixture)
 
 PUSHPIN_KEY = "pushpin-signing-key-for-these-tests-only"
@@ -127,6 +135,53 @@ def test_a_removed_member_loses_the_streams_pushpin_holds(alice, bob, team, inte
             assert stays.next()["run"] == run.pk
         finally:
             django_grip._pubcontrol = None
+
+
+@pytest.mark.django_db(transaction=True)
+def test_streams_pushpin_subscribed_after_an_event_django_read_them_without_still_get_it(alice, team, integration,
+                                                                                         settings, broker):
+    """The race of a restart storm, made a state: Django has answered five streams' starts (read
+    from the store before the event) and Pushpin has not yet subscribed them when the event is
+    published. Each must still get the event: Pushpin follows a new stream's next link (recover)
+    about a second after it subscribed it, and Django answers with what the stream missed (1.1 s
+    here). A change to the next link that broke that (or made it wait for its two-minute timeout)
+    fails here. About 10 s: a web server and a Pushpin of its own."""
+    web_port, link_port = free_port(), free_port()
+    link = HeldAnswers(link_port, to=web_port)
+    with own_pushpin(link_port) as (pushpin, grip_url), web_server(stack_environment(GRIP_URL=grip_url), port=web_port):
+        settings.GRIP_URL, django_grip._pubcontrol = grip_url, None
+        opened = []
+        try:
+            link.hold()
+            openings = [
+                threading.Thread(target=lambda: opened.append(EventStream(f"{pushpin}/t/acme/events/",
+                                                                          cookies=session_cookies(alice))))
+                for _ in range(5)
+            ]  # fmt: skip
+            for opening in openings:
+                opening.start()
+            wait_for(lambda: link.held == 5, message="Django's answers to the five starts")
+
+            run = run_event(integration, team)
+            link.release()
+            for opening in openings:
+                opening.join()
+
+            late = [stream for stream in opened if not received(stream, run, timeout=10)]
+            assert late == []
+        finally:
+            link.release()
+            link.close()
+            for stream in opened:
+                stream.close()
+            django_grip._pubcontrol = None
+
+
+def received(stream, run, *, timeout):
+    try:
+        return stream.next(where=lambda data: data["run"] == run.pk, timeout=timeout)
+    except AssertionError:
+        return None
 
 
 def test_a_next_link_of_a_deactivated_user_is_refused(client, bob, team, settings):
