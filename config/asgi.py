@@ -15,7 +15,7 @@ from a2wsgi import WSGIMiddleware
 from django.conf import settings
 from django.core.asgi import get_asgi_application
 from django.core.wsgi import get_wsgi_application
-from gripcontrol import parse_grip_uri, validate_sig
+from gripcontrol import validate_sig
 
 from ops.shedding import LoadShedding, is_event_stream
 
@@ -24,14 +24,15 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 streams_held_here = get_asgi_application()
 # As many threads as the database pool has connections: more would only wait for one.
 answered_at_once = WSGIMiddleware(get_wsgi_application(), workers=settings.DATABASE_POOL_SIZE)
-PUSHPIN_KEY = parse_grip_uri(settings.GRIP_URL)["key"] if settings.GRIP_URL else None
+# Every Pushpin of GRIP_URL, each with its own key or all with one: the keys django_grip checks.
+PUSHPIN_KEYS = list(dict.fromkeys(proxy.get("verify_key", proxy["key"]) for proxy in settings.GRIP_PROXIES))
 
 
 def signed_by_pushpin(scope) -> bool:
     """Pushpin holds the stream: Django answers its first request at once. The same check
     django_grip's middleware makes again inside Django."""
     signature = next((value for name, value in scope["headers"] if name == b"grip-sig"), None)
-    return PUSHPIN_KEY is not None and signature is not None and validate_sig(signature.decode("latin-1"), PUSHPIN_KEY)
+    return signature is not None and any(validate_sig(signature.decode("latin-1"), key) for key in PUSHPIN_KEYS)
 
 
 async def route(scope, receive, send):

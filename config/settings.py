@@ -12,6 +12,7 @@ import dj_database_url
 from cryptography.fernet import Fernet
 from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
+from gripcontrol import parse_grip_uri
 
 from integrations import run_logging
 
@@ -68,7 +69,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     # /healthz and /metrics answer first: probes come by address over plain HTTP (ops/middleware.py).
     "ops.middleware.OpsEndpoints",
-    # Tells a request Pushpin signed (GRIP_URL's key) from any other, and turns a view's GRIP
+    # Tells a request a Pushpin signed (a key of GRIP_URL) from any other, and turns a view's GRIP
     # instructions into the headers Pushpin reads (integrations/views/events.py).
     "django_grip.GripMiddleware",
     "django.middleware.security.SecurityMiddleware",
@@ -474,26 +475,43 @@ if not DEBUG and not EVENTS_CHANNEL_PREFIX and EVENTS_REDIS_URL == REDIS_URL:
         "EVENTS_CHANNEL_PREFIX, so that nothing else on REDIS_URL can publish to the teams' streams."
     )
 
-# Behind Pushpin (make cluster, docs/deploy.md): its publish endpoint, with `key=` the secret it signs
-# the requests it forwards with (its sig_key). Pushpin then holds the open streams, Django still decides
-# who may read each, and every event is published to Pushpin as well as to Redis.
-GRIP_URL = env("GRIP_URL", "")
 
-
-def check_grip_url(url):
+# Behind Pushpin (make cluster, docs/deploy.md): the publish endpoint of each Pushpin in front of the
+# web processes, comma-separated, with `key=` the secret it signs the requests it forwards with (its
+# sig_key). Pushpin then holds the open streams, Django still decides who may read each, and every
+# event is published to Redis and to every Pushpin: each holds some of the streams, and delivers it
+# to those.
+def check_grip_url(url, where="GRIP_URL"):
     """Parsed as django-grip parses it (a http(s) URL whose query holds key=): a substring test took
-    "?key=" (an empty key) and "?nokey=…" alike, and a key that is empty lets any client pass for Pushpin."""
+    "?key=" (an empty key) and "?nokey=…" alike, and a key that is empty lets any client pass for Pushpin.
+    The message says which URL by its place, not its text, which may hold the key."""
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ImproperlyConfigured("GRIP_URL must be Pushpin's control URL, http(s)://host:port/?key=<sig_key>.")
+        raise ImproperlyConfigured(
+            f"{where} must be Pushpin's control URL, http(s)://host:port/?key=<sig_key> (several: "
+            "comma-separated, a comma in a key written %2C)."
+        )
     if not any(parse_qs(parts.query).get("key", [])):
         raise ImproperlyConfigured(
-            "GRIP_URL needs key=<Pushpin's sig_key> in its query: without it any client could pass for Pushpin."
+            f"{where} needs key=<Pushpin's sig_key> in its query: without it any client could pass for Pushpin."
         )
 
 
-if GRIP_URL:
-    check_grip_url(GRIP_URL)
+def grip_proxies(value):
+    """GRIP_URL's Pushpins, as django_grip's GRIP_PROXIES entries."""
+    urls = [url.strip() for url in value.split(",") if url.strip()]
+    for place, url in enumerate(urls, start=1):
+        check_grip_url(url, "GRIP_URL" if len(urls) == 1 else f"URL {place} of GRIP_URL")
+    proxies = [parse_grip_uri(url) for url in urls]
+    control_uris = [proxy["control_uri"] for proxy in proxies]
+    if len(set(control_uris)) < len(control_uris):
+        raise ImproperlyConfigured("GRIP_URL names one Pushpin twice: it would be sent every event twice.")
+    return proxies
+
+
+# Never a GRIP_URL setting beside it: django_grip's middleware appends that one to GRIP_PROXIES on
+# every request Pushpin signs (docs/architecture.md#library-pitfalls).
+GRIP_PROXIES = grip_proxies(env("GRIP_URL", ""))
 
 # Errors go to Sentry only where a DSN is given (config/sentry.py). Initialised here, before
 # django_dramatiq builds the broker, which the Dramatiq integration must see being built.

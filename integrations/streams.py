@@ -148,7 +148,7 @@ def close_streams_if_denied(user, team_id: int) -> None:
     channel = team_channel(team_id)
     if not TeamChannelManager().can_read_channel(user, channel):
         registry().publish(kicks_pubsub_channel(), json.dumps({"user": user.pk, "channel": channel}))
-        if settings.GRIP_URL:
+        if settings.GRIP_PROXIES:
             kick_proxied_streams(user.pk, channel)
 
 

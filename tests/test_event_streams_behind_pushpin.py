@@ -10,6 +10,7 @@ import django_grip
 import jwt
 import pytest
 
+from config.settings import grip_proxies
 from integrations import streams
 from integrations.events import team_channel
 from teams.models import Membership
@@ -29,7 +30,7 @@ PUSHPIN_KEY = "pushpin-signing-key-for-these-tests-only"
 
 @pytest.fixture(autouse=True)
 def behind_pushpin(settings):
-    settings.GRIP_URL = f"http://127.0.0.1:9/?key={PUSHPIN_KEY}"
+    settings.GRIP_PROXIES = grip_proxies(f"http://127.0.0.1:9/?key={PUSHPIN_KEY}")
 
 
 def signed_by_pushpin(key=PUSHPIN_KEY):
@@ -117,7 +118,7 @@ def test_a_removed_member_loses_the_streams_pushpin_holds(alice, bob, team, inte
     port = free_port()
     with own_pushpin(port) as (pushpin, grip_url), web_server(stack_environment(GRIP_URL=grip_url), port=port):
         # This process removes the member, so it publishes the kick: to this Pushpin.
-        settings.GRIP_URL, django_grip._pubcontrol = grip_url, None
+        settings.GRIP_PROXIES, django_grip._pubcontrol = grip_proxies(grip_url), None
         try:
             removed = EventStream(f"{pushpin}/t/acme/events/", cookies=session_cookies(bob))
             stays = EventStream(f"{pushpin}/t/acme/events/", cookies=session_cookies(alice))

@@ -80,6 +80,7 @@ def test_plain_http_on_any_host_is_allowed_in_debug():
         ({"GRIP_URL": "ftp://127.0.0.1:5561/?key=secret"}, "GRIP_URL"),
         ({"GRIP_URL": "127.0.0.1:5561/?key=secret"}, "GRIP_URL"),
         ({"GRIP_URL": "http:///?key=secret"}, "GRIP_URL"),
+        ({"GRIP_URL": "http://127.0.0.1:5561/?key=secret,http://127.0.0.1:5562/"}, "URL 2 of GRIP_URL"),
         ({"METRICS_ALLOWED_IPS": "10.0.0.0/8,prometheus.internal"}, "METRICS_ALLOWED_IPS"),
         ({"METRICS_ALLOWED_IPS": "10.0.0.300"}, "METRICS_ALLOWED_IPS"),
     ],
@@ -97,6 +98,7 @@ def test_it_refuses_to_start_without_its_secrets_or_with_a_bad_value_naming_the_
     [
         {"GRIP_URL": "http://127.0.0.1:5561/?key=secret"},
         {"GRIP_URL": "https://pushpin.internal/?iss=member-sync&key=base64:c2VjcmV0"},
+        {"GRIP_URL": "http://10.0.0.5:5561/?key=secret,http://10.0.0.6:5561/?key=secret"},
         {"METRICS_ALLOWED_IPS": "10.0.0.0/8, 192.0.2.7,2001:db8::/32"},
     ],
 )
