@@ -139,8 +139,9 @@ def test_a_removed_member_loses_the_streams_pushpin_holds(alice, bob, team, inte
 
 
 @pytest.mark.django_db(transaction=True)
-def test_streams_pushpin_subscribed_after_an_event_django_read_them_without_still_get_it(alice, team, integration,
-                                                                                         settings, broker):
+def test_streams_pushpin_subscribed_after_an_event_django_read_them_without_still_get_it(
+    alice, team, integration, settings, broker
+):
     """The race of a restart storm, made a state: Django has answered five streams' starts (read
     from the store before the event) and Pushpin has not yet subscribed them when the event is
     published. Each must still get the event: Pushpin follows a new stream's next link (recover)
@@ -150,7 +151,7 @@ def test_streams_pushpin_subscribed_after_an_event_django_read_them_without_stil
     web_port, link_port = free_port(), free_port()
     link = HeldAnswers(link_port, to=web_port)
     with own_pushpin(link_port) as (pushpin, grip_url), web_server(stack_environment(GRIP_URL=grip_url), port=web_port):
-        settings.GRIP_URL, django_grip._pubcontrol = grip_url, None
+        settings.GRIP_PROXIES, django_grip._pubcontrol = grip_proxies(grip_url), None
         opened = []
         try:
             link.hold()
