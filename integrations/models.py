@@ -237,6 +237,14 @@ class MemberSyncRun(models.Model):
 AVATAR_SIZE = 20
 
 
+def avatar_thumbnail_url(avatar_url: str) -> str:
+    """The avatar at twice the size the member table shows it, sharp on high-density screens and a
+    fraction of the full image: GitHub's avatar hosts (and Gravatar) read the size from `s`."""
+    if not avatar_url:
+        return ""
+    return f"{avatar_url}{'&' if '?' in avatar_url else '?'}s={2 * AVATAR_SIZE}"
+
+
 class GitHubMember(models.Model):
     """A member of the connected organization, keyed by GitHub's numeric user id, which survives
     login renames. Members who leave are marked inactive, never deleted."""
@@ -293,14 +301,6 @@ class GitHubMember(models.Model):
 
     def __str__(self):
         return self.login
-
-    @property
-    def avatar_thumbnail_url(self) -> str:
-        """The avatar at twice the size the member table shows it, sharp on high-density screens and
-        a fraction of the full image: GitHub's avatar hosts (and Gravatar) read the size from `s`."""
-        if not self.avatar_url:
-            return ""
-        return f"{self.avatar_url}{'&' if '?' in self.avatar_url else '?'}s={2 * AVATAR_SIZE}"
 
 
 class StagedMember(models.Model):
