@@ -72,7 +72,8 @@ class StreamClients:
         self.refused = self.dropped = 0
         # Pages a `stream-error` event stopped, by its condition.
         self.stream_errors = {}
-        shares = [count // processes + (1 if n < count % processes else 0) for n in range(processes)]
+        self.count = count
+        shares = _shares(count, processes)
         command = [sys.executable, "-m", "bench.stream_clients", url]
         self.processes = [
             subprocess.Popen(
@@ -88,8 +89,10 @@ class StreamClients:
         ]
 
     def _ask(self, command):
-        for process in self.processes:
-            process.stdin.write(json.dumps(command) + "\n")
+        """The same command to each process, or a list of commands, one for each."""
+        commands = command if isinstance(command, list) else [command] * len(self.processes)
+        for process, each in zip(self.processes, commands, strict=True):
+            process.stdin.write(json.dumps(each) + "\n")
             process.stdin.flush()
         answers = [json.loads(process.stdout.readline() or "null") for process in self.processes]
         failures = [answer for answer in answers if answer is None or "error" in answer]
@@ -102,9 +105,11 @@ class StreamClients:
         self.stream_errors = dict(sum((Counter(answer["stream_errors"]) for answer in answers), Counter()))
         return answers
 
-    def open(self):
-        """Connect them all; returns once every stream has received its `stream-open` event."""
-        self._ask({"open": True})
+    def open(self, upto=None):
+        """Connect them all, or `upto` of them in all (more of them later); returns once every stream
+        opened so far has received its `stream-open` event."""
+        shares = _shares(self.count if upto is None else min(upto, self.count), len(self.processes))
+        self._ask([{"open": True, "count": share} for share in shares])
 
     def wait_for_all(self, marker, timeout=60):
         """The wall-clock time at which each open stream first received `marker`."""
@@ -129,6 +134,11 @@ class StreamClients:
             process.stdin.close()
         for process in self.processes:
             process.wait(timeout=30)
+
+
+def _shares(count, processes):
+    """`count` spread over `processes`: each share of a smaller count is no larger."""
+    return [count // processes + (1 if n < count % processes else 0) for n in range(processes)]
 
 
 class _Page:
@@ -225,7 +235,7 @@ class _Client:
         self.address = (parsed.hostname, parsed.port)
         self.host, self.path, self.query = parsed.netloc, parsed.path, parsed.query
         self.cookie = os.environ["BENCH_STREAM_COOKIE"]
-        self.count = count
+        self.count = count  # the pages to open so far
         self.reconnect = reconnect
         self.pages = []
         self.opening = False
@@ -374,6 +384,7 @@ class _Client:
 
     def _answer(self, command):
         if command.get("open"):
+            self.count = command.get("count", self.count)
             self.opening = True
             _, late = self._wait(lambda page: page.opens or None, timeout=600, count=self.count)
             if late:
