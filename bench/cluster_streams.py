@@ -83,7 +83,7 @@ def main():
             steps.append({
                 "count": count, "opened": count - opened, "opening": opening,
                 "first": first_run, "latencies": latencies,
-                "events": sum(len(times) for times in latencies.values()) // count,
+                "events": round(sum(len(times) for times in latencies.values()) / count),
                 "figures": after_events,
                 "CPU": {key: after_events[key]["CPU s"] - before_events[key]["CPU s"] for key in after_events},
                 "refused": clients.refused, "dropped": clients.dropped,
