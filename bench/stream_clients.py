@@ -39,14 +39,6 @@ from bench.support import ROOT
 # Linux's SO_TIMESTAMP (and SCM_TIMESTAMP), which Python's socket module does not name.
 SO_TIMESTAMP = 29
 TIMEVAL = struct.Struct("@ll")
-# Bytes read at a time from a stream. A read is dated by the kernel with the arrival of the last
-# packet it took data from: a client that read late, in one read, a run's queued, syncing and complete
-# events (each in a packet of its own) dated all three at the complete's arrival. A read of a few
-# bytes ends inside an event's packet unless that packet ends within it: each event's marker, a
-# hundred bytes and more before its event's end, is dated by its own packet.
-READ_SIZE = 128
-# How far back a read looks for the start of an event it ends (a stream-error's or stream-busy's).
-LOOK_BACK = 300
 # Streams each client process has connecting at once while opening them: each costs the web
 # processes a request. Reconnections are spread by the page's policy alone, as browsers' are.
 CONNECTING_AT_ONCE = 50
@@ -177,7 +169,7 @@ class _Page:
 
     def read(self):
         """What arrived; False once the connection has closed."""
-        data, ancillary, _, _ = self.sock.recvmsg(READ_SIZE, socket.CMSG_SPACE(TIMEVAL.size))
+        data, ancillary, _, _ = self.sock.recvmsg(65536, socket.CMSG_SPACE(TIMEVAL.size))
         if not data:
             return False
         arrived = time.time()
@@ -201,11 +193,11 @@ class _Page:
             self.failures = 0
             self.opens.append((self.began_at, arrived))
         self._read_event_ids()
-        error = STREAM_ERROR.search(self.received, max(self.start, before - LOOK_BACK))
+        error = STREAM_ERROR.search(self.received, max(self.start, before - 100))
         if error:
             self.stream_error = error.group(1).decode()
             return False
-        busy = STREAM_BUSY.search(self.received, max(self.start, before - LOOK_BACK))
+        busy = STREAM_BUSY.search(self.received, max(self.start, before - 100))
         if busy:
             self.come_back_in = int(busy.group(1)) / 1000
             return False
