@@ -112,9 +112,11 @@ def main():
                 *(timings_row(f"  {kind} event", times) for kind, times in step["latencies"].items()),
             ],
         )
-        # The run's first event has nothing queued before it in Pushpin: one event alone, as the issue's
-        # bar says; each event after it waits for the fan-out of those before.
-        alone = timings_row("", step["latencies"]["queued"])
+        # A client that reads after a run's next event arrived reads both from one packet: TCP merges a
+        # packet arriving behind unread data into it, dated at the newer arrival. The clients run below
+        # Pushpin and read late, so a run's earlier events may be dated as late as a later one arrived
+        # (their figures are an upper bound); its last (complete) is dated by its own arrival.
+        last = timings_row("", step["latencies"]["complete"])
         listed = sum(step["CPU"].values())
         print(
             f"The machine during the {RUNS} runs ({step['wall']:.1f} s; load average {step['load']:.1f} before): "
@@ -129,10 +131,10 @@ def main():
                 f"{fan_out['p99 ms']} ms",
             ),
             (
-                f"event fan-out at {count} streams, a run's first event (alone): p50 {alone['p50 ms']} ms, "
+                f"event fan-out at {count} streams, a run's last event (complete): p50 {last['p50 ms']} ms, "
                 f"p99 < {FAN_OUT_P99_MS} ms",
-                alone["p99 ms"] < FAN_OUT_P99_MS,
-                f"{alone['p99 ms']} ms",
+                last["p99 ms"] < FAN_OUT_P99_MS,
+                f"{last['p99 ms']} ms",
             ),
             # Pushpin's recovery requests of the streams just opened delay these (docs/reliability.md); a
             # change that makes it tens of seconds (as the cap behind Pushpin once did) fails here.
