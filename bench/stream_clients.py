@@ -4,7 +4,9 @@ dated by the kernel as they arrive (SO_TIMESTAMP).
 Dated by the kernel, not by the client when it gets round to reading: on two cores busy fanning an
 event out, a client process is scheduled late, and would see every stream receive it at the end.
 So the clients can also run at the lowest priority: their reading takes no CPU from the server
-under test (as browsers on other machines take none), and delays no arrival time.
+under test (as browsers on other machines take none), and delays no arrival time but this one: TCP
+merges a packet that arrives behind unread data into it, dated at the newer arrival, so an event read
+only after the next one arrived is dated at the next one's arrival.
 Asked for a marker, a client process answers the time each of its streams first received it, even
 if it arrived before the question.
 
