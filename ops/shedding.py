@@ -8,6 +8,12 @@ WEB_MAX_PENDING_REQUESTS requests at a time, event streams opening on at most a 
 answers the rest at once. A request counts until its response starts, so a stream served by Django
 for minutes counts only while it opens.
 
+A stream opening over its quarter first waits in line, for at most STREAM_WAIT_SECONDS, and opens as
+soon as one before it has: a stream turned away costs Pushpin a whole request (about 3 ms of CPU, as
+much as half an opening), and turned-away streams were about two of every three a storm's pages made
+(bench.pushpin_restart). The line holds no more than the process took in that long at its last
+second's pace, so that nobody waits in it for a turn that cannot come in time.
+
 A page's stream turned away is told when to come back, in the stream itself (an EventSource reads no
 status or header): a `stream-busy` event and the SSE `retry` field. Each is given a moment in the
 first of the coming seconds that still has room, a second holding twice as many streams as the
@@ -20,14 +26,19 @@ Hand-written: uvicorn's --limit-concurrency counts open connections (Pushpin kee
 answers with no Retry-After; the ASGI middleware packages found limit rates, not work in progress.
 """
 
+import asyncio
 import json
 import logging
 import random
 import time
+from collections import deque
 
 logger = logging.getLogger(__name__)
 
 RETRY_AFTER_SECONDS = 2
+# Half the page's 10 s for a stream to open (static/js/member_sync.js), the rest for the opening
+# itself and the way through Pushpin.
+STREAM_WAIT_SECONDS = 5
 # How far ahead streams turned away are booked, and how many a second at least (before the process
 # has measured how many it takes).
 STREAM_RETRY_MAX_SECONDS = 30
@@ -49,11 +60,14 @@ def follows_a_stream(scope) -> bool:
 
 
 class LoadShedding:
-    def __init__(self, app, *, max_pending: int):
+    def __init__(self, app, *, max_pending: int, stream_wait_seconds: float = STREAM_WAIT_SECONDS):
         self.app = app
         self.max_pending = max_pending
         self.max_pending_streams = max(1, max_pending // 4)
+        self.stream_wait_seconds = stream_wait_seconds
         self.pending = self.pending_streams = 0
+        # Streams waiting for room, first come first in: each a future set once it is let in.
+        self.waiting: deque[asyncio.Future] = deque()
         self.shed = 0
         self.logged_at = time.monotonic()
         # Streams let in during the current second and the one before; streams booked to come back,
@@ -71,22 +85,22 @@ class LoadShedding:
         stream = path_is_stream and not follows
         if stream:
             self.count_second()
-        busy = self.pending >= self.max_pending or (stream and self.pending_streams >= self.max_pending_streams)
-        if busy and not follows:
-            await (self.turn_stream_away(send) if stream else self.refuse(send))
+        if stream and (self.waiting or self.busy(stream=True)):
+            if not await self.wait_for_room():
+                await self.turn_stream_away(send)
+                return
+        elif not follows and self.busy(stream=stream):
+            await self.refuse(send)
             return
-        self.streams_in += stream
-        # One event loop per process: these counts need no lock.
-        self.pending += 1
-        self.pending_streams += stream
+        else:
+            self.let_in(stream)
         counted = True
 
         def done():
             nonlocal counted
             if counted:
                 counted = False
-                self.pending -= 1
-                self.pending_streams -= stream
+                self.release(stream)
 
         async def send_counting(message):
             if message["type"] == "http.response.start":
@@ -97,6 +111,47 @@ class LoadShedding:
             await self.app(scope, receive, send_counting)
         finally:
             done()
+
+    def busy(self, *, stream: bool) -> bool:
+        return self.pending >= self.max_pending or (stream and self.pending_streams >= self.max_pending_streams)
+
+    def let_in(self, stream: bool):
+        # One event loop per process: these counts need no lock.
+        self.pending += 1
+        self.pending_streams += stream
+        self.streams_in += stream
+
+    async def wait_for_room(self) -> bool:
+        """Whether a stream was let in within the wait, in its turn (and so counted in)."""
+        if len(self.waiting) >= max(STREAMS_A_SECOND_AT_LEAST, self.streams_in_before) * self.stream_wait_seconds:
+            return False
+        room = asyncio.get_running_loop().create_future()
+        self.waiting.append(room)
+        try:
+            # Shielded: a turn given at the moment the wait ends is still taken, never lost with it.
+            await asyncio.wait_for(asyncio.shield(room), self.stream_wait_seconds)
+        except TimeoutError:
+            pass
+        except asyncio.CancelledError:
+            if room.done():
+                self.release(stream=True)
+            raise
+        finally:
+            if not room.done():
+                room.cancel()
+                self.waiting.remove(room)
+        return not room.cancelled()
+
+    def release(self, stream: bool):
+        self.pending -= 1
+        self.pending_streams -= stream
+        self.let_waiting_in()
+
+    def let_waiting_in(self):
+        while self.waiting and not self.busy(stream=True):
+            room = self.waiting.popleft()
+            self.let_in(stream=True)
+            room.set_result(None)
 
     def count_second(self):
         second = int(time.monotonic())

@@ -3,7 +3,7 @@ Retry-After at once (ops/shedding.py). The app behind it here is a stand-in whos
 the test lets them answer: what a request stuck on the database looks like from the door."""
 
 import asyncio
-from collections import Counter
+from collections import Counter, deque
 
 from ops.shedding import LoadShedding
 
@@ -59,7 +59,7 @@ def test_event_streams_opening_get_a_quarter_and_pages_still_get_through():
 
     async def scenario():
         held = HeldApp()
-        app = LoadShedding(held, max_pending=8)
+        app = LoadShedding(held, max_pending=8, stream_wait_seconds=0)
         streams = [asyncio.create_task(request(app, "/t/acme/events/")) for _ in range(2)]
         await asyncio.sleep(0)
         page = asyncio.create_task(request(app, "/t/acme/github/members/"))
@@ -135,3 +135,88 @@ def test_pushpin_following_a_streams_next_link_is_never_turned_away():
     status, _, body = asyncio.run(scenario())
 
     assert (status, body) == (200, b"ok")
+
+
+def test_a_stream_over_its_quarter_waits_in_line_and_opens_once_one_before_it_has():
+    async def scenario():
+        held = HeldApp()
+        app = LoadShedding(held, max_pending=8)
+        opening = [asyncio.create_task(request(app, "/t/acme/events/")) for _ in range(2)]
+        await asyncio.sleep(0)
+        waits = asyncio.create_task(request(app, "/t/acme/events/"))
+        await asyncio.sleep(0)
+        in_line = len(app.waiting)
+
+        held.release.set()
+        return in_line, await waits, await asyncio.gather(*opening), (app.pending, app.pending_streams, app.waiting)
+
+    in_line, (status, _, body), opened, counts = asyncio.run(scenario())
+
+    assert in_line == 1
+    assert (status, body) == (200, b"ok")
+    assert [body for _, _, body in opened] == [b"ok", b"ok"]
+    assert counts == (0, 0, deque())
+
+
+def test_a_stream_that_waits_too_long_is_turned_away_and_told_when_to_come_back():
+    async def scenario():
+        held = HeldApp()
+        app = LoadShedding(held, max_pending=4, stream_wait_seconds=0.05)
+        opening = asyncio.create_task(request(app, "/t/acme/events/"))
+        await asyncio.sleep(0)
+
+        turned_away = await request(app, "/t/acme/events/")
+
+        held.release.set()
+        await opening
+        return turned_away, (app.pending, app.waiting)
+
+    (status, _, body), counts = asyncio.run(scenario())
+
+    assert status == 200
+    assert b"event: stream-busy" in body
+    assert counts == (0, deque())
+
+
+def test_the_line_holds_no_more_than_the_process_takes_in_the_wait():
+    """At its last second's pace, and at least STREAMS_A_SECOND_AT_LEAST (20) a second: here 20 in a
+    one-second wait, the process having let one in."""
+
+    async def scenario():
+        held = HeldApp()
+        app = LoadShedding(held, max_pending=4, stream_wait_seconds=1)
+        opening = asyncio.create_task(request(app, "/t/acme/events/"))
+        await asyncio.sleep(0)
+        waiting = [asyncio.create_task(request(app, "/t/acme/events/")) for _ in range(20)]
+        await asyncio.sleep(0)
+
+        one_too_many = await request(app, "/t/acme/events/")
+
+        in_line = len(app.waiting)
+        held.release.set()
+        answers = await asyncio.gather(opening, *waiting)
+        return one_too_many, in_line, answers
+
+    (_, _, body), in_line, answers = asyncio.run(scenario())
+
+    assert b"event: stream-busy" in body
+    assert in_line == 20
+    assert [body for _, _, body in answers] == [b"ok"] * 21
+
+
+def test_a_stream_cancelled_while_waiting_leaves_no_count_behind():
+    async def scenario():
+        held = HeldApp()
+        app = LoadShedding(held, max_pending=4)
+        opening = asyncio.create_task(request(app, "/t/acme/events/"))
+        await asyncio.sleep(0)
+        waits = asyncio.create_task(request(app, "/t/acme/events/"))
+        await asyncio.sleep(0)
+
+        waits.cancel()
+        held.release.set()
+        await opening
+        await asyncio.gather(waits, return_exceptions=True)
+        return app.pending, app.pending_streams, app.waiting
+
+    assert asyncio.run(scenario()) == (0, 0, deque())
