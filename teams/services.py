@@ -40,6 +40,20 @@ def team_id_of(user, team_slug: str) -> int | None:
     return Membership.objects.filter(user=user, team__slug=team_slug).values_list("team_id", flat=True).first()
 
 
+def active_member_of(user_id, team_slug: str) -> tuple[int, str] | None:
+    """The team's id and the user's password hash, if the user is active and a member of the team with
+    this slug; None otherwise. One read, for a request that checks who may read a team's events
+    without loading the user first (integrations/views/events.py): the hash verifies the session."""
+    if not SLUG.fullmatch(team_slug):
+        return None
+    try:
+        return Membership.objects.values_list("team_id", "user__password").get(
+            user_id=user_id, user__is_active=True, team__slug=team_slug
+        )
+    except Membership.DoesNotExist:
+        return None
+
+
 def is_member(user, team_id: int) -> bool:
     return Membership.objects.filter(user=user, team_id=team_id).exists()
 

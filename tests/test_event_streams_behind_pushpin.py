@@ -186,6 +186,47 @@ def received(stream, run, *, timeout):
         return None
 
 
+def test_a_session_from_before_a_password_change_opens_no_stream_through_pushpin(client, alice, team):
+    client.force_login(alice)
+    alice.set_password("a new password, set elsewhere")
+    alice.save()
+
+    response = client.get("/t/acme/events/", **signed_by_pushpin())
+
+    assert "Grip-Hold" not in response
+    assert stream_error(response)["text"] == streams.STREAM_DENIED
+
+
+def test_a_session_signed_with_a_fallback_secret_key_still_opens_a_stream(client, alice, team, settings):
+    client.force_login(alice)
+    settings.SECRET_KEY_FALLBACKS = [settings.SECRET_KEY]
+    settings.SECRET_KEY = "a rotated secret key, long enough for its purpose here"
+
+    response = client.get("/t/acme/events/", **signed_by_pushpin())
+
+    assert response["Grip-Hold"] == "stream"
+
+
+def test_a_deactivated_users_session_opens_no_stream_through_pushpin(client, alice, team):
+    client.force_login(alice)
+    type(alice).objects.filter(pk=alice.pk).update(is_active=False)
+
+    response = client.get("/t/acme/events/", **signed_by_pushpin())
+
+    assert "Grip-Hold" not in response
+
+
+def test_a_streams_start_through_pushpin_reads_the_session_and_one_row(client, alice, team, django_assert_num_queries):
+    """Who may read, from the session and one read of the membership with its user: a restart storm
+    is thousands of these at once."""
+    client.force_login(alice)
+
+    with django_assert_num_queries(2):  # the session, the membership
+        response = client.get("/t/acme/events/", **signed_by_pushpin())
+
+    assert response["Grip-Hold"] == "stream"
+
+
 def test_a_next_link_of_a_deactivated_user_is_refused(client, bob, team, settings):
     recover = next_link_parameters(bob.pk, team_channel(team.pk), settings)
     type(bob).objects.filter(pk=bob.pk).update(is_active=False)

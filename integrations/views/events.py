@@ -16,15 +16,17 @@ import time
 import jwt
 import redis
 from django.conf import settings
-from django.contrib.auth import get_user_model
+from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY, get_user_model
+from django.core.exceptions import ValidationError
 from django.http import HttpResponse, HttpResponseBadRequest, StreamingHttpResponse
+from django.utils.crypto import constant_time_compare
 from django_eventstream.eventrequest import EventRequest
 from django_eventstream.utils import add_default_headers, parse_last_event_id, sse_error_response
 from django_eventstream.views import Listener, events, stream
 
 from integrations import streams
 from integrations.channels import CHECKED_NOW, release_connection
-from teams.services import team_id_of
+from teams.services import active_member_of, team_id_of
 
 logger = logging.getLogger(__name__)
 
@@ -79,18 +81,22 @@ def proxied_team_events(request, team_slug):
     missed: access is checked again then, for the user the link was issued to. The cap and the
     lifetime hold as for a stream served here: the start claims the stream until its end, which
     rides in the next link, and Pushpin comes back by then to be told to close it."""
-    user, follows = request.user, "es-meta" in request.GET
+    follows = "es-meta" in request.GET
     if follows:
         try:
             meta = jwt.decode(request.GET["es-meta"], settings.SECRET_KEY, algorithms=["HS256"])
             ends = streams.end_of(request.GET.get(streams.END_PARAMETER, ""))
         except (jwt.InvalidTokenError, ValueError):
             return HttpResponseBadRequest("Invalid or expired es-meta.\n")
-        user_id = str(meta.get("user", ""))
-        user = get_user_model().objects.filter(pk=user_id).first() if user_id.isdecimal() else None
-    team_id = readable_team_id(user, team_slug) if user is not None else None
-    if team_id is None:
+        member = link_member(str(meta.get("user", "")), team_slug)
+    else:
+        member = session_member(request, team_slug)
+    if member is None:
         return sse_error_response("forbidden", streams.STREAM_DENIED)
+    user, team_id = member
+    # The library checks access once more as it opens the stream: this check stands for that one.
+    setattr(user, CHECKED_NOW, (team_id, time.monotonic()))
+    request.user = user
     if follows and time.time() >= ends:
         # No hold and no next link: Pushpin closes the stream, and the browser reconnects from its
         # last event id.
@@ -116,6 +122,41 @@ def proxied_team_events(request, team_slug):
     if claim is not None:
         response.content = streams.RECONNECT_SOON.encode() + response.content
     return response
+
+
+def link_member(user_id: str, team_slug: str):
+    """The user a next link was issued to and the team's id, if that user may still read the team's
+    events; None otherwise."""
+    found = active_member_of(user_id, team_slug) if user_id.isdecimal() else None
+    return (get_user_model()(pk=int(user_id), is_active=True), found[0]) if found else None
+
+
+def session_member(request, team_slug):
+    """The session's user and the team's id, if that user may read the team's events; None alike for
+    no user, no such team and not theirs. A stream's opening through Pushpin is most of what a
+    restart storm costs, and loading the user as AuthenticationMiddleware does, then the membership,
+    were two reads of the database out of its three: here one, with the checks of Django's get_user
+    that apply (the session's backend still configured, and the session's hash the one the user's
+    password gives, with the current secret key or a fallback). Both backends in
+    AUTHENTICATION_BACKENDS load a user by primary key, active or not at all."""
+    session = request.session
+    try:
+        user_id = get_user_model()._meta.pk.to_python(session[SESSION_KEY])
+        backend = session[BACKEND_SESSION_KEY]
+    except (KeyError, ValidationError):
+        return None
+    if backend not in settings.AUTHENTICATION_BACKENDS:
+        return None
+    found = active_member_of(user_id, team_slug)
+    if found is None:
+        return None
+    team_id, password = found
+    user = get_user_model()(pk=user_id, password=password, is_active=True)
+    session_hash = session.get(HASH_SESSION_KEY)
+    hashes = (user.get_session_auth_hash(), *user.get_session_auth_fallback_hash())
+    if not session_hash or not any(constant_time_compare(session_hash, known) for known in hashes):
+        return None
+    return user, team_id
 
 
 def too_many_streams():
