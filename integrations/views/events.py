@@ -30,6 +30,8 @@ from teams.services import active_member_of, team_id_of
 
 logger = logging.getLogger(__name__)
 
+MODEL_BACKEND = "django.contrib.auth.backends.ModelBackend"
+
 # Parameters of the next link django-eventstream gives Pushpin (signed meta, recovery, paging): only
 # Pushpin follows it, and the library answers some of them with a 500 when they come from elsewhere.
 PROXY_PARAMETERS = ("es-meta", "recover", "link", streams.END_PARAMETER)
@@ -137,15 +139,16 @@ def session_member(request, team_slug):
     restart storm costs, and loading the user as AuthenticationMiddleware does, then the membership,
     were two reads of the database out of its three: here one, with the checks of Django's get_user
     that apply (the session's backend still configured, and the session's hash the one the user's
-    password gives, with the current secret key or a fallback). Both backends in
-    AUTHENTICATION_BACKENDS load a user by primary key, active or not at all."""
+    password gives, with the current secret key or a fallback). The one backend that signs users in
+    here, ModelBackend, loads a user by primary key, active or not at all, as this read does; django-
+    axes' backend only refuses, and no session names it."""
     session = request.session
     try:
         user_id = get_user_model()._meta.pk.to_python(session[SESSION_KEY])
         backend = session[BACKEND_SESSION_KEY]
     except (KeyError, ValidationError):
         return None
-    if backend not in settings.AUTHENTICATION_BACKENDS:
+    if backend != MODEL_BACKEND or backend not in settings.AUTHENTICATION_BACKENDS:
         return None
     found = active_member_of(user_id, team_slug)
     if found is None:
