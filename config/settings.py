@@ -153,6 +153,8 @@ AUTH_PASSWORD_VALIDATORS = [
 
 # django-axes first: it refuses a locked-out login before the password is even checked.
 AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+# Django's database sessions, read with a statement written out (accounts/sessions.py).
+SESSION_ENGINE = "accounts.sessions"
 
 # Failed logins, counted in the database by django-axes: after AXES_FAILURE_LIMIT failures of a
 # username from one client address, that username is locked at that address for AXES_COOLOFF_MINUTES;

@@ -1,9 +1,11 @@
 """Finding a user's teams and making new ones: what other apps ask of teams, written once here."""
 
 import re
+from functools import cache
 from itertools import count
 
-from django.db import IntegrityError, transaction
+from django.contrib.auth import get_user_model
+from django.db import IntegrityError, connection, transaction
 from django.utils.text import slugify
 
 from teams.models import Membership, Team
@@ -43,15 +45,27 @@ def team_id_of(user, team_slug: str) -> int | None:
 def active_member_of(user_id, team_slug: str) -> tuple[int, str] | None:
     """The team's id and the user's password hash, if the user is active and a member of the team with
     this slug; None otherwise. One read, for a request that checks who may read a team's events
-    without loading the user first (integrations/views/events.py): the hash verifies the session."""
-    if not SLUG.fullmatch(team_slug):
+    without loading the user first (integrations/views/events.py): the hash verifies the session.
+    Written out: through the ORM it cost 0.71 ms of CPU, as much as the rest of a stream's opening,
+    and 0.13 ms so (docs/reliability.md, Restart storms)."""
+    if not SLUG.fullmatch(team_slug) or not 0 < int(user_id) < 2**63:
         return None
-    try:
-        return Membership.objects.values_list("team_id", "user__password").get(
-            user_id=user_id, user__is_active=True, team__slug=team_slug
-        )
-    except Membership.DoesNotExist:
-        return None
+    with connection.cursor() as cursor:
+        cursor.execute(_active_member_sql(), [int(user_id), team_slug])
+        row = cursor.fetchone()
+    return (row[0], row[1]) if row else None
+
+
+@cache
+def _active_member_sql() -> str:
+    quote = connection.ops.quote_name
+    membership, team, user = (quote(model._meta.db_table) for model in (Membership, Team, get_user_model()))
+    # The tables' names are the models', quoted; the values are parameters.
+    return (
+        f"SELECT m.team_id, u.password FROM {membership} m "  # noqa: S608
+        f"JOIN {team} t ON t.id = m.team_id JOIN {user} u ON u.id = m.user_id "
+        "WHERE m.user_id = %s AND t.slug = %s AND u.is_active"
+    )
 
 
 def is_member(user, team_id: int) -> bool:
