@@ -1,6 +1,10 @@
 """Sign-up, log-in and log-out: Django's forms, and where each lands."""
 
+import datetime
+
+import pytest
 from django.contrib.auth import get_user_model
+from django.contrib.sessions.models import Session
 from pytest_django.asserts import assertContains, assertRedirects
 
 from tests.conftest import PASSWORD
@@ -66,3 +70,13 @@ def test_it_logs_out_with_a_post(client, alice):
 
     assert client.post("/accounts/logout/").status_code == 302
     assert "_auth_user_id" not in client.session
+
+
+@pytest.mark.postgres  # accounts/sessions.py reads the session with SQL written out
+def test_a_session_is_read_until_it_expires(client, alice):
+    client.force_login(alice)
+    assertContains(client.get("/onboarding/"), "Welcome, alice")
+
+    Session.objects.update(expire_date=datetime.datetime(2000, 1, 1, tzinfo=datetime.UTC))
+
+    assertRedirects(client.get("/onboarding/"), "/accounts/login/?next=/onboarding/")

@@ -186,6 +186,7 @@ def received(stream, run, *, timeout):
         return None
 
 
+@pytest.mark.postgres  # teams.services.active_member_of is SQL written out
 def test_a_session_from_before_a_password_change_opens_no_stream_through_pushpin(client, alice, team):
     client.force_login(alice)
     alice.set_password("a new password, set elsewhere")
@@ -197,6 +198,7 @@ def test_a_session_from_before_a_password_change_opens_no_stream_through_pushpin
     assert stream_error(response)["text"] == streams.STREAM_DENIED
 
 
+@pytest.mark.postgres  # teams.services.active_member_of is SQL written out
 def test_a_session_signed_with_a_fallback_secret_key_still_opens_a_stream(client, alice, team, settings):
     client.force_login(alice)
     settings.SECRET_KEY_FALLBACKS = [settings.SECRET_KEY]
@@ -207,6 +209,7 @@ def test_a_session_signed_with_a_fallback_secret_key_still_opens_a_stream(client
     assert response["Grip-Hold"] == "stream"
 
 
+@pytest.mark.postgres  # teams.services.active_member_of is SQL written out
 def test_a_deactivated_users_session_opens_no_stream_through_pushpin(client, alice, team):
     client.force_login(alice)
     type(alice).objects.filter(pk=alice.pk).update(is_active=False)
@@ -216,6 +219,7 @@ def test_a_deactivated_users_session_opens_no_stream_through_pushpin(client, ali
     assert "Grip-Hold" not in response
 
 
+@pytest.mark.postgres  # teams.services.active_member_of is SQL written out
 def test_a_streams_start_through_pushpin_reads_the_session_and_one_row(client, alice, team, django_assert_num_queries):
     """Who may read, from the session and one read of the membership with its user: a restart storm
     is thousands of these at once."""
@@ -227,6 +231,7 @@ def test_a_streams_start_through_pushpin_reads_the_session_and_one_row(client, a
     assert response["Grip-Hold"] == "stream"
 
 
+@pytest.mark.postgres  # teams.services.active_member_of is SQL written out
 def test_a_next_link_of_a_deactivated_user_is_refused(client, bob, team, settings):
     recover = next_link_parameters(bob.pk, team_channel(team.pk), settings)
     type(bob).objects.filter(pk=bob.pk).update(is_active=False)
