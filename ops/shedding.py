@@ -17,10 +17,10 @@ second's pace, so that nobody waits in it for a turn that cannot come in time.
 A page's stream turned away is told when to come back, in the stream itself (an EventSource reads no
 status or header): a `stream-busy` event and the SSE `retry` field. Each is given a moment in the
 first of the coming seconds that still has room, a second holding twice as many streams as the
-process let in during the last one: thousands of pages are so booked over the time the process needs to take
-them, about one attempt each, instead of each trying again blind every few seconds (measured: 5,000
-pages made 62,000 attempts, and Pushpin spent a core passing them on). Any other request gets 503
-with a Retry-After.
+process let in during the last one, and at least as many as in its best second: thousands of pages
+are so booked over the time the process needs to take them, about one attempt each, instead of each
+trying again blind every few seconds (measured: 5,000 pages made 62,000 attempts, and Pushpin spent a
+core passing them on). Any other request gets 503 with a Retry-After.
 
 Hand-written: uvicorn's --limit-concurrency counts open connections (Pushpin keeps its own open) and
 answers with no Retry-After; the ASGI middleware packages found limit rates, not work in progress.
@@ -74,6 +74,8 @@ class LoadShedding:
         # by second.
         self.second = int(time.monotonic())
         self.streams_in = self.streams_in_before = 0
+        # The most streams let in within one second so far: the pace the process has shown it keeps.
+        self.best_second = 0
         self.booked: dict[int, int] = {}
 
     async def __call__(self, scope, receive, send):
@@ -156,6 +158,7 @@ class LoadShedding:
     def count_second(self):
         second = int(time.monotonic())
         if second != self.second:
+            self.best_second = max(self.best_second, self.streams_in)
             self.streams_in_before = self.streams_in if second == self.second + 1 else 0
             self.streams_in = 0
             self.second = second
@@ -164,8 +167,10 @@ class LoadShedding:
     def stream_retry_ms(self) -> int:
         """When a stream turned away now should come back: in the first coming second with room."""
         # Twice what the last second took: a process that takes more sees more come, and the bookings
-        # follow its pace up (a booked page turned away again is booked anew, later).
-        room = max(STREAMS_A_SECOND_AT_LEAST, 2 * self.streams_in_before)
+        # follow its pace up (a booked page turned away again is booked anew, later). At least its
+        # best second: right after a proxy restart the last seconds took nothing, and thousands of
+        # pages booked at the floor's pace were spread over half a minute (bench.pushpin_restart).
+        room = max(STREAMS_A_SECOND_AT_LEAST, 2 * self.streams_in_before, self.best_second)
         at = self.second + 1
         while self.booked.get(at, 0) >= room and at < self.second + STREAM_RETRY_MAX_SECONDS:
             at += 1

@@ -3,6 +3,7 @@ Retry-After at once (ops/shedding.py). The app behind it here is a stand-in whos
 the test lets them answer: what a request stuck on the database looks like from the door."""
 
 import asyncio
+import time
 from collections import Counter, deque
 
 from ops.shedding import LoadShedding
@@ -89,6 +90,20 @@ def test_streams_turned_away_are_booked_into_the_coming_seconds_twice_as_many_a_
     assert all(0 <= retry <= 11_000 for retry in retries)
     assert max(seconds.values()) <= 200  # a booked second, partly spilling into the next: ~100 each
     assert sum(app.booked.values()) == 1000
+    assert len(app.booked) == 10
+
+
+def test_streams_turned_away_after_a_quiet_spell_are_booked_at_the_best_pace_the_process_has_kept():
+    """After a proxy restart the last second let nothing in: the pages come back at the pace the
+    process has shown, not at the floor's."""
+    app = LoadShedding(HeldApp(), max_pending=4)
+    app.second, app.streams_in = int(time.monotonic()) - 5, 300  # a busy second, then quiet ones
+    app.count_second()
+
+    retries = [app.stream_retry_ms() for _ in range(3000)]
+
+    assert app.streams_in_before == 0
+    assert max(retries) <= 11_000  # 300 a second: ten seconds, not the floor's 30
     assert len(app.booked) == 10
 
 
