@@ -47,8 +47,9 @@ CONNECTING_AT_ONCE = 50
 
 # The reconnection policy of the page's script, static/js/member_sync.js, mirrored here: after a
 # stream closed or failed (a non-200 answer too), the next opens after a delay drawn uniformly from
-# [0, W), W = min(MAX, BASE × 2^failures), `failures` being the attempts in a row that did not open
-# (0 after a stream that opened), reset when one receives `stream-open`; a connection without it
+# [0, W), W = max(SPREAD, min(MAX, BASE × 2^failures)), `failures` being the attempts in a row that
+# did not open (0 after a stream that opened), reset when one receives `stream-open`, SPREAD what the
+# last stream to open said in its `stream-reopen` event (BASE until one did); a connection without it
 # after OPEN_TIMEOUT is given up, and counts as one; after a `stream-busy` event, the next opens after
 # the delay it names. A `stream-error` event (too many streams,
 # access denied) turns the page's live updates off: it does not reconnect.
@@ -60,6 +61,8 @@ STREAM_OPEN = b"event: stream-open"
 MEMBER_SYNC_ID = b"event: member-sync\nid: "
 # The server's word to come back later (ops/shedding.py): the page does, after the delay it names.
 STREAM_BUSY = re.compile(rb'event: stream-busy\ndata: \{"retry": (\d+)\}')
+# How long a window to spread a reconnection over, at least, if the stream drops (integrations/streams.py).
+STREAM_REOPEN = re.compile(rb'event: stream-reopen\ndata: \{"spread": (\d+)\}')
 STREAM_ERROR = re.compile(rb'event: stream-error\n(?:id: .*\n)?data: \{"condition": "([^"]*)"')
 # What JavaScript's encodeURIComponent, with which the page puts the id in its URL, leaves unescaped.
 URI_COMPONENT_SAFE = "-_.!~*'()"
@@ -166,6 +169,7 @@ class _Page:
         self.next_attempt = 0.0  # monotonic time of the next connection, once this one ended
         self.stream_error = None  # the condition of the `stream-error` event that stopped the page
         self.come_back_in = None  # seconds a `stream-busy` event said to wait before the next attempt
+        self.spread = RECONNECT_BASE_MS / 1000  # seconds the last `stream-reopen` said to spread over
         self.closed = False  # closed for good: the server closed it (without reconnecting), or a stream-error
         self.refused = self.dropped = 0
 
@@ -194,6 +198,8 @@ class _Page:
             self.open = True
             self.failures = 0
             self.opens.append((self.began_at, arrived))
+            if reopen := STREAM_REOPEN.search(self.received, self.start):
+                self.spread = int(reopen.group(1)) / 1000
         self._read_event_ids()
         error = STREAM_ERROR.search(self.received, max(self.start, before - 100))
         if error:
@@ -303,7 +309,7 @@ class _Client:
             return
         # Counted as the page's script counts: the drop of a stream that opened adds one too, after
         # its reconnection's window (BASE) is drawn.
-        window = min(RECONNECT_MAX_MS, RECONNECT_BASE_MS * 2**page.failures) / 1000
+        window = max(page.spread, min(RECONNECT_MAX_MS, RECONNECT_BASE_MS * 2**page.failures) / 1000)
         page.failures += 1
         page.next_attempt = time.monotonic() + random.uniform(0, window)  # noqa: S311 (a delay, no secret)
 

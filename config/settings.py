@@ -465,6 +465,12 @@ EVENTS_MAX_STREAMS_PER_USER = int(env("EVENTS_MAX_STREAMS_PER_USER", 20))
 # A stream then ends and the browser reconnects from its last event id: no stream, thread or claim
 # is held forever by a tab left open.
 EVENTS_STREAM_MAX_SECONDS = int(env("EVENTS_STREAM_MAX_SECONDS", 15 * 60))
+# How many streams the site opens again a second after a restart of Pushpin (or of a lone web
+# process): a page whose stream drops spreads its reconnection over the streams open ÷ this
+# (integrations/streams.py). Measured on 2 cores with Pushpin and 2 web processes: about 400.
+EVENTS_REOPENINGS_PER_SECOND = int(env("EVENTS_REOPENINGS_PER_SECOND", 400))
+if EVENTS_REOPENINGS_PER_SECOND < 1:
+    raise ImproperlyConfigured("EVENTS_REOPENINGS_PER_SECOND must be a whole number of streams a second, 1 or more.")
 # Requests one web process works on at once (event streams opening: a quarter of them); the rest
 # are answered 503 with a Retry-After at once (ops/shedding.py). Past the cores and the database
 # pool, more at once adds waiting, not answers.

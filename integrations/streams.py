@@ -13,6 +13,7 @@ import logging
 import threading
 import time
 import uuid
+from typing import NamedTuple
 from urllib.parse import quote
 
 import redis
@@ -39,6 +40,9 @@ EVENTS_PUBSUB_CHANNEL = "events_channel"
 STREAM_DENIED = "Live updates are off: you cannot read the events of this team."
 # A stream's first words: reconnect in one second rather than the browser's default three.
 RECONNECT_SOON = "retry: 1000\n\n"
+# The window a page spreads its reconnection over when its stream drops, at least (static/js/member_sync.js).
+REOPEN_SPREAD_MIN_MS = 1000
+REOPEN_SPREAD_MAX_MS = 60_000
 
 
 class TooManyStreams(Exception):
@@ -85,7 +89,13 @@ def _user_streams_key(user_id) -> str:
     return f"{_all_streams_key()}:user-{user_id}"
 
 
-def claim_stream(user_id, *, until: float | None = None) -> str:
+class Claim(NamedTuple):
+    id: str
+    # Streams open in every web process, this one included, when it was claimed.
+    streams_open: int
+
+
+def claim_stream(user_id, *, until: float | None = None) -> Claim:
     """Count one more open stream for the user and return its claim, or raise TooManyStreams. The
     claim counts until it is released, or at the latest `until` (by default, a minute after the
     longest a stream lives)."""
@@ -98,11 +108,24 @@ def claim_stream(user_id, *, until: float | None = None) -> str:
             pipe.zadd(key, {stream: expires})
             pipe.expire(key, settings.EVENTS_STREAM_MAX_SECONDS + 60)
         pipe.zcard(user_key)
-        *_, open_streams = pipe.execute()
-    if open_streams > settings.EVENTS_MAX_STREAMS_PER_USER:
-        release_stream(user_id, stream)
+        pipe.zcard(all_key)
+        *_, users_streams, streams_open = pipe.execute()
+    claim = Claim(stream, streams_open)
+    if users_streams > settings.EVENTS_MAX_STREAMS_PER_USER:
+        release_stream(user_id, claim)
         raise TooManyStreams
-    return stream
+    return claim
+
+
+def first_words(claim: Claim) -> str:
+    """What a stream starts with: reconnect soon, and over how long a window to spread the reconnection
+    if the stream drops (`stream-reopen`). A proxy restart drops every stream at once; spread over
+    the time the site needs to open them all again (EVENTS_REOPENINGS_PER_SECOND), each page comes
+    back about once. Before, thousands came back within a second and two of every three attempts
+    were turned away (bench.pushpin_restart)."""
+    spread = claim.streams_open / settings.EVENTS_REOPENINGS_PER_SECOND * 1000
+    spread_ms = round(min(REOPEN_SPREAD_MAX_MS, max(REOPEN_SPREAD_MIN_MS, spread)))
+    return f"{RECONNECT_SOON}event: stream-reopen\ndata: {json.dumps({'spread': spread_ms})}\n\n"
 
 
 # Behind Pushpin no Django thread holds a stream: its end is signed into the next link Pushpin
@@ -133,10 +156,10 @@ def end_of(value: str) -> int:
         raise ValueError("bad stream end") from error
 
 
-def release_stream(user_id, stream: str) -> None:
+def release_stream(user_id, claim: Claim) -> None:
     with registry().pipeline() as pipe:
-        pipe.zrem(_user_streams_key(user_id), stream)
-        pipe.zrem(_all_streams_key(), stream)
+        pipe.zrem(_user_streams_key(user_id), claim.id)
+        pipe.zrem(_all_streams_key(), claim.id)
         pipe.execute()
 
 
@@ -167,7 +190,7 @@ def open_stream_count() -> int:
     return registry().zcount(_all_streams_key(), time.time(), "+inf")
 
 
-async def limited(stream, listener, *, user_id, claim: str):
+async def limited(stream, listener, *, user_id, claim: Claim):
     """The stream's chunks until it ends or reaches its maximum lifetime; then its claim is released.
 
     At the end of its life the browser reconnects by itself with Last-Event-ID and misses nothing:
@@ -180,7 +203,7 @@ async def limited(stream, listener, *, user_id, claim: str):
     # ends its wait with a chunk, and the loop below ends it.
     timer = loop.call_at(deadline, eventstream_views.get_listener_manager().replay, [listener])
     try:
-        yield RECONNECT_SOON
+        yield first_words(claim)
         async for chunk in stream:
             yield chunk
             if loop.time() >= deadline:

@@ -323,6 +323,33 @@ def test_a_page_turned_away_comes_back_when_the_server_said(browser, env, alice,
         expect(page.locator('[data-role="live-off"]')).to_be_hidden()
 
 
+def test_a_dropped_stream_comes_back_within_the_window_the_stream_said_to_spread_over(browser, env, alice, integration):
+    """Costs about 3 s: the reconnection waited out, in the middle of a 6 s window."""
+    asked_at = []
+
+    def said_to_spread_then_dropped(route):
+        if len(asked_at) == 1:
+            body = 'event: stream-reopen\ndata: {"spread": 6000}\n\nevent: stream-open\ndata:\n\n'
+            route.fulfill(status=200, headers={"Content-Type": "text/event-stream"}, body=body)
+        else:
+            route.continue_()
+
+    with web_server(env) as web:
+        page = logged_in_page(browser, web, alice)
+        page.add_init_script("Math.random = () => 0.5;")
+        page.route("**/events/**", said_to_spread_then_dropped)
+        page.on("request", lambda request: "/events/" in request.url and asked_at.append(time.monotonic()))
+        with page.expect_request("**/events/**"):
+            page.goto(f"{web.url}/t/acme/github/members/")
+        with page.expect_request("**/events/**", timeout=20_000):
+            pass
+
+        assert 2.8 < asked_at[1] - asked_at[0] < 4.0  # half of 6 s, not of the 1 s window
+        run = MemberSyncRun.objects.create(integration=integration, trigger="manual", status="complete")
+        publish_member_sync(run)
+        expect(page.locator("#member-sync-status")).to_have_attribute("data-status", "complete", timeout=LIVE)
+
+
 def test_an_error_is_shown_with_what_to_do(browser, env, alice, integration, github):
     """Costs 5-10 s: a web server, a worker and a browser page of their own."""
     github.inject("bad_credentials", times=None)

@@ -66,6 +66,22 @@ def test_a_member_gets_the_stream_start_and_pushpin_holds_it(client, alice, team
     assert "event: stream-open" in response.content.decode()
 
 
+def test_a_stream_says_to_spread_its_reconnection_over_the_time_the_site_needs_to_open_every_stream(
+    client, alice, bob, team, settings
+):
+    settings.EVENTS_REOPENINGS_PER_SECOND = 20
+    client.force_login(alice)
+    first = client.get("/t/acme/events/", **signed_by_pushpin()).content.decode()
+    settings.EVENTS_MAX_STREAMS_PER_USER = 200
+    for _ in range(99):
+        streams.claim_stream(bob.pk)
+
+    later = client.get("/t/acme/events/", **signed_by_pushpin()).content.decode()
+
+    assert 'event: stream-reopen\ndata: {"spread": 1000}' in first  # at least the page's own window
+    assert 'event: stream-reopen\ndata: {"spread": 5050}' in later  # 101 streams open, 20 a second
+
+
 def test_a_request_pushpin_did_not_sign_is_served_as_a_plain_stream(client, alice, team):
     client.force_login(alice)
 

@@ -122,7 +122,7 @@ def proxied_team_events(request, team_slug):
     # Back at the stream's end, and no later than Pushpin's default of two minutes.
     request.grip.instruct.next_link_timeout = max(1, min(120, round(ends - time.time())))
     if claim is not None:
-        response.content = streams.RECONNECT_SOON.encode() + response.content
+        response.content = streams.first_words(claim).encode() + response.content
     return response
 
 

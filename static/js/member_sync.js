@@ -9,6 +9,8 @@
 // page reconnects at once: the browser's own retry (one fixed delay for all) brought thousands back at
 // the same instant, again and again, and the server, answering none of them in time, took the rest of
 // the site down with it. At most 4 s: a page shows the run as it is within 5 s of the proxy's return.
+// On a site with many pages open the stream says, as it opens, how long a window to spread over at
+// least (`stream-reopen`: the time the site needs to open them all again).
 // bench/stream_clients.py mirrors this policy.
 const RECONNECT_FIRST_MS = 1000;
 const RECONNECT_MAX_MS = 4000;
@@ -164,8 +166,9 @@ function listen(root) {
   }
 
   let failures = 0; // attempts in a row that did not open
+  let spreadMs = RECONNECT_FIRST_MS; // what the last stream to open said
   function reopenLater() {
-    const window_ = Math.min(RECONNECT_MAX_MS, RECONNECT_FIRST_MS * 2 ** failures);
+    const window_ = Math.max(spreadMs, Math.min(RECONNECT_MAX_MS, RECONNECT_FIRST_MS * 2 ** failures));
     failures += 1;
     window.setTimeout(open, Math.random() * window_);
   }
@@ -184,6 +187,9 @@ function listen(root) {
       interrupted = false;
     });
     source.addEventListener("member-sync", onEvent);
+    source.addEventListener("stream-reopen", (message) => {
+      spreadMs = Number(JSON.parse(message.data).spread) || RECONNECT_FIRST_MS;
+    });
     // The server, busy, says when to come back (ops/shedding.py): it spreads the pages it turned away
     // over the time it needs to take them.
     source.addEventListener("stream-busy", (message) => {
