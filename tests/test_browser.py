@@ -297,24 +297,33 @@ def test_a_page_spreads_its_reconnections_over_a_window_that_doubles(browser, en
         expect(page.locator('[data-role="live-off"]')).to_be_hidden()
 
 
-def test_a_page_turned_away_comes_back_when_the_server_said(browser, env, alice, integration):
+def first_stream_answered_then_reopened(browser, web, alice, body, *, random_draw=None):
+    """The page's first stream answered with `body` (then closed), the next passed on: when the page
+    asked for each, monotonic."""
     asked_at = []
 
-    def busy_once(route):
+    def answered_once(route):
         if len(asked_at) == 1:
-            body = 'retry: 1500\nevent: stream-busy\ndata: {"retry": 1500}\n\n'
             route.fulfill(status=200, headers={"Content-Type": "text/event-stream"}, body=body)
         else:
             route.continue_()
 
+    page = logged_in_page(browser, web, alice)
+    if random_draw is not None:
+        page.add_init_script(f"Math.random = () => {random_draw};")
+    page.route("**/events/**", answered_once)
+    page.on("request", lambda request: "/events/" in request.url and asked_at.append(time.monotonic()))
+    with page.expect_request("**/events/**"):
+        page.goto(f"{web.url}/t/acme/github/members/")
+    with page.expect_request("**/events/**", timeout=20_000):
+        pass
+    return page, asked_at
+
+
+def test_a_page_turned_away_comes_back_when_the_server_said(browser, env, alice, integration):
     with web_server(env) as web:
-        page = logged_in_page(browser, web, alice)
-        page.route("**/events/**", busy_once)
-        page.on("request", lambda request: "/events/" in request.url and asked_at.append(time.monotonic()))
-        with page.expect_request("**/events/**"):
-            page.goto(f"{web.url}/t/acme/github/members/")
-        with page.expect_request("**/events/**", timeout=20_000):
-            pass
+        body = 'retry: 1500\nevent: stream-busy\ndata: {"retry": 1500}\n\n'
+        page, asked_at = first_stream_answered_then_reopened(browser, web, alice, body)
 
         assert 1.4 < asked_at[1] - asked_at[0] < 2.5
         run = MemberSyncRun.objects.create(integration=integration, trigger="manual", status="complete")
@@ -325,24 +334,9 @@ def test_a_page_turned_away_comes_back_when_the_server_said(browser, env, alice,
 
 def test_a_dropped_stream_comes_back_within_the_window_the_stream_said_to_spread_over(browser, env, alice, integration):
     """Costs about 3 s: the reconnection waited out, in the middle of a 6 s window."""
-    asked_at = []
-
-    def said_to_spread_then_dropped(route):
-        if len(asked_at) == 1:
-            body = 'event: stream-reopen\ndata: {"spread": 6000}\n\nevent: stream-open\ndata:\n\n'
-            route.fulfill(status=200, headers={"Content-Type": "text/event-stream"}, body=body)
-        else:
-            route.continue_()
-
     with web_server(env) as web:
-        page = logged_in_page(browser, web, alice)
-        page.add_init_script("Math.random = () => 0.5;")
-        page.route("**/events/**", said_to_spread_then_dropped)
-        page.on("request", lambda request: "/events/" in request.url and asked_at.append(time.monotonic()))
-        with page.expect_request("**/events/**"):
-            page.goto(f"{web.url}/t/acme/github/members/")
-        with page.expect_request("**/events/**", timeout=20_000):
-            pass
+        body = 'event: stream-reopen\ndata: {"spread": 6000}\n\nevent: stream-open\ndata:\n\n'
+        page, asked_at = first_stream_answered_then_reopened(browser, web, alice, body, random_draw=0.5)
 
         assert 2.8 < asked_at[1] - asked_at[0] < 4.0  # half of 6 s, not of the 1 s window
         run = MemberSyncRun.objects.create(integration=integration, trigger="manual", status="complete")
