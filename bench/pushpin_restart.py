@@ -43,6 +43,7 @@ from bench.support import (
     print_bars,
     print_table,
     process_figures,
+    rendered_events_url,
     sync_now_request,
     timings_row,
 )
@@ -75,11 +76,11 @@ def main():
         url, cookies, headers = sync_now_request(cluster.url, "restart", cookies)
         run_events = RunEvents("restart")
         pages = StreamClients(
-            f"{cluster.url}/t/restart/events/", cookies=cookies, count=STREAMS, processes=CLIENT_PROCESSES,
-            reconnect=True,
+            rendered_events_url(cluster.url, "restart", cookies), cookies=cookies, count=STREAMS,
+            processes=CLIENT_PROCESSES, reconnect=True,
         )  # fmt: skip
         pages.open()
-        # A run before the kill: every page holds an event id to resume from, as a page rendered with one does.
+        # A run before the kill, received by every page: each is live before the storm.
         response = requests.post(url, headers=headers, cookies=cookies, timeout=10)
         assert response.status_code == 202, response.status_code
         *_, complete = run_events.of_next_run(timeout=60)

@@ -1,6 +1,7 @@
 """What every benchmark needs: a throwaway database, the GitHub simulator in its own process, and
 the table of timings and bars each prints."""
 
+import html
 import os
 import re
 import statistics
@@ -110,6 +111,15 @@ def sync_now_request(web_url, team_slug, cookies):
     http.get(f"{web_url}/t/{team_slug}/github/members/", timeout=10).raise_for_status()
     headers = {"X-CSRFToken": http.cookies["csrftoken"], "X-Member-Sync-Partial": "status"}
     return f"{web_url}/t/{team_slug}/github/members/sync/", dict(http.cookies), headers
+
+
+def rendered_events_url(web_url, team_slug, cookies):
+    """The stream URL the members page opens, with the event id it was rendered with: a page that
+    reconnects before it has received an event resumes from that id, and misses nothing published
+    while it was away (a client without it came back "from now")."""
+    page = requests.get(f"{web_url}/t/{team_slug}/github/members/", cookies=cookies, timeout=10)
+    page.raise_for_status()
+    return web_url + html.unescape(re.search(r'data-events-url="([^"]+)"', page.text).group(1))
 
 
 @contextmanager
