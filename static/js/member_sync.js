@@ -8,9 +8,9 @@
 // with each attempt that failed to open (1 s, 2 s, then 4 s at most). After a proxy restart every open
 // page reconnects at once: the browser's own retry (one fixed delay for all) brought thousands back at
 // the same instant, again and again, and the server, answering none of them in time, took the rest of
-// the site down with it. At most 4 s: a page shows the run as it is within 5 s of the proxy's return.
-// On a site with many pages open the stream says, as it opens, how long a window to spread over at
-// least (`stream-reopen`: the time the site needs to open them all again).
+// the site down with it. At most 4 s on a small site: a page shows the run as it is within 5 s of the
+// proxy's return. On a site with many pages open the stream says, as it opens, how long a window to
+// spread over at least (`stream-reopen`: the time the site needs to open them all again).
 // bench/stream_clients.py mirrors this policy.
 const RECONNECT_FIRST_MS = 1000;
 const RECONNECT_MAX_MS = 4000;
