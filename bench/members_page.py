@@ -57,6 +57,11 @@ def _measure(size):
                      role="admin" if n % 10 == 0 else "member")
         for n in range(1, size + 1)
     )  # fmt: skip
+    if connection.vendor == "postgresql":
+        # Autovacuum analyses a table within a minute of 10,000 new rows. Without its statistics the
+        # planner sorts every member for a page of 50 (1.8 ms against 0.03 ms through the index).
+        with connection.cursor() as cursor:
+            cursor.execute(f"VACUUM ANALYZE {GitHubMember._meta.db_table}")
 
     # Through uvicorn serving config.asgi's application, as a deployment serves the page, over one
     # kept-alive connection.
