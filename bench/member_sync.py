@@ -123,8 +123,8 @@ def run_scenario(*, simulator, token, size, latency_ms, resync):
     from django.db import connection
 
     from integrations.github.client import GitHubClient
+    from integrations.member_sync.sync import apply_members, discard_stage, read_members, sync_members
     from integrations.models import GitHubIntegration, GitHubMember, MemberSyncRun
-    from integrations.sync import apply_members, discard_stage, read_members, sync_members
     from teams.models import Team
 
     slug = f"bench-{size}-{latency_ms}-{int(time.time() * 1000)}"

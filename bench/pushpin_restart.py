@@ -232,7 +232,7 @@ class RunEvents:
     def __init__(self, team_slug):
         from django_eventstream.utils import get_storage
 
-        from integrations.events import team_channel
+        from integrations.live.channels import team_channel
         from teams.models import Team
 
         self.channel = team_channel(Team.objects.get(slug=team_slug).pk)

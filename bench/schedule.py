@@ -45,8 +45,8 @@ def _measure(size):
     from django.db import connection
     from django.utils import timezone
 
+    from integrations.member_sync.schedule import queue_due_full_syncs
     from integrations.models import GitHubIntegration, MemberSyncRun
-    from integrations.schedule import queue_due_full_syncs
     from teams.models import Team
 
     MemberSyncRun.objects.all().delete()

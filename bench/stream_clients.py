@@ -61,7 +61,7 @@ STREAM_OPEN = b"event: stream-open"
 MEMBER_SYNC_ID = b"event: member-sync\nid: "
 # The server's word to come back later (ops/shedding.py): the page does, after the delay it names.
 STREAM_BUSY = re.compile(rb'event: stream-busy\ndata: \{"retry": (\d+)\}')
-# How long a window to spread a reconnection over, at least, if the stream drops (integrations/streams.py).
+# How long a window to spread a reconnection over, at least, if the stream drops (integrations/live/streams.py).
 STREAM_REOPEN = re.compile(rb'event: stream-reopen\ndata: \{"spread": (\d+)\}')
 STREAM_ERROR = re.compile(rb'event: stream-error\n(?:id: .*\n)?data: \{"condition": "([^"]*)"')
 # What JavaScript's encodeURIComponent, with which the page puts the id in its URL, leaves unescaped.

@@ -115,8 +115,8 @@ def _runs_once_done(since):
     """(queued_at, started_at, status) of every run queued since then, once none is still under way."""
     from datetime import UTC, datetime
 
+    from integrations.member_sync.runs import ACTIVE_SYNC_STATUSES
     from integrations.models import MemberSyncRun
-    from integrations.runs import ACTIVE_SYNC_STATUSES
 
     runs = MemberSyncRun.objects.filter(queued_at__gte=datetime.fromtimestamp(since, UTC))
     wait_for(lambda: not runs.filter(status__in=ACTIVE_SYNC_STATUSES).exists(), timeout=300, message="runs to end")

@@ -126,7 +126,7 @@ def _delivery(organization_id, member):
 
 def _healing_pass(simulator):
     """1,000 deliveries to a receiver that answers at once, 100 of them lost; then one pass."""
-    from integrations import healing
+    from integrations.member_sync import healing
     from tests.github_webhooks import Receiver
 
     receiver = Receiver()  # answers at once: the pass is measured, not the product's apply

@@ -1,6 +1,6 @@
 """Error reporting to Sentry, where SENTRY_DSN is set: unhandled errors in views (the Django
 integration) and in actors (the Dramatiq one), and every record logged at ERROR, a failed sync among
-them (integrations/runs.py logs each). Tokens and email addresses are scrubbed from all it sends,
+them (integrations/member_sync/runs.py logs each). Tokens and email addresses are scrubbed from all it sends,
 and so are OAuth codes and states, the streams' signed es-meta, JWTs, private keys and whatever an
 Authorization header carries."""
 

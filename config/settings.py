@@ -14,7 +14,7 @@ from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 from gripcontrol import parse_grip_uri
 
-from integrations import run_logging
+from integrations.member_sync import run_logging
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -70,7 +70,7 @@ MIDDLEWARE = [
     # /healthz and /metrics answer first: probes come by address over plain HTTP (ops/middleware.py).
     "ops.middleware.OpsEndpoints",
     # Tells a request a Pushpin signed (a key of GRIP_URL) from any other, and turns a view's GRIP
-    # instructions into the headers Pushpin reads (integrations/views/events.py).
+    # instructions into the headers Pushpin reads (integrations/live/team_events.py).
     "django_grip.GripMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Static files from the app itself (WhiteNoise), in the pool of threads that answers every request
@@ -387,7 +387,7 @@ MEMBER_SYNC_HOLD_DEACTIVATIONS_MIN = int(env("MEMBER_SYNC_HOLD_DEACTIVATIONS_MIN
 MEMBER_SYNC_EVERY_SECONDS = int(env("MEMBER_SYNC_EVERY_SECONDS", 24 * 3600))
 # How often each worker process looks for due integrations (docs/deploy.md#2-environment-variables).
 MEMBER_SYNC_SCHEDULE_CHECK_SECONDS = float(env("MEMBER_SYNC_SCHEDULE_CHECK_SECONDS", 60))
-# How often the App's failed webhook deliveries are asked for again (integrations/healing.py); 0: never.
+# How often the App's failed webhook deliveries are asked for again (integrations/member_sync/healing.py); 0: never.
 GITHUB_WEBHOOK_HEALING_SECONDS = int(env("GITHUB_WEBHOOK_HEALING_SECONDS", 600))
 
 # An organization with at least this many members (as its latest full sync counted them) is synced
@@ -423,10 +423,10 @@ DRAMATIQ_BROKER = {
         "dramatiq.middleware.CurrentMessage",
         "dramatiq.middleware.ShutdownNotifications",
         "django_dramatiq.middleware.DbConnectionsMiddleware",
-        "integrations.periodic.StalledRunReaper",
-        "integrations.periodic.ScheduledFullSyncs",
-        "integrations.periodic.WebhookHealingCheck",
-        "integrations.periodic.UnpublishedRunsCheck",
+        "integrations.member_sync.periodic.StalledRunReaper",
+        "integrations.member_sync.periodic.ScheduledFullSyncs",
+        "integrations.member_sync.periodic.WebhookHealingCheck",
+        "integrations.member_sync.periodic.UnpublishedRunsCheck",
     ],
 }
 
@@ -457,9 +457,9 @@ def redis_connection_kwargs(url):
 EVENTSTREAM_REDIS = redis_connection_kwargs(EVENTS_REDIS_URL)
 # Events are kept in Redis for replay (Last-Event-ID), so that an open stream never touches the
 # database while it waits.
-EVENTSTREAM_STORAGE_CLASS = "integrations.streams.RestartSafeRedisStorage"
+EVENTSTREAM_STORAGE_CLASS = "integrations.live.streams.RestartSafeRedisStorage"
 EVENTSTREAM_STORAGE_CONNECTION = EVENTSTREAM_REDIS
-EVENTSTREAM_CHANNELMANAGER_CLASS = "integrations.channels.TeamChannelManager"
+EVENTSTREAM_CHANNELMANAGER_CLASS = "integrations.live.channels.TeamChannelManager"
 # A user's open streams (tabs) at once, across web processes; the one over the cap is refused.
 EVENTS_MAX_STREAMS_PER_USER = int(env("EVENTS_MAX_STREAMS_PER_USER", 20))
 # A stream then ends and the browser reconnects from its last event id: no stream, thread or claim
@@ -467,7 +467,7 @@ EVENTS_MAX_STREAMS_PER_USER = int(env("EVENTS_MAX_STREAMS_PER_USER", 20))
 EVENTS_STREAM_MAX_SECONDS = int(env("EVENTS_STREAM_MAX_SECONDS", 15 * 60))
 # How many streams the site opens again a second after a restart of Pushpin (or of a lone web
 # process): a page whose stream drops spreads its reconnection over the streams open ÷ this
-# (integrations/streams.py). Measured on 2 cores with Pushpin and 2 web processes: about 400.
+# (integrations/live/streams.py). Measured on 2 cores with Pushpin and 2 web processes: about 400.
 EVENTS_REOPENINGS_PER_SECOND = int(env("EVENTS_REOPENINGS_PER_SECOND", 400))
 if EVENTS_REOPENINGS_PER_SECOND < 1:
     raise ImproperlyConfigured("EVENTS_REOPENINGS_PER_SECOND must be a whole number of streams a second, 1 or more.")

@@ -5,6 +5,7 @@ class IntegrationsConfig(AppConfig):
     name = "integrations"
 
     def ready(self):
-        from integrations import signals, streams  # noqa: F401 (signals connects the receivers)
+        from integrations import signals  # noqa: F401 (signals connects the receivers)
+        from integrations.live import streams
 
         streams.install()

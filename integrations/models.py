@@ -350,7 +350,7 @@ class WebhookDelivery(models.Model):
 
 
 class WebhookHealing(models.Model):
-    """One pass of webhook healing (integrations/healing.py): the App's recent deliveries read from
+    """One pass of webhook healing (integrations/member_sync/healing.py): the App's recent deliveries read from
     GitHub, and those that failed asked for again. The members page shows the latest."""
 
     # The period the pass is for (its start in seconds since the epoch, divided by the period): unique, so

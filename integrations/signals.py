@@ -3,9 +3,9 @@ from django.db import transaction
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 
+from integrations.connections import revoke_after_commit
+from integrations.live.streams import close_streams_if_denied
 from integrations.models import GitHubIntegration
-from integrations.onboarding import revoke_after_commit
-from integrations.streams import close_streams_if_denied
 from teams.models import Membership
 
 

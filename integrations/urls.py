@@ -1,6 +1,7 @@
 from django.urls import path
 
-from integrations.views import events, github_app, members, onboarding, webhooks
+from integrations.live import team_events
+from integrations.views import github_app, github_webhook, members, onboarding
 
 app_name = "integrations"
 
@@ -13,7 +14,7 @@ urlpatterns = [
     path("github/app/install/", github_app.github_app_install, name="github_app_install"),
     path("github/app/setup/", github_app.github_app_setup, name="github_app_setup"),
     # Not team-scoped either: GitHub sends every delivery to one URL; the payload names the organization.
-    path("github/webhook/", webhooks.github_webhook, name="github_webhook"),
+    path("github/webhook/", github_webhook.github_webhook, name="github_webhook"),
     path("t/<slug:team_slug>/github/members/", members.github_members, name="github_members"),
     path("t/<slug:team_slug>/github/members/sync/", members.github_members_sync, name="github_members_sync"),
     path(
@@ -36,6 +37,6 @@ urlpatterns = [
         members.github_member_sync_run,
         name="github_member_sync_run",
     ),
-    # The team's Server-Sent-Events stream; integrations.channels decides who may read it.
-    path("t/<slug:team_slug>/events/", events.team_events, name="github_member_events"),
+    # The team's Server-Sent-Events stream; integrations.live.channels decides who may read it.
+    path("t/<slug:team_slug>/events/", team_events.team_events, name="github_member_events"),
 ]

@@ -20,9 +20,9 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.registry import Collector
 
+from integrations.live.streams import open_stream_count
+from integrations.member_sync.tasks import sync_github_members, sync_large_github_members
 from integrations.models import ACTIVE_SYNC_STATUSES, MemberSyncRun
-from integrations.streams import open_stream_count
-from integrations.tasks import sync_github_members, sync_large_github_members
 from ops.access import operator
 
 logger = logging.getLogger(__name__)

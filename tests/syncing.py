@@ -2,8 +2,8 @@
 pages the test gives."""
 
 from integrations.github.schemas import MembersPage, OrganizationMember
+from integrations.member_sync.sync import sync_members
 from integrations.models import GitHubMember, MemberSyncRun
-from integrations.sync import sync_members
 
 
 def sync(integration, *, client, on_progress=None):

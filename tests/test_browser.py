@@ -9,7 +9,7 @@ import pytest
 from django.utils import timezone
 from playwright.sync_api import expect
 
-from integrations.events import publish_member_sync
+from integrations.member_sync.run_events import publish_member_sync
 from integrations.models import GitHubIntegration, GitHubMember, MemberSyncRun
 from tests import github_webhooks
 from tests.helpers import LIVE, free_port, wait_for

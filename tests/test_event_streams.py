@@ -10,10 +10,11 @@ import redis
 from django.conf import settings
 from django_eventstream.utils import get_storage
 
-from integrations import streams
-from integrations.events import current_event_id, publish_member_sync, team_channel
+from integrations.live import streams
+from integrations.live.channels import current_event_id, team_channel
+from integrations.member_sync.run_events import publish_member_sync
+from integrations.member_sync.tasks import sync_github_members
 from integrations.models import MemberSyncRun
-from integrations.tasks import sync_github_members
 from tests.helpers import wait_for
 from tests.stack import (
     EventStream,
@@ -255,7 +256,7 @@ def test_a_deactivated_user_loses_their_streams(alice, bob, team, integration, b
 
 
 def test_an_inactive_user_may_read_no_channel(bob, team):
-    from integrations.channels import TeamChannelManager
+    from integrations.live.channels import TeamChannelManager
 
     assert TeamChannelManager().can_read_channel(bob, team_channel(team.pk))
     type(bob).objects.filter(pk=bob.pk).update(is_active=False)

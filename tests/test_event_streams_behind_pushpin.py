@@ -11,8 +11,8 @@ import jwt
 import pytest
 
 from config.settings import grip_proxies
-from integrations import streams
-from integrations.events import team_channel
+from integrations.live import streams
+from integrations.live.channels import team_channel
 from teams.models import Membership
 from tests.helpers import free_port, wait_for
 from tests.stack import (

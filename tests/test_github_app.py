@@ -20,8 +20,8 @@ from integrations.github import app
 from integrations.github.client import GitHubClient
 from integrations.github.errors import InstallationNotFound, InstallationSuspended
 from integrations.github.schemas import Installation, InstallationAccount, OAuthToken
+from integrations.member_sync.tasks import sync_github_members
 from integrations.models import GitHubIntegration, GitHubMember, MemberSyncRun
-from integrations.tasks import sync_github_members
 from integrations.views.github_app import STATE_SESSION_KEY
 from teams.models import Membership, Team
 from tests.oauth_flow import ONBOARDING, AuthorizePage, assert_nothing_created, start, visit, with_query

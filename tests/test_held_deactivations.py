@@ -9,11 +9,11 @@ import pytest
 from django.test import Client
 from pytest_django.asserts import assertContains, assertNotContains
 
-from integrations import runs
 from integrations.github.schemas import MembersPage, OrganizationMember
-from integrations.held_deactivations import confirm_held_deactivations, dismiss_held_deactivations
+from integrations.member_sync import runs
+from integrations.member_sync.held_deactivations import confirm_held_deactivations, dismiss_held_deactivations
+from integrations.member_sync.sync import sync_members
 from integrations.models import GitHubIntegration, GitHubMember, MemberSyncRun
-from integrations.sync import sync_members
 
 # On PostgreSQL too (.ci/run): member_writes.py's SQL and F() updates.
 pytestmark = pytest.mark.postgres
@@ -157,7 +157,7 @@ def test_the_thresholds_are_settings(fifty_members, settings):
 
 @pytest.mark.parametrize("decide", [confirm_held_deactivations, dismiss_held_deactivations])
 def test_confirm_and_dismiss_tell_open_pages(twenty_held, decide):
-    with mock.patch("integrations.runs.publish_member_sync") as publish:
+    with mock.patch("integrations.member_sync.runs.publish_member_sync") as publish:
         decide(integration=twenty_held)
 
     (run,), _ = publish.call_args

@@ -7,8 +7,8 @@ import pytest
 from django.utils import timezone
 from django.utils.html import strip_tags
 
+from integrations.member_sync.schedule import first_full_sync_at
 from integrations.models import GitHubIntegration
-from integrations.schedule import first_full_sync_at
 
 URL = "/t/acme/github/members/"
 

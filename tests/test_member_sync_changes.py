@@ -6,9 +6,9 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from integrations.github.schemas import OrganizationMember
-from integrations.member_writes import stage_members
+from integrations.member_sync.member_writes import stage_members
+from integrations.member_sync.sync import ReadSummary, apply_members
 from integrations.models import GitHubIntegration, GitHubMember, MemberSyncRun, StagedMember
-from integrations.sync import ReadSummary, apply_members
 from teams.models import Team
 from tests.syncing import PagesClient, member, stored_members, sync
 

@@ -9,8 +9,8 @@ from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
 from django.utils import timezone
 
-from integrations.channels import TeamChannelManager
-from integrations.events import member_sync_payload, publish_member_sync, team_channel
+from integrations.live.channels import TeamChannelManager, team_channel
+from integrations.member_sync.run_events import member_sync_payload, publish_member_sync
 from integrations.models import MemberSyncRun
 
 Status = MemberSyncRun.Status
@@ -84,26 +84,26 @@ def test_an_event_goes_out_on_the_teams_channel_through_redis(integration, team,
 
 
 def test_a_run_whose_event_failed_is_published_again_as_it_is_now_once_redis_answers(integration, monkeypatch):
-    from integrations import events
+    from integrations.member_sync import run_events
 
     sent = []
-    monkeypatch.setattr(events, "_unpublished", set())
+    monkeypatch.setattr(run_events, "_unpublished", set())
 
     def redis_down(channel, event_type, data):
         raise redis.ConnectionError("Connection refused")
 
-    monkeypatch.setattr(events, "send_event", redis_down)
+    monkeypatch.setattr(run_events, "send_event", redis_down)
     run = MemberSyncRun.objects.select_related("integration").get(
         pk=run_of(integration, status=Status.SYNCING, fetched=300, total=3000).pk
     )
     publish_member_sync(run)
     MemberSyncRun.objects.filter(pk=run.pk).update(fetched=1000)
-    assert events.republish_unpublished() == 0  # still down: kept for the next try
+    assert run_events.republish_unpublished() == 0  # still down: kept for the next try
 
-    monkeypatch.setattr(events, "send_event", lambda channel, event_type, data: sent.append(data))
-    assert events.republish_unpublished() == 1
+    monkeypatch.setattr(run_events, "send_event", lambda channel, event_type, data: sent.append(data))
+    assert run_events.republish_unpublished() == 1
     assert [(data["run"], data["fetched"]) for data in sent] == [(run.pk, 1000)]  # the state now, not the lost one
-    assert events.republish_unpublished() == 0  # once
+    assert run_events.republish_unpublished() == 0  # once
 
 
 def test_members_read_their_teams_channel(alice, bob, team):

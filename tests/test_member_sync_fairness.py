@@ -11,10 +11,10 @@ from django.test import Client
 from django.utils import timezone
 from dramatiq.middleware import CurrentMessage
 
-from integrations import large_syncs, runs
+from integrations.member_sync import large_syncs, runs, tasks
+from integrations.member_sync.periodic import StalledRunReaper
+from integrations.member_sync.tasks import LARGE_SYNC_SLOT_WAIT, WAITING_FOR_LARGE_SYNCS, sync_large_github_members
 from integrations.models import GitHubIntegration, MemberSyncRun
-from integrations.periodic import StalledRunReaper
-from integrations.tasks import LARGE_SYNC_SLOT_WAIT, WAITING_FOR_LARGE_SYNCS, sync_large_github_members
 from teams.models import Membership, Team
 from tests.helpers import wait_for
 from tests.stack import github_environment, stack_environment, worker
@@ -72,7 +72,7 @@ def delayed_messages(broker, queue):
 
 
 def request_run(integration):
-    return runs.request_member_sync(integration=integration, trigger=Trigger.MANUAL)[0]
+    return tasks.request_member_sync(integration=integration, trigger=Trigger.MANUAL)[0]
 
 
 def test_a_large_organizations_run_goes_to_the_large_queue(integration, github, github_token, broker):
@@ -106,7 +106,7 @@ def test_a_webhooks_run_does_not_make_a_large_organization_small(integration, gi
 def test_the_schedule_sends_each_run_of_a_batch_to_its_organizations_queue(integration, github, github_token, broker):
     large = another_integration(github, github_token, members=10, last_total=LARGE)
 
-    runs.request_member_syncs([integration.pk, large.pk], trigger=Trigger.SCHEDULE)
+    tasks.request_member_syncs([integration.pk, large.pk], trigger=Trigger.SCHEDULE)
 
     assert messages(broker, "member_sync") == 1
     assert messages(broker, "member_sync_large") == 1

@@ -15,12 +15,12 @@ from django.utils import timezone
 from dramatiq.brokers.redis import RedisBroker
 from dramatiq.middleware import CurrentMessage, TimeLimitExceeded
 
-from integrations import runs, tasks
 from integrations.crypto import TokenUnreadable
-from integrations.events import member_sync_payload
+from integrations.member_sync import runs, tasks
+from integrations.member_sync.run_events import member_sync_payload
+from integrations.member_sync.sync import Progress
+from integrations.member_sync.tasks import sync_github_members
 from integrations.models import GitHubIntegration, GitHubMember, MemberSyncRun, StagedMember
-from integrations.sync import Progress
-from integrations.tasks import sync_github_members
 
 Status = MemberSyncRun.Status
 Trigger = MemberSyncRun.Trigger
@@ -35,7 +35,7 @@ def queued_messages(broker):
 
 
 def request_run(integration, user=None):
-    return runs.request_member_sync(integration=integration, trigger=Trigger.MANUAL, requested_by=user)
+    return tasks.request_member_sync(integration=integration, trigger=Trigger.MANUAL, requested_by=user)
 
 
 def test_a_request_queues_a_run_and_enqueues_it_after_commit(integration, broker):
@@ -84,7 +84,10 @@ def test_two_admins_at_once_start_one_run(integration, broker):
 def test_a_request_that_meets_runs_starting_and_ending_twice_says_so(integration, broker):
     request_run(integration)  # under way, but each time it is looked for it has just ended
 
-    with mock.patch("integrations.runs._active_run", return_value=None), pytest.raises(runs.SyncAlreadyChanging):
+    with (
+        mock.patch("integrations.member_sync.runs._active_run", return_value=None),
+        pytest.raises(runs.SyncAlreadyChanging),
+    ):
         request_run(integration)
 
     assert MemberSyncRun.objects.count() == 1
@@ -99,10 +102,10 @@ def test_an_unreachable_queue_ends_the_run_with_an_error(integration, broker):
         sync_github_members.broker = original
 
     assert created
-    assert (run.status, run.error, run.error_kind) == (Status.ERROR, runs.QUEUE_UNAVAILABLE, ErrorKind.INTERRUPTED)
+    assert (run.status, run.error, run.error_kind) == (Status.ERROR, tasks.QUEUE_UNAVAILABLE, ErrorKind.INTERRUPTED)
     assert MemberSyncRun.objects.get().status == Status.ERROR
     integration.refresh_from_db()
-    assert (integration.member_sync_status, integration.member_sync_error) == (Status.ERROR, runs.QUEUE_UNAVAILABLE)
+    assert (integration.member_sync_status, integration.member_sync_error) == (Status.ERROR, tasks.QUEUE_UNAVAILABLE)
     # Nothing is left active, so the next click may start a new run.
     assert request_run(integration)[1]
 
@@ -329,7 +332,7 @@ def test_a_rate_limit_still_there_after_the_last_retry_fails_the_run_as_githubs(
 def test_a_run_the_sync_could_not_finish_records_what_kind_of_error_ended_it(integration, broker, raised, kind, error):
     run, _ = request_run(integration)
 
-    with mock.patch("integrations.tasks.sync_members", side_effect=raised):
+    with mock.patch("integrations.member_sync.tasks.sync_members", side_effect=raised):
         sync_github_members.fn(run.pk)
 
     run.refresh_from_db()
@@ -340,7 +343,10 @@ def test_a_run_the_sync_could_not_finish_records_what_kind_of_error_ended_it(int
 def test_a_run_its_worker_is_shut_down_in_is_not_left_syncing(integration, broker):
     run, _ = request_run(integration)
 
-    with mock.patch("integrations.tasks.sync_members", side_effect=KeyboardInterrupt), pytest.raises(KeyboardInterrupt):
+    with (
+        mock.patch("integrations.member_sync.tasks.sync_members", side_effect=KeyboardInterrupt),
+        pytest.raises(KeyboardInterrupt),
+    ):
         sync_github_members.fn(run.pk)
 
     run.refresh_from_db()
@@ -484,7 +490,7 @@ def test_progress_is_published_only_once_its_interval_has_passed_since_the_sync_
             fetched=fetched, total=250, api_calls=fetched // 100, rate_limit_remaining=4999, rate_limit_reset_at=None
         )
 
-    with mock.patch("integrations.runs.publish_member_sync") as publish:
+    with mock.patch("integrations.member_sync.runs.publish_member_sync") as publish:
         reporter(page(100))
         reporter.last_published -= runs.ProgressReporter.min_interval
         reporter(page(200))

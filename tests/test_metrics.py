@@ -8,9 +8,10 @@ from django.utils import timezone
 from prometheus_client.parser import text_string_to_metric_families
 
 from github_simulator.tokens import RATE_LIMIT
-from integrations import runs, streams
+from integrations.live import streams
+from integrations.member_sync import tasks
+from integrations.member_sync.tasks import sync_github_members
 from integrations.models import MemberSyncRun
-from integrations.tasks import sync_github_members
 
 Status = MemberSyncRun.Status
 Trigger = MemberSyncRun.Trigger
@@ -103,7 +104,7 @@ def test_it_shows_how_long_runs_took_as_a_histogram(client, integration):
 
 
 def test_it_shows_the_messages_waiting_in_the_queue(client, integration, broker):
-    runs.request_member_sync(integration=integration, trigger=Trigger.MANUAL)
+    tasks.request_member_sync(integration=integration, trigger=Trigger.MANUAL)
     sync_github_members.send_with_options(args=(12345,), delay=600_000)
 
     metrics = scrape(client)
@@ -113,7 +114,7 @@ def test_it_shows_the_messages_waiting_in_the_queue(client, integration, broker)
 
 
 def test_it_shows_githubs_remaining_rate_limit_as_the_latest_run_saw_it(client, integration, broker, github):
-    run, _ = runs.request_member_sync(integration=integration, trigger=Trigger.MANUAL)
+    run, _ = tasks.request_member_sync(integration=integration, trigger=Trigger.MANUAL)
     sync_github_members.fn(run.pk)
     token = github.tokens.get(integration.access_token)
     remaining = github.tokens.budget(token, "graphql").remaining

@@ -11,9 +11,9 @@ from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from integrations import runs
+from integrations.member_sync import runs, tasks
+from integrations.member_sync.schedule import first_full_sync_at, queue_due_full_syncs
 from integrations.models import GitHubIntegration, MemberSyncRun
-from integrations.schedule import first_full_sync_at, queue_due_full_syncs
 from teams.models import Team
 from tests.helpers import wait_for
 from tests.stack import github_environment, stack_environment, worker
@@ -136,7 +136,7 @@ def test_integrations_never_scheduled_are_spread_within_the_period(broker):
 
 def test_an_integration_is_due_a_period_after_its_last_run_started(broker):
     (integration,) = make_integrations(1, next_full_sync_at=timezone.now() + timedelta(hours=1))
-    run, _ = runs.request_member_sync(integration=integration, trigger="manual")
+    run, _ = tasks.request_member_sync(integration=integration, trigger="manual")
     started = runs.start_run(run.pk).started_at
     MemberSyncRun.objects.filter(pk=run.pk).update(status=Status.COMPLETE)
 
@@ -190,7 +190,7 @@ def test_a_run_under_way_keeps_its_place_when_runs_are_queued_in_bulk(broker):
     under_way = MemberSyncRun.objects.create(integration=busy, trigger="manual")
 
     with transaction.atomic():
-        queued = runs.request_member_syncs([busy.pk, free.pk], trigger="schedule")
+        queued = tasks.request_member_syncs([busy.pk, free.pk], trigger="schedule")
 
     assert [run.integration_id for run in queued] == [free.pk]
     assert MemberSyncRun.objects.get(integration=busy) == under_way

@@ -12,9 +12,10 @@ import sentry_sdk
 from django.conf import settings
 
 from config import sentry
-from integrations import crypto, runs
+from integrations import crypto
+from integrations.member_sync import tasks
+from integrations.member_sync.tasks import sync_github_members
 from integrations.models import MemberSyncRun
-from integrations.tasks import sync_github_members
 from tests.helpers import wait_for
 
 
@@ -74,7 +75,7 @@ def test_it_is_off_without_a_dsn():
 @pytest.mark.django_db(transaction=True)
 def test_a_failed_sync_reaches_sentry_naming_the_run(sentry_server, integration, broker, github):
     github.inject("bad_credentials", times=None)
-    run, _ = runs.request_member_sync(integration=integration, trigger=MemberSyncRun.Trigger.MANUAL)
+    run, _ = tasks.request_member_sync(integration=integration, trigger=MemberSyncRun.Trigger.MANUAL)
 
     sync_github_members.fn(run.pk)
 

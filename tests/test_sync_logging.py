@@ -6,9 +6,9 @@ import logging
 import pytest
 from django.conf import settings
 
-from integrations import runs
+from integrations.member_sync import tasks
+from integrations.member_sync.tasks import sync_github_members
 from integrations.models import MemberSyncRun
-from integrations.tasks import sync_github_members
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -18,7 +18,7 @@ def test_every_record_of_a_sync_carries_its_run_and_team(integration, broker, gi
     # GitHub giving up on the page size makes the client log from the actor's.
     github.inject("connection_reset", path="/graphql")
     github.inject("resource_limits", times=None, max_first=50)
-    run, _ = runs.request_member_sync(integration=integration, trigger=MemberSyncRun.Trigger.MANUAL)
+    run, _ = tasks.request_member_sync(integration=integration, trigger=MemberSyncRun.Trigger.MANUAL)
     caplog.set_level(logging.INFO)
     caplog.clear()
 
@@ -33,7 +33,7 @@ def test_every_record_of_a_sync_carries_its_run_and_team(integration, broker, gi
 
 
 def test_records_after_the_sync_carry_no_run(integration, broker, caplog):
-    run, _ = runs.request_member_sync(integration=integration, trigger=MemberSyncRun.Trigger.MANUAL)
+    run, _ = tasks.request_member_sync(integration=integration, trigger=MemberSyncRun.Trigger.MANUAL)
     sync_github_members.fn(run.pk)
     caplog.set_level(logging.INFO)
 

@@ -9,8 +9,8 @@ import pytest
 import requests
 from django.db import connection
 
-from integrations import runs
-from integrations.events import current_event_id
+from integrations.live.channels import current_event_id
+from integrations.member_sync import tasks
 from integrations.models import GitHubIntegration, MemberSyncRun
 from tests.helpers import wait_for
 from tests.stack import (
@@ -81,7 +81,7 @@ def test_a_member_of_another_team_gets_no_event(alice, charlie, other_team, inte
         member = EventStream(f"{web.url}/t/acme/events/", cookies=session_cookies(alice))
         member.next("stream-open")
 
-        runs.request_member_sync(integration=integration, trigger="manual", requested_by=alice)
+        tasks.request_member_sync(integration=integration, trigger="manual", requested_by=alice)
         member.next(where=lambda data: data["status"] == "queued")
 
         for denied in (stranger, anonymous):
@@ -98,7 +98,7 @@ def test_a_client_reconnecting_with_last_event_id_receives_what_it_missed(alice,
     with web_server(env) as web, worker(env):
         stream = EventStream(f"{web.url}/t/acme/events/", cookies=cookies)
         stream.next("stream-open")
-        runs.request_member_sync(integration=integration, trigger="manual", requested_by=alice)
+        tasks.request_member_sync(integration=integration, trigger="manual", requested_by=alice)
         stream.next(where=lambda data: data["status"] == "queued")
         missed_from = stream.last_event_id
         stream.close()
@@ -112,7 +112,7 @@ def test_a_client_reconnecting_with_last_event_id_receives_what_it_missed(alice,
 
 
 def test_the_page_renders_the_event_id_the_stream_starts_from(client, alice, team, integration, broker):
-    runs.request_member_sync(integration=integration, trigger="manual", requested_by=alice)
+    tasks.request_member_sync(integration=integration, trigger="manual", requested_by=alice)
     rendered_id = current_event_id(team.pk)
     client.force_login(alice)
 
@@ -131,7 +131,7 @@ def start_a_long_sync(integration, alice, github, *, latency_ms=50, held_after=N
     GitHubIntegration.objects.filter(pk=integration.pk).update(organization_login="big", organization_id=None)
     github.set_latency(latency_ms)
     integration.refresh_from_db()
-    runs.request_member_sync(integration=integration, trigger="manual", requested_by=alice)
+    tasks.request_member_sync(integration=integration, trigger="manual", requested_by=alice)
     wait_for(
         lambda: MemberSyncRun.objects.filter(status=Status.SYNCING, fetched__gte=300).exists(),
         timeout=60,
@@ -212,7 +212,7 @@ def test_500_open_streams_hold_few_database_connections(alice, integration, env)
             )
             held = seen[-1]
 
-            runs.request_member_sync(integration=integration, trigger="manual", requested_by=alice)
+            tasks.request_member_sync(integration=integration, trigger="manual", requested_by=alice)
             received = streams.wait_for_all(b'"status": "queued"')
         finally:
             streams.close()

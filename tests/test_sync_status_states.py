@@ -11,7 +11,7 @@ from django.utils import timezone
 from playwright.sync_api import expect
 
 from github_simulator.avatars import avatar_url
-from integrations.events import publish_member_sync
+from integrations.member_sync.run_events import publish_member_sync
 from integrations.models import GitHubIntegration, GitHubMember, MemberSyncRun
 from tests.accessibility import serious_violations
 from tests.helpers import LIVE

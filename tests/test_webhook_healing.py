@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from django.utils import timezone
 
-from integrations import healing, schedule
+from integrations.member_sync import healing, schedule
 from integrations.models import GitHubIntegration, MemberSyncRun, WebhookHealing
 from tests.helpers import wait_for
 

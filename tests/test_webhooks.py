@@ -11,12 +11,12 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from integrations import runs, webhooks
 from integrations.github.client import GitHubClient
-from integrations.github.webhooks import KNOWN_EVENTS
+from integrations.github.webhook_payloads import KNOWN_EVENTS
+from integrations.member_sync import runs, tasks, webhook_inbox
+from integrations.member_sync.sync import sync_members
+from integrations.member_sync.tasks import apply_github_webhook, sync_github_members
 from integrations.models import GitHubIntegration, GitHubMember, MemberSyncRun, WebhookDelivery
-from integrations.sync import sync_members
-from integrations.tasks import apply_github_webhook, sync_github_members
 from tests.conftest import GITHUB_DESCRIPTIONS, GITHUB_PLANS, github_webhook_validator
 from tests.github_webhooks import (
     NEWCOMER,
@@ -72,7 +72,7 @@ def queued(broker):
 
 
 def synced(integration):
-    run, _ = runs.request_member_sync(integration=integration, trigger=Trigger.MANUAL)
+    run, _ = tasks.request_member_sync(integration=integration, trigger=Trigger.MANUAL)
     sync_github_members.fn(run.pk)
     return run
 
@@ -164,7 +164,7 @@ def test_without_a_secret_every_delivery_is_refused(client, settings, integratio
     response = deliver(client, "organization", payload, signature=signed(json.dumps(payload).encode(), ""))
 
     assert response.status_code == 401
-    assert response.content.decode() == webhooks.NOT_CONFIGURED
+    assert response.content.decode() == webhook_inbox.NOT_CONFIGURED
     assert nothing_changed(integration)
 
 
@@ -592,7 +592,7 @@ def test_a_webhook_during_a_full_syncs_read_survives_that_sync(client, secret, i
     newcomer = joined(github)
     added = member_event("member_added", integration.organization_id, about(newcomer))
 
-    run, _ = runs.request_member_sync(integration=integration, trigger=Trigger.MANUAL)
+    run, _ = tasks.request_member_sync(integration=integration, trigger=Trigger.MANUAL)
     run = runs.start_run(run.pk)
     delivered = []
 
@@ -650,7 +650,7 @@ def test_a_webhook_run_is_published_like_any_run(client, secret, integration, br
 def test_a_webhook_while_a_run_is_under_way_is_applied_at_once_and_the_run_published(
     client, secret, integration, broker, published, github
 ):
-    full_sync, _ = runs.request_member_sync(integration=integration, trigger=Trigger.MANUAL)
+    full_sync, _ = tasks.request_member_sync(integration=integration, trigger=Trigger.MANUAL)
     published.clear()
     newcomer = joined(github)
     deliver(client, "organization", member_event("member_added", integration.organization_id, about(newcomer)))
@@ -667,7 +667,7 @@ def test_a_change_arriving_while_runs_start_and_end_at_once_is_applied_without_a
     def refuse(*args, **kwargs):
         raise runs.SyncAlreadyChanging
 
-    monkeypatch.setattr(runs, "_create_run", refuse)
+    monkeypatch.setattr(runs, "create_run", refuse)
 
     assert runs.run_webhook_change(integration=integration, apply=lambda: applied.append(1)) is None
     assert applied == [1]

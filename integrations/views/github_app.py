@@ -22,10 +22,15 @@ from django.urls import reverse
 from django.views.decorators.debug import sensitive_variables
 from django.views.decorators.http import require_GET, require_http_methods
 
+from integrations.connections import (
+    ReplacementUnconfirmed,
+    WrongOrganization,
+    connect_installation,
+    describe_connection,
+)
 from integrations.github import app
 from integrations.github.errors import AppNotConfigured, GitHubError
 from integrations.models import GitHubIntegration
-from integrations.onboarding import ReplacementUnconfirmed, WrongOrganization, connect_installation, describe_connection
 from integrations.views.onboarding import (
     CONNECTED,
     _admin_team,

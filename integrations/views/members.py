@@ -7,10 +7,15 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from integrations.github import app
-from integrations.held_deactivations import confirm_held_deactivations, dismiss_held_deactivations, held_members
+from integrations.member_sync.held_deactivations import (
+    confirm_held_deactivations,
+    dismiss_held_deactivations,
+    held_members,
+)
+from integrations.member_sync.runs import SyncAlreadyChanging
+from integrations.member_sync.sync_status import integration_of, status_context
+from integrations.member_sync.tasks import request_member_sync
 from integrations.models import GitHubIntegration, GitHubMember, MemberSyncRun, avatar_thumbnail_url
-from integrations.runs import SyncAlreadyChanging, request_member_sync
-from integrations.sync_status import integration_of, status_context
 from teams.decorators import login_and_team_required, team_admin_required
 
 MEMBERS_PER_PAGE = 50

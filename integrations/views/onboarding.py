@@ -26,6 +26,7 @@ from django.views.decorators.debug import sensitive_variables
 from django.views.decorators.http import require_GET, require_http_methods
 
 from integrations import crypto
+from integrations.connections import connect_organization, describe_connection, reconnect
 from integrations.github import app
 from integrations.github.client import GitHubClient
 from integrations.github.errors import (
@@ -39,7 +40,6 @@ from integrations.github.errors import (
 from integrations.github.oauth import authorize_url, exchange_code
 from integrations.github.schemas import Organization
 from integrations.models import GitHubIntegration
-from integrations.onboarding import connect_organization, describe_connection, reconnect
 from teams.models import Team
 from teams.services import first_team_of, membership_of
 

@@ -17,14 +17,14 @@ from integrations.github.errors import (
     InstallationNotFound,
     InstallationSuspended,
 )
+from integrations.member_sync.sync import github_client
 from integrations.models import GitHubIntegration, GitHubMember
-from integrations.sync import github_client
 from tests.helpers import wait_for
 from tests.syncing import sync
 
 
 def installation_client(github, installation_id):
-    """The client a sync of an App connection reads with (integrations.sync.github_client)."""
+    """The client a sync of an App connection reads with (integrations.member_sync.sync.github_client)."""
     return GitHubClient(
         partial(app.installation_token, installation_id),
         installation=True,

@@ -2,13 +2,13 @@
 (docs/interfaces.md#runs-states-and-triggers).
 
 Each integration is due at most one period after its last full sync started: a run that starts
-sets next_full_sync_at to its start plus the period (integrations/runs.py), so Sync Now postpones
+sets next_full_sync_at to its start plus the period (integrations/member_sync/runs.py), so Sync Now postpones
 the scheduled sync. An integration never scheduled (connected before the schedule existed, or
 whose runs never started) is given a time within the coming period fixed by its id, so that ten
 thousand of them are spread over the period rather than all due at once.
 
 Every worker process looks for due integrations every MEMBER_SYNC_SCHEDULE_CHECK_SECONDS
-(integrations/periodic.py) and claims them in the database: in one transaction per batch it reads
+(integrations/member_sync/periodic.py) and claims them in the database: in one transaction per batch it reads
 due ids (locking them with FOR UPDATE SKIP LOCKED on PostgreSQL; SQLite's BEGIN IMMEDIATE already
 admits one writer at a time), moves them a period on with a conditional UPDATE … WHERE
 next_full_sync_at <= now whose row count must match, and inserts their runs. Another worker either
@@ -32,11 +32,11 @@ from django.db import transaction
 from django.db.models import Case, DateTimeField, Exists, OuterRef, Q, Value, When
 from django.utils import timezone
 
-from integrations import runs
 from integrations.github import app
 from integrations.github.errors import GitHubError
+from integrations.member_sync import tasks
+from integrations.member_sync.webhooks import disconnect_uninstalled
 from integrations.models import ACTIVE_SYNC_STATUSES, GitHubIntegration, MemberSyncRun
-from integrations.webhooks import disconnect_uninstalled
 
 logger = logging.getLogger(__name__)
 
@@ -151,4 +151,4 @@ def _queue_batch(now, every, batch_size) -> int | None:
         )
         if claimed != len(ids):
             raise ClaimLost(f"claimed {claimed} of {len(ids)} due integrations")
-        return len(runs.request_member_syncs(ids, trigger=MemberSyncRun.Trigger.SCHEDULE))
+        return len(tasks.request_member_syncs(ids, trigger=MemberSyncRun.Trigger.SCHEDULE))

@@ -1,32 +1,24 @@
-"""GitHub's webhook deliveries: received by the view, applied by an actor
-(docs/architecture.md#webhooks).
+"""GitHub's webhook deliveries, applied by the actor (docs/architecture.md#webhooks); received by
+integrations/member_sync/webhook_inbox.py.
 
 GitHub delivers at least once, in no guaranteed order, and never redelivers a failed delivery by
 itself. So a delivery is a hint of what to look at, never what to write: for a member event the
 actor reads that member's membership from GitHub now and writes what GitHub says, so a late,
 repeated or replayed delivery changes nothing that is not true. Deliveries that never arrived are
-healed by integrations/healing.py.
-
-Receiving is quick, as GitHub waits at most 10 s: check the signature and the shape, remember the
-delivery by id and by body (so one sent again is applied once), note it on the integrations it
-names, and enqueue it.
+healed by integrations/member_sync/healing.py.
 """
 
-import hashlib
 import logging
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import timedelta
 
-from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
-from pydantic_core import from_json
 
-from integrations import runs
 from integrations.github.client import GitHubClient
 from integrations.github.errors import OrganizationNotFound
 from integrations.github.schemas import OrganizationMember
-from integrations.github.webhooks import (
+from integrations.github.webhook_payloads import (
     Event,
     InstallationChange,
     MemberChange,
@@ -34,86 +26,16 @@ from integrations.github.webhooks import (
     Unusable,
     User,
     parse,
-    signature_is_valid,
 )
-from integrations.models import GitHubIntegration, GitHubMember, MemberSyncRun, WebhookDelivery, max_length
-from integrations.sync import SyncResult, github_client, stored_fields
+from integrations.member_sync import runs
+from integrations.member_sync.sync import SyncResult, github_client, stored_fields
+from integrations.models import GitHubIntegration, GitHubMember, MemberSyncRun, WebhookDelivery
 
 logger = logging.getLogger(__name__)
 
 # Deliveries are remembered longer than GitHub lets an owner redeliver one (3 days on github.com, 7 on
 # Enterprise Server), so that a redelivery of one already applied is answered and not applied again.
 DELIVERIES_KEPT = timedelta(days=8)
-
-NOT_CONFIGURED = "Webhooks are not configured on this server (no GITHUB_WEBHOOK_SECRET)."
-
-
-@dataclass(frozen=True)
-class Answer:
-    status: int
-    text: str
-
-
-def receive(*, body: bytes, signature: str | None, event: str, delivery_id: str) -> Answer:
-    """Check one delivery and, if it is one to apply, record it and enqueue it."""
-    if not settings.GITHUB_WEBHOOK_SECRET:
-        # 401 rather than 503: without a secret no signature can be right, and GitHub's delivery
-        # log shows this text to whoever set the webhook up.
-        logger.warning("Refused a webhook delivery: GITHUB_WEBHOOK_SECRET is not set")
-        return Answer(401, NOT_CONFIGURED)
-    if not signature_is_valid(body, signature, settings.GITHUB_WEBHOOK_SECRET):
-        return Answer(401, "The signature (X-Hub-Signature-256) is missing or wrong.")
-    try:
-        payload = from_json(body)  # pydantic's parser: a nesting too deep is an error, not a crash
-    except ValueError:
-        return Answer(400, "The body is not JSON.")
-    if not isinstance(payload, dict):
-        return Answer(400, "The body is not a JSON object.")
-    if event == "ping":
-        return Answer(200, "pong")
-    try:
-        change = parse(event, payload)
-    except Unusable as problem:
-        logger.warning("Refused webhook delivery %r, not in GitHub's shape: %s", delivery_id[:100], problem)
-        return Answer(400, f"The body does not have the shape of GitHub's {event[:50]!r} event.")
-    if change is None:
-        return Answer(200, "Ignored: an event this server does not apply.")
-    if not 0 < len(delivery_id) <= max_length(WebhookDelivery, "delivery_id"):
-        return Answer(400, "The delivery id (X-GitHub-Delivery) is missing or too long.")
-    body_sha256 = hashlib.sha256(body).hexdigest()
-    answer = _record(change, event=event, delivery_id=delivery_id, body_sha256=body_sha256)
-    if answer.status != 202:
-        return answer
-    # After the commit, so that a redelivery sent once the message is out finds the delivery id.
-    try:
-        _enqueue(event, change, delivery_id)
-    except Exception:
-        logger.exception("Could not enqueue webhook delivery %r", delivery_id)
-        # Forgotten, so that GitHub's redelivery is applied rather than answered "already received".
-        WebhookDelivery.objects.filter(delivery_id=delivery_id).delete()
-        return Answer(503, "The queue is unavailable; redeliver this in a minute.")
-    return answer
-
-
-def _record(change: Event, *, event: str, delivery_id: str, body_sha256: str) -> Answer:
-    with transaction.atomic():
-        try:
-            with transaction.atomic():
-                WebhookDelivery.objects.create(delivery_id=delivery_id, body_sha256=body_sha256, event=event)
-        except IntegrityError:
-            # The same id (GitHub's redelivery) or the same body under a new id (a replay).
-            return Answer(200, "Already received.")
-        if not matching(change).update(last_webhook_at=timezone.now()):
-            # Not remembered: only applied deliveries are, and the actor prunes them.
-            transaction.set_rollback(True)
-            return Answer(200, "Ignored: no team here connected this organization.")
-    return Answer(202, "Accepted.")
-
-
-def _enqueue(event: str, change: Event, delivery_id: str) -> None:
-    from integrations.tasks import apply_github_webhook  # the actor applies through this module
-
-    apply_github_webhook.send(event, change.model_dump(mode="json"), delivery_id)
 
 
 def matching(change: Event):
@@ -124,22 +46,24 @@ def matching(change: Event):
     return GitHubIntegration.objects.filter(organization_id=change.organization.id)
 
 
-def apply(event: str, payload: dict) -> None:
-    """Apply a delivery the view accepted (the actor's work)."""
+def apply(event: str, payload: dict) -> list[GitHubIntegration]:
+    """Apply a delivery the inbox accepted (the actor's work). Returns the integrations that only a
+    full sync can bring up to date now: the actor queues one for each."""
     prune_deliveries()
     try:
         change = parse(event, payload)
     except Unusable as problem:
         logger.warning("Ignored a webhook change not in GitHub's shape: %s", problem)
-        return
+        return []
     if isinstance(change, MemberChange):
         # A disconnected integration is no longer kept in sync.
-        for integration in matching(change).filter(disconnected_at__isnull=True):
-            apply_member_change(integration, change)
-    elif isinstance(change, OrganizationChange):
+        connected = matching(change).filter(disconnected_at__isnull=True)
+        return [integration for integration in connected if apply_member_change(integration, change) is FULL_SYNC]
+    if isinstance(change, OrganizationChange):
         _apply_organization_change(change)
     elif isinstance(change, InstallationChange):
-        _apply_installation_change(change)
+        return _apply_installation_change(change)
+    return []
 
 
 def prune_deliveries() -> int:
@@ -148,14 +72,17 @@ def prune_deliveries() -> int:
     return deleted
 
 
-def apply_member_change(integration: GitHubIntegration, change: MemberChange) -> MemberSyncRun | None:
+# What apply_member_change returns for a delivery that only a full sync can apply.
+FULL_SYNC = "full sync"
+
+
+def apply_member_change(integration: GitHubIntegration, change: MemberChange) -> MemberSyncRun | str | None:
     """Look at the member the delivery names and write what GitHub says of them now, as a run with
     trigger `webhook` (runs.run_webhook_change). A delivery that names nobody (the account was
-    deleted since) asks for a full sync, which finds who left by their id."""
+    deleted since) asks for a full sync (FULL_SYNC), which finds who left by their id."""
     user = change.membership.user
     if user is None:
-        runs.request_member_sync(integration=integration, trigger=MemberSyncRun.Trigger.WEBHOOK)
-        return None
+        return FULL_SYNC
 
     def read_and_write() -> SyncResult:
         with github_client(integration) as client:
@@ -270,7 +197,7 @@ def _organization_exists(client: GitHubClient, organization_id: int) -> bool:
     return True
 
 
-def _apply_installation_change(change: InstallationChange) -> None:
+def _apply_installation_change(change: InstallationChange) -> list[GitHubIntegration]:
     integrations = matching(change)
     now = timezone.now()
     if change.action == "suspend":
@@ -278,10 +205,10 @@ def _apply_installation_change(change: InstallationChange) -> None:
     elif change.action in ("unsuspend", "new_permissions_accepted"):
         # The App may read the organization again: sync now rather than at the next scheduled pass.
         integrations.update(installation_suspended_at=None)
-        for integration in integrations.filter(disconnected_at__isnull=True):
-            runs.request_member_sync(integration=integration, trigger=MemberSyncRun.Trigger.WEBHOOK)
+        return list(integrations.filter(disconnected_at__isnull=True))
     else:
         disconnect_uninstalled(integrations)
+    return []
 
 
 def disconnect_uninstalled(integrations) -> None:

@@ -19,8 +19,8 @@ from integrations.crypto import TokenUnreadable
 from integrations.github import app, oauth
 from integrations.github.errors import GitHubError
 from integrations.github.schemas import Installation, Organization
+from integrations.member_sync.tasks import request_member_sync
 from integrations.models import GitHubIntegration, MemberSyncRun
-from integrations.runs import request_member_sync
 from teams.models import Membership, Team
 from teams.services import create_team
 

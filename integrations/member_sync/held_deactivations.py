@@ -11,8 +11,8 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from integrations.member_sync.runs import republish
 from integrations.models import GitHubIntegration, GitHubMember, MemberSyncRun
-from integrations.runs import republish
 
 
 def held_members(integration: GitHubIntegration):

@@ -1,4 +1,5 @@
-"""Member-sync events on a team's Server-Sent-Events channel. The only caller of send_event.
+"""A member sync run's event on its team's Server-Sent-Events channel, built from the run in one
+place (member_sync_payload). The only caller of send_event.
 
 An event carries the keys listed in docs/interfaces.md#the-member-sync-event, what a page shows of
 the run among them: never a token, never another team's data.
@@ -8,31 +9,16 @@ import logging
 import threading
 import time
 
-from django.conf import settings
 from django.utils import timezone
-from django_eventstream import get_current_event_id, send_event
+from django_eventstream import send_event
 
+from integrations.live.channels import team_channel
+from integrations.member_sync.sync_display import shown
 from integrations.models import MemberSyncRun
-from integrations.sync_display import shown
 
 logger = logging.getLogger(__name__)
 
 MEMBER_SYNC_EVENT = "member-sync"
-
-
-def team_channel(team_id: int) -> str:
-    # By id, not slug: a slug freed by a deleted team and taken by a new one must not replay the
-    # old team's events to the new team's members.
-    return f"{settings.EVENTS_CHANNEL_PREFIX}team-{team_id}"
-
-
-def team_of_channel(channel: str) -> int | None:
-    """The team id a channel name stands for, or None if it names no team."""
-    prefix = f"{settings.EVENTS_CHANNEL_PREFIX}team-"
-    number = channel.removeprefix(prefix)
-    if number == channel or not number.isdecimal():
-        return None
-    return int(number)
 
 
 def member_sync_payload(run: MemberSyncRun) -> dict:
@@ -51,7 +37,7 @@ def member_sync_payload(run: MemberSyncRun) -> dict:
         # says until when, and why.
         "waiting": {"until": waiting_until.isoformat(), "reason": run.error} if waiting_until else None,
         "at": timezone.now().isoformat(),
-        # What the page shows of the run, its text written once (integrations.sync_display).
+        # What the page shows of the run, its text written once (integrations.member_sync.sync_display).
         "shown": shown(run, run.integration.organization_login),
     }
 
@@ -117,13 +103,3 @@ def republish_unpublished() -> int:
         with _unpublished_lock:
             _unpublished.discard(run.pk)
     return published
-
-
-def current_event_id(team_id: int) -> str:
-    """The channel's last event id, rendered into pages so their EventSource starts from there and
-    misses nothing sent between the render and the connect (docs/architecture.md#library-pitfalls)."""
-    try:
-        return get_current_event_id([team_channel(team_id)])
-    except Exception:
-        logger.exception("Could not read the current event id of team %s", team_id)
-        return ""

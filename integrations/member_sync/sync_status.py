@@ -10,10 +10,10 @@ from typing import Any
 from django.urls import reverse
 from django.utils import timezone
 
-from integrations import healing, schedule
-from integrations.events import current_event_id
+from integrations.live.channels import current_event_id
+from integrations.member_sync import healing, schedule
+from integrations.member_sync.sync_display import shown
 from integrations.models import GitHubIntegration
-from integrations.sync_display import shown
 
 RECENT_RUNS = 5
 
@@ -68,7 +68,7 @@ class StayingCurrent:
     # A GitHub App connection receives webhooks; an OAuth one none.
     webhooks: bool = False
     last_webhook_at: datetime | None = None
-    # The latest pass that asked GitHub for failed deliveries (integrations/healing.py), if healing is on.
+    # The latest pass that asked GitHub for failed deliveries (integrations/member_sync/healing.py), if healing is on.
     healed: healing.Healed | None = None
     # "24 h", or "" when the scheduled re-sync is off.
     every: str = ""

@@ -1,19 +1,28 @@
-"""Dramatiq actors. Thin: they claim the run, call the sync service and record the outcome."""
+"""The member sync's queue: requesting a run records it and sends its message once the request
+commits; the Dramatiq actors take the message, claim the run, call the sync service and record the
+outcome. Thin: the run's transitions are integrations/member_sync/runs.py's."""
 
 import logging
 import random
+from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 import dramatiq
 from django.conf import settings
+from django.contrib.auth.base_user import AbstractBaseUser
+from django.db import transaction
+from django.db.models import OuterRef, Subquery
 from django.utils import timezone
 from dramatiq.middleware import CurrentMessage, Shutdown, TimeLimitExceeded
 
-from integrations import large_syncs, run_logging, runs, webhooks
 from integrations.crypto import TokenUnreadable
 from integrations.github.errors import GitHubError, RateLimited, secondary_wait
-from integrations.sync import github_client, sync_members
+from integrations.member_sync import large_syncs, run_logging, runs, webhooks
+from integrations.member_sync.run_events import publish_member_sync
+from integrations.member_sync.sync import github_client, sync_members
+from integrations.models import GitHubIntegration, MemberSyncRun
 
 logger = logging.getLogger(__name__)
 
@@ -32,6 +41,7 @@ SHUT_DOWN_TOO_OFTEN = "Workers restarted during this sync too many times. Press 
 UNEXPECTED = "The sync failed unexpectedly. Press Sync Now to try again; if it fails again, contact support."
 INTERRUPTED = "The sync was interrupted before it finished. Press Sync Now to run it again."
 RECONNECT_NEEDED = "The stored GitHub token can no longer be read. Reconnect GitHub."
+QUEUE_UNAVAILABLE = "The sync queue is unavailable, so the sync could not start. Try again in a minute."
 WAITING_FOR_LARGE_SYNCS = "Other large organizations are syncing; this sync starts when one of them is done."
 
 SYNC_OPTIONS: dict[str, Any] = {
@@ -50,13 +60,13 @@ def sync_github_members(run_id: int) -> None:
         _sync(run_id, actor=sync_github_members)
 
 
-# How long a large sync waits before it asks for a slot again (integrations/large_syncs.py).
+# How long a large sync waits before it asks for a slot again (integrations/member_sync/large_syncs.py).
 LARGE_SYNC_SLOT_WAIT = timedelta(seconds=5)
 
 
 @dramatiq.actor(queue_name="member_sync_large", **SYNC_OPTIONS)
 def sync_large_github_members(run_id: int) -> None:
-    """A large organization's sync (runs._send decides which): on a queue of its own, and only while
+    """A large organization's sync (_send decides which): on a queue of its own, and only while
     it holds one of the few slots, so that however many large syncs are due the other worker threads
     stay free for small teams."""
     with run_logging.sync_context(run_id):
@@ -133,7 +143,8 @@ def _sync(run_id: int, *, actor: dramatiq.Actor) -> bool:
 )
 def apply_github_webhook(event: str, payload: dict, delivery_id: str) -> None:
     logger.info("Applying webhook delivery %r (%s.%s)", delivery_id, event, payload.get("action"))
-    webhooks.apply(event, payload)
+    for integration in webhooks.apply(event, payload):
+        request_member_sync(integration=integration, trigger=MemberSyncRun.Trigger.WEBHOOK)
 
 
 def _ask_again_if_its_worker_may_be_dead(run_id: int, *, actor: dramatiq.Actor) -> None:
@@ -174,3 +185,59 @@ def _retry_at(error: GitHubError) -> datetime:
 
 def _milliseconds_until(moment: datetime) -> int:
     return max(0, int((moment - timezone.now()).total_seconds() * 1000))
+
+
+def request_member_sync(
+    *, integration: GitHubIntegration, trigger: str, requested_by: AbstractBaseUser | None = None
+) -> tuple[MemberSyncRun, bool]:
+    """Queue a sync, or return the run already under way. Returns (run, created).
+
+    The database allows one queued-or-syncing run per integration, so a double click or two admins
+    at once start one run. The message is sent after commit, so the worker never reads before the
+    run exists; if the broker cannot be reached the run ends as an error at once.
+    """
+    run, created = runs.create_run(integration, trigger=trigger, requested_by=requested_by)
+    if created:
+        transaction.on_commit(partial(_send, [run]))
+    return run, created
+
+
+def request_member_syncs(integration_ids: Sequence[int], *, trigger: str) -> list[MemberSyncRun]:
+    """Queue a run for each of these integrations that has none under way, in a few statements
+    however many they are: the schedule's path. Call it inside a transaction; the messages are sent
+    after it commits."""
+    queued = runs.create_runs(integration_ids, trigger=trigger)
+    transaction.on_commit(partial(_send, queued))
+    return queued
+
+
+def _send(queued_runs: Sequence[MemberSyncRun]) -> None:
+    totals = last_member_totals([run.integration_id for run in queued_runs])
+    for run in queued_runs:
+        # Announced before it is sent, so that no worker's "syncing" can reach a browser before it.
+        publish_member_sync(run)
+        large = totals.get(run.integration_id, 0) >= settings.MEMBER_SYNC_LARGE_ORGANIZATION
+        actor = sync_large_github_members if large else sync_github_members
+        try:
+            actor.send(run.pk)
+        except Exception:
+            logger.exception("Could not enqueue member sync run %s", run.pk)
+            runs.fail_run(run, error=QUEUE_UNAVAILABLE, kind=ErrorKind.INTERRUPTED)
+
+
+def last_member_totals(integration_ids: Iterable[int]) -> dict[int, int]:
+    """The members of each integration's organization as its latest full sync counted them, for
+    those whose size is known: one read, for one run or a batch of the schedule's."""
+    latest = (
+        MemberSyncRun.objects.filter(integration=OuterRef("pk"), total__isnull=False)
+        # A webhook's run counts the one member it changed.
+        .exclude(trigger=MemberSyncRun.Trigger.WEBHOOK)
+        .order_by("-queued_at", "-id")
+        .values("total")[:1]
+    )
+    rows = (
+        GitHubIntegration.objects.filter(pk__in=integration_ids)
+        .annotate(member_total=Subquery(latest))
+        .values_list("pk", "member_total")
+    )
+    return {pk: total for pk, total in rows if total is not None}

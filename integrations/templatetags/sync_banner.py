@@ -3,7 +3,7 @@ integration: the team page only says where it goes."""
 
 from django import template
 
-from integrations.sync_status import status_context
+from integrations.member_sync.sync_status import status_context
 
 register = template.Library()
 

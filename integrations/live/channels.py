@@ -1,12 +1,43 @@
-"""Who may read which event channel: only members of a team read its channel."""
+"""A team's event channel: its name, its current event id, and who may read it (only the team's
+members)."""
 
+import logging
 import time
 
+from django.conf import settings
 from django.db import connection
+from django_eventstream import get_current_event_id
 from django_eventstream.channelmanager import DefaultChannelManager
 
-from integrations.events import team_channel, team_of_channel
 from teams.models import Membership
+
+logger = logging.getLogger(__name__)
+
+
+def team_channel(team_id: int) -> str:
+    # By id, not slug: a slug freed by a deleted team and taken by a new one must not replay the
+    # old team's events to the new team's members.
+    return f"{settings.EVENTS_CHANNEL_PREFIX}team-{team_id}"
+
+
+def team_of_channel(channel: str) -> int | None:
+    """The team id a channel name stands for, or None if it names no team."""
+    prefix = f"{settings.EVENTS_CHANNEL_PREFIX}team-"
+    number = channel.removeprefix(prefix)
+    if number == channel or not number.isdecimal():
+        return None
+    return int(number)
+
+
+def current_event_id(team_id: int) -> str:
+    """The channel's last event id, rendered into pages so their EventSource starts from there and
+    misses nothing sent between the render and the connect (docs/architecture.md#library-pitfalls)."""
+    try:
+        return get_current_event_id([team_channel(team_id)])
+    except Exception:
+        logger.exception("Could not read the current event id of team %s", team_id)
+        return ""
+
 
 # Set on the user object by the view that has just checked the user may read a team's channel.
 CHECKED_NOW = "_member_sync_team_checked_now"
@@ -14,7 +45,7 @@ CHECKED_NOW = "_member_sync_team_checked_now"
 
 class TeamChannelManager(DefaultChannelManager):
     def get_channels_for_request(self, request, view_kwargs):
-        # The view has found the team, and checked the user may read it (integrations/views/events.py).
+        # The view has found the team, and checked the user may read it (integrations/live/team_events.py).
         return {team_channel(view_kwargs["team_id"])}
 
     def can_read_channel(self, user, channel):

@@ -51,8 +51,8 @@ class StalledRunReaper(PeriodicCheck):
     name = "stalled-run check"
 
     def check(self):
-        from integrations import large_syncs
-        from integrations.runs import reap_stalled_runs
+        from integrations.member_sync import large_syncs
+        from integrations.member_sync.runs import reap_stalled_runs
 
         reaped = reap_stalled_runs()
         if reaped:
@@ -63,7 +63,7 @@ class StalledRunReaper(PeriodicCheck):
 
 
 class ScheduledFullSyncs(PeriodicCheck):
-    """Queues the scheduled full re-sync of the integrations that are due (integrations/schedule.py)."""
+    """Queues the scheduled full re-sync of the integrations that are due (integrations/member_sync/schedule.py)."""
 
     name = "scheduled full re-sync"
 
@@ -73,7 +73,7 @@ class ScheduledFullSyncs(PeriodicCheck):
         return settings.MEMBER_SYNC_SCHEDULE_CHECK_SECONDS
 
     def check(self):
-        from integrations.schedule import queue_due_full_syncs
+        from integrations.member_sync.schedule import queue_due_full_syncs
 
         queued = queue_due_full_syncs()
         if queued:
@@ -82,7 +82,7 @@ class ScheduledFullSyncs(PeriodicCheck):
 
 class WebhookHealingCheck(PeriodicCheck):
     """Asks GitHub for the App's failed webhook deliveries and has them sent again, once a
-    GITHUB_WEBHOOK_HEALING_SECONDS in one worker (integrations/healing.py)."""
+    GITHUB_WEBHOOK_HEALING_SECONDS in one worker (integrations/member_sync/healing.py)."""
 
     name = "webhook healing"
 
@@ -92,7 +92,7 @@ class WebhookHealingCheck(PeriodicCheck):
         return settings.MEMBER_SYNC_SCHEDULE_CHECK_SECONDS
 
     def check(self):
-        from integrations.healing import heal_webhooks
+        from integrations.member_sync.healing import heal_webhooks
 
         heal_webhooks()
 
@@ -100,7 +100,7 @@ class WebhookHealingCheck(PeriodicCheck):
 class UnpublishedRunsCheck(PeriodicCheck):
     """Every half second, publishes again the current state of the runs whose event this worker
     process failed to publish (the events Redis down), once Redis answers: an open page then shows
-    the run as it is within about a second of Redis coming back (integrations/events.py)."""
+    the run as it is within about a second of Redis coming back (integrations/member_sync/run_events.py)."""
 
     name = "unpublished runs"
 
@@ -108,7 +108,7 @@ class UnpublishedRunsCheck(PeriodicCheck):
         return 0.5
 
     def check(self):
-        from integrations.events import republish_unpublished
+        from integrations.member_sync.run_events import republish_unpublished
 
         if published := republish_unpublished():
             logger.info("Published again the state of %d run(s) whose event had failed", published)

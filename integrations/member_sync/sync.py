@@ -22,7 +22,13 @@ from integrations.github import app
 from integrations.github.client import GitHubClient
 from integrations.github.errors import InstallationNotFound, OrganizationNotFound
 from integrations.github.schemas import OrganizationMember
-from integrations.member_writes import PROFILE_FIELDS, insert_staged, stage_members, staged_counts, update_staged
+from integrations.member_sync.member_writes import (
+    PROFILE_FIELDS,
+    insert_staged,
+    stage_members,
+    staged_counts,
+    update_staged,
+)
 from integrations.models import GitHubIntegration, GitHubMember, MemberSyncRun, StagedMember, max_length
 
 logger = logging.getLogger(__name__)

@@ -1,5 +1,6 @@
-"""The run service: requests member syncs and records every transition of a run
-(docs/interfaces.md#runs-states-and-triggers).
+"""The run's state machine: every transition of a member sync run, and nothing else
+(docs/interfaces.md#runs-states-and-triggers). Requesting a run and sending its message is
+integrations/member_sync/tasks.py's.
 
 pending (never synced) → queued → syncing → complete | error
 
@@ -10,22 +11,20 @@ the integration's member_sync_* fields and published as a member-sync event.
 
 import logging
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
-from functools import partial
 from typing import Any
 
 from django.conf import settings
-from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import IntegrityError, transaction
-from django.db.models import Exists, OuterRef, QuerySet, Subquery
+from django.db.models import Exists, OuterRef, QuerySet
 from django.utils import timezone
 
 from integrations.crypto import TokenUnreadable
-from integrations.events import publish_member_sync
 from integrations.github.errors import GitHubError
+from integrations.member_sync.run_events import publish_member_sync
+from integrations.member_sync.sync import Progress, SyncResult
 from integrations.models import ACTIVE_SYNC_STATUSES, GitHubIntegration, MemberSyncRun, StagedMember
-from integrations.sync import Progress, SyncResult
 
 logger = logging.getLogger(__name__)
 
@@ -37,7 +36,6 @@ REAP_SYNCING_AFTER = timedelta(minutes=5)
 # A queued run whose message never arrives (the broker lost it) is ended after this long.
 REAP_QUEUED_AFTER = timedelta(minutes=30)
 
-QUEUE_UNAVAILABLE = "The sync queue is unavailable, so the sync could not start. Try again in a minute."
 WORKER_LOST = "The worker running this sync stopped before it finished. Press Sync Now to run it again."
 WEBHOOK_FAILED = "A change GitHub announced could not be applied; it is tried again, and the next full sync brings it."
 QUEUED_TOO_LONG = "This sync waited too long for a worker and was cancelled. Press Sync Now to run it again."
@@ -47,22 +45,7 @@ class SyncAlreadyChanging(Exception):
     """Runs of this integration started and ended twice while one more was being requested."""
 
 
-def request_member_sync(
-    *, integration: GitHubIntegration, trigger: str, requested_by: AbstractBaseUser | None = None
-) -> tuple[MemberSyncRun, bool]:
-    """Queue a sync, or return the run already under way. Returns (run, created).
-
-    The database allows one queued-or-syncing run per integration, so a double click or two admins
-    at once start one run. The actor is enqueued after commit, so the worker never reads before the
-    run exists; if the broker cannot be reached the run ends as an error at once.
-    """
-    run, created = _create_run(integration, trigger=trigger, requested_by=requested_by)
-    if created:
-        transaction.on_commit(partial(_enqueue, [run]))
-    return run, created
-
-
-def _create_run(integration: GitHubIntegration, **fields: Any) -> tuple[MemberSyncRun, bool]:
+def create_run(integration: GitHubIntegration, **fields: Any) -> tuple[MemberSyncRun, bool]:
     """A new queued run of the integration, mirrored on it, or the run already under way: (run, created).
 
     An insert the one-active-run constraint refuses is told from any other refusal by the run then
@@ -82,6 +65,33 @@ def _create_run(integration: GitHubIntegration, **fields: Any) -> tuple[MemberSy
                 raise  # not a conflict: the integration is gone
             # The active run finished between our insert and this read: ask once more.
     raise SyncAlreadyChanging("Another sync was starting and finishing at the same moment; try again.")
+
+
+def create_runs(integration_ids: Sequence[int], *, trigger: str) -> list[MemberSyncRun]:
+    """A new queued run for each of these integrations, in a few statements however many they are,
+    mirrored on them: the schedule's path. An integration whose run is already under way keeps it
+    and gets none: the INSERT skips the rows the one-active-run constraint refuses (ON CONFLICT DO
+    NOTHING on PostgreSQL, INSERT OR IGNORE on SQLite, both of which honour a partial unique index),
+    so a Sync Now pressed meanwhile wins."""
+    now = timezone.now()
+    MemberSyncRun.objects.bulk_create(
+        [MemberSyncRun(integration_id=pk, trigger=trigger, queued_at=now) for pk in integration_ids],
+        ignore_conflicts=True,
+    )
+    # An ignored row gets no primary key: read back the runs this call created.
+    queued = list(
+        MemberSyncRun.objects.filter(
+            integration_id__in=integration_ids, trigger=trigger, queued_at=now, status=Status.QUEUED
+        ).select_related("integration")
+    )
+    # What _save_on_integration does for one run. These runs are the newest of their integrations:
+    # none can be created while they are active.
+    GitHubIntegration.objects.filter(pk__in=[run.integration_id for run in queued]).update(
+        member_sync_status=Status.QUEUED, member_sync_error=""
+    )
+    for run in queued:
+        run.integration.member_sync_status, run.integration.member_sync_error = Status.QUEUED, ""
+    return queued
 
 
 def _active_run(integration: GitHubIntegration) -> MemberSyncRun | None:
@@ -125,82 +135,13 @@ def _open_webhook_run(integration: GitHubIntegration) -> MemberSyncRun | None:
     """A webhook's run, created and claimed at once (no message: the caller is its worker), or None
     while another run is active."""
     try:
-        run, created = _create_run(integration, trigger=MemberSyncRun.Trigger.WEBHOOK)
+        run, created = create_run(integration, trigger=MemberSyncRun.Trigger.WEBHOOK)
     except SyncAlreadyChanging:
         return None  # runs come and go: the change is applied without one of its own
     if not created:
         return None
     publish_member_sync(run)
     return start_run(run.pk)
-
-
-def request_member_syncs(integration_ids: Sequence[int], *, trigger: str) -> list[MemberSyncRun]:
-    """Queue a run for each of these integrations in a few statements however many they are: the
-    schedule's path (integrations/schedule.py). Call it inside a transaction; the actors are
-    enqueued after it commits.
-
-    An integration whose run is already under way keeps it and gets none: the INSERT skips the rows
-    the one-active-run constraint refuses (ON CONFLICT DO NOTHING on PostgreSQL, INSERT OR IGNORE on
-    SQLite, both of which honour a partial unique index), so a Sync Now pressed meanwhile wins.
-    """
-    now = timezone.now()
-    MemberSyncRun.objects.bulk_create(
-        [MemberSyncRun(integration_id=pk, trigger=trigger, queued_at=now) for pk in integration_ids],
-        ignore_conflicts=True,
-    )
-    # An ignored row gets no primary key: read back the runs this call created.
-    queued = list(
-        MemberSyncRun.objects.filter(
-            integration_id__in=integration_ids, trigger=trigger, queued_at=now, status=Status.QUEUED
-        ).select_related("integration")
-    )
-    # What _save_on_integration does for one run. These runs are the newest of their integrations:
-    # none can be created while they are active.
-    GitHubIntegration.objects.filter(pk__in=[run.integration_id for run in queued]).update(
-        member_sync_status=Status.QUEUED, member_sync_error=""
-    )
-    for run in queued:
-        run.integration.member_sync_status, run.integration.member_sync_error = Status.QUEUED, ""
-    transaction.on_commit(partial(_enqueue, queued))
-    return queued
-
-
-def _enqueue(queued_runs: Sequence[MemberSyncRun]) -> None:
-    totals = last_member_totals([run.integration_id for run in queued_runs])
-    for run in queued_runs:
-        # Announced before it is sent, so that no worker's "syncing" can reach a browser before it.
-        publish_member_sync(run)
-        _send(run, large=totals.get(run.integration_id, 0) >= settings.MEMBER_SYNC_LARGE_ORGANIZATION)
-
-
-def _send(run: MemberSyncRun, *, large: bool) -> None:
-    # The actors record their transitions here.
-    from integrations.tasks import sync_github_members, sync_large_github_members
-
-    actor = sync_large_github_members if large else sync_github_members
-    try:
-        actor.send(run.pk)
-    except Exception:
-        logger.exception("Could not enqueue member sync run %s", run.pk)
-        fail_run(run, error=QUEUE_UNAVAILABLE, kind=ErrorKind.INTERRUPTED)
-
-
-def last_member_totals(integration_ids: Iterable[int]) -> dict[int, int]:
-    """The members of each integration's organization as its latest full sync counted them, for
-    those whose size is known: one read, for one run or a batch of the schedule's."""
-    latest = (
-        MemberSyncRun.objects.filter(integration=OuterRef("pk"), total__isnull=False)
-        # A webhook's run counts the one member it changed.
-        .exclude(trigger=MemberSyncRun.Trigger.WEBHOOK)
-        .order_by("-queued_at", "-id")
-        .values("total")[:1]
-    )
-    rows = (
-        GitHubIntegration.objects.filter(pk__in=integration_ids)
-        .annotate(member_total=Subquery(latest))
-        .values_list("pk", "member_total")
-    )
-    return {pk: total for pk, total in rows if total is not None}
 
 
 def start_run(run_id: int) -> MemberSyncRun | None:

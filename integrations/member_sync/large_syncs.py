@@ -5,7 +5,7 @@ once across every worker, so that the other worker threads stay free for small t
 A slot is held by a run, by its id, in one Redis hash. A worker killed in the middle of a sync never
 gives its slot back, but the run is not lost with it: the broker hands its message to another worker,
 and the run's next attempt takes its own slot back; the stalled-run check frees the slots of runs
-that ended (integrations/periodic.py). Dramatiq's ConcurrentRateLimiter, used before, counts holders
+that ended (integrations/member_sync/periodic.py). Dramatiq's ConcurrentRateLimiter, used before, counts holders
 without names: a killed holder's slot stayed taken until the counter's key expired, the sync time
 limit plus a minute later, and the run's next attempt waited for it behind its own slot.
 """

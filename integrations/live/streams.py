@@ -30,7 +30,7 @@ from gripcontrol import HttpStreamFormat
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from integrations.events import team_channel
+from integrations.live.channels import TeamChannelManager, team_channel
 
 logger = logging.getLogger(__name__)
 
@@ -136,7 +136,7 @@ def first_words(claim: Claim) -> str:
 # second), not streams. A link of its own per stream made the first run's events reach 300 pages
 # 15-30 s late (bench.cluster_streams).
 END_PARAMETER = "es-ends"
-_END_SIGNER = signing.Signer(salt="integrations.streams.proxied-stream-end")
+_END_SIGNER = signing.Signer(salt="integrations.live.streams.proxied-stream-end")
 
 
 def proxied_stream_end(now: float) -> int:
@@ -166,8 +166,6 @@ def release_stream(user_id, claim: Claim) -> None:
 def close_streams_if_denied(user, team_id: int) -> None:
     """Close the user's open streams of the team's channel, in every web process, if they may no
     longer read it. django-eventstream checks access only when a stream connects."""
-    from integrations.channels import TeamChannelManager
-
     channel = team_channel(team_id)
     if not TeamChannelManager().can_read_channel(user, channel):
         registry().publish(kicks_pubsub_channel(), json.dumps({"user": user.pk, "channel": channel}))

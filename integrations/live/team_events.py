@@ -2,7 +2,7 @@
 
 Who may read is decided here before any stream opens, with one answer for a team that does not
 exist and one the user is not in. Served by this process, a user holds a limited number of open
-streams, each for a limited time (integrations/streams.py). Behind Pushpin (GRIP), Django answers at
+streams, each for a limited time (integrations/live/streams.py). Behind Pushpin (GRIP), Django answers at
 once with what the stream starts with and Pushpin holds it, under the same cap and lifetime, kept
 through the links Pushpin follows.
 Parameters meant for Pushpin alone or malformed event ids are refused with a 400 instead of escaping
@@ -24,8 +24,8 @@ from django_eventstream.eventrequest import EventRequest
 from django_eventstream.utils import add_default_headers, parse_last_event_id, sse_error_response
 from django_eventstream.views import Listener, events, stream
 
-from integrations import streams
-from integrations.channels import CHECKED_NOW, release_connection
+from integrations.live import streams
+from integrations.live.channels import CHECKED_NOW, release_connection
 from teams.services import active_member_of, team_id_of
 
 logger = logging.getLogger(__name__)
