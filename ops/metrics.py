@@ -10,11 +10,13 @@ Only for whoever has METRICS_TOKEN or connects from METRICS_ALLOWED_IPS.
 
 import logging
 from datetime import timedelta
+from typing import cast
 
 import dramatiq
 from django.db.models import Count, DurationField, ExpressionWrapper, F, Q, Sum
 from django.http import HttpResponse, HttpResponseForbidden
 from django.utils import timezone
+from dramatiq.brokers.redis import RedisBroker
 from dramatiq.common import dq_name
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
@@ -87,7 +89,8 @@ def queue_depth():
     """Messages in the syncs' Dramatiq queues (small and large organizations): waiting for a worker,
     and delayed (retries waiting for their time, a rate limit's reset or a backoff, and large syncs
     waiting for a slot)."""
-    broker = dramatiq.get_broker()
+    # A RedisBroker: config/settings.py's DRAMATIQ_BROKER.
+    broker = cast(RedisBroker, dramatiq.get_broker())
     gauge = GaugeMetricFamily("member_sync_queue_messages", "Messages in the member sync queue.", labels=["queue"])
     try:
         # RedisBroker keeps a queue's waiting message ids in the list <namespace>:<queue>, and every
