@@ -9,8 +9,9 @@ Only for whoever has METRICS_TOKEN or connects from METRICS_ALLOWED_IPS.
 """
 
 import logging
+from collections.abc import Iterable, Mapping
 from datetime import timedelta
-from typing import cast
+from typing import Any, cast
 
 import dramatiq
 from django.db.models import Count, DurationField, ExpressionWrapper, F, Q, Sum
@@ -63,18 +64,20 @@ def run_durations():
     histogram = HistogramMetricFamily(
         "member_sync_duration_seconds", "Time from a run's start to its end, by outcome.", labels=["status"]
     )
-    duration = ExpressionWrapper(F("finished_at") - F("started_at"), output_field=DurationField())
+    # Named elapsed, not duration: that is MemberSyncRun's property (the same, in Python, for one run).
+    elapsed = ExpressionWrapper(F("finished_at") - F("started_at"), output_field=DurationField())
     buckets = {
-        f"le{index}": Count("pk", filter=Q(duration__lte=timedelta(seconds=bound)))
+        f"le{index}": Count("pk", filter=Q(elapsed__lte=timedelta(seconds=bound)))
         for index, bound in enumerate(DURATION_BUCKETS)
     }
-    rows = (
+    # A row per outcome; its le<index> keys are named at run time.
+    rows: Iterable[Mapping[str, Any]] = (
         MemberSyncRun.objects.filter(
             status__in=[Status.COMPLETE, Status.ERROR], started_at__isnull=False, finished_at__isnull=False
         )
-        .annotate(duration=duration)
+        .annotate(elapsed=elapsed)
         .values("status")
-        .annotate(runs=Count("pk"), total=Sum("duration"), **buckets)
+        .annotate(runs=Count("pk"), total=Sum("elapsed"), **buckets)
         .order_by()
     )
     for row in rows:
