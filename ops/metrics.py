@@ -124,6 +124,7 @@ def rate_limit_remaining():
     for integration_id, team, remaining in seen:
         if integration_id not in teams:
             teams.add(integration_id)
+            assert remaining is not None  # rate_limit_remaining__isnull=False
             gauge.add_metric([team], remaining)
     return gauge
 
