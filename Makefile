@@ -31,7 +31,7 @@ lint: $(VENV)/.dev
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/lint-imports
-	DEBUG=1 $(VENV)/bin/mypy integrations
+	DEBUG=1 $(VENV)/bin/mypy
 
 # Tests need some SECRET_KEY; a real deployment sets its own. Most of a test's time is spent waiting
 # for the processes it starts, so TEST_PROCESSES pytest processes (pytest-xdist) share two cores

@@ -29,4 +29,6 @@ class SessionStore(db.SessionStore):
             # As Django's: a key that names no live session is forgotten, so a new one is made.
             self._session_key = None
             return None
+        # A row matched `session_key = %s`, so the key is not None.
+        assert self.session_key is not None
         return model(session_key=self.session_key, session_data=row[0])

@@ -49,7 +49,7 @@ class ThreadedWSGI:
     def respond(self, environ, loop, send):
         """In a thread: the response's start and whole body; or, for a streaming response, None once
         every chunk has been sent."""
-        started = {}
+        started: dict[str, object] = {}
 
         def start_response(status, headers, exc_info=None):
             started["status"] = int(status.split(" ", 1)[0])

@@ -10,12 +10,14 @@ failure, only the kind of error: URLs carry passwords.
 import logging
 from concurrent.futures import ThreadPoolExecutor, wait
 from functools import partial
+from typing import cast
 
 import dramatiq
 import redis
 from django.conf import settings
 from django.db import connection
 from django.http import HttpResponse, JsonResponse
+from dramatiq.brokers.redis import RedisBroker
 
 from ops.access import operator
 
@@ -44,8 +46,9 @@ def check_redis(url):
 
 
 def check_broker():
-    # The broker's own client and connection pool: the one that enqueues syncs.
-    dramatiq.get_broker().client.ping()
+    # The broker's own client and connection pool: the one that enqueues syncs (a RedisBroker,
+    # config/settings.py's DRAMATIQ_BROKER).
+    cast(RedisBroker, dramatiq.get_broker()).client.ping()
 
 
 def parts():

@@ -9,12 +9,15 @@ Only for whoever has METRICS_TOKEN or connects from METRICS_ALLOWED_IPS.
 """
 
 import logging
+from collections.abc import Iterable, Mapping
 from datetime import timedelta
+from typing import Any, cast
 
 import dramatiq
 from django.db.models import Count, DurationField, ExpressionWrapper, F, Q, Sum
 from django.http import HttpResponse, HttpResponseForbidden
 from django.utils import timezone
+from dramatiq.brokers.redis import RedisBroker
 from dramatiq.common import dq_name
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
@@ -61,18 +64,20 @@ def run_durations():
     histogram = HistogramMetricFamily(
         "member_sync_duration_seconds", "Time from a run's start to its end, by outcome.", labels=["status"]
     )
-    duration = ExpressionWrapper(F("finished_at") - F("started_at"), output_field=DurationField())
+    # Named elapsed, not duration: that is MemberSyncRun's property (the same, in Python, for one run).
+    elapsed = ExpressionWrapper(F("finished_at") - F("started_at"), output_field=DurationField())
     buckets = {
-        f"le{index}": Count("pk", filter=Q(duration__lte=timedelta(seconds=bound)))
+        f"le{index}": Count("pk", filter=Q(elapsed__lte=timedelta(seconds=bound)))
         for index, bound in enumerate(DURATION_BUCKETS)
     }
-    rows = (
+    # A row per outcome; its le<index> keys are named at run time.
+    rows: Iterable[Mapping[str, Any]] = (
         MemberSyncRun.objects.filter(
             status__in=[Status.COMPLETE, Status.ERROR], started_at__isnull=False, finished_at__isnull=False
         )
-        .annotate(duration=duration)
+        .annotate(elapsed=elapsed)
         .values("status")
-        .annotate(runs=Count("pk"), total=Sum("duration"), **buckets)
+        .annotate(runs=Count("pk"), total=Sum("elapsed"), **buckets)
         .order_by()
     )
     for row in rows:
@@ -87,7 +92,8 @@ def queue_depth():
     """Messages in the syncs' Dramatiq queues (small and large organizations): waiting for a worker,
     and delayed (retries waiting for their time, a rate limit's reset or a backoff, and large syncs
     waiting for a slot)."""
-    broker = dramatiq.get_broker()
+    # A RedisBroker: config/settings.py's DRAMATIQ_BROKER.
+    broker = cast(RedisBroker, dramatiq.get_broker())
     gauge = GaugeMetricFamily("member_sync_queue_messages", "Messages in the member sync queue.", labels=["queue"])
     try:
         # RedisBroker keeps a queue's waiting message ids in the list <namespace>:<queue>, and every
@@ -118,6 +124,7 @@ def rate_limit_remaining():
     for integration_id, team, remaining in seen:
         if integration_id not in teams:
             teams.add(integration_id)
+            assert remaining is not None  # rate_limit_remaining__isnull=False
             gauge.add_metric([team], remaining)
     return gauge
 
