@@ -10,18 +10,24 @@ $(VENV)/.runtime: requirements.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
 	touch $@
 
-$(VENV)/.dev: $(VENV)/.runtime requirements-dev.txt
+# make run and make cluster start the GitHub simulator: its few dependencies have a stamp of their
+# own, so that they install it and not the whole test toolchain (requirements-dev.txt includes it).
+$(VENV)/.simulator: $(VENV)/.runtime requirements-simulator.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-simulator.txt
+	touch $@
+
+$(VENV)/.dev: $(VENV)/.simulator requirements-dev.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	touch $@
 
 # exec, so that the SIGTERM make forwards to its child reaches the supervisor itself.
-run: $(VENV)/.runtime
+run: $(VENV)/.simulator
 	DEBUG=$${DEBUG:-1} $(PY) manage.py migrate --noinput
 	DEBUG=$${DEBUG:-1} $(PY) manage.py collectstatic --noinput -v 0
 	DEBUG=$${DEBUG:-1} exec $(PY) scripts/run.py
 
 # The scaled-out topology (scripts/cluster.py): PostgreSQL is required, as several processes write at once.
-cluster: $(VENV)/.runtime
+cluster: $(VENV)/.simulator
 	@test -n "$$DATABASE_URL" || { echo "make cluster needs DATABASE_URL, a PostgreSQL database (postgres://USER@HOST:PORT/NAME)." >&2; exit 2; }
 	DEBUG=$${DEBUG:-1} $(PY) manage.py migrate --noinput
 	DEBUG=$${DEBUG:-1} $(PY) manage.py collectstatic --noinput -v 0

@@ -128,7 +128,8 @@ def github_simulator(env, orgs):
     args = [sys.executable, "manage.py", "github_simulator", "--port", "0"]
     for login, size in orgs.items():
         args += ["--org", f"{login}={size}"]
-    process = subprocess.Popen(args, cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True)
+    # DEBUG on: the command is installed only then (the benchmarked processes keep production settings).
+    process = subprocess.Popen(args, cwd=ROOT, env={**env, "DEBUG": "1"}, stdout=subprocess.PIPE, text=True)
     try:
         for line in process.stdout:
             match = re.search(r"(http://127\.0\.0\.1:\d+)", line)

@@ -61,10 +61,11 @@ INSTALLED_APPS = [
     "accounts",
     "teams",
     "integrations",
-    # The GitHub simulator (docs/github-simulator.md): a development tool, imported by nothing but
-    # its command and the tests.
-    "github_simulator",
 ]
+if DEBUG:
+    # The GitHub simulator (docs/github-simulator.md), for its command: a development tool, imported
+    # by nothing but that command and the tests. A deployment has no use for it.
+    INSTALLED_APPS.append("github_simulator")
 
 MIDDLEWARE = [
     # /healthz and /metrics answer first: probes come by address over plain HTTP (ops/middleware.py).

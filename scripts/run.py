@@ -62,6 +62,8 @@ def start_github_simulator(processes, port):
     process = subprocess.Popen(
         [PYTHON, "manage.py", "github_simulator", "--port", "0", "--org", DEMO_ORGANIZATION, *app_options],
         cwd=ROOT,
+        # Its command is installed with DEBUG on only, and needs none of the secrets DEBUG off asks for.
+        env={**os.environ, "DEBUG": "1"},
         stdout=subprocess.PIPE,
         text=True,
         start_new_session=True,

@@ -155,3 +155,18 @@ def test_pages_allow_only_the_apps_own_scripts_and_styles():
     assert policy["style-src"] == "'self'"
     assert policy["frame-ancestors"] == "'none'"
     assert "unsafe-inline" not in served.stdout
+
+
+INSTALLED_SIMULATOR = "from django.conf import settings; print('github_simulator' in settings.INSTALLED_APPS)"
+
+
+def test_the_simulator_is_not_installed_in_production():
+    result = manage("shell", "-c", INSTALLED_SIMULATOR)
+
+    assert result.stdout.strip().splitlines()[-1] == "False", result.stderr
+
+
+def test_the_simulator_is_installed_in_debug():
+    result = manage("shell", "-c", INSTALLED_SIMULATOR, DEBUG="1")
+
+    assert result.stdout.strip().splitlines()[-1] == "True", result.stderr

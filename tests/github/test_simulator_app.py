@@ -408,7 +408,8 @@ def test_the_management_command_writes_the_apps_private_key_and_accepts_jwts_sig
         [sys.executable, "manage.py", "github_simulator", "--port", "0", "--org", "globex=30"]
         + ["--app-id", "77", "--app-private-key-file", str(key_file), "--app-setup-url", "http://127.0.0.1/setup/"],
         cwd=ROOT,
-        env={**os.environ, "SECRET_KEY": os.environ.get("SECRET_KEY", "test")},
+        # The command is installed with DEBUG on only (the tests' settings have it off).
+        env={**os.environ, "DEBUG": "1"},
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,

@@ -143,7 +143,8 @@ def test_the_management_command_serves_on_a_free_port_and_stops_on_sigterm():
     process = subprocess.Popen(
         [sys.executable, "manage.py", "github_simulator", "--port", "0", "--org", "globex=30"],
         cwd=ROOT,
-        env={**os.environ, "SECRET_KEY": os.environ.get("SECRET_KEY", "test")},
+        # The command is installed with DEBUG on only (the tests' settings have it off).
+        env={**os.environ, "DEBUG": "1"},
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
