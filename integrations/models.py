@@ -3,7 +3,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
-from integrations import crypto
+from integrations import crypto, words
 from teams.models import Team
 
 
@@ -92,9 +92,9 @@ class GitHubIntegration(models.Model):
     def sync_stopped_reason(self) -> str:
         """Why members are no longer synced (GitHub said the connection is gone or suspended), or ""."""
         if self.disconnected_at:
-            return self.disconnected_reason or "The connection to GitHub is gone. Connect GitHub again."
+            return self.disconnected_reason or words.CONNECTION_GONE
         if self.installation_suspended_at:
-            return "The GitHub App's installation is suspended: an organization owner can unsuspend it."
+            return words.SYNCING_SUSPENDED
         return ""
 
     @property
@@ -122,35 +122,9 @@ class MemberSyncRun(models.Model):
         WEBHOOK = "webhook", "Webhook"
         SCHEDULE = "schedule", "Schedule"
 
-    class ErrorKind(models.TextChoices):
-        """Why a run ended in error, by who can fix it: the page offers the one fix that applies."""
-
-        CREDENTIALS = "credentials", "GitHub no longer accepts the connection"  # reconnecting fixes it
-        INSTALLATION = "installation", "The GitHub App is no longer installed"  # installing it again
-        SUSPENDED = "suspended", "The GitHub App's installation is suspended"  # an owner unsuspends it
-        PERMISSIONS = "permissions", "The GitHub App lacks the Members permission"  # an owner grants or accepts it
-        ORGANIZATION = "organization", "The organization does not let this app read its members"  # an owner
-        GITHUB = "github", "GitHub failed or answered in part"  # syncing again later
-        INTERRUPTED = "interrupted", "The sync was interrupted"  # syncing again
-        UNEXPECTED = "unexpected", "Unexpected error"
-
-    # What an admin does about each kind of error, in one line: the run detail page says it.
-    REMEDIES: dict[str, str] = {
-        ErrorKind.CREDENTIALS: "Connect GitHub again: a new connection gives the team a token GitHub accepts.",
-        ErrorKind.INSTALLATION: "Install the GitHub App on the organization again.",
-        ErrorKind.SUSPENDED: (
-            "Ask an owner of the organization to unsuspend the GitHub App (organization settings, GitHub Apps); "
-            "syncing resumes by itself."
-        ),
-        ErrorKind.PERMISSIONS: (
-            "Ask an owner of the organization to accept the GitHub App's requested permissions (organization "
-            "settings, GitHub Apps): it needs read access to Members. Syncing resumes by itself."
-        ),
-        ErrorKind.ORGANIZATION: "Ask an owner of the organization to allow this app to read its members.",
-        ErrorKind.GITHUB: "Nothing to change here: sync again later, once GitHub answers in full.",
-        ErrorKind.INTERRUPTED: "Sync again: a new run starts from the beginning.",
-        ErrorKind.UNEXPECTED: "Sync again; if it fails the same way, tell the people who run this service.",
-    }
+    # Defined once, in integrations.words, which GitHub's errors use too.
+    ErrorKind = words.ErrorKind
+    REMEDIES = words.REMEDIES
 
     integration = models.ForeignKey(GitHubIntegration, on_delete=models.CASCADE, related_name="member_sync_runs")
     trigger = models.CharField(max_length=10, choices=Trigger.choices)

@@ -13,8 +13,9 @@ from dramatiq.middleware import CurrentMessage
 
 from integrations.member_sync import large_syncs, runs, tasks
 from integrations.member_sync.periodic import StalledRunReaper
-from integrations.member_sync.tasks import LARGE_SYNC_SLOT_WAIT, WAITING_FOR_LARGE_SYNCS, sync_large_github_members
+from integrations.member_sync.tasks import LARGE_SYNC_SLOT_WAIT, sync_large_github_members
 from integrations.models import GitHubIntegration, MemberSyncRun
+from integrations.words import WAITING_FOR_LARGE_SYNCS
 from teams.models import Membership, Team
 from tests.helpers import wait_for
 from tests.stack import github_environment, stack_environment, worker
@@ -178,7 +179,7 @@ def test_a_run_waiting_for_a_slot_is_not_ended_by_the_periodic_check(github, git
 def test_a_finished_runs_message_is_not_sent_again_while_the_cap_is_reached(github, github_token, broker, settings):
     large = another_integration(github, github_token, members=10, last_total=LARGE)
     run = request_run(large)
-    runs.fail_run(run, error="Stopped.", kind=runs.ErrorKind.INTERRUPTED)
+    runs.fail_run(run, error="Stopped.", kind=MemberSyncRun.ErrorKind.INTERRUPTED)
     broker.flush_all()
     all_slots_taken(settings)
 

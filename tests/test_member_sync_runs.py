@@ -15,6 +15,7 @@ from django.utils import timezone
 from dramatiq.brokers.redis import RedisBroker
 from dramatiq.middleware import CurrentMessage, TimeLimitExceeded
 
+from integrations import words
 from integrations.crypto import TokenUnreadable
 from integrations.member_sync import runs, tasks
 from integrations.member_sync.run_events import member_sync_payload
@@ -102,10 +103,10 @@ def test_an_unreachable_queue_ends_the_run_with_an_error(integration, broker):
         sync_github_members.broker = original
 
     assert created
-    assert (run.status, run.error, run.error_kind) == (Status.ERROR, tasks.QUEUE_UNAVAILABLE, ErrorKind.INTERRUPTED)
+    assert (run.status, run.error, run.error_kind) == (Status.ERROR, words.QUEUE_UNAVAILABLE, ErrorKind.INTERRUPTED)
     assert MemberSyncRun.objects.get().status == Status.ERROR
     integration.refresh_from_db()
-    assert (integration.member_sync_status, integration.member_sync_error) == (Status.ERROR, tasks.QUEUE_UNAVAILABLE)
+    assert (integration.member_sync_status, integration.member_sync_error) == (Status.ERROR, words.QUEUE_UNAVAILABLE)
     # Nothing is left active, so the next click may start a new run.
     assert request_run(integration)[1]
 
@@ -324,9 +325,9 @@ def test_a_rate_limit_still_there_after_the_last_retry_fails_the_run_as_githubs(
 @pytest.mark.parametrize(
     ("raised", "kind", "error"),
     [
-        (TimeLimitExceeded(), ErrorKind.INTERRUPTED, tasks.TIMED_OUT),
-        (TokenUnreadable(), ErrorKind.CREDENTIALS, tasks.RECONNECT_NEEDED),
-        (RuntimeError("a bug"), ErrorKind.UNEXPECTED, tasks.UNEXPECTED),
+        (TimeLimitExceeded(), ErrorKind.INTERRUPTED, words.TIMED_OUT),
+        (TokenUnreadable(), ErrorKind.CREDENTIALS, words.RECONNECT_NEEDED),
+        (RuntimeError("a bug"), ErrorKind.UNEXPECTED, words.UNEXPECTED),
     ],
 )
 def test_a_run_the_sync_could_not_finish_records_what_kind_of_error_ended_it(integration, broker, raised, kind, error):
@@ -412,7 +413,7 @@ def test_the_periodic_check_ends_runs_whose_worker_died(integration, broker):
     assert runs.reap_stalled_runs() == 1
 
     run.refresh_from_db()
-    assert (run.status, run.error, run.error_kind) == (Status.ERROR, runs.WORKER_LOST, ErrorKind.INTERRUPTED)
+    assert (run.status, run.error, run.error_kind) == (Status.ERROR, words.WORKER_LOST, ErrorKind.INTERRUPTED)
     integration.refresh_from_db()
     assert integration.member_sync_status == Status.ERROR
 
@@ -438,7 +439,7 @@ def test_the_periodic_check_ends_runs_whose_message_never_came(integration, brok
 
     assert runs.reap_stalled_runs() == 1
     run.refresh_from_db()
-    assert (run.error, run.error_kind) == (runs.QUEUED_TOO_LONG, ErrorKind.INTERRUPTED)
+    assert (run.error, run.error_kind) == (words.QUEUED_TOO_LONG, ErrorKind.INTERRUPTED)
 
 
 def test_the_periodic_check_leaves_live_runs_alone(integration, broker):
@@ -458,7 +459,7 @@ def test_the_check_spares_a_run_a_worker_claimed_after_the_check_looked(integrat
     # A redelivered message claims it now, before the check's UPDATE.
     MemberSyncRun.objects.filter(pk=run.pk).update(heartbeat_at=timezone.now())
 
-    assert not runs.fail_run(run, error=runs.WORKER_LOST, kind=ErrorKind.INTERRUPTED, only_if=seen_stalled)
+    assert not runs.fail_run(run, error=words.WORKER_LOST, kind=ErrorKind.INTERRUPTED, only_if=seen_stalled)
     assert MemberSyncRun.objects.get().status == Status.SYNCING
 
 

@@ -11,9 +11,10 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from integrations import words
 from integrations.github.client import GitHubClient
 from integrations.github.webhook_payloads import KNOWN_EVENTS
-from integrations.member_sync import runs, tasks, webhook_inbox
+from integrations.member_sync import runs, tasks
 from integrations.member_sync.sync import sync_members
 from integrations.member_sync.tasks import apply_github_webhook, sync_github_members
 from integrations.models import GitHubIntegration, GitHubMember, MemberSyncRun, WebhookDelivery
@@ -164,7 +165,7 @@ def test_without_a_secret_every_delivery_is_refused(client, settings, integratio
     response = deliver(client, "organization", payload, signature=signed(json.dumps(payload).encode(), ""))
 
     assert response.status_code == 401
-    assert response.content.decode() == webhook_inbox.NOT_CONFIGURED
+    assert response.content.decode() == words.WEBHOOKS_NOT_CONFIGURED
     assert nothing_changed(integration)
 
 
@@ -681,7 +682,7 @@ def test_a_change_that_could_not_be_applied_ends_its_run_as_unexpected(integrati
         runs.run_webhook_change(integration=integration, apply=broken)
 
     run = MemberSyncRun.objects.get()
-    assert (run.status, run.error, run.error_kind) == (Status.ERROR, runs.WEBHOOK_FAILED, "unexpected")
+    assert (run.status, run.error, run.error_kind) == (Status.ERROR, words.WEBHOOK_FAILED, "unexpected")
 
 
 def test_an_unreachable_queue_gets_503_and_the_delivery_is_not_remembered(client, secret, integration, broker):

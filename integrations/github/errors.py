@@ -13,6 +13,8 @@ from urllib.parse import quote, urlsplit
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from integrations.words import ErrorKind
+
 APPROVE_OAUTH_APP_DOC = (
     "https://docs.github.com/en/organizations/managing-oauth-access-to-your-organizations-data/"
     "approving-oauth-apps-for-your-organization"
@@ -43,22 +45,12 @@ _IMPLIED_SCOPES = {
 }
 
 
-# What kind of error each is, by who can fix it: the values of MemberSyncRun.ErrorKind, which this
-# package may not import (it knows nothing of the app's models).
-CREDENTIALS = "credentials"  # reconnecting GitHub fixes it
-INSTALLATION = "installation"  # the GitHub App must be installed again (or configured by an operator)
-SUSPENDED = "suspended"  # an organization owner must unsuspend the App's installation
-PERMISSIONS = "permissions"  # an organization owner must grant the App Members, or accept new permissions
-ORGANIZATION = "organization"  # an organization owner must let the app in
-GITHUB = "github"  # GitHub failed or answered in a way it should not: syncing again later
-
-
 class GitHubError(Exception):
     """Base class. ``transient``: the same request may succeed later by itself. ``kind``: who can
-    fix it (see above)."""
+    fix it (integrations.words.ErrorKind)."""
 
     transient = False
-    kind = GITHUB
+    kind = ErrorKind.GITHUB
     message = "GitHub answered in a way this app did not expect. Try again later."
 
     def __init__(self, message: str | None = None):
@@ -67,7 +59,7 @@ class GitHubError(Exception):
 
 
 class BadCredentials(GitHubError):
-    kind = CREDENTIALS
+    kind = ErrorKind.CREDENTIALS
     message = (
         "GitHub no longer accepts the connection's access token: it was revoked or has expired. "
         "Reconnect GitHub to resume syncing."
@@ -75,7 +67,7 @@ class BadCredentials(GitHubError):
 
 
 class SSORequired(GitHubError):
-    kind = ORGANIZATION
+    kind = ErrorKind.ORGANIZATION
 
     def __init__(self, url: str):
         self.url = url
@@ -86,7 +78,7 @@ class SSORequired(GitHubError):
 
 
 class AccessRestricted(GitHubError):
-    kind = ORGANIZATION
+    kind = ErrorKind.ORGANIZATION
 
     def __init__(self, login: str):
         super().__init__(
@@ -96,7 +88,7 @@ class AccessRestricted(GitHubError):
 
 
 class OrganizationNotFound(GitHubError):
-    kind = ORGANIZATION
+    kind = ErrorKind.ORGANIZATION
 
     def __init__(self, login: str):
         super().__init__(
@@ -110,7 +102,7 @@ class ViewerNotMember(GitHubError):
     """GitHub shows an account outside the organization only its public members, with no error:
     reading on would deactivate every concealed member."""
 
-    kind = ORGANIZATION
+    kind = ErrorKind.ORGANIZATION
 
     def __init__(self, login: str):
         super().__init__(
@@ -121,7 +113,7 @@ class ViewerNotMember(GitHubError):
 
 
 class ScopeMissing(GitHubError):
-    kind = CREDENTIALS
+    kind = ErrorKind.CREDENTIALS
 
     def __init__(self, scope: str = READ_ORG):
         self.scope = scope if _SCOPE.fullmatch(scope) else READ_ORG
@@ -154,7 +146,7 @@ class GitHubUnavailable(GitHubError):
 class AccessRefused(GitHubError):
     """A 403 that names no reason GitHub documents: the account may not read the members."""
 
-    kind = CREDENTIALS
+    kind = ErrorKind.CREDENTIALS
     message = (
         "GitHub refused access (HTTP 403). Reconnect GitHub with an account that can read the organization's members."
     )
@@ -169,7 +161,7 @@ class MalformedResponse(GitHubError):
 
 
 class OAuthError(GitHubError):
-    kind = CREDENTIALS
+    kind = ErrorKind.CREDENTIALS
     _MESSAGES = {
         "bad_verification_code": "The GitHub authorization code is invalid or has expired. Connect GitHub again.",
         "incorrect_client_credentials": (
@@ -193,7 +185,7 @@ class OAuthError(GitHubError):
 
 
 class AppNotConfigured(GitHubError):
-    kind = INSTALLATION
+    kind = ErrorKind.INSTALLATION
     message = (
         "The GitHub App is not configured on this server. An operator must set GITHUB_APP_ID, GITHUB_APP_SLUG, "
         "GITHUB_APP_PRIVATE_KEY (or GITHUB_APP_PRIVATE_KEY_FILE), GITHUB_APP_CLIENT_ID and GITHUB_APP_CLIENT_SECRET."
@@ -201,7 +193,7 @@ class AppNotConfigured(GitHubError):
 
 
 class AppCredentialsRejected(GitHubError):
-    kind = INSTALLATION
+    kind = ErrorKind.INSTALLATION
     message = (
         "GitHub rejected the GitHub App's credentials. An operator must check GITHUB_APP_ID and the App's "
         "private key (GITHUB_APP_PRIVATE_KEY), and that the server's clock is right."
@@ -209,7 +201,7 @@ class AppCredentialsRejected(GitHubError):
 
 
 class InstallationNotFound(GitHubError):
-    kind = INSTALLATION
+    kind = ErrorKind.INSTALLATION
     message = (
         "The GitHub App is no longer installed on the organization (or never was). "
         "Install the GitHub App again to resume syncing."
@@ -217,7 +209,7 @@ class InstallationNotFound(GitHubError):
 
 
 class InstallationSuspended(GitHubError):
-    kind = SUSPENDED
+    kind = ErrorKind.SUSPENDED
     message = (
         "The App's installation is suspended on GitHub, so it cannot read the organization. "
         "An organization owner must unsuspend it in the organization's settings (Installed GitHub Apps)."
@@ -228,7 +220,7 @@ class AppPermissionMissing(GitHubError):
     """403 "Resource not accessible by integration": the installation lacks the Members permission,
     or an owner has not accepted the permissions the App asked for since."""
 
-    kind = PERMISSIONS
+    kind = ErrorKind.PERMISSIONS
     message = (
         "GitHub refused the GitHub App access to the organization's members (Resource not accessible by "
         "integration): the App lacks the Members permission, or an organization owner has not accepted its new "

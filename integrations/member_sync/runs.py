@@ -20,25 +20,23 @@ from django.db import IntegrityError, transaction
 from django.db.models import Exists, OuterRef, QuerySet
 from django.utils import timezone
 
+from integrations import words
 from integrations.crypto import TokenUnreadable
 from integrations.github.errors import GitHubError
 from integrations.member_sync.run_events import publish_member_sync
 from integrations.member_sync.sync import Progress, SyncResult
 from integrations.models import ACTIVE_SYNC_STATUSES, GitHubIntegration, MemberSyncRun, StagedMember
+from integrations.words import ErrorKind
 
 logger = logging.getLogger(__name__)
 
 Status = MemberSyncRun.Status
-ErrorKind = MemberSyncRun.ErrorKind
+
 
 # A syncing run's heartbeat moves with every page. The reaper ends one silent this long.
 REAP_SYNCING_AFTER = timedelta(minutes=5)
 # A queued run whose message never arrives (the broker lost it) is ended after this long.
 REAP_QUEUED_AFTER = timedelta(minutes=30)
-
-WORKER_LOST = "The worker running this sync stopped before it finished. Press Sync Now to run it again."
-WEBHOOK_FAILED = "A change GitHub announced could not be applied; it is tried again, and the next full sync brings it."
-QUEUED_TOO_LONG = "This sync waited too long for a worker and was cancelled. Press Sync Now to run it again."
 
 
 class SyncAlreadyChanging(Exception):
@@ -125,7 +123,7 @@ def run_webhook_change(*, integration: GitHubIntegration, apply: Callable[[], Sy
     except BaseException as error:  # an Interrupt (a time limit, a shutdown) is one too
         # GitHub's refusal says what to do (reconnect, unsuspend…); a passing failure is tried again.
         said = isinstance(error, GitHubError) and not error.transient
-        fail_run(run, error=str(error) if said else WEBHOOK_FAILED, kind=error_kind_of(error))
+        fail_run(run, error=str(error) if said else words.WEBHOOK_FAILED, kind=error_kind_of(error))
         raise
     complete_run(run, result)
     return run
@@ -297,9 +295,9 @@ def reap_stalled_runs() -> int:
     reaped = 0
     # The staleness is asked again in each UPDATE: a worker may claim a run after this read.
     for run in stalled.select_related("integration"):
-        reaped += fail_run(run, error=WORKER_LOST, kind=ErrorKind.INTERRUPTED, only_if=stalled)
+        reaped += fail_run(run, error=words.WORKER_LOST, kind=ErrorKind.INTERRUPTED, only_if=stalled)
     for run in forgotten.select_related("integration"):
-        reaped += fail_run(run, error=QUEUED_TOO_LONG, kind=ErrorKind.INTERRUPTED, only_if=forgotten)
+        reaped += fail_run(run, error=words.QUEUED_TOO_LONG, kind=ErrorKind.INTERRUPTED, only_if=forgotten)
     return reaped
 
 

@@ -4,26 +4,10 @@ event carries it, so the page's script only puts the given text in place."""
 
 from datetime import UTC, datetime
 
+from integrations import words
 from integrations.models import MemberSyncRun, MemberSyncStatus
 
 Status = MemberSyncStatus
-
-HEADLINES = {
-    Status.PENDING: "Members from {organization} have not been imported yet.",
-    Status.QUEUED: "Importing members from {organization}…",
-    Status.SYNCING: "Importing members from {organization}…",
-    Status.COMPLETE: "Imported {imported} members from {organization}.",
-    Status.ERROR: "Importing members from {organization} failed.",
-}
-
-# The errors a person can fix from this app, and how: the page offers that fix and no other.
-HINTS: dict[str, str] = {
-    MemberSyncRun.ErrorKind.CREDENTIALS: "reconnect",
-    MemberSyncRun.ErrorKind.INSTALLATION: "reinstall",
-    # Only an owner of the organization can: the page links them to the installation's settings.
-    MemberSyncRun.ErrorKind.SUSPENDED: "owner",
-    MemberSyncRun.ErrorKind.PERMISSIONS: "owner",
-}
 
 
 def shown(run: MemberSyncRun | None, organization: str) -> dict:
@@ -38,7 +22,7 @@ def shown(run: MemberSyncRun | None, organization: str) -> dict:
         "progress": _progress(run) if status == Status.SYNCING else None,
         "waiting": _waiting(run, run.waiting_until) if status == Status.QUEUED and run.waiting_until else None,
         "error": run.error if status == Status.ERROR else "",
-        "hint": HINTS.get(run.error_kind, "") if status == Status.ERROR else "",
+        "hint": words.HINTS.get(run.error_kind, "") if status == Status.ERROR else "",
         "held": run.members_held if status == Status.COMPLETE else 0,
         "skipped": run.members_skipped if status == Status.COMPLETE else 0,
         "finished": _finished(run, run.finished_at) if ended and run.finished_at else None,
@@ -50,7 +34,7 @@ def _shown_by_status(status: MemberSyncStatus, organization: str, *, imported: i
     return {
         "status": status.value,
         "label": status.label,
-        "headline": HEADLINES[status].format(organization=organization, imported=imported),
+        "headline": words.HEADLINES[status].format(organization=organization, imported=imported),
         "progress": None,
         "waiting": None,
         "error": "",

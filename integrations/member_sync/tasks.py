@@ -17,32 +17,21 @@ from django.db.models import OuterRef, Subquery
 from django.utils import timezone
 from dramatiq.middleware import CurrentMessage, Shutdown, TimeLimitExceeded
 
+from integrations import words
 from integrations.crypto import TokenUnreadable
 from integrations.github.errors import GitHubError, RateLimited, secondary_wait
 from integrations.member_sync import large_syncs, run_logging, runs, webhooks
 from integrations.member_sync.run_events import publish_member_sync
 from integrations.member_sync.sync import github_client, sync_members
 from integrations.models import GitHubIntegration, MemberSyncRun
+from integrations.words import ErrorKind
 
 logger = logging.getLogger(__name__)
 
-ErrorKind = runs.ErrorKind
 
 MAX_RETRIES = 5
 TIME_LIMIT = timedelta(seconds=settings.MEMBER_SYNC_TIME_LIMIT_SECONDS)
 
-_LIMIT = settings.MEMBER_SYNC_TIME_LIMIT_SECONDS
-TIMED_OUT = (
-    f"The sync took longer than {f'{_LIMIT // 60} minutes' if _LIMIT >= 120 else f'{_LIMIT} seconds'} and was "
-    "stopped. Press Sync Now to try again."
-)
-SHUTTING_DOWN = "The worker is restarting; the sync will start again shortly."
-SHUT_DOWN_TOO_OFTEN = "Workers restarted during this sync too many times. Press Sync Now to try again."
-UNEXPECTED = "The sync failed unexpectedly. Press Sync Now to try again; if it fails again, contact support."
-INTERRUPTED = "The sync was interrupted before it finished. Press Sync Now to run it again."
-RECONNECT_NEEDED = "The stored GitHub token can no longer be read. Reconnect GitHub."
-QUEUE_UNAVAILABLE = "The sync queue is unavailable, so the sync could not start. Try again in a minute."
-WAITING_FOR_LARGE_SYNCS = "Other large organizations are syncing; this sync starts when one of them is done."
 
 SYNC_OPTIONS: dict[str, Any] = {
     "max_retries": MAX_RETRIES,
@@ -88,7 +77,7 @@ def _wait_for_a_large_sync_slot(run_id: int) -> None:
     # retries earlier failures used. The run stays queued; its waiting_until, moved each time,
     # tells the reaper that it is not lost.
     until = timezone.now() + LARGE_SYNC_SLOT_WAIT
-    if runs.postpone_run(run_id, until=until, message=WAITING_FOR_LARGE_SYNCS):
+    if runs.postpone_run(run_id, until=until, message=words.WAITING_FOR_LARGE_SYNCS):
         _send_again(sync_large_github_members, run_id, delay=LARGE_SYNC_SLOT_WAIT)
     else:
         logger.info("Member sync run %s is finished, taken or gone: nothing to do", run_id)
@@ -113,22 +102,22 @@ def _sync(run_id: int, *, actor: dramatiq.Actor) -> bool:
             raise dramatiq.Retry(str(error), delay=_milliseconds_until(until)) from error
         runs.fail_run(run, error=str(error), kind=runs.error_kind_of(error))
     except TokenUnreadable as error:
-        runs.fail_run(run, error=RECONNECT_NEEDED, kind=runs.error_kind_of(error))
+        runs.fail_run(run, error=words.RECONNECT_NEEDED, kind=runs.error_kind_of(error))
     except TimeLimitExceeded:
-        runs.fail_run(run, error=TIMED_OUT, kind=ErrorKind.INTERRUPTED)
+        runs.fail_run(run, error=words.TIMED_OUT, kind=ErrorKind.INTERRUPTED)
     except Shutdown:
         if not _retries_left():
-            runs.fail_run(run, error=SHUT_DOWN_TOO_OFTEN, kind=ErrorKind.INTERRUPTED)
+            runs.fail_run(run, error=words.SHUT_DOWN_TOO_OFTEN, kind=ErrorKind.INTERRUPTED)
             raise
         # Back to queued: the Retries middleware enqueues the message again and a worker takes it.
-        runs.retry_run_later(run, until=timezone.now(), message=SHUTTING_DOWN)
+        runs.retry_run_later(run, until=timezone.now(), message=words.SHUTTING_DOWN)
         raise
     except Exception:
         logger.exception("Member sync run %s failed", run_id)
-        runs.fail_run(run, error=UNEXPECTED, kind=ErrorKind.UNEXPECTED)
+        runs.fail_run(run, error=words.UNEXPECTED, kind=ErrorKind.UNEXPECTED)
     except BaseException:
         # Whatever else ended the actor (another Interrupt, an exit), the run must not stay syncing.
-        runs.fail_run(run, error=INTERRUPTED, kind=ErrorKind.INTERRUPTED)
+        runs.fail_run(run, error=words.INTERRUPTED, kind=ErrorKind.INTERRUPTED)
         raise
     return True
 
@@ -222,7 +211,7 @@ def _send(queued_runs: Sequence[MemberSyncRun]) -> None:
             actor.send(run.pk)
         except Exception:
             logger.exception("Could not enqueue member sync run %s", run.pk)
-            runs.fail_run(run, error=QUEUE_UNAVAILABLE, kind=ErrorKind.INTERRUPTED)
+            runs.fail_run(run, error=words.QUEUE_UNAVAILABLE, kind=ErrorKind.INTERRUPTED)
 
 
 def last_member_totals(integration_ids: Iterable[int]) -> dict[int, int]:

@@ -13,14 +13,13 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from pydantic_core import from_json
 
+from integrations import words
 from integrations.github.webhook_payloads import Event, Unusable, parse, signature_is_valid
 from integrations.member_sync.tasks import apply_github_webhook
 from integrations.member_sync.webhooks import matching
 from integrations.models import WebhookDelivery, max_length
 
 logger = logging.getLogger(__name__)
-
-NOT_CONFIGURED = "Webhooks are not configured on this server (no GITHUB_WEBHOOK_SECRET)."
 
 
 @dataclass(frozen=True)
@@ -35,7 +34,7 @@ def receive(*, body: bytes, signature: str | None, event: str, delivery_id: str)
         # 401 rather than 503: without a secret no signature can be right, and GitHub's delivery
         # log shows this text to whoever set the webhook up.
         logger.warning("Refused a webhook delivery: GITHUB_WEBHOOK_SECRET is not set")
-        return Answer(401, NOT_CONFIGURED)
+        return Answer(401, words.WEBHOOKS_NOT_CONFIGURED)
     if not signature_is_valid(body, signature, settings.GITHUB_WEBHOOK_SECRET):
         return Answer(401, "The signature (X-Hub-Signature-256) is missing or wrong.")
     try:

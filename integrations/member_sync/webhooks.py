@@ -15,6 +15,7 @@ from datetime import timedelta
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from integrations import words
 from integrations.github.client import GitHubClient
 from integrations.github.errors import OrganizationNotFound
 from integrations.github.schemas import OrganizationMember
@@ -185,7 +186,7 @@ def _apply_organization_change(change: OrganizationChange) -> None:
             elif not _organization_exists(client, change.organization.id):
                 GitHubIntegration.objects.filter(pk=integration.pk, disconnected_at__isnull=True).update(
                     disconnected_at=timezone.now(),
-                    disconnected_reason=f"The GitHub organization {change.organization.login} was deleted.",
+                    disconnected_reason=words.ORGANIZATION_DELETED.format(login=change.organization.login),
                 )
 
 
@@ -217,8 +218,5 @@ def disconnect_uninstalled(integrations) -> None:
     for integration in integrations.filter(disconnected_at__isnull=True):
         GitHubIntegration.objects.filter(pk=integration.pk, disconnected_at__isnull=True).update(
             disconnected_at=now,
-            disconnected_reason=(
-                f"The GitHub App was uninstalled from {integration.organization_login}. "
-                "Install it again to keep members in sync."
-            ),
+            disconnected_reason=words.APP_UNINSTALLED.format(login=integration.organization_login),
         )

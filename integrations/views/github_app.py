@@ -22,6 +22,7 @@ from django.urls import reverse
 from django.views.decorators.debug import sensitive_variables
 from django.views.decorators.http import require_GET, require_http_methods
 
+from integrations import words
 from integrations.connections import (
     ReplacementUnconfirmed,
     WrongOrganization,
@@ -32,7 +33,6 @@ from integrations.github import app
 from integrations.github.errors import AppNotConfigured, GitHubError
 from integrations.models import GitHubIntegration
 from integrations.views.onboarding import (
-    CONNECTED,
     _admin_team,
     _github_problem,
     _problem,
@@ -46,52 +46,13 @@ from integrations.views.onboarding import (
 STATE_SESSION_KEY = "github_app_state"
 INSTALLATION_ID = re.compile(r"[1-9][0-9]{0,17}")
 
-NOT_STARTED = (
-    "This GitHub App installation was not started here, or was already used. Start again with Install the GitHub App."
-)
-WRONG_STATE = (
-    "GitHub's answer does not belong to the installation started here, so it was refused. "
-    "Start again with Install the GitHub App."
-)
-NO_INSTALLATION = "GitHub named no installation of the App. Start again with Install the GitHub App."
-REQUESTED = (
-    "Your request to install the GitHub App was sent to the organization's owners. Once an owner "
-    "installs it, start again with Install the GitHub App."
-)
-NOT_REACHABLE = (
-    "That installation of the GitHub App is not one your GitHub account can reach, so nothing was "
-    "connected. Install the GitHub App on your organization, then try again."
-)
-NOT_AN_ORGANIZATION = (
-    "The GitHub App was installed on a personal account, not an organization, so there are no members "
-    "to import. Install it on an organization."
-)
-SUSPENDED = (
-    "The App's installation on {login} is suspended, so it cannot read the members. An organization "
-    "owner must unsuspend it (Settings › GitHub Apps), then start again."
-)
-NOT_AN_OWNER = (
-    "Only an owner of {login} can connect its GitHub App installation: it reads every member, "
-    "concealed ones and their emails included. Nothing was connected. Ask an owner of {login} to connect it."
-)
-UNCONFIRMED = (
-    "{team} reads GitHub through {now}. Replacing that needs your confirmation, so nothing was changed: "
-    "press Install the GitHub App on {team}'s members page and confirm."
-)
-WRONG_ORGANIZATION = (
-    "This team is connected to {connected}, but the GitHub App was installed on {installed}. "
-    "Install it on {connected} instead."
-)
-
 
 @require_http_methods(["GET", "POST"])
 @login_required
 def github_app_install(request):
     team = team_to_connect(request)
     if not app.configured():
-        return _problem(
-            request, AppNotConfigured.message, title="The GitHub App is not configured", status=503, team=team
-        )
+        return _problem(request, AppNotConfigured.message, title=words.APP_NOT_CONFIGURED, status=503, team=team)
     integration = GitHubIntegration.objects.filter(team=team).select_related("connected_by").first() if team else None
     if not confirmed_start(request, integration):
         on = integration.organization_login if integration else "the organization you choose on GitHub"
@@ -123,22 +84,20 @@ def _installed(request):
     """Back from the install page: ask the user to authorize the App, which proves what they may reach."""
     started = request.session.get(STATE_SESSION_KEY)
     if request.GET.get("setup_action") == "request":  # nothing installed, nothing to connect
-        return _problem(request, REQUESTED, title="Installation requested", status=200)
+        return _problem(request, words.INSTALL_REQUESTED, title="Installation requested", status=200)
     # GitHub hands back the state of the install link. Without this session's, an installation_id
     # is a link anyone could have sent (an install begun on GitHub itself, or on another site), and
     # nothing is connected from it.
     if started is None or "installation_id" in started:
-        return _problem(request, NOT_STARTED, team=None)
+        return _problem(request, words.INSTALL_NOT_STARTED, team=None)
     if not secrets.compare_digest(started["state"].encode(), request.GET.get("state", "").encode()):
-        return _problem(request, WRONG_STATE, team=None)
+        return _problem(request, words.INSTALL_WRONG_STATE, team=None)
     team = _admin_team(request.user, started["team"]) if started["team"] else None
     installation_id = request.GET.get("installation_id", "")
     if not INSTALLATION_ID.fullmatch(installation_id):
-        return _problem(request, NO_INSTALLATION, team=team)
+        return _problem(request, words.NO_INSTALLATION, team=team)
     if not app.configured():
-        return _problem(
-            request, AppNotConfigured.message, title="The GitHub App is not configured", status=503, team=team
-        )
+        return _problem(request, AppNotConfigured.message, title=words.APP_NOT_CONFIGURED, status=503, team=team)
     state = secrets.token_urlsafe(32)
     request.session[STATE_SESSION_KEY] = {
         "state": state,
@@ -153,7 +112,7 @@ def _installed(request):
 @sensitive_variables("token")
 def _authorized(request):
     started, team, problem = checked_authorization(
-        request, STATE_SESSION_KEY, not_started=NOT_STARTED, wrong_state=WRONG_STATE
+        request, STATE_SESSION_KEY, not_started=words.INSTALL_NOT_STARTED, wrong_state=words.INSTALL_WRONG_STATE
     )
     if problem is not None:
         return problem
@@ -161,7 +120,7 @@ def _authorized(request):
     # install and names the installation here; it is checked like any other.
     installation_id = started.get("installation_id") or request.GET.get("installation_id", "")
     if not INSTALLATION_ID.fullmatch(str(installation_id)):
-        return _problem(request, NO_INSTALLATION, team=team)
+        return _problem(request, words.NO_INSTALLATION, team=team)
     try:
         token = app.exchange_code(request.GET["code"], redirect_uri=_setup_uri(request))
         installations = app.user_installations(token.access_token)
@@ -169,13 +128,13 @@ def _authorized(request):
         return _github_problem(request, error, team=team)
     installation = next((each for each in installations if each.id == int(installation_id)), None)
     if installation is None:
-        return _problem(request, NOT_REACHABLE, title="The GitHub App was not connected", status=403, team=team)
+        return _problem(request, words.INSTALLATION_NOT_REACHABLE, title=words.APP_NOT_CONNECTED, status=403, team=team)
     account = installation.account
     if account is None or not installation.on_organization:
-        return _problem(request, NOT_AN_ORGANIZATION, title="The GitHub App was not connected", team=team)
+        return _problem(request, words.NOT_AN_ORGANIZATION, title=words.APP_NOT_CONNECTED, team=team)
     if installation.suspended_at is not None:
-        message = SUSPENDED.format(login=account.login)
-        return _problem(request, message, title="The GitHub App was not connected", status=409, team=team)
+        message = words.INSTALLATION_SUSPENDED.format(login=account.login)
+        return _problem(request, message, title=words.APP_NOT_CONNECTED, status=409, team=team)
     # Reaching an installation is not enough: any member reaches it, and its token reads more than
     # a plain member may see.
     try:
@@ -183,22 +142,26 @@ def _authorized(request):
     except (GitHubError, requests.RequestException) as error:
         return _github_problem(request, error, team=team)
     if not owner:
-        message = NOT_AN_OWNER.format(login=account.login)
+        message = words.NOT_AN_OWNER.format(login=account.login)
         return _problem(request, message, title="Ask an owner to connect it", status=403, team=team)
     try:
         connected, created = connect_installation(
             user=request.user, installation=installation, team=team, replace=started.get("replaces", False)
         )
     except WrongOrganization as error:
-        message = WRONG_ORGANIZATION.format(connected=error.integration.organization_login, installed=account.login)
-        return _problem(request, message, title="The GitHub App was not connected", status=409, team=team)
+        message = words.WRONG_ORGANIZATION.format(
+            connected=error.integration.organization_login, installed=account.login
+        )
+        return _problem(request, message, title=words.APP_NOT_CONNECTED, status=409, team=team)
     except ReplacementUnconfirmed as error:
-        message = UNCONFIRMED.format(team=error.integration.team.name, now=describe_connection(error.integration))
-        return _problem(request, message, title="The GitHub App was not connected", status=409, team=team)
+        message = words.APP_REPLACEMENT_UNCONFIRMED.format(
+            team=error.integration.team.name, now=describe_connection(error.integration)
+        )
+        return _problem(request, message, title=words.APP_NOT_CONNECTED, status=409, team=team)
     if not created:
         messages.success(request, f"{connected.name} now reads {account.login} through the GitHub App.")
         return redirect("integrations:github_members", team_slug=connected.slug)
-    messages.success(request, CONNECTED.format(organization=account.login))
+    messages.success(request, words.CONNECTED.format(organization=account.login))
     return redirect("teams:team_home", team_slug=connected.slug)
 
 

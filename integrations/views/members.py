@@ -6,6 +6,7 @@ from django.db.models import Q
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
+from integrations import words
 from integrations.github import app
 from integrations.member_sync.held_deactivations import (
     confirm_held_deactivations,
@@ -21,7 +22,6 @@ from teams.decorators import login_and_team_required, team_admin_required
 MEMBERS_PER_PAGE = 50
 HELD_SHOWN = 100
 ROLE_LABELS = dict(GitHubMember.Role.choices)
-NOT_CONNECTED = "Connect GitHub before syncing members."
 
 
 # The header the page's script sends for the status partial; a plain form POST (no JavaScript) gets a redirect.
@@ -87,7 +87,7 @@ def member_list_context(request, integration):
 @team_admin_required
 def github_members_sync(request, team_slug):
     integration = integration_of(request.team)
-    refusal = NOT_CONNECTED if integration is None else integration.sync_stopped_reason
+    refusal = words.NOT_CONNECTED if integration is None else integration.sync_stopped_reason
     if refusal or integration is None:
         if _wants_partial(request):
             return render(request, "integrations/partials/member_sync_status.html", {"error": refusal}, status=409)

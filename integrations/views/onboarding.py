@@ -25,7 +25,7 @@ from django.urls import reverse
 from django.views.decorators.debug import sensitive_variables
 from django.views.decorators.http import require_GET, require_http_methods
 
-from integrations import crypto
+from integrations import crypto, words
 from integrations.connections import connect_organization, describe_connection, reconnect
 from integrations.github import app
 from integrations.github.client import GitHubClient
@@ -51,29 +51,6 @@ STATE_SESSION_KEY = "github_oauth_state"
 PENDING_SESSION_KEY = "github_onboarding"
 STATE_LIFETIME_SECONDS = 600
 
-NOT_CONFIGURED = (
-    "GitHub is not configured on this server, so it cannot be connected. "
-    "An operator must set GITHUB_CLIENT_ID and GITHUB_CLIENT_SECRET."
-)
-NOT_STARTED = "This GitHub sign-in was not started here, or was already used. Start again with Connect GitHub."
-WRONG_STATE = (
-    "GitHub's answer does not belong to the sign-in started here, so it was refused. Start again with Connect GitHub."
-)
-EXPIRED = (
-    f"The GitHub sign-in took longer than {STATE_LIFETIME_SECONDS // 60} minutes and expired. "
-    "Start again with Connect GitHub."
-)
-NO_CODE = "GitHub sent no authorization code. Start again with Connect GitHub."
-UNAVAILABLE = "GitHub did not answer as expected, so nothing was connected. Try again in a few minutes."
-SIGN_IN_UNREADABLE = "The GitHub sign-in can no longer be read on this server. Start again with Connect GitHub."
-# The team page greets with it, above the live banner (the seed plan's words).
-CONNECTED = "Connected to {organization}. Members syncing in background."
-UNCONFIRMED = (
-    "The team got a GitHub connection while you were on GitHub, and you did not confirm replacing it, "
-    "so nothing was changed. Start again to replace it."
-)
-NOT_YOURS = "That organization is not one of your GitHub organizations. Choose one from the list."
-
 
 @require_GET
 @login_required
@@ -90,7 +67,9 @@ def onboarding(request):
 def github_connect(request):
     team = team_to_connect(request)
     if not settings.GITHUB_CLIENT_ID:
-        return _problem(request, NOT_CONFIGURED, title="GitHub is not configured", status=503, team=team)
+        return _problem(
+            request, words.GITHUB_NOT_CONFIGURED, title=words.GITHUB_NOT_CONFIGURED_TITLE, status=503, team=team
+        )
     integration = GitHubIntegration.objects.filter(team=team).select_related("connected_by").first() if team else None
     if not confirmed_start(request, integration):
         becomes = f"{request.user.get_username()}'s GitHub account (OAuth), the one you authorize next"
@@ -122,7 +101,7 @@ def github_callback(request):
     if integration is not None:
         # A connection made meanwhile was not the one the admin confirmed replacing.
         if not started.get("replaces"):
-            return _problem(request, UNCONFIRMED, status=409, team=team)
+            return _problem(request, words.REPLACEMENT_UNCONFIRMED, status=409, team=team)
         return _reconnect(request, integration, token)
     request.session[PENDING_SESSION_KEY] = {
         "token": crypto.encrypt(token.access_token),
@@ -144,7 +123,7 @@ def github_select_org(request):
         token = crypto.decrypt(pending["token"])
     except crypto.TokenUnreadable:
         del request.session[PENDING_SESSION_KEY]
-        return _problem(request, SIGN_IN_UNREADABLE, team=team)
+        return _problem(request, words.SIGN_IN_UNREADABLE, team=team)
     try:
         organizations = _listed_organizations(request, pending, token)
     except (GitHubError, requests.RequestException) as error:
@@ -159,12 +138,14 @@ def github_select_org(request):
 
     chosen = next((org for org in organizations if str(org.id) == request.POST.get("organization")), None)
     if chosen is None:
-        return _problem(request, NOT_YOURS, back=(reverse("integrations:github_select_org"), "Choose again"))
+        return _problem(
+            request, words.ORGANIZATION_NOT_YOURS, back=(reverse("integrations:github_select_org"), "Choose again")
+        )
     team = connect_organization(
         user=request.user, organization=chosen, token=token, scopes=pending["scopes"], team=team
     )
     del request.session[PENDING_SESSION_KEY]
-    messages.success(request, CONNECTED.format(organization=chosen.login))
+    messages.success(request, words.CONNECTED.format(organization=chosen.login))
     return redirect("teams:team_home", team_slug=team.slug)
 
 
@@ -191,11 +172,7 @@ def _reconnect(request, integration, token):
     # A token of another GitHub account would only fail at the next sync.
     organization = next((org for org in organizations if _is_organization_of(org, integration)), None)
     if organization is None:
-        message = (
-            f"The GitHub account you authorized does not belong to {integration.organization_login}. "
-            "Connect GitHub again with an account that does."
-        )
-        return _problem(request, message, team=team)
+        return _problem(request, words.NOT_THE_ORGANIZATIONS.format(login=integration.organization_login), team=team)
     reconnect(
         integration=integration,
         user=request.user,
@@ -271,7 +248,9 @@ def _admin_team(user, team_slug) -> Team:
     return membership.team
 
 
-def checked_authorization(request, session_key, *, not_started=NOT_STARTED, wrong_state=WRONG_STATE):
+def checked_authorization(
+    request, session_key, *, not_started=words.SIGN_IN_NOT_STARTED, wrong_state=words.SIGN_IN_WRONG_STATE
+):
     """GitHub's answer to an authorization this session started, checked (its state, its age, an
     error, the code): (what the session started, its team, None), or (None, team, the problem page)."""
     # Popped, so that a state works once, whatever comes of it.
@@ -282,11 +261,11 @@ def checked_authorization(request, session_key, *, not_started=NOT_STARTED, wron
     if not secrets.compare_digest(started["state"].encode(), request.GET.get("state", "").encode()):
         problem = wrong_state
     elif time.time() - started["created_at"] > STATE_LIFETIME_SECONDS:
-        problem = EXPIRED
+        problem = words.SIGN_IN_EXPIRED.format(minutes=STATE_LIFETIME_SECONDS // 60)
     elif "error" in request.GET:
         problem = OAuthError(request.GET["error"]).message
     elif not request.GET.get("code"):
-        problem = NO_CODE
+        problem = words.NO_CODE
     else:
         return started, team, None
     return None, team, _problem(request, problem, team=team)
@@ -301,13 +280,13 @@ def _github_problem(request, error, *, team=None):
     logger.warning("Connecting GitHub failed: %s %s", type(error).__name__, code)
     if isinstance(error, RateLimited):
         message = f"GitHub's rate limit for your account is used up until {error.reset_at:%H:%M} UTC. Try again then."
-        return _problem(request, message, title="GitHub is busy", status=502, team=team)
+        return _problem(request, message, title=words.GITHUB_BUSY, status=502, team=team)
     if isinstance(error, GitHubUnavailable | MalformedResponse | requests.RequestException):
-        return _problem(request, UNAVAILABLE, title="GitHub is unavailable", status=502, team=team)
+        return _problem(request, words.GITHUB_UNAVAILABLE, title=words.GITHUB_UNAVAILABLE_TITLE, status=502, team=team)
     return _problem(request, error.message, team=team)
 
 
-def _problem(request, message, *, title="GitHub was not connected", status=400, team=None, back=None):
+def _problem(request, message, *, title=words.NOT_CONNECTED_TITLE, status=400, team=None, back=None):
     if back is None and team is not None:
         back = (reverse("integrations:github_members", args=[team.slug]), f"Back to the members of {team.name}")
     back_url, back_label = back or (reverse("onboarding"), "Back to Connect GitHub")

@@ -25,6 +25,7 @@ from integrations.github.errors import (
     SSORequired,
     ViewerNotMember,
 )
+from integrations.words import ErrorKind
 
 WEB = "https://github.com"
 RESTRICTED = (
@@ -145,7 +146,7 @@ def test_an_unexplained_403_asks_for_an_account_that_can_read_the_members():
     error = refusal(403, "Forbidden")
 
     assert type(error) is AccessRefused
-    assert error.kind == errors.CREDENTIALS
+    assert error.kind == ErrorKind.CREDENTIALS
     assert "HTTP 403" in str(error)
 
 
@@ -155,7 +156,7 @@ def test_403_resource_not_accessible_by_integration_asks_an_owner_to_grant_or_ac
     )
 
     assert type(error) is AppPermissionMissing
-    assert error.kind == errors.PERMISSIONS
+    assert error.kind == ErrorKind.PERMISSIONS
     assert "accepts them in the organization's settings" in str(error)
 
 
@@ -163,7 +164,7 @@ def test_a_suspended_installation_refused_on_any_call_asks_an_owner_to_unsuspend
     error = refusal(403, "This installation has been suspended")
 
     assert type(error) is InstallationSuspended
-    assert error.kind == errors.SUSPENDED
+    assert error.kind == ErrorKind.SUSPENDED
 
 
 def test_a_graphql_answer_the_app_may_not_read_is_a_missing_permission():
@@ -180,20 +181,20 @@ def test_a_graphql_answer_the_app_may_not_read_is_a_missing_permission():
 @pytest.mark.parametrize(
     ("error", "kind"),
     [
-        (BadCredentials(), errors.CREDENTIALS),
-        (AppPermissionMissing(), errors.PERMISSIONS),
-        (ScopeMissing(), errors.CREDENTIALS),
-        (InstallationNotFound(), errors.INSTALLATION),
-        (InstallationSuspended(), errors.SUSPENDED),
-        (AppCredentialsRejected(), errors.INSTALLATION),
-        (SSORequired("https://github.com/orgs/acme/sso"), errors.ORGANIZATION),
-        (AccessRestricted("acme"), errors.ORGANIZATION),
-        (OrganizationNotFound("acme"), errors.ORGANIZATION),
-        (ViewerNotMember("acme"), errors.ORGANIZATION),
-        (GitHubUnavailable(), errors.GITHUB),
-        (MalformedResponse("a page"), errors.GITHUB),
-        (RateLimited(datetime.now(UTC)), errors.GITHUB),
-        (GitHubError("GitHub answered HTTP 418"), errors.GITHUB),
+        (BadCredentials(), ErrorKind.CREDENTIALS),
+        (AppPermissionMissing(), ErrorKind.PERMISSIONS),
+        (ScopeMissing(), ErrorKind.CREDENTIALS),
+        (InstallationNotFound(), ErrorKind.INSTALLATION),
+        (InstallationSuspended(), ErrorKind.SUSPENDED),
+        (AppCredentialsRejected(), ErrorKind.INSTALLATION),
+        (SSORequired("https://github.com/orgs/acme/sso"), ErrorKind.ORGANIZATION),
+        (AccessRestricted("acme"), ErrorKind.ORGANIZATION),
+        (OrganizationNotFound("acme"), ErrorKind.ORGANIZATION),
+        (ViewerNotMember("acme"), ErrorKind.ORGANIZATION),
+        (GitHubUnavailable(), ErrorKind.GITHUB),
+        (MalformedResponse("a page"), ErrorKind.GITHUB),
+        (RateLimited(datetime.now(UTC)), ErrorKind.GITHUB),
+        (GitHubError("GitHub answered HTTP 418"), ErrorKind.GITHUB),
     ],
 )
 def test_each_error_says_who_can_fix_it(error, kind):

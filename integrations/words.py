@@ -1,0 +1,157 @@
+"""What a person reads, written once: the headlines of a member sync, why a run failed or waits and
+what fixes it, and what connecting GitHub says when it cannot go on. Each error kind is defined
+here, once, and both GitHub's errors (integrations/github/errors.py) and the run's model use it.
+
+The exception for a GitHub answer words its own message next to the answer it maps
+(integrations/github/errors.py): each is one of GitHub's cases, told to a person.
+
+A leaf: it imports nothing of the product, so every layer may read it.
+"""
+
+from django.conf import settings
+from django.db import models
+
+
+class ErrorKind(models.TextChoices):
+    """Why a run ended in error, by who can fix it: the page offers the one fix that applies."""
+
+    CREDENTIALS = "credentials", "GitHub no longer accepts the connection"  # reconnecting fixes it
+    INSTALLATION = "installation", "The GitHub App is no longer installed"  # installing it again
+    SUSPENDED = "suspended", "The GitHub App's installation is suspended"  # an owner unsuspends it
+    PERMISSIONS = "permissions", "The GitHub App lacks the Members permission"  # an owner grants or accepts it
+    ORGANIZATION = "organization", "The organization does not let this app read its members"  # an owner
+    GITHUB = "github", "GitHub failed or answered in part"  # syncing again later
+    INTERRUPTED = "interrupted", "The sync was interrupted"  # syncing again
+    UNEXPECTED = "unexpected", "Unexpected error"
+
+
+# What an admin does about each kind of error, in one line: the run detail page says it.
+REMEDIES: dict[str, str] = {
+    ErrorKind.CREDENTIALS: "Connect GitHub again: a new connection gives the team a token GitHub accepts.",
+    ErrorKind.INSTALLATION: "Install the GitHub App on the organization again.",
+    ErrorKind.SUSPENDED: (
+        "Ask an owner of the organization to unsuspend the GitHub App (organization settings, GitHub Apps); "
+        "syncing resumes by itself."
+    ),
+    ErrorKind.PERMISSIONS: (
+        "Ask an owner of the organization to accept the GitHub App's requested permissions (organization "
+        "settings, GitHub Apps): it needs read access to Members. Syncing resumes by itself."
+    ),
+    ErrorKind.ORGANIZATION: "Ask an owner of the organization to allow this app to read its members.",
+    ErrorKind.GITHUB: "Nothing to change here: sync again later, once GitHub answers in full.",
+    ErrorKind.INTERRUPTED: "Sync again: a new run starts from the beginning.",
+    ErrorKind.UNEXPECTED: "Sync again; if it fails the same way, tell the people who run this service.",
+}
+
+# The errors a person can fix from this app, and how: the page offers that fix and no other.
+HINTS: dict[str, str] = {
+    ErrorKind.CREDENTIALS: "reconnect",
+    ErrorKind.INSTALLATION: "reinstall",
+    # Only an owner of the organization can: the page links them to the installation's settings.
+    ErrorKind.SUSPENDED: "owner",
+    ErrorKind.PERMISSIONS: "owner",
+}
+
+# A member sync's headline by the run's status (integrations.models.MemberSyncStatus).
+HEADLINES = {
+    "pending": "Members from {organization} have not been imported yet.",
+    "queued": "Importing members from {organization}…",
+    "syncing": "Importing members from {organization}…",
+    "complete": "Imported {imported} members from {organization}.",
+    "error": "Importing members from {organization} failed.",
+}
+
+# Why a run failed or waits, when GitHub did not say.
+_LIMIT = settings.MEMBER_SYNC_TIME_LIMIT_SECONDS
+TIMED_OUT = (
+    f"The sync took longer than {f'{_LIMIT // 60} minutes' if _LIMIT >= 120 else f'{_LIMIT} seconds'} and was "
+    "stopped. Press Sync Now to try again."
+)
+SHUTTING_DOWN = "The worker is restarting; the sync will start again shortly."
+SHUT_DOWN_TOO_OFTEN = "Workers restarted during this sync too many times. Press Sync Now to try again."
+UNEXPECTED = "The sync failed unexpectedly. Press Sync Now to try again; if it fails again, contact support."
+INTERRUPTED = "The sync was interrupted before it finished. Press Sync Now to run it again."
+RECONNECT_NEEDED = "The stored GitHub token can no longer be read. Reconnect GitHub."
+QUEUE_UNAVAILABLE = "The sync queue is unavailable, so the sync could not start. Try again in a minute."
+WAITING_FOR_LARGE_SYNCS = "Other large organizations are syncing; this sync starts when one of them is done."
+WORKER_LOST = "The worker running this sync stopped before it finished. Press Sync Now to run it again."
+WEBHOOK_FAILED = "A change GitHub announced could not be applied; it is tried again, and the next full sync brings it."
+QUEUED_TOO_LONG = "This sync waited too long for a worker and was cancelled. Press Sync Now to run it again."
+
+# Why members are no longer synced.
+NOT_CONNECTED = "Connect GitHub before syncing members."
+CONNECTION_GONE = "The connection to GitHub is gone. Connect GitHub again."
+SYNCING_SUSPENDED = "The GitHub App's installation is suspended: an organization owner can unsuspend it."
+ORGANIZATION_DELETED = "The GitHub organization {login} was deleted."
+APP_UNINSTALLED = "The GitHub App was uninstalled from {login}. Install it again to keep members in sync."
+
+# Connecting through OAuth (Connect GitHub): the problem pages' titles, then their words.
+NOT_CONNECTED_TITLE = "GitHub was not connected"
+GITHUB_NOT_CONFIGURED_TITLE = "GitHub is not configured"
+GITHUB_BUSY = "GitHub is busy"
+GITHUB_UNAVAILABLE_TITLE = "GitHub is unavailable"
+GITHUB_NOT_CONFIGURED = (
+    "GitHub is not configured on this server, so it cannot be connected. "
+    "An operator must set GITHUB_CLIENT_ID and GITHUB_CLIENT_SECRET."
+)
+SIGN_IN_NOT_STARTED = "This GitHub sign-in was not started here, or was already used. Start again with Connect GitHub."
+SIGN_IN_WRONG_STATE = (
+    "GitHub's answer does not belong to the sign-in started here, so it was refused. Start again with Connect GitHub."
+)
+SIGN_IN_EXPIRED = "The GitHub sign-in took longer than {minutes} minutes and expired. Start again with Connect GitHub."
+NO_CODE = "GitHub sent no authorization code. Start again with Connect GitHub."
+GITHUB_UNAVAILABLE = "GitHub did not answer as expected, so nothing was connected. Try again in a few minutes."
+SIGN_IN_UNREADABLE = "The GitHub sign-in can no longer be read on this server. Start again with Connect GitHub."
+# The team page greets with it, above the live banner (the seed plan's words).
+CONNECTED = "Connected to {organization}. Members syncing in background."
+REPLACEMENT_UNCONFIRMED = (
+    "The team got a GitHub connection while you were on GitHub, and you did not confirm replacing it, "
+    "so nothing was changed. Start again to replace it."
+)
+ORGANIZATION_NOT_YOURS = "That organization is not one of your GitHub organizations. Choose one from the list."
+NOT_THE_ORGANIZATIONS = (
+    "The GitHub account you authorized does not belong to {login}. Connect GitHub again with an account that does."
+)
+
+# Connecting through the GitHub App (Install the GitHub App).
+APP_NOT_CONNECTED = "The GitHub App was not connected"
+APP_NOT_CONFIGURED = "The GitHub App is not configured"
+INSTALL_NOT_STARTED = (
+    "This GitHub App installation was not started here, or was already used. Start again with Install the GitHub App."
+)
+INSTALL_WRONG_STATE = (
+    "GitHub's answer does not belong to the installation started here, so it was refused. "
+    "Start again with Install the GitHub App."
+)
+NO_INSTALLATION = "GitHub named no installation of the App. Start again with Install the GitHub App."
+INSTALL_REQUESTED = (
+    "Your request to install the GitHub App was sent to the organization's owners. Once an owner "
+    "installs it, start again with Install the GitHub App."
+)
+INSTALLATION_NOT_REACHABLE = (
+    "That installation of the GitHub App is not one your GitHub account can reach, so nothing was "
+    "connected. Install the GitHub App on your organization, then try again."
+)
+NOT_AN_ORGANIZATION = (
+    "The GitHub App was installed on a personal account, not an organization, so there are no members "
+    "to import. Install it on an organization."
+)
+INSTALLATION_SUSPENDED = (
+    "The App's installation on {login} is suspended, so it cannot read the members. An organization "
+    "owner must unsuspend it (Settings › GitHub Apps), then start again."
+)
+NOT_AN_OWNER = (
+    "Only an owner of {login} can connect its GitHub App installation: it reads every member, "
+    "concealed ones and their emails included. Nothing was connected. Ask an owner of {login} to connect it."
+)
+APP_REPLACEMENT_UNCONFIRMED = (
+    "{team} reads GitHub through {now}. Replacing that needs your confirmation, so nothing was changed: "
+    "press Install the GitHub App on {team}'s members page and confirm."
+)
+WRONG_ORGANIZATION = (
+    "This team is connected to {connected}, but the GitHub App was installed on {installed}. "
+    "Install it on {connected} instead."
+)
+
+# Answered to GitHub's delivery log, which whoever set the webhook up reads.
+WEBHOOKS_NOT_CONFIGURED = "Webhooks are not configured on this server (no GITHUB_WEBHOOK_SECRET)."
