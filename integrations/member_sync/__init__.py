@@ -3,8 +3,8 @@
 - tasks: requesting a run and its message on the queue; the Dramatiq actors.
 - runs: the run's state machine, every transition guarded by a conditional UPDATE.
 - sync, member_writes: reading an organization's members from GitHub and applying them.
-- run_events: the run's event, built from the run in one place.
-- sync_display, sync_status: what a page shows of a run and of a team's sync.
+- run_events: what a page shows of a run, and the event that carries it, built in one place.
+- sync_status: what a page shows of a team's sync.
 - held_deactivations: the guard's held deactivations, confirmed or dismissed by an admin.
 - large_syncs, schedule, periodic: fairness between organizations, the scheduled full sync, and the
   worker's periodic checks.

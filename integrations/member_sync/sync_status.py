@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from integrations.live.channels import current_event_id
 from integrations.member_sync import healing, schedule
-from integrations.member_sync.sync_display import shown
+from integrations.member_sync.run_events import shown
 from integrations.models import GitHubIntegration
 
 RECENT_RUNS = 5

@@ -41,7 +41,7 @@ function setTime(element, moment) {
   element.textContent = moment.utc;
 }
 
-// The event's `shown`: what the server's rendering of the same run shows (integrations/member_sync/sync_display.py).
+// The event's `shown`: what the server's rendering of the same run shows (integrations/member_sync/run_events.py).
 function render(root, shown) {
   root.dataset.status = shown.status;
   const badge = $(root, "badge");
