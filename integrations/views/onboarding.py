@@ -217,7 +217,7 @@ def team_to_connect(request) -> Team | None:
 def confirmed_start(request, integration: GitHubIntegration | None) -> bool:
     """Whether this request starts connecting: a POST (Django's middleware checked its CSRF token),
     which for a team with a connection must also confirm replacing it. A GET only shows the button,
-    so a link or an image on another site changes nothing (docs/architecture.md#connecting)."""
+    so a link or an image on another site changes nothing (docs/architecture.md#the-github-app)."""
     if request.method != "POST":
         return False
     return integration is None or request.POST.get("confirm") == "replace"
