@@ -1,6 +1,7 @@
 """The one fixture world of the test suite: Alice administers the team Acme, Bob is a plain member of
 it, Charlie administers another team (Globex); Acme's integration reads the GitHub simulator's
-organization acme (250 members). Plus the simulator itself and GitHub's published API descriptions."""
+organization acme (250 members). Plus the simulator itself, GitHub's published API descriptions, and
+the tier of each test: unit, services or browser (TIERS)."""
 
 import functools
 import json
@@ -26,6 +27,45 @@ GITHUB_DESCRIPTIONS = Path(__file__).resolve().parent / "vendor" / "github"
 # Each REST and webhooks description is there twice: github.com's, and the newest Enterprise Server's.
 GITHUB_PLANS = ("api.github.com", "ghes")
 README_SCREENSHOTS = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
+
+# The tiers (README.md, Two commands): every test is in exactly one, so that `pytest -m unit` runs in seconds
+# with nothing but Python. A test's tier is its own mark if it has one (on it, its class or its module:
+# pytestmark), else the first of these rules that fits:
+#   browser   it uses a fixture of BROWSER_FIXTURES, directly or through another fixture;
+#   services  it uses a fixture of SERVICE_FIXTURES, directly or through another fixture;
+#   unit      otherwise.
+# A unit test runs in this process alone, with the test database (SQLite; PostgreSQL where
+# DATABASE_URL says so) and nothing else: it connects to nothing, starts no process and sends Redis no
+# command: one that does belongs in services; mark it so.
+TIERS = ("unit", "services", "browser")
+BROWSER_FIXTURES = {"browser"}  # Chromium through Playwright
+SERVICE_FIXTURES = {
+    "github_simulator",  # the simulator, an HTTP server: every fixture of the GitHub world uses it
+    "broker",  # Redis, through Dramatiq
+}
+
+
+@pytest.hookimpl(tryfirst=True)  # before -m selects by these marks
+def pytest_collection_modifyitems(items):
+    """Marks each test with its tier; a test marked with two stops the run before it starts."""
+    two_tiers = []
+    for item in items:
+        marked = {mark.name for mark in item.iter_markers() if mark.name in TIERS}
+        if len(marked) > 1:
+            two_tiers.append(f"{item.nodeid}: {' and '.join(sorted(marked))}")
+            continue
+        if not marked:
+            item.add_marker(_tier_by_fixtures(item.fixturenames))
+    if two_tiers:
+        raise pytest.UsageError("Tests marked with two tiers (tests/conftest.py, TIERS):\n" + "\n".join(two_tiers))
+
+
+def _tier_by_fixtures(fixtures):
+    if BROWSER_FIXTURES.intersection(fixtures):
+        return "browser"
+    if SERVICE_FIXTURES.intersection(fixtures):
+        return "services"
+    return "unit"
 
 
 @pytest.fixture(scope="session")
