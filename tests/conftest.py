@@ -42,6 +42,11 @@ BROWSER_FIXTURES = {"browser"}  # Chromium through Playwright
 SERVICE_FIXTURES = {
     "github_simulator",  # the simulator, an HTTP server: every fixture of the GitHub world uses it
     "broker",  # Redis, through Dramatiq
+    # Those of a test module:
+    "no_open_streams",  # test_event_streams.py's, autouse there and where it is imported: Redis
+    "fake_github",  # github/test_app_client.py's HTTP server
+    "sentry_server",  # test_sentry.py's HTTP server
+    "make_run",  # test_make_run.py's `make run`
 }
 
 

@@ -13,6 +13,7 @@ User = get_user_model()
 NEW_PASSWORD = "a-long-unusual-pass-41"
 
 
+@pytest.mark.services  # sign-ups are counted in the Redis cache
 def test_it_signs_up_logs_in_and_lands_on_onboarding(client, db):
     response = client.post(
         "/accounts/signup/", {"username": "dana", "password1": NEW_PASSWORD, "password2": NEW_PASSWORD}
@@ -22,6 +23,7 @@ def test_it_signs_up_logs_in_and_lands_on_onboarding(client, db):
     assertContains(client.get("/onboarding/"), "Welcome, dana")
 
 
+@pytest.mark.services  # sign-ups are counted in the Redis cache
 def test_it_refuses_a_duplicate_username_with_the_form_error(client, alice):
     response = client.post(
         "/accounts/signup/", {"username": "alice", "password1": NEW_PASSWORD, "password2": NEW_PASSWORD}
@@ -31,6 +33,7 @@ def test_it_refuses_a_duplicate_username_with_the_form_error(client, alice):
     assert User.objects.filter(username="alice").count() == 1
 
 
+@pytest.mark.services  # sign-ups are counted in the Redis cache
 def test_it_refuses_mismatched_passwords(client, db):
     response = client.post("/accounts/signup/", {"username": "dana", "password1": NEW_PASSWORD, "password2": "other"})
 
@@ -38,6 +41,7 @@ def test_it_refuses_mismatched_passwords(client, db):
     assert not User.objects.filter(username="dana").exists()
 
 
+@pytest.mark.services  # sign-ups are counted in the Redis cache
 def test_it_refuses_an_empty_form(client, db):
     assertContains(client.post("/accounts/signup/", {}), "This field is required.")
 
@@ -49,6 +53,7 @@ def test_it_refuses_a_wrong_password(client, alice):
     assert "_auth_user_id" not in client.session
 
 
+@pytest.mark.services  # the page shows the team's current event id, read from Redis
 def test_it_sends_a_user_with_a_team_to_the_team_page(client, bob, team):
     response = client.post("/accounts/login/", {"username": "bob", "password": PASSWORD}, follow=True)
 

@@ -4,7 +4,12 @@ import socket
 import threading
 import time
 
+import pytest
+
 from bench.stream_clients import CONNECTING_AT_ONCE, StreamClients
+
+# The clients run as the benchmarks run them: `python -m bench.stream_clients`.
+pytestmark = pytest.mark.services
 
 
 def refusing_server():

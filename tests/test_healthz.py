@@ -10,8 +10,8 @@ from django.db import connection, connections
 from ops import healthz
 from tests.helpers import free_port, wait_for
 
-# On PostgreSQL too (.ci/run): the database probe, with PostgreSQL's pool.
-pytestmark = pytest.mark.postgres
+# On PostgreSQL too (.ci/run): the database probe, with PostgreSQL's pool. Redis checked for real.
+pytestmark = [pytest.mark.postgres, pytest.mark.services]
 
 ELSEWHERE = "203.0.113.9"
 

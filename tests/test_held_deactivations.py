@@ -138,6 +138,7 @@ def test_under_the_threshold_they_are_deactivated(fifty_members):
     assert active(fifty_members) == 40
 
 
+@pytest.mark.services  # the sync publishes its events to Redis
 def test_no_more_than_five_are_deactivated_whatever_the_share(other_team):
     small = GitHubIntegration.objects.create(team=other_team, organization_login="globex")
     sync(small, range(1, 11))

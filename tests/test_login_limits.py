@@ -108,6 +108,7 @@ class Browser(requests.Session):
         )
 
 
+@pytest.mark.services  # a uvicorn process
 @pytest.mark.django_db(transaction=True)
 def test_it_counts_the_client_a_proxy_forwards_for_not_the_proxy(bob):
     # The tests connect from 127.0.0.1, the proxy uvicorn trusts by default (FORWARDED_ALLOW_IPS).
@@ -122,6 +123,7 @@ def test_it_counts_the_client_a_proxy_forwards_for_not_the_proxy(bob):
         assert browser.log_in("bob", PASSWORD, forwarded_for="203.0.113.8").status_code == 302
 
 
+@pytest.mark.services  # a uvicorn process
 @pytest.mark.django_db(transaction=True)
 def test_a_client_the_server_does_not_trust_as_a_proxy_cannot_choose_its_address(bob):
     with web_server(stack_environment(FORWARDED_ALLOW_IPS="192.0.2.1")) as web:
@@ -143,6 +145,7 @@ def sign_up(client, username, address, password2="a-long-unusual-pass-41"):
     return client.post("/accounts/signup/", data, REMOTE_ADDR=address)
 
 
+@pytest.mark.services  # sign-ups are counted in the Redis cache
 def test_it_limits_sign_up_attempts_per_address(client, db, settings):
     settings.SIGNUP_ATTEMPTS_PER_HOUR = 2
     address = unused_address()
@@ -157,6 +160,7 @@ def test_it_limits_sign_up_attempts_per_address(client, db, settings):
     assertRedirects(sign_up(client, "dana", unused_address()), "/onboarding/", fetch_redirect_response=False)
 
 
+@pytest.mark.services  # sign-ups are counted in the Redis cache
 def test_showing_the_sign_up_page_is_not_an_attempt(client, db, settings):
     settings.SIGNUP_ATTEMPTS_PER_HOUR = 1
     address = unused_address()

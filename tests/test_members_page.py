@@ -104,6 +104,7 @@ def test_a_bad_page_number_shows_a_page(client, bob, integration):
     assert client.get(URL, {"page": "x"}).status_code == 200
 
 
+@pytest.mark.services  # the page shows the team's current event id, read from Redis
 def test_the_sql_statement_count_does_not_grow_with_members(client, bob):
     client.force_login(bob)
     counts = []
@@ -120,6 +121,7 @@ def test_the_sql_statement_count_does_not_grow_with_members(client, bob):
     assert counts[0] == counts[1] <= 8
 
 
+@pytest.mark.services  # the page shows the team's current event id, read from Redis
 def test_a_team_without_github_says_so(client, charlie, other_team):
     client.force_login(charlie)
 

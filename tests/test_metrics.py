@@ -56,6 +56,7 @@ def test_it_refuses_everybody_elsewhere_when_no_token_is_set(client, settings):
     assert client.get("/metrics", REMOTE_ADDR=ELSEWHERE, HTTP_AUTHORIZATION="Bearer ").status_code == 403
 
 
+@pytest.mark.services  # the metrics read Redis (open streams, queued messages)
 def test_it_answers_the_tokens_holder_anywhere(client, settings, db):
     settings.METRICS_TOKEN = "scrape-token"
 
@@ -65,6 +66,7 @@ def test_it_answers_the_tokens_holder_anywhere(client, settings, db):
     assert response["Content-Type"].startswith("text/plain")
 
 
+@pytest.mark.services  # the metrics read Redis (open streams, queued messages)
 def test_it_answers_an_allowed_address_or_network(client, settings, db):
     settings.METRICS_ALLOWED_IPS = ["10.0.0.0/8"]
 
@@ -125,6 +127,7 @@ def test_it_shows_githubs_remaining_rate_limit_as_the_latest_run_saw_it(client, 
     assert metrics["github_rate_limit_remaining", (("team", "acme"),)] == remaining
 
 
+@pytest.mark.services  # the metrics read Redis (open streams, queued messages)
 def test_it_counts_the_event_streams_open_in_every_web_process(client, alice, bob):
     before = scrape(client)[("member_sync_event_streams_open", ())]
     claims = [(user.pk, streams.claim_stream(user.pk)) for user in (alice, bob, bob)]

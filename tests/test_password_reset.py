@@ -6,6 +6,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+# Each test runs manage.py in a process of its own.
+pytestmark = pytest.mark.services
+
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = """
 from django.test import Client

@@ -9,6 +9,9 @@ from pathlib import Path
 
 import pytest
 
+# Each test runs manage.py in a process of its own.
+pytestmark = pytest.mark.services
+
 ROOT = Path(__file__).resolve().parent.parent
 PRODUCTION = {
     "DEBUG": "0",

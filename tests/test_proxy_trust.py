@@ -17,6 +17,7 @@ def https_only_environment(**overrides):
     return stack_environment(METRICS_ALLOWED_IPS="203.0.113.7", HTTPS_ONLY="1", ALLOWED_HOSTS="127.0.0.1", **overrides)
 
 
+@pytest.mark.services  # uvicorn and Pushpin processes
 def test_a_client_cannot_pick_its_address_or_scheme_through_pushpin():
     """Costs a few seconds: a Pushpin and a web server of their own. /metrics answers without a
     token only to METRICS_ALLOWED_IPS, by the address Django derives from X-Forwarded-For; with
@@ -35,6 +36,7 @@ def test_a_client_cannot_pick_its_address_or_scheme_through_pushpin():
         assert page.headers["Location"].startswith("https://")
 
 
+@pytest.mark.services  # a uvicorn process
 def test_a_web_process_trusts_forwarded_headers_only_from_its_proxy():
     """Costs a few seconds: two web servers of their own. The proxy's address (FORWARDED_ALLOW_IPS)
     is one this test does not connect from, then the one it does."""

@@ -169,6 +169,7 @@ INSTALLATION_TOKEN = "ghs_" + "Z9y8X7w6" * 4 + "abcd"
 BASIC = "YWxpY2U6" + "aHVudGVyMg=="
 
 
+@pytest.mark.services  # sentry_sdk.init runs `git rev-parse HEAD` for the release
 @pytest.mark.django_db
 @pytest.mark.urls("tests.urls")
 def test_oauth_codes_stream_meta_jwts_private_keys_and_authorization_are_scrubbed_from_a_report(captured, client):

@@ -6,6 +6,7 @@ from pytest_django.asserts import assertContains, assertRedirects
 pytestmark = pytest.mark.urls("tests.urls")
 
 
+@pytest.mark.services  # the page shows the team's current event id, read from Redis
 def test_it_shows_the_team_page_to_a_member(client, bob, team):
     client.force_login(bob)
 

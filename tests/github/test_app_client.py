@@ -302,6 +302,7 @@ def test_the_apps_user_authorization_uses_the_apps_client_id_and_no_scopes(githu
     assert "scope=" not in url
 
 
+@pytest.mark.services  # manage.py in a process of its own
 @pytest.mark.parametrize(
     ("overrides", "named"),
     [
@@ -318,6 +319,7 @@ def test_a_broken_or_partial_app_configuration_stops_the_start_naming_the_variab
     assert named in result.stderr
 
 
+@pytest.mark.services  # manage.py in a process of its own
 def test_a_private_key_file_written_on_one_line_is_taken(tmp_path, key_pair):
     key_file = tmp_path / "app.pem"
     key_file.write_text(key_pair[0].replace("\n", "\\n"))

@@ -281,6 +281,7 @@ def test_lasting_connection_resets_raise_github_unavailable(github, octocat):
     assert octocat.api_calls == 4
 
 
+@pytest.mark.services  # a simulator of its own, over HTTP
 def test_an_answer_slower_than_the_timeout_raises_github_unavailable():
     # A simulator of its own: the requests given up on are still being answered after the test.
     with Simulator(orgs={"slow": 10}, latency_ms=400) as slow:

@@ -402,6 +402,7 @@ def test_the_control_api_hands_out_the_apps_settings_and_reset_restores_them(git
     assert list(github.installations) == []
 
 
+@pytest.mark.services  # manage.py github_simulator in a process of its own
 def test_the_management_command_writes_the_apps_private_key_and_accepts_jwts_signed_with_it(tmp_path):
     key_file = tmp_path / "app.pem"
     process = subprocess.Popen(

@@ -139,6 +139,7 @@ def test_the_control_api_takes_the_viewer_out_of_an_organization(github, github_
     assert [user["login"] for user in listed] == [edge["node"]["login"] for edge in answer["membersWithRole"]["edges"]]
 
 
+@pytest.mark.services  # manage.py github_simulator in a process of its own
 def test_the_management_command_serves_on_a_free_port_and_stops_on_sigterm():
     process = subprocess.Popen(
         [sys.executable, "manage.py", "github_simulator", "--port", "0", "--org", "globex=30"],
