@@ -6,12 +6,17 @@ the tier of each test: unit, services or browser (TIERS)."""
 import functools
 import json
 import os
+import socket
+import subprocess
+import threading
 from pathlib import Path
 
 import pytest
 from graphql import build_schema
 from jsonschema import Draft202012Validator, FormatChecker
 from playwright.sync_api import sync_playwright
+from redis.asyncio.connection import AbstractConnection as AsyncRedisConnection
+from redis.connection import AbstractConnection as RedisConnection
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
@@ -36,7 +41,7 @@ README_SCREENSHOTS = Path(__file__).resolve().parent.parent / "docs" / "screensh
 #   unit      otherwise.
 # A unit test runs in this process alone, with the test database (SQLite; PostgreSQL where
 # DATABASE_URL says so) and nothing else: it connects to nothing, starts no process and sends Redis no
-# command: one that does belongs in services; mark it so.
+# command. One that does fails, saying what it did (_unit_tests_stay_in_process): mark it services.
 TIERS = ("unit", "services", "browser")
 BROWSER_FIXTURES = {"browser"}  # Chromium through Playwright
 SERVICE_FIXTURES = {
@@ -48,6 +53,7 @@ SERVICE_FIXTURES = {
     "sentry_server",  # test_sentry.py's HTTP server
     "make_run",  # test_make_run.py's `make run`
 }
+_TIER = pytest.StashKey[str]()
 
 
 @pytest.hookimpl(tryfirst=True)  # before -m selects by these marks
@@ -59,8 +65,12 @@ def pytest_collection_modifyitems(items):
         if len(marked) > 1:
             two_tiers.append(f"{item.nodeid}: {' and '.join(sorted(marked))}")
             continue
-        if not marked:
-            item.add_marker(_tier_by_fixtures(item.fixturenames))
+        if marked:
+            (tier,) = marked
+        else:
+            tier = _tier_by_fixtures(item.fixturenames)
+            item.add_marker(tier)
+        item.stash[_TIER] = tier
     if two_tiers:
         raise pytest.UsageError("Tests marked with two tiers (tests/conftest.py, TIERS):\n" + "\n".join(two_tiers))
 
@@ -71,6 +81,42 @@ def _tier_by_fixtures(fixtures):
     if SERVICE_FIXTURES.intersection(fixtures):
         return "services"
     return "unit"
+
+
+class OutsideUnitTest(Exception):
+    pass
+
+
+@pytest.fixture(autouse=True)
+def _unit_tests_stay_in_process(request, monkeypatch):
+    """A unit test fails as soon as it connects, starts a process or sends Redis a command, and at its
+    end if it did and the error was caught on its way. Threads that an earlier test left running (the
+    session's simulator, a stream's reader) are not the test's: they pass."""
+    if request.node.stash.get(_TIER, None) != "unit":
+        yield
+        return
+    earlier = set(threading.enumerate()) - {threading.current_thread()}
+    reached = []
+
+    def refuse(cls, name, what):
+        original = getattr(cls, name)
+
+        def guarded(self, *args, **kwargs):
+            if threading.current_thread() in earlier:
+                return original(self, *args, **kwargs)
+            reached.append(what(*args))
+            raise OutsideUnitTest(f"a unit test {reached[-1]}: mark it services (tests/conftest.py, TIERS)")
+
+        monkeypatch.setattr(cls, name, guarded)
+
+    refuse(socket.socket, "connect", lambda address: f"connected to {address}")
+    refuse(socket.socket, "connect_ex", lambda address: f"connected to {address}")
+    refuse(subprocess.Popen, "_execute_child", lambda args, *rest: f"started a process: {args}")
+    refuse(RedisConnection, "send_packed_command", lambda *args: "sent Redis a command")
+    refuse(AsyncRedisConnection, "send_packed_command", lambda *args: "sent Redis a command")
+    yield
+    if reached:
+        pytest.fail(f"a unit test reached out of its process: {'; '.join(reached)}", pytrace=False)
 
 
 @pytest.fixture(scope="session")
