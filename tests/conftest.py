@@ -147,7 +147,7 @@ PASSWORD = "correct horse battery staple"
 
 @pytest.fixture(scope="session")
 def password_hash():
-    # Hashed once: a real PBKDF2 hash takes half a second, and every test's users share the password.
+    # Hashed once: every test's users share the password.
     from django.contrib.auth.hashers import make_password
 
     return make_password(PASSWORD)

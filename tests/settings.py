@@ -25,3 +25,8 @@ from config.settings import *  # noqa: E402, F403
 STORAGES = {**STORAGES, "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}  # noqa: F405
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = True
+
+# PBKDF2 at a few iterations: a test's login checks its password in a millisecond rather than a
+# second. The hashes are still pbkdf2_sha256, with their iterations inside, so a process started
+# with production settings checks them too (tests/test_production_browser.py logs in with one).
+PASSWORD_HASHERS = ["tests.hashers.QuickPBKDF2PasswordHasher"]
