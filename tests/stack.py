@@ -492,17 +492,14 @@ class Cluster:
 def own_pushpin(web_port):
     """Debian's Pushpin on a free port in front of the web server on `web_port`, configured as
     `make cluster` configures it. Yields (its URL, the GRIP_URL that publishes to it)."""
-    from scripts.pushpin import configure_pushpin
+    from scripts.stack import pushpin_configuration
 
     port = free_port()
-    conf, grip_url = configure_pushpin(port, web_port)
     url = f"http://127.0.0.1:{port}"
-    try:
+    with pushpin_configuration(port, web_port) as (conf, grip_url):
         with running(["pushpin", "--config", str(conf), "--merge-output"], os.environ, stderr=subprocess.DEVNULL,
                      ready=lambda: http_status(url) is not None):  # fmt: skip
             yield url, grip_url
-    finally:
-        shutil.rmtree(conf.parent, ignore_errors=True)
 
 
 class HeldAnswers:
