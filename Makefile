@@ -24,14 +24,14 @@ $(VENV)/.dev: $(VENV)/.simulator requirements-dev.txt
 run: $(VENV)/.simulator
 	DEBUG=$${DEBUG:-1} $(PY) manage.py migrate --noinput
 	DEBUG=$${DEBUG:-1} $(PY) manage.py collectstatic --noinput -v 0
-	DEBUG=$${DEBUG:-1} exec $(PY) scripts/run.py
+	DEBUG=$${DEBUG:-1} exec $(PY) scripts/stack.py run
 
-# The scaled-out topology (scripts/cluster.py): PostgreSQL is required, as several processes write at once.
+# The scaled-out topology (scripts/stack.py): PostgreSQL is required, as several processes write at once.
 cluster: $(VENV)/.simulator
 	@test -n "$$DATABASE_URL" || { echo "make cluster needs DATABASE_URL, a PostgreSQL database (postgres://USER@HOST:PORT/NAME)." >&2; exit 2; }
 	DEBUG=$${DEBUG:-1} $(PY) manage.py migrate --noinput
 	DEBUG=$${DEBUG:-1} $(PY) manage.py collectstatic --noinput -v 0
-	DEBUG=$${DEBUG:-1} exec $(PY) scripts/cluster.py
+	DEBUG=$${DEBUG:-1} exec $(PY) scripts/stack.py cluster
 
 lint: $(VENV)/.dev
 	$(VENV)/bin/ruff check .
@@ -47,7 +47,7 @@ lint: $(VENV)/.dev
 TEST_PROCESSES ?= 4
 test: export SECRET_KEY ?= django-insecure-test-only-key
 test: lint
-	$(PY) scripts/services.py
+	$(PY) scripts/stack.py redis
 	$(VENV)/bin/pytest -n $(TEST_PROCESSES) --dist loadgroup --durations=15 $(PYTEST_ARGS)
 
 clean:

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import requests
 
+from scripts.stack import start_simulator, stop
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -124,23 +126,12 @@ def rendered_events_url(web_url, team_slug, cookies):
 
 @contextmanager
 def github_simulator(env, orgs):
-    """The simulator in a process of its own, so that its work does not count against ours."""
-    args = [sys.executable, "manage.py", "github_simulator", "--port", "0"]
-    for login, size in orgs.items():
-        args += ["--org", f"{login}={size}"]
-    # DEBUG on: the command is installed only then (the benchmarked processes keep production settings).
-    process = subprocess.Popen(args, cwd=ROOT, env={**env, "DEBUG": "1"}, stdout=subprocess.PIPE, text=True)
+    """The simulator in a process of its own (scripts/stack.py), so that its work does not count against ours."""
+    process, url = start_simulator(*(f"--org={login}={size}" for login, size in orgs.items()), env=env)
     try:
-        for line in process.stdout:
-            match = re.search(r"(http://127\.0\.0\.1:\d+)", line)
-            if match:
-                yield match.group(1)
-                break
-        else:
-            raise RuntimeError("the GitHub simulator did not start")
+        yield url
     finally:
-        process.terminate()
-        process.wait(timeout=10)
+        stop(process)
 
 
 def process_figures(pid):

@@ -1,5 +1,6 @@
-"""The real parts, started for a test: a `rundramatiq` worker and a uvicorn web server sharing the
-test database and Redis, plus a small Server-Sent-Events client."""
+"""The real parts, started for a test by scripts/stack.py: a `rundramatiq` worker and a uvicorn web
+server sharing the test database and Redis, Redis, PostgreSQL and Pushpin of the test's own, and
+`make cluster`; plus small Server-Sent-Events clients."""
 
 import asyncio
 import json
@@ -9,7 +10,6 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -21,7 +21,18 @@ from urllib.parse import urlsplit
 import requests
 from django.db import connection
 
-from tests.helpers import free_port, http_status, wait_for
+from scripts.stack import (
+    kill_session,
+    pushpin_configuration,
+    start,
+    start_pushpin,
+    start_redis,
+    stop,
+    wait_until_serving,
+    web_command,
+    worker_command,
+)
+from tests.helpers import free_port, wait_for
 from tests.programs import postgres_program
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -60,40 +71,18 @@ def github_environment(github_simulator):
 
 
 @contextmanager
-def running(args, env, *, ready=None, timeout=60, stderr=None):
-    process = subprocess.Popen(args, cwd=ROOT, env=env, start_new_session=True, stderr=stderr)
+def running(process, url=None, **serving):
+    """The process, once it serves `url` (scripts/stack.py:wait_until_serving), and stopped afterwards."""
     try:
-        if ready is not None:
-            wait_for(lambda: ready() or process.poll() is not None, timeout=timeout, message=" ".join(args[:4]))
-            assert process.poll() is None, f"{args} exited with {process.returncode}"
+        assert url is None or wait_until_serving(url, [process], **serving), f"{process.args[:4]} serving {url}"
         yield process
     finally:
         stop(process)
 
 
-def stop(process, timeout=20):
-    """SIGTERM to the process alone (dramatiq's main process forwards it to its workers; a second
-    SIGTERM would kill them at once), then SIGKILL to its whole group if it lingers."""
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            pass
-    try:
-        os.killpg(process.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
-    process.wait(timeout=timeout)
-
-
-def worker_command(threads=2):
-    return [sys.executable, "manage.py", "rundramatiq", "--processes", "1", "--threads", str(threads)]
-
-
 @contextmanager
 def worker(env, *, threads=2):
-    with running(worker_command(threads), env) as process:
+    with running(start(worker_command(threads), env)) as process:
         yield process
 
 
@@ -101,11 +90,8 @@ def worker(env, *, threads=2):
 def web_server(env, port=None, stderr=None, ready_path="/accounts/login/"):
     port = port or free_port()
     url = f"http://127.0.0.1:{port}"
-    args = [
-        sys.executable, "-m", "uvicorn", "config.asgi:application",
-        "--host", "127.0.0.1", "--port", str(port), "--timeout-graceful-shutdown", "2", "--log-level", "warning",
-    ]  # fmt: skip
-    with running(args, env, ready=lambda: http_status(f"{url}{ready_path}") == 200, stderr=stderr) as process:
+    command = web_command("--host", "127.0.0.1", "--port", str(port), "--log-level", "warning")
+    with running(start(command, env, stderr=stderr), url + ready_path) as process:
         process.url = url
         yield process
 
@@ -254,22 +240,11 @@ class OwnRedis:
     operator sees when Redis goes away for a few seconds and comes back empty."""
 
     def __init__(self):
-        self.port = free_port()
-        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.url = f"redis://127.0.0.1:{free_port()}/0"
         self.process = None
 
     def start(self):
-        args = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
-        self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL, start_new_session=True)
-        wait_for(self.answers, timeout=10, message="redis-server to answer")
-
-    def answers(self):
-        import redis
-
-        try:
-            return redis_client(self.url).ping()
-        except redis.RedisError:
-            return False
+        self.process = start_redis(self.url)
 
     def stop(self):
         stop(self.process)
@@ -277,12 +252,6 @@ class OwnRedis:
     def restart(self):
         self.stop()
         self.start()
-
-
-def redis_client(url):
-    import redis
-
-    return redis.Redis.from_url(url, socket_connect_timeout=1, socket_timeout=2)
 
 
 @contextmanager
@@ -460,16 +429,10 @@ class Cluster:
         return self.pids("uvicorn config.asgi")
 
     def kill_pushpin(self):
-        """SIGKILL Pushpin's runner and the services it started: each in a process group of its own,
-        all in the runner's session. The runner alone killed leaves them holding its ports (and the
-        streams). Returns the runner's pid."""
+        """SIGKILL Pushpin's runner and the services it started, all in its session (the runner alone
+        killed leaves them holding its ports, and the streams). Returns the runner's pid."""
         [runner] = self.pids("pushpin --config")
-        for pid in self.pids(""):
-            try:
-                if os.getsid(pid) == runner:
-                    os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                continue  # gone meanwhile
+        kill_session(runner)
         return runner
 
     def stop(self):
@@ -492,17 +455,12 @@ class Cluster:
 def own_pushpin(web_port):
     """Debian's Pushpin on a free port in front of the web server on `web_port`, configured as
     `make cluster` configures it. Yields (its URL, the GRIP_URL that publishes to it)."""
-    from scripts.pushpin import configure_pushpin
-
     port = free_port()
-    conf, grip_url = configure_pushpin(port, web_port)
     url = f"http://127.0.0.1:{port}"
-    try:
-        with running(["pushpin", "--config", str(conf), "--merge-output"], os.environ, stderr=subprocess.DEVNULL,
-                     ready=lambda: http_status(url) is not None):  # fmt: skip
+    with pushpin_configuration(port, web_port) as (conf, grip_url):
+        # Any answer: the web server behind it may not be started yet.
+        with running(start_pushpin(conf, stderr=subprocess.DEVNULL), url, any_answer=True):
             yield url, grip_url
-    finally:
-        shutil.rmtree(conf.parent, ignore_errors=True)
 
 
 class HeldAnswers:

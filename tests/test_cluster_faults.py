@@ -153,7 +153,7 @@ def test_a_page_gets_what_was_published_while_pushpin_was_down(browser, cluster,
     shows the run's end within 5 s of Pushpin passing requests on again."""
     github.add_org("acme", size=1500)
     github.org("acme").hold(after=100)
-    [supervisor] = cluster.pids("scripts/cluster.py")
+    [supervisor] = cluster.pids("scripts/stack.py cluster")
     page = browser.new_context().new_page()
     # Live before Pushpin goes. The progress bar shows already in the page as rendered, and a page
     # whose script had not come through Pushpin when it was killed never goes live, whatever the
@@ -232,7 +232,7 @@ def test_pushpin_killed_is_started_again_once_its_port_is_free(cluster):
 
 
 def test_a_new_pushpin_waits_for_the_port_the_killed_one_held():
-    from scripts.pushpin import wait_until_free
+    from scripts.stack import wait_until_free
 
     held = socket.create_server(("127.0.0.1", 0))
     port = held.getsockname()[1]
@@ -244,7 +244,7 @@ def test_a_new_pushpin_waits_for_the_port_the_killed_one_held():
 
 
 def test_a_port_never_freed_is_reported_after_the_timeout():
-    from scripts.pushpin import wait_until_free
+    from scripts.stack import wait_until_free
 
     with socket.create_server(("127.0.0.1", 0)) as held:
         assert not wait_until_free([held.getsockname()[1]], timeout=0.2)

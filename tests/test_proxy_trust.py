@@ -55,15 +55,11 @@ def test_a_web_process_trusts_forwarded_headers_only_from_its_proxy():
 
 def test_pushpin_listens_publicly_on_its_http_port_alone():
     import re
-    import shutil
 
-    from scripts.pushpin import configure_pushpin
+    from scripts.stack import pushpin_configuration
 
-    conf, grip_url = configure_pushpin(free_port(), free_port())
-    try:
+    with pushpin_configuration(free_port(), free_port()) as (conf, grip_url):
         text = conf.read_text()
-    finally:
-        shutil.rmtree(conf.parent, ignore_errors=True)
 
     tcp_listeners = re.findall(r"tcp://([^:]+):", text)
     assert tcp_listeners
