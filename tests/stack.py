@@ -2,7 +2,6 @@
 server sharing the test database and Redis, Redis, PostgreSQL and Pushpin of the test's own, and
 `make cluster`; plus small Server-Sent-Events clients."""
 
-import asyncio
 import json
 import os
 import queue
@@ -169,70 +168,6 @@ class EventStream:
         if connection is not None and connection.sock is not None:
             connection.sock.shutdown(socket.SHUT_RDWR)
         self.response.close()
-
-
-class ManyStreams:
-    """Hundreds of event streams held open by one thread with asyncio: what a few hundred open
-    browser tabs cost the web server."""
-
-    def __init__(self, url, *, cookies, count):
-        self.url, self.cookies, self.count = url, cookies, count
-        self.loop = asyncio.new_event_loop()
-        self.connections = []
-        threading.Thread(target=self.loop.run_forever, daemon=True).start()
-
-    def run(self, coroutine, timeout=120):
-        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout)
-
-    def open(self):
-        """Connect them all and wait until each has received its `stream-open` event."""
-
-        async def connect_all():
-            return await asyncio.gather(*(self._connect() for _ in range(self.count)))
-
-        self.connections = self.run(connect_all())
-
-    async def _connect(self):
-        parsed = urlsplit(self.url)
-        reader, writer = await asyncio.open_connection(parsed.hostname, parsed.port, limit=2**20)
-        cookie = "; ".join(f"{name}={value}" for name, value in self.cookies.items())
-        writer.write(
-            f"GET {parsed.path}?{parsed.query} HTTP/1.1\r\nHost: {parsed.netloc}\r\nAccept: text/event-stream\r\n"
-            f"Cookie: {cookie}\r\n\r\n".encode()
-        )
-        await writer.drain()
-        await self._read_until(reader, b"event: stream-open")
-        return reader, writer
-
-    @staticmethod
-    async def _read_until(reader, marker):
-        seen = b""
-        while marker not in seen:
-            chunk = await reader.read(65536)
-            if not chunk:
-                raise AssertionError("a stream closed before " + marker.decode())
-            seen = seen[-len(marker) :] + chunk
-        return seen
-
-    def wait_for_all(self, marker, timeout=60):
-        """Wait until every stream has received `marker`; returns the wall-clock time each did."""
-
-        async def one(reader):
-            await self._read_until(reader, marker)
-            return time.time()
-
-        async def every():
-            return await asyncio.wait_for(asyncio.gather(*(one(reader) for reader, _ in self.connections)), timeout)
-
-        return self.run(every(), timeout=timeout + 5)
-
-    def close(self):
-        async def close_all():
-            for _, writer in self.connections:
-                writer.close()
-
-        self.run(close_all())
-        self.loop.call_soon_threadsafe(self.loop.stop)
 
 
 class OwnRedis:

@@ -9,13 +9,13 @@ import pytest
 import requests
 from django.db import connection
 
+from bench.stream_clients import StreamClients
 from integrations.live.channels import current_event_id
 from integrations.member_sync import tasks
 from integrations.models import GitHubIntegration, MemberSyncRun
 from tests.helpers import wait_for
 from tests.stack import (
     EventStream,
-    ManyStreams,
     github_environment,
     session_cookies,
     stack_environment,
@@ -199,7 +199,7 @@ def test_500_open_streams_hold_few_database_connections(alice, integration, env)
     measured is what open streams hold, not how a storm of openings is spread)."""
     cookies = session_cookies(alice)
     with web_server({**env, "EVENTS_MAX_STREAMS_PER_USER": "500", "WEB_MAX_PENDING_REQUESTS": "2000"}) as web:
-        streams = ManyStreams(f"{web.url}/t/acme/events/", cookies=cookies, count=500)
+        streams = StreamClients(f"{web.url}/t/acme/events/", cookies=cookies, count=500)
         try:
             streams.open()
             # Under load a stream's thread can still be between its access check's query and the
