@@ -59,12 +59,8 @@ def team_events(request, team_slug):
         return too_many_streams()
     except redis.RedisError as error:
         return redis_unavailable(error)
-
-    try:
-        event_request = EventRequest(request, view_kwargs={"team_id": team_id})
-    except EventRequest.Error as error:
-        streams.release_stream(request.user.pk, claim)
-        return HttpResponseBadRequest(f"{error}\n")
+    # The request was checked (malformed) as the library checks it: it cannot refuse it now.
+    event_request = EventRequest(request, view_kwargs={"team_id": team_id})
     listener = Listener()
     listener.user_id = request.user.pk
     listener.channels = event_request.channels
