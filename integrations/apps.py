@@ -6,6 +6,6 @@ class IntegrationsConfig(AppConfig):
 
     def ready(self):
         from integrations import signals  # noqa: F401 (signals connects the receivers)
-        from integrations.live import streams
+        from integrations.live import eventstream
 
-        streams.install()
+        eventstream.install()

@@ -4,7 +4,8 @@ from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 
 from integrations.connections import revoke_after_commit
-from integrations.live.streams import close_streams_if_denied
+from integrations.live import eventstream
+from integrations.live.channels import team_channel
 from integrations.models import GitHubIntegration
 from teams.models import Membership
 
@@ -14,7 +15,7 @@ from teams.models import Membership
 def close_streams_of_a_member_who_lost_access(sender, instance, **kwargs):
     # After the commit: a removal rolled back kicks nobody, and the check then reads what was committed.
     user, team_id = instance.user, instance.team_id
-    transaction.on_commit(lambda: close_streams_if_denied(user, team_id), robust=True)
+    transaction.on_commit(lambda: eventstream.channel_permission_changed(user, team_channel(team_id)), robust=True)
 
 
 @receiver(post_save, sender=get_user_model())
@@ -25,7 +26,7 @@ def close_streams_of_a_deactivated_user(sender, instance, **kwargs):
 
     def close_them():
         for team_id in team_ids:
-            close_streams_if_denied(instance, team_id)
+            eventstream.channel_permission_changed(instance, team_channel(team_id))
 
     transaction.on_commit(close_them, robust=True)
 

@@ -10,7 +10,7 @@ import redis
 from django.conf import settings
 from django_eventstream.utils import get_storage
 
-from integrations.live import streams
+from integrations.live import eventstream, streams
 from integrations.live.channels import current_event_id, team_channel
 from integrations.member_sync.run_events import publish_member_sync
 from integrations.member_sync.tasks import sync_github_members
@@ -33,7 +33,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 def no_open_streams():
     """Streams this test run counted in Redis are forgotten, so that each test starts at zero."""
     yield
-    registry = streams.registry()
+    registry = eventstream.events_redis()
     for key in registry.scan_iter(f"{settings.EVENTS_CHANNEL_PREFIX}open-streams*"):
         registry.delete(key)
 
@@ -59,7 +59,7 @@ def test_no_such_team_and_not_your_team_get_one_denial(client, charlie, team):
     anonymous = client.get("/t/acme/events/")
 
     assert not_yours.content == no_such_team.content == anonymous.content
-    assert stream_error(not_yours) == {"condition": "forbidden", "text": streams.STREAM_DENIED}
+    assert stream_error(not_yours) == {"condition": "forbidden", "text": eventstream.STREAM_DENIED}
     assert str(team.pk) not in not_yours.content.decode().replace("stream-error", "")
 
 
@@ -137,8 +137,8 @@ def test_a_malformed_message_on_redis_does_not_stop_live_events(alice, team, int
         stream.next("stream-open")
         bus = redis.Redis(**settings.EVENTSTREAM_REDIS)
         for garbage in (b"not json", b"[1, 2]", b'{"channel": "x"}', b"\xff\xfe"):
-            bus.publish(streams.EVENTS_PUBSUB_CHANNEL, garbage)
-            bus.publish(streams.kicks_pubsub_channel(), garbage)
+            bus.publish(eventstream.EVENTS_PUBSUB_CHANNEL, garbage)
+            bus.publish(eventstream.kicks_pubsub_channel(), garbage)
 
         run = run_event(integration, team)
 
@@ -158,7 +158,7 @@ def test_a_removed_member_loses_their_streams_in_every_web_process(alice, bob, t
         team.memberships.get(user=bob).delete()
 
         for stream in removed:
-            assert stream.next("stream-error") == {"condition": "forbidden", "text": streams.STREAM_DENIED}
+            assert stream.next("stream-error") == {"condition": "forbidden", "text": eventstream.STREAM_DENIED}
         run = run_event(integration, team)
         assert stays.next()["run"] == run.pk
         stays.close()
@@ -166,7 +166,7 @@ def test_a_removed_member_loses_their_streams_in_every_web_process(alice, bob, t
 
 def test_a_stream_resuming_after_redis_lost_its_events_gets_every_newer_one():
     with own_redis() as events_redis:
-        storage = streams.RestartSafeRedisStorage()
+        storage = eventstream.RestartSafeRedisStorage()
         storage.redis_client = redis.Redis.from_url(events_redis.url)
         for number in range(5):
             storage.append_event("acme", "member-sync", {"number": number})
@@ -211,7 +211,7 @@ def test_the_event_storage_of_every_thread_shares_the_process_redis_pool():
         thread.join()
 
     assert len({id(storage) for storage in storages}) == 3
-    assert all(storage.redis is streams.registry() for storage in storages)
+    assert all(storage.redis is eventstream.events_redis() for storage in storages)
 
 
 def test_a_removal_that_is_rolled_back_closes_no_stream(alice, bob, team, integration, broker):
@@ -247,7 +247,7 @@ def test_a_deactivated_user_loses_their_streams(alice, bob, team, integration, b
         bob.is_active = False
         bob.save()
 
-        assert deactivated.next("stream-error") == {"condition": "forbidden", "text": streams.STREAM_DENIED}
+        assert deactivated.next("stream-error") == {"condition": "forbidden", "text": eventstream.STREAM_DENIED}
         run = run_event(integration, team)
         assert stays.next()["run"] == run.pk
         with pytest.raises(AssertionError, match="closed"):

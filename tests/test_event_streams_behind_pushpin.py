@@ -11,7 +11,7 @@ import jwt
 import pytest
 
 from config.settings import grip_proxies
-from integrations.live import streams
+from integrations.live import eventstream, streams
 from integrations.live.channels import team_channel
 from teams.models import Membership
 from tests.helpers import free_port, wait_for
@@ -98,7 +98,7 @@ def test_a_non_member_gets_the_one_denial_and_no_hold(client, charlie, team):
     response = client.get("/t/acme/events/", **signed_by_pushpin())
 
     assert "Grip-Hold" not in response
-    assert stream_error(response) == {"condition": "forbidden", "text": streams.STREAM_DENIED}
+    assert stream_error(response) == {"condition": "forbidden", "text": eventstream.STREAM_DENIED}
 
 
 def test_a_next_link_is_checked_again_for_the_user_it_was_issued_to(client, alice, bob, team, settings):
@@ -110,7 +110,7 @@ def test_a_next_link_is_checked_again_for_the_user_it_was_issued_to(client, alic
 
     assert still_member["Grip-Hold"] == "stream"
     assert "Grip-Hold" not in removed
-    assert stream_error(removed)["text"] == streams.STREAM_DENIED
+    assert stream_error(removed)["text"] == eventstream.STREAM_DENIED
 
 
 @pytest.mark.parametrize("meta", ["not-a-jwt", jwt.encode({"user": "1"}, "another-secret-key-that-is-long-enough")])
@@ -147,7 +147,7 @@ def test_a_removed_member_loses_the_streams_pushpin_holds(alice, bob, team, inte
 
             team.memberships.get(user=bob).delete()
 
-            assert removed.next("stream-error") == {"condition": "forbidden", "text": streams.STREAM_DENIED}
+            assert removed.next("stream-error") == {"condition": "forbidden", "text": eventstream.STREAM_DENIED}
             run = run_event(integration, team)
             assert stays.next()["run"] == run.pk
         finally:
@@ -211,7 +211,7 @@ def test_a_session_from_before_a_password_change_opens_no_stream_through_pushpin
     response = client.get("/t/acme/events/", **signed_by_pushpin())
 
     assert "Grip-Hold" not in response
-    assert stream_error(response)["text"] == streams.STREAM_DENIED
+    assert stream_error(response)["text"] == eventstream.STREAM_DENIED
 
 
 @pytest.mark.postgres  # teams.services.active_member_of is SQL written out
@@ -255,7 +255,7 @@ def test_a_next_link_of_a_deactivated_user_is_refused(client, bob, team, setting
     response = client.get("/t/acme/events/", recover, **signed_by_pushpin())
 
     assert "Grip-Hold" not in response
-    assert stream_error(response)["text"] == streams.STREAM_DENIED
+    assert stream_error(response)["text"] == eventstream.STREAM_DENIED
 
 
 def test_the_next_link_carries_the_streams_end_and_pushpin_comes_back_by_then(client, alice, team, settings):
@@ -316,7 +316,7 @@ def test_behind_pushpin_a_claim_counts_until_the_streams_end(client, alice, team
 
     client.get("/t/acme/events/", **signed_by_pushpin())
 
-    [(_, expires)] = streams.registry().zrange(streams._user_streams_key(alice.pk), 0, -1, withscores=True)
+    [(_, expires)] = eventstream.events_redis().zrange(streams._user_streams_key(alice.pk), 0, -1, withscores=True)
     assert 0 < expires - time.time() <= 30
 
 

@@ -6,9 +6,8 @@ import time
 
 from django.conf import settings
 from django.db import connection
-from django_eventstream import get_current_event_id
-from django_eventstream.channelmanager import DefaultChannelManager
 
+from integrations.live import eventstream
 from teams.models import Membership
 
 logger = logging.getLogger(__name__)
@@ -33,7 +32,7 @@ def current_event_id(team_id: int) -> str:
     """The channel's last event id, rendered into pages so their EventSource starts from there and
     misses nothing sent between the render and the connect (docs/architecture.md#library-pitfalls)."""
     try:
-        return get_current_event_id([team_channel(team_id)])
+        return eventstream.get_current_event_id([team_channel(team_id)])
     except Exception:
         logger.exception("Could not read the current event id of team %s", team_id)
         return ""
@@ -43,7 +42,9 @@ def current_event_id(team_id: int) -> str:
 CHECKED_NOW = "_member_sync_team_checked_now"
 
 
-class TeamChannelManager(DefaultChannelManager):
+class TeamChannelManager:
+    """django-eventstream's channel manager (EVENTSTREAM_CHANNELMANAGER_CLASS), as its ChannelManagerBase."""
+
     def get_channels_for_request(self, request, view_kwargs):
         # The view has found the team, and checked the user may read it (integrations/live/team_events.py).
         return {team_channel(view_kwargs["team_id"])}
@@ -55,8 +56,8 @@ class TeamChannelManager(DefaultChannelManager):
             return False
         checked = getattr(user, CHECKED_NOW, None)
         if checked is not None and checked[0] == team_id and time.monotonic() - checked[1] < 5:
-            # The view checked this very team a moment ago, in this request (integrations/views/
-            # events.py): that check stands for the library's first, and for that one alone.
+            # The view checked this very team a moment ago, in this request (integrations/live/
+            # team_events.py): that check stands for the library's first, and for that one alone.
             setattr(user, CHECKED_NOW, None)
             return True
         # The user's is_active read again too: the user object is the one the stream started with.

@@ -1,43 +1,23 @@
-"""Open event streams: how many one user may hold, how long one lives, and how every web process
-keeps receiving the events they carry when Redis goes away and comes back.
-
-django-eventstream serves the streams; these are the rules it does not have. Its Redis listener is
-started once per process and dies on the first connection error, after which no stream served by
-that process gets another event; `TeamListenerManager` replaces it with one that reconnects and
-replays what was published meanwhile from the event storage.
+"""Open event streams: how many one user may hold, and how long one lives: the rules django-eventstream
+(integrations.live.eventstream) has not.
 """
 
 import asyncio
 import json
 import logging
-import threading
 import time
 import uuid
 from typing import NamedTuple
-from urllib.parse import quote
 
 import redis
-import redis.asyncio
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.core import signing
-from django_eventstream import views as eventstream_views
-from django_eventstream.event import Event
-from django_eventstream.storage import RedisStorage
-from django_eventstream.utils import sse_encode_error
-from django_grip import publish as grip_publish
-from gripcontrol import HttpStreamFormat
-from redis.backoff import NoBackoff
-from redis.retry import Retry
 
-from integrations.live.channels import TeamChannelManager, team_channel
+from integrations.live import eventstream
 
 logger = logging.getLogger(__name__)
 
-# django-eventstream's own pub/sub channel for events, whatever the prefix
-# (docs/architecture.md#library-pitfalls).
-EVENTS_PUBSUB_CHANNEL = "events_channel"
-STREAM_DENIED = "Live updates are off: you cannot read the events of this team."
 # A stream's first words: reconnect in one second rather than the browser's default three.
 RECONNECT_SOON = "retry: 1000\n\n"
 # The window a page spreads its reconnection over when its stream drops, at least (static/js/member_sync.js).
@@ -49,38 +29,9 @@ class TooManyStreams(Exception):
     pass
 
 
-def kicks_pubsub_channel() -> str:
-    # Closing a user's streams must reach every web process, not only the one that changed access.
-    return f"{settings.EVENTS_CHANNEL_PREFIX}stream-kicks"
-
-
 # Open streams are counted in Redis, so that the cap holds across web processes. Each open stream is
 # a member of two sorted sets (the user's and everyone's), scored by the time it expires at the
 # latest: a process that dies without releasing its streams leaves no count behind for longer.
-
-_registry = None
-_registry_lock = threading.Lock()
-
-
-def registry() -> redis.Redis:
-    global _registry
-    # Made once under a lock: a second client made by a racing thread would be collected, and a
-    # collected client closes its pool's connections under the thread using them.
-    with _registry_lock:
-        if _registry is None:
-            # A burst of streams connecting at once (every tab after a deploy) waits for one of a
-            # bounded number of connections, rather than failing once redis-py's default 100 are taken.
-            pool = redis.BlockingConnectionPool(
-                **settings.EVENTSTREAM_REDIS,
-                max_connections=100,
-                timeout=30,
-                socket_timeout=5,
-                socket_connect_timeout=5,
-            )
-            _registry = redis.Redis(connection_pool=pool)
-        return _registry
-
-
 def _all_streams_key() -> str:
     return f"{settings.EVENTS_CHANNEL_PREFIX}open-streams"
 
@@ -102,7 +53,7 @@ def claim_stream(user_id, *, until: float | None = None) -> Claim:
     stream, now = uuid.uuid4().hex, time.time()
     expires = until or now + settings.EVENTS_STREAM_MAX_SECONDS + 60
     user_key, all_key = _user_streams_key(user_id), _all_streams_key()
-    with registry().pipeline() as pipe:
+    with eventstream.events_redis().pipeline() as pipe:
         for key in (user_key, all_key):
             pipe.zremrangebyscore(key, "-inf", now)
             pipe.zadd(key, {stream: expires})
@@ -157,38 +108,18 @@ def end_of(value: str) -> int:
 
 
 def release_stream(user_id, claim: Claim) -> None:
-    with registry().pipeline() as pipe:
+    with eventstream.events_redis().pipeline() as pipe:
         pipe.zrem(_user_streams_key(user_id), claim.id)
         pipe.zrem(_all_streams_key(), claim.id)
         pipe.execute()
 
 
-def close_streams_if_denied(user, team_id: int) -> None:
-    """Close the user's open streams of the team's channel, in every web process, if they may no
-    longer read it. django-eventstream checks access only when a stream connects."""
-    channel = team_channel(team_id)
-    if not TeamChannelManager().can_read_channel(user, channel):
-        registry().publish(kicks_pubsub_channel(), json.dumps({"user": user.pk, "channel": channel}))
-        if settings.GRIP_PROXIES:
-            kick_proxied_streams(user.pk, channel)
-
-
-def kick_proxied_streams(user_id, channel: str) -> None:
-    """Close the user's streams of this channel that Pushpin holds. django-eventstream's publish_kick,
-    with the denial every other refused stream gets instead of a text naming the channel."""
-    # Delivered only to the user's connections that also hold the channel (require_sub).
-    meta = {"require_sub": f"events-{quote(channel)}"}
-    denial = sse_encode_error("forbidden", STREAM_DENIED)
-    grip_publish(f"user-{user_id}", HttpStreamFormat(denial), id="kick-1", meta=meta)
-    grip_publish(f"user-{user_id}", HttpStreamFormat(close=True), id="kick-2", prev_id="kick-1", meta=meta)
-
-
 def open_stream_count() -> int:
     """Streams open now, in every web process."""
-    return registry().zcount(_all_streams_key(), time.time(), "+inf")
+    return eventstream.events_redis().zcount(_all_streams_key(), time.time(), "+inf")
 
 
-async def limited(stream, listener, *, user_id, claim: Claim):
+async def limited(chunks, read_again, *, user_id, claim: Claim):
     """The stream's chunks until it ends or reaches its maximum lifetime; then its claim is released.
 
     At the end of its life the browser reconnects by itself with Last-Event-ID and misses nothing:
@@ -198,17 +129,17 @@ async def limited(stream, listener, *, user_id, claim: Claim):
     deadline = loop.time() + settings.EVENTS_STREAM_MAX_SECONDS
     # One timer, not a timeout around every chunk (a task each: at a thousand streams that slowed
     # every event's fan-out): at the deadline the stream is made to read the storage again, which
-    # ends its wait with a chunk, and the loop below ends it.
-    timer = loop.call_at(deadline, eventstream_views.get_listener_manager().replay, [listener])
+    # ends its wait with a chunk (read_again), and the loop below ends it.
+    timer = loop.call_at(deadline, read_again)
     try:
         yield first_words(claim)
-        async for chunk in stream:
+        async for chunk in chunks:
             yield chunk
             if loop.time() >= deadline:
                 break
     finally:
         timer.cancel()
-        await stream.aclose()
+        await chunks.aclose()
         await sync_to_async(_release_quietly, thread_sensitive=False)(user_id, claim)
 
 
@@ -217,126 +148,3 @@ def _release_quietly(user_id, claim):
         release_stream(user_id, claim)
     except redis.RedisError:
         logger.warning("Could not release an open stream of user %s; it expires by itself", user_id)
-
-
-class RestartSafeRedisStorage(RedisStorage):
-    """django-eventstream's Redis storage, for a Redis that can lose its data when it restarts.
-
-    Without persistence a restarted Redis counts event ids from 1 again, and a page that had seen
-    id 57 was sent nothing until the counter passed 57 (and the one event numbered 57 anew never).
-    Here a channel's counter starts, whenever Redis has none, at the time in milliseconds: every id
-    of a new start is above every id of the one before (unless a channel averaged more than an event
-    a millisecond), and a page resuming from an older id is sent every event of the new start.
-    """
-
-    def _connect(self):
-        # The process's one bounded pool, not a client per storage: django-eventstream makes a
-        # storage per thread, and a stream served here reads it from a thread of its own (the
-        # request's, for its whole life), so a thousand open streams held a thousand Redis connections.
-        return registry()
-
-    def append_event(self, channel, event_type, data):
-        start = str(time.time_ns() // 1_000_000)
-        with self.redis.pipeline() as pipe:
-            pipe.set(self._start_key(channel), start, nx=True)
-            pipe.set(f"event_counter:{channel}", start, nx=True)
-            pipe.execute()
-        return super().append_event(channel, event_type, data)
-
-    def get_events(self, channel, last_id, limit=100):
-        start = int(self.redis.get(self._start_key(channel)) or 0)
-        if last_id < start or last_id > self.get_current_id(channel):
-            last_id = start
-        return super().get_events(channel, last_id, limit=limit)
-
-    @staticmethod
-    def _start_key(channel):
-        return f"event_counter_start:{channel}"
-
-
-class TeamListenerManager(eventstream_views.ListenerManager):
-    """django-eventstream's registry of this process's open streams, with a listener that survives
-    Redis, kicks that reach every process, and a denial that names no channel."""
-
-    def __init__(self):
-        super().__init__()
-        self.redis_listener = ReconnectingRedisListener(self)
-
-    def kick(self, user_id, channel):
-        with self.lock:
-            kicked = [
-                listener for listener in self.listeners_by_channel.get(channel, ()) if listener.user_id == user_id
-            ]
-            for listener in kicked:
-                listener.error = {"condition": "forbidden", "text": STREAM_DENIED}
-                listener.wake_threadsafe()
-
-    def replay(self, listeners=None):
-        """Make these open streams (by default all of this process's) read the storage again from
-        their last event id: events published while this process was not listening are there."""
-        with self.lock:
-            if listeners is None:
-                listeners = {listener for group in self.listeners_by_channel.values() for listener in group}
-            for listener in listeners:
-                listener.overflow = True  # django-eventstream's way to say "read the storage again"
-                listener.wake_threadsafe()
-
-
-class ReconnectingRedisListener:
-    """Receives what every process publishes on Redis, reconnecting with backoff for as long as the
-    web process lives."""
-
-    def __init__(self, manager):
-        self.manager = manager
-        self.task = None
-
-    async def start(self):
-        # The event loop keeps only a weak reference to a task: this one must not be collected.
-        self.task = asyncio.current_task()
-        delay = 0.1
-        while True:
-            # No retries inside redis-py: they give up after a few seconds and end this task; this
-            # loop retries for as long as the process lives, and replays once subscribed again.
-            client = redis.asyncio.Redis(**{**settings.EVENTSTREAM_REDIS, "retry": Retry(NoBackoff(), 0)})
-            try:
-                pubsub = client.pubsub()
-                await pubsub.subscribe(EVENTS_PUBSUB_CHANNEL, kicks_pubsub_channel())
-                async for message in pubsub.listen():
-                    delay = 0.1
-                    self.receive(message)
-            except (redis.RedisError, OSError) as error:
-                logger.warning("Lost the events Redis (%s); reconnecting in %.1f s", error, delay)
-            finally:
-                await client.aclose()
-            await asyncio.sleep(delay)
-            # At most a second: a page shows what was published while Redis was away once this
-            # process listens again, within seconds of Redis answering (docs/reliability.md#faults).
-            delay = min(delay * 2, 1.0)
-
-    def receive(self, message):
-        if message["type"] == "subscribe":
-            # Subscribed anew (the first time, or after a reconnection, ours or redis-py's own):
-            # whatever was published while this process was not subscribed is in the storage.
-            if message["channel"] == EVENTS_PUBSUB_CHANNEL.encode():
-                logger.info("Listening to the events Redis")
-                self.manager.replay()
-            return
-        if message["type"] != "message":
-            return
-        try:
-            if message["channel"] == EVENTS_PUBSUB_CHANNEL.encode():
-                published = json.loads(message["data"])
-                event = Event(published["channel"], published["event_type"], published["data"], id=published["pub_id"])
-                self.manager.add_to_queues(published["channel"], event)
-            else:
-                kick = json.loads(message["data"])
-                self.manager.kick(kick["user"], kick["channel"])
-        except (ValueError, KeyError, TypeError):
-            # Anyone who can write to this Redis can publish anything: one bad message must not end
-            # the live updates of every page this process serves.
-            logger.warning("Ignored a malformed message on %s", message["channel"])
-
-
-def install():
-    """Put TeamListenerManager in place of django-eventstream's, before any stream opens."""
-    eventstream_views.listener_manager = TeamListenerManager()

@@ -12,19 +12,16 @@ as a 500 from inside the library.
 import logging
 import re
 import time
+from functools import partial
 
-import jwt
 import redis
 from django.conf import settings
 from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY, get_user_model
 from django.core.exceptions import ValidationError
-from django.http import HttpResponse, HttpResponseBadRequest, StreamingHttpResponse
+from django.http import HttpResponse, HttpResponseBadRequest
 from django.utils.crypto import constant_time_compare
-from django_eventstream.eventrequest import EventRequest
-from django_eventstream.utils import add_default_headers, parse_last_event_id, sse_error_response
-from django_eventstream.views import Listener, events, stream
 
-from integrations.live import streams
+from integrations.live import eventstream, streams
 from integrations.live.channels import CHECKED_NOW, release_connection
 from teams.services import active_member_of, team_id_of
 
@@ -32,9 +29,8 @@ logger = logging.getLogger(__name__)
 
 MODEL_BACKEND = "django.contrib.auth.backends.ModelBackend"
 
-# Parameters of the next link django-eventstream gives Pushpin (signed meta, recovery, paging): only
-# Pushpin follows it, and the library answers some of them with a 500 when they come from elsewhere.
-PROXY_PARAMETERS = ("es-meta", "recover", "link", streams.END_PARAMETER)
+# Those of the next link, which only Pushpin follows.
+PROXY_PARAMETERS = (*eventstream.NEXT_LINK_PARAMETERS, streams.END_PARAMETER)
 # A team's stream has one channel, so an event id is "<prefix>team-<id>:<n>", well under this; a
 # longer one is no id of ours, and the library would parse every part of it.
 MAX_LAST_EVENT_ID = 1000
@@ -52,7 +48,7 @@ def team_events(request, team_slug):
     # Served here, the stream lasts minutes: its thread must not keep a database connection.
     release_connection()
     if team_id is None:
-        return sse_error_response("forbidden", streams.STREAM_DENIED)
+        return eventstream.sse_error_response("forbidden", eventstream.STREAM_DENIED)
     try:
         claim = streams.claim_stream(request.user.pk)
     except streams.TooManyStreams:
@@ -60,16 +56,9 @@ def team_events(request, team_slug):
     except redis.RedisError as error:
         return redis_unavailable(error)
     # The request was checked (malformed) as the library checks it: it cannot refuse it now.
-    event_request = EventRequest(request, view_kwargs={"team_id": team_id})
-    listener = Listener()
-    listener.user_id = request.user.pk
-    listener.channels = event_request.channels
-    response = StreamingHttpResponse(
-        streams.limited(stream(event_request, listener), listener, user_id=request.user.pk, claim=claim),
-        content_type="text/event-stream",
+    return eventstream.stream_here(
+        request, partial(streams.limited, user_id=request.user.pk, claim=claim), team_id=team_id
     )
-    add_default_headers(response, request=request)
-    return response
 
 
 def proxied_team_events(request, team_slug):
@@ -79,18 +68,18 @@ def proxied_team_events(request, team_slug):
     missed: access is checked again then, for the user the link was issued to. The cap and the
     lifetime hold as for a stream served here: the start claims the stream until its end, which
     rides in the next link, and Pushpin comes back by then to be told to close it."""
-    follows = "es-meta" in request.GET
+    follows = eventstream.NEXT_LINK_META in request.GET
     if follows:
         try:
-            meta = jwt.decode(request.GET["es-meta"], settings.SECRET_KEY, algorithms=["HS256"])
+            link_user = eventstream.next_link_user(request)
             ends = streams.end_of(request.GET.get(streams.END_PARAMETER, ""))
-        except (jwt.InvalidTokenError, ValueError):
+        except ValueError:
             return HttpResponseBadRequest("Invalid or expired es-meta.\n")
-        member = link_member(str(meta.get("user", "")), team_slug)
+        member = link_member(link_user, team_slug)
     else:
         member = session_member(request, team_slug)
     if member is None:
-        return sse_error_response("forbidden", streams.STREAM_DENIED)
+        return eventstream.sse_error_response("forbidden", eventstream.STREAM_DENIED)
     user, team_id = member
     # The library checks access once more as it opens the stream: this check stands for that one.
     setattr(user, CHECKED_NOW, (team_id, time.monotonic()))
@@ -110,14 +99,11 @@ def proxied_team_events(request, team_slug):
             return redis_unavailable(error)
         request.GET = request.GET.copy()
         request.GET[streams.END_PARAMETER] = streams.signed_end(ends)
-    response = events(request, team_id=team_id)
-    if request.grip.instruct is None:  # an error answered in place of the stream
-        if claim is not None:
-            streams.release_stream(user.pk, claim)
-        return response
-    # Back at the stream's end, and no later than Pushpin's default of two minutes.
-    request.grip.instruct.next_link_timeout = max(1, min(120, round(ends - time.time())))
-    if claim is not None:
+    # Pushpin comes back by the stream's end.
+    response, held = eventstream.held_by_pushpin(request, back_by=ends, team_id=team_id)
+    if claim is not None and not held:  # an error answered in place of the stream
+        streams.release_stream(user.pk, claim)
+    elif claim is not None:
         response.content = streams.first_words(claim).encode() + response.content
     return response
 
@@ -159,7 +145,7 @@ def session_member(request, team_slug):
 
 
 def too_many_streams():
-    return sse_error_response(
+    return eventstream.sse_error_response(
         "too-many-streams",
         f"Live updates are off in this tab: you have {settings.EVENTS_MAX_STREAMS_PER_USER} open already. "
         "Close some tabs and reload.",
@@ -183,7 +169,7 @@ def malformed(request) -> str | None:
         if len(last_event_id) > MAX_LAST_EVENT_ID:
             return "Last-Event-ID or lastEventId too long."
         try:
-            ids = parse_last_event_id(last_event_id).values()
+            ids = eventstream.parse_last_event_id(last_event_id).values()
         except ValueError:
             ids = None
         if not ids or not all(EVENT_NUMBER.fullmatch(value) for value in ids):

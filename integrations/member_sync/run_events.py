@@ -15,10 +15,10 @@ import time
 from datetime import UTC, datetime
 
 from django.utils import timezone
-from django_eventstream import send_event
 
 from integrations import words
 from integrations.live.channels import team_channel
+from integrations.live.eventstream import send_event
 from integrations.models import MemberSyncRun, MemberSyncStatus
 
 logger = logging.getLogger(__name__)

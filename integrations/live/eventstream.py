@@ -1,0 +1,259 @@
+"""django-eventstream behind one module: the only one that imports it or django_grip, and gripcontrol
+but for config (before Django loads, the settings parse GRIP_URL and asgi.py checks Pushpin's
+signature with it).
+
+The settings plug in RestartSafeRedisStorage and channels.TeamChannelManager. Internals used for want
+of a public way, and what their change breaks:
+- `views.listener_manager`, the registry of open streams, replaced by TeamListenerManager (a
+  `views.ListenerManager`): its Redis listener dies on the first connection error. Ours is its
+  `redis_listener`, which it starts with the first stream; it feeds `add_to_queues`, and kicks and
+  replays walk `listeners_by_channel` under `lock`. Broken, the streams served here get no events.
+- `views.Listener` and `views.stream`, put together as `events` does: at a stream's lifetime's end,
+  `overflow` and `wake_threadsafe()` make it read the storage again, which ends its wait; a kick sets
+  `error`. Broken, streams outlive their lifetime, or a removed member keeps reading.
+- `RedisStorage._connect` (the process's one pool), its `redis` client and its `event_counter:`
+  keys. Broken, a stream holds a Redis connection, or ids start from 1 again after a restart.
+- What send_event publishes on Redis: channel `events_channel`, a message of channel, event_type, data
+  and pub_id. Broken, the streams served here get no events.
+- The next link `events` gives Pushpin: es-meta (a JWT, HS256 with SECRET_KEY, naming the `user`),
+  link and recover; publish_kick's GRIP channels (user-<id>, require_sub events-<channel>); and
+  `request.grip.instruct.next_link_timeout`. Broken, Pushpin's streams are refused or held too long.
+- `django_eventstream.utils`, which no `__init__` exports: sse_error_response, sse_encode_error,
+  parse_last_event_id, add_default_headers, get_channelmanager.
+"""
+
+import asyncio
+import json
+import logging
+import threading
+import time
+from functools import partial
+from urllib.parse import quote
+
+import jwt
+import redis
+import redis.asyncio
+from django.conf import settings
+from django.http import HttpResponse, StreamingHttpResponse
+from django_eventstream import EventRequest, views
+from django_eventstream import get_current_event_id as get_current_event_id
+from django_eventstream import send_event as send_event
+from django_eventstream.event import Event
+from django_eventstream.storage import RedisStorage
+from django_eventstream.utils import add_default_headers, get_channelmanager, sse_encode_error
+from django_eventstream.utils import parse_last_event_id as parse_last_event_id
+from django_eventstream.utils import sse_error_response as sse_error_response
+from django_eventstream.views import Listener, events, get_listener_manager, stream
+from django_grip import publish as grip_publish
+from gripcontrol import HttpStreamFormat
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+logger = logging.getLogger(__name__)
+
+# django-eventstream's own pub/sub channel for events, whatever the prefix
+# (docs/architecture.md#library-pitfalls).
+EVENTS_PUBSUB_CHANNEL = "events_channel"
+# The next link's parameters (signed meta, recovery, paging): only Pushpin follows it.
+NEXT_LINK_META = "es-meta"
+NEXT_LINK_PARAMETERS = (NEXT_LINK_META, "recover", "link")
+# The one denial of every refused or closed stream: the library's names the channel.
+STREAM_DENIED = "Live updates are off: you cannot read the events of this team."
+
+_events_redis = None
+_events_redis_lock = threading.Lock()
+
+
+def events_redis() -> redis.Redis:
+    """The events Redis (EVENTSTREAM_REDIS), one bounded pool a process: the storage, the kicks and
+    the open streams' claims (integrations.live.streams) share it."""
+    global _events_redis
+    # Made once under a lock: a second client made by a racing thread would be collected, and a
+    # collected client closes its pool's connections under the thread using them.
+    with _events_redis_lock:
+        if _events_redis is None:
+            # A burst of streams connecting at once (every tab after a deploy) waits for one of a
+            # bounded number of connections, rather than failing once redis-py's default 100 are taken.
+            pool = redis.BlockingConnectionPool(
+                **settings.EVENTSTREAM_REDIS,
+                max_connections=100,
+                timeout=30,
+                socket_timeout=5,
+                socket_connect_timeout=5,
+            )
+            _events_redis = redis.Redis(connection_pool=pool)
+        return _events_redis
+
+
+def kicks_pubsub_channel() -> str:
+    # Closing a user's streams must reach every web process, not only the one that changed access.
+    return f"{settings.EVENTS_CHANNEL_PREFIX}stream-kicks"
+
+
+class RestartSafeRedisStorage(RedisStorage):
+    """django-eventstream's Redis storage, for a Redis that can lose its data when it restarts.
+
+    Without persistence a restarted Redis counts event ids from 1 again, and a page that had seen
+    id 57 was sent nothing until the counter passed 57 (and the one event numbered 57 anew never).
+    Here a channel's counter starts, whenever Redis has none, at the time in milliseconds: every id
+    of a new start is above every id of the one before (unless a channel averaged more than an event
+    a millisecond), and a page resuming from an older id is sent every event of the new start.
+    """
+
+    def _connect(self):
+        # The process's one bounded pool, not a client per storage: django-eventstream makes a
+        # storage per thread, and a stream served here reads it from a thread of its own (the
+        # request's, for its whole life), so a thousand open streams held a thousand Redis connections.
+        return events_redis()
+
+    def append_event(self, channel, event_type, data):
+        start = str(time.time_ns() // 1_000_000)
+        with self.redis.pipeline() as pipe:
+            pipe.set(self._start_key(channel), start, nx=True)
+            pipe.set(f"event_counter:{channel}", start, nx=True)
+            pipe.execute()
+        return super().append_event(channel, event_type, data)
+
+    def get_events(self, channel, last_id, limit=100):
+        start = int(self.redis.get(self._start_key(channel)) or 0)
+        if last_id < start or last_id > self.get_current_id(channel):
+            last_id = start
+        return super().get_events(channel, last_id, limit=limit)
+
+    @staticmethod
+    def _start_key(channel):
+        return f"event_counter_start:{channel}"
+
+
+def stream_here(request, limit, **view_kwargs) -> StreamingHttpResponse:
+    """The stream of the request's channels, served by this process as the `events` view serves it,
+    its chunks passed through limit(chunks, read_again); read_again() makes it read the storage again."""
+    event_request = EventRequest(request, view_kwargs=view_kwargs)
+    listener = Listener()
+    listener.user_id, listener.channels = request.user.pk, event_request.channels
+    chunks = limit(stream(event_request, listener), partial(get_listener_manager().replay, [listener]))
+    response = StreamingHttpResponse(chunks, content_type="text/event-stream")
+    add_default_headers(response, request=request)
+    return response
+
+
+def held_by_pushpin(request, *, back_by: float, **view_kwargs) -> tuple[HttpResponse, bool]:
+    """The `events` view's answer to Pushpin: the stream's start and the GRIP instructions by which it
+    holds the stream and follows the next link by `back_by` (True), or an error in their place (False)."""
+    response = events(request, **view_kwargs)
+    if instruct := request.grip.instruct:
+        # No later than Pushpin's default of two minutes.
+        instruct.next_link_timeout = max(1, min(120, round(back_by - time.time())))
+    return response, instruct is not None
+
+
+def next_link_user(request) -> str:
+    """The user the next link Pushpin follows was issued to; ValueError if not signed here, or expired."""
+    try:
+        meta = jwt.decode(request.GET[NEXT_LINK_META], settings.SECRET_KEY, algorithms=["HS256"])
+    except jwt.InvalidTokenError as error:
+        raise ValueError("invalid or expired es-meta") from error
+    return str(meta.get("user", ""))
+
+
+def channel_permission_changed(user, channel: str) -> None:
+    """The library's: close the user's open streams of the channel if the channel manager now refuses
+    it (the library checks access as a stream reads the storage, not meanwhile). Here in every web
+    process, not the library's own only, and with the denial every refused stream gets."""
+    if get_channelmanager().can_read_channel(user, channel):
+        return
+    events_redis().publish(kicks_pubsub_channel(), json.dumps({"user": user.pk, "channel": channel}))
+    if settings.GRIP_PROXIES:
+        # Those Pushpin holds, as publish_kick closes them: the user's that also hold the channel.
+        meta = {"require_sub": f"events-{quote(channel)}"}
+        denial = sse_encode_error("forbidden", STREAM_DENIED)
+        grip_publish(f"user-{user.pk}", HttpStreamFormat(denial), id="kick-1", meta=meta)
+        grip_publish(f"user-{user.pk}", HttpStreamFormat(close=True), id="kick-2", prev_id="kick-1", meta=meta)
+
+
+def install():
+    """Put TeamListenerManager in place of django-eventstream's, before any stream opens."""
+    views.listener_manager = TeamListenerManager()
+
+
+class TeamListenerManager(views.ListenerManager):
+    """django-eventstream's registry of this process's open streams, with a listener that survives
+    Redis, kicks that reach every process, and a denial that names no channel."""
+
+    def __init__(self):
+        super().__init__()
+        self.redis_listener = ReconnectingRedisListener(self)
+
+    def kick(self, user_id, channel):
+        with self.lock:
+            kicked = [
+                listener for listener in self.listeners_by_channel.get(channel, ()) if listener.user_id == user_id
+            ]
+            for listener in kicked:
+                listener.error = {"condition": "forbidden", "text": STREAM_DENIED}
+                listener.wake_threadsafe()
+
+    def replay(self, listeners=None):
+        """Make these open streams (by default all of this process's) read the storage again from
+        their last event id: events published while this process was not listening are there."""
+        with self.lock:
+            if listeners is None:
+                listeners = {listener for group in self.listeners_by_channel.values() for listener in group}
+            for listener in listeners:
+                listener.overflow = True  # django-eventstream's way to say "read the storage again"
+                listener.wake_threadsafe()
+
+
+class ReconnectingRedisListener:
+    """Receives what every process publishes on the events Redis, reconnecting with backoff for as long
+    as the web process lives."""
+
+    def __init__(self, manager):
+        self.manager = manager
+        self.task = None
+
+    async def start(self):
+        # The event loop keeps only a weak reference to a task: this one must not be collected.
+        self.task = asyncio.current_task()
+        delay = 0.1
+        while True:
+            # No retries inside redis-py: they give up after a few seconds and end this task; this
+            # loop retries for as long as the process lives, and replays once subscribed again.
+            client = redis.asyncio.Redis(**{**settings.EVENTSTREAM_REDIS, "retry": Retry(NoBackoff(), 0)})
+            try:
+                pubsub = client.pubsub()
+                await pubsub.subscribe(EVENTS_PUBSUB_CHANNEL, kicks_pubsub_channel())
+                async for message in pubsub.listen():
+                    delay = 0.1
+                    self.receive(message)
+            except (redis.RedisError, OSError) as error:
+                logger.warning("Lost the events Redis (%s); reconnecting in %.1f s", error, delay)
+            finally:
+                await client.aclose()
+            await asyncio.sleep(delay)
+            # At most a second: a page shows what was published while Redis was away once this
+            # process listens again, within seconds of Redis answering (docs/reliability.md#faults).
+            delay = min(delay * 2, 1.0)
+
+    def receive(self, message):
+        if message["type"] == "subscribe":
+            # Subscribed anew (the first time, or after a reconnection, ours or redis-py's own):
+            # whatever was published while this process was not subscribed is in the storage.
+            if message["channel"] == EVENTS_PUBSUB_CHANNEL.encode():
+                logger.info("Listening to the events Redis")
+                self.manager.replay()
+            return
+        if message["type"] != "message":
+            return
+        try:
+            if message["channel"] == EVENTS_PUBSUB_CHANNEL.encode():
+                published = json.loads(message["data"])
+                event = Event(published["channel"], published["event_type"], published["data"], id=published["pub_id"])
+                self.manager.add_to_queues(published["channel"], event)
+            else:
+                kicked = json.loads(message["data"])
+                self.manager.kick(kicked["user"], kicked["channel"])
+        except (ValueError, KeyError, TypeError):
+            # Anyone who can write to this Redis can publish anything: one bad message must not end
+            # the live updates of every page this process serves.
+            logger.warning("Ignored a malformed message on %s", message["channel"])
