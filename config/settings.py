@@ -459,7 +459,6 @@ EVENTSTREAM_REDIS = redis_connection_kwargs(EVENTS_REDIS_URL)
 # Events are kept in Redis for replay (Last-Event-ID), so that an open stream never touches the
 # database while it waits.
 EVENTSTREAM_STORAGE_CLASS = "integrations.live.eventstream.RestartSafeRedisStorage"
-EVENTSTREAM_STORAGE_CONNECTION = EVENTSTREAM_REDIS
 EVENTSTREAM_CHANNELMANAGER_CLASS = "integrations.live.channels.TeamChannelManager"
 # A user's open streams (tabs) at once, across web processes; the one over the cap is refused.
 EVENTS_MAX_STREAMS_PER_USER = int(env("EVENTS_MAX_STREAMS_PER_USER", 20))

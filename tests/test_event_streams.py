@@ -167,7 +167,7 @@ def test_a_removed_member_loses_their_streams_in_every_web_process(alice, bob, t
 def test_a_stream_resuming_after_redis_lost_its_events_gets_every_newer_one():
     with own_redis() as events_redis:
         storage = eventstream.RestartSafeRedisStorage()
-        storage.redis_client = redis.Redis.from_url(events_redis.url)
+        storage.redis = redis.Redis.from_url(events_redis.url)
         for number in range(5):
             storage.append_event("acme", "member-sync", {"number": number})
         seen = storage.get_current_id("acme")

@@ -11,8 +11,6 @@ of a public way, and what their change breaks:
 - `views.Listener` and `views.stream`, put together as `events` does: at a stream's lifetime's end,
   `overflow` and `wake_threadsafe()` make it read the storage again, which ends its wait; a kick sets
   `error`. Broken, streams outlive their lifetime, or a removed member keeps reading.
-- `RedisStorage._connect` (the process's one pool), its `redis` client and its `event_counter:`
-  keys. Broken, a stream holds a Redis connection, or ids start from 1 again after a restart.
 - What send_event publishes on Redis: channel `events_channel`, a message of channel, event_type, data
   and pub_id. Broken, the streams served here get no events.
 - The next link `events` gives Pushpin: es-meta (a JWT, HS256 with SECRET_KEY, naming the `user`),
@@ -39,7 +37,6 @@ from django_eventstream import EventRequest, views
 from django_eventstream import get_current_event_id as get_current_event_id
 from django_eventstream import send_event as send_event
 from django_eventstream.event import Event
-from django_eventstream.storage import RedisStorage
 from django_eventstream.utils import add_default_headers, get_channelmanager, sse_encode_error
 from django_eventstream.utils import parse_last_event_id as parse_last_event_id
 from django_eventstream.utils import sse_error_response as sse_error_response
@@ -59,6 +56,7 @@ NEXT_LINK_META = "es-meta"
 NEXT_LINK_PARAMETERS = (NEXT_LINK_META, "recover", "link")
 # The one denial of every refused or closed stream: the library's names the channel.
 STREAM_DENIED = "Live updates are off: you cannot read the events of this team."
+EVENTS_KEPT_SECONDS = 24 * 60 * 60  # as the library's RedisStorage: a day
 
 _events_redis = None
 _events_redis_lock = threading.Lock()
@@ -90,8 +88,9 @@ def kicks_pubsub_channel() -> str:
     return f"{settings.EVENTS_CHANNEL_PREFIX}stream-kicks"
 
 
-class RestartSafeRedisStorage(RedisStorage):
-    """django-eventstream's Redis storage, for a Redis that can lose its data when it restarts.
+class RestartSafeRedisStorage:
+    """The events kept for replay by id (EVENTSTREAM_STORAGE_CLASS), under the keys of the library's
+    RedisStorage, for a Redis that can lose its data when it restarts.
 
     Without persistence a restarted Redis counts event ids from 1 again, and a page that had seen
     id 57 was sent nothing until the counter passed 57 (and the one event numbered 57 anew never).
@@ -100,29 +99,35 @@ class RestartSafeRedisStorage(RedisStorage):
     a millisecond), and a page resuming from an older id is sent every event of the new start.
     """
 
-    def _connect(self):
-        # The process's one bounded pool, not a client per storage: django-eventstream makes a
-        # storage per thread, and a stream served here reads it from a thread of its own (the
-        # request's, for its whole life), so a thousand open streams held a thousand Redis connections.
-        return events_redis()
+    def __init__(self):
+        # The process's one bounded pool, not a client per storage: the library makes a storage per
+        # thread, and a stream served here reads it from a thread of its own (the request's, for its
+        # whole life), so a thousand open streams held a thousand Redis connections.
+        self.redis = events_redis()
 
     def append_event(self, channel, event_type, data):
-        start = str(time.time_ns() // 1_000_000)
+        counter, start = f"event_counter:{channel}", time.time_ns() // 1_000_000
         with self.redis.pipeline() as pipe:
-            pipe.set(self._start_key(channel), start, nx=True)
-            pipe.set(f"event_counter:{channel}", start, nx=True)
-            pipe.execute()
-        return super().append_event(channel, event_type, data)
+            pipe.set(f"event_counter_start:{channel}", start, nx=True)
+            pipe.set(counter, start, nx=True)
+            pipe.incr(counter)
+            *_, event_id = pipe.execute()
+        stored = json.dumps({"type": event_type, "data": data})
+        self.redis.set(f"event:{channel}:{event_id}", stored, ex=EVENTS_KEPT_SECONDS)
+        return Event(channel, event_type, data, id=event_id)
 
     def get_events(self, channel, last_id, limit=100):
-        start = int(self.redis.get(self._start_key(channel)) or 0)
-        if last_id < start or last_id > self.get_current_id(channel):
+        keys = f"event_counter_start:{channel}", f"event_counter:{channel}"
+        start, current = (int(n or 0) for n in self.redis.mget(keys))
+        if last_id < start or last_id > current:
             last_id = start
-        return super().get_events(channel, last_id, limit=limit)
+        ids = range(last_id + 1, min(last_id + limit, current) + 1)
+        stored = self.redis.mget([f"event:{channel}:{n}" for n in ids]) if ids else []
+        found = [(n, json.loads(event)) for n, event in zip(ids, stored, strict=True) if event]
+        return [Event(channel, event["type"], event["data"], id=n) for n, event in found]
 
-    @staticmethod
-    def _start_key(channel):
-        return f"event_counter_start:{channel}"
+    def get_current_id(self, channel):
+        return int(self.redis.get(f"event_counter:{channel}") or 0)
 
 
 def stream_here(request, limit, **view_kwargs) -> StreamingHttpResponse:
