@@ -4,10 +4,10 @@ signature with it).
 
 The settings plug in RestartSafeRedisStorage and channels.TeamChannelManager. Internals used for want
 of a public way, and what their change breaks:
-- `views.listener_manager`, the registry of open streams, replaced by TeamListenerManager (a
-  `views.ListenerManager`): its Redis listener dies on the first connection error. Ours is its
-  `redis_listener`, which it starts with the first stream; it feeds `add_to_queues`, and kicks and
-  replays walk `listeners_by_channel` under `lock`. Broken, the streams served here get no events.
+- `views.get_listener_manager()`, the registry of open streams: its Redis listener dies on the first
+  connection error, so `install` replaces its `redis_listener` (started by the first stream), which
+  feeds its `add_to_queues`; kicks and replays walk its `listeners_by_channel` under its `lock`.
+  Broken, the streams served here get no events.
 - `views.Listener` and `views.stream`, put together as `events` does: at a stream's lifetime's end,
   `overflow` and `wake_threadsafe()` make it read the storage again, which ends its wait; a kick sets
   `error`. Broken, streams outlive their lifetime, or a removed member keeps reading.
@@ -33,7 +33,7 @@ import redis
 import redis.asyncio
 from django.conf import settings
 from django.http import HttpResponse, StreamingHttpResponse
-from django_eventstream import EventRequest, views
+from django_eventstream import EventRequest
 from django_eventstream import get_current_event_id as get_current_event_id
 from django_eventstream import send_event as send_event
 from django_eventstream.event import Event
@@ -136,7 +136,7 @@ def stream_here(request, limit, **view_kwargs) -> StreamingHttpResponse:
     event_request = EventRequest(request, view_kwargs=view_kwargs)
     listener = Listener()
     listener.user_id, listener.channels = request.user.pk, event_request.channels
-    chunks = limit(stream(event_request, listener), partial(get_listener_manager().replay, [listener]))
+    chunks = limit(stream(event_request, listener), partial(_read_storage_again, [listener]))
     response = StreamingHttpResponse(chunks, content_type="text/event-stream")
     add_default_headers(response, request=request)
     return response
@@ -177,45 +177,34 @@ def channel_permission_changed(user, channel: str) -> None:
 
 
 def install():
-    """Put TeamListenerManager in place of django-eventstream's, before any stream opens."""
-    views.listener_manager = TeamListenerManager()
+    """Before any stream opens: the registry of open streams gets a Redis listener that survives Redis."""
+    get_listener_manager().redis_listener = ReconnectingRedisListener()
 
 
-class TeamListenerManager(views.ListenerManager):
-    """django-eventstream's registry of this process's open streams, with a listener that survives
-    Redis, kicks that reach every process, and a denial that names no channel."""
+def _read_storage_again(listeners=None):
+    """Make these open streams (by default all of this process's) read the storage again from their
+    last event id: events published while this process was not listening are there."""
+    manager = get_listener_manager()
+    with manager.lock:
+        if listeners is None:
+            listeners = {listener for group in manager.listeners_by_channel.values() for listener in group}
+        for listener in listeners:
+            listener.overflow = True
+            listener.wake_threadsafe()
 
-    def __init__(self):
-        super().__init__()
-        self.redis_listener = ReconnectingRedisListener(self)
 
-    def kick(self, user_id, channel):
-        with self.lock:
-            kicked = [
-                listener for listener in self.listeners_by_channel.get(channel, ()) if listener.user_id == user_id
-            ]
-            for listener in kicked:
+def _close_here(user_id, channel):
+    manager = get_listener_manager()
+    with manager.lock:
+        for listener in manager.listeners_by_channel.get(channel, ()):
+            if listener.user_id == user_id:
                 listener.error = {"condition": "forbidden", "text": STREAM_DENIED}
-                listener.wake_threadsafe()
-
-    def replay(self, listeners=None):
-        """Make these open streams (by default all of this process's) read the storage again from
-        their last event id: events published while this process was not listening are there."""
-        with self.lock:
-            if listeners is None:
-                listeners = {listener for group in self.listeners_by_channel.values() for listener in group}
-            for listener in listeners:
-                listener.overflow = True  # django-eventstream's way to say "read the storage again"
                 listener.wake_threadsafe()
 
 
 class ReconnectingRedisListener:
     """Receives what every process publishes on the events Redis, reconnecting with backoff for as long
     as the web process lives."""
-
-    def __init__(self, manager):
-        self.manager = manager
-        self.task = None
 
     async def start(self):
         # The event loop keeps only a weak reference to a task: this one must not be collected.
@@ -246,7 +235,7 @@ class ReconnectingRedisListener:
             # whatever was published while this process was not subscribed is in the storage.
             if message["channel"] == EVENTS_PUBSUB_CHANNEL.encode():
                 logger.info("Listening to the events Redis")
-                self.manager.replay()
+                _read_storage_again()
             return
         if message["type"] != "message":
             return
@@ -254,10 +243,10 @@ class ReconnectingRedisListener:
             if message["channel"] == EVENTS_PUBSUB_CHANNEL.encode():
                 published = json.loads(message["data"])
                 event = Event(published["channel"], published["event_type"], published["data"], id=published["pub_id"])
-                self.manager.add_to_queues(published["channel"], event)
+                get_listener_manager().add_to_queues(published["channel"], event)
             else:
                 kicked = json.loads(message["data"])
-                self.manager.kick(kicked["user"], kicked["channel"])
+                _close_here(kicked["user"], kicked["channel"])
         except (ValueError, KeyError, TypeError):
             # Anyone who can write to this Redis can publish anything: one bad message must not end
             # the live updates of every page this process serves.
