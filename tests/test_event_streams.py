@@ -33,7 +33,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 def no_open_streams():
     """Streams this test run counted in Redis are forgotten, so that each test starts at zero."""
     yield
-    registry = eventstream.events_redis()
+    registry = eventstream.EVENTS_REDIS
     for key in registry.scan_iter(f"{settings.EVENTS_CHANNEL_PREFIX}open-streams*"):
         registry.delete(key)
 
@@ -211,7 +211,7 @@ def test_the_event_storage_of_every_thread_shares_the_process_redis_pool():
         thread.join()
 
     assert len({id(storage) for storage in storages}) == 3
-    assert all(storage.redis is eventstream.events_redis() for storage in storages)
+    assert all(storage.redis is eventstream.EVENTS_REDIS for storage in storages)
 
 
 def test_a_removal_that_is_rolled_back_closes_no_stream(alice, bob, team, integration, broker):

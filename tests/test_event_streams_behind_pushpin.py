@@ -316,7 +316,7 @@ def test_behind_pushpin_a_claim_counts_until_the_streams_end(client, alice, team
 
     client.get("/t/acme/events/", **signed_by_pushpin())
 
-    [(_, expires)] = eventstream.events_redis().zrange(streams._user_streams_key(alice.pk), 0, -1, withscores=True)
+    [(_, expires)] = eventstream.EVENTS_REDIS.zrange(streams._user_streams_key(alice.pk), 0, -1, withscores=True)
     assert 0 < expires - time.time() <= 30
 
 

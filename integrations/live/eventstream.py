@@ -23,7 +23,6 @@ of a public way, and what their change breaks:
 import asyncio
 import json
 import logging
-import threading
 import time
 from functools import partial
 from urllib.parse import quote
@@ -58,29 +57,15 @@ NEXT_LINK_PARAMETERS = (NEXT_LINK_META, "recover", "link")
 STREAM_DENIED = "Live updates are off: you cannot read the events of this team."
 EVENTS_KEPT_SECONDS = 24 * 60 * 60  # as the library's RedisStorage: a day
 
-_events_redis = None
-_events_redis_lock = threading.Lock()
-
-
-def events_redis() -> redis.Redis:
-    """The events Redis (EVENTSTREAM_REDIS), one bounded pool a process: the storage, the kicks and
-    the open streams' claims (integrations.live.streams) share it."""
-    global _events_redis
-    # Made once under a lock: a second client made by a racing thread would be collected, and a
-    # collected client closes its pool's connections under the thread using them.
-    with _events_redis_lock:
-        if _events_redis is None:
-            # A burst of streams connecting at once (every tab after a deploy) waits for one of a
-            # bounded number of connections, rather than failing once redis-py's default 100 are taken.
-            pool = redis.BlockingConnectionPool(
-                **settings.EVENTSTREAM_REDIS,
-                max_connections=100,
-                timeout=30,
-                socket_timeout=5,
-                socket_connect_timeout=5,
-            )
-            _events_redis = redis.Redis(connection_pool=pool)
-        return _events_redis
+# The events Redis (EVENTSTREAM_REDIS): one bounded pool a process, made with the module, which the
+# storage, the kicks and the stream claims (integrations.live.streams) share. A burst of streams
+# connecting at once (every tab after a deploy) waits for one of its connections, rather than failing
+# once redis-py's default 100 are taken.
+EVENTS_REDIS = redis.Redis(
+    connection_pool=redis.BlockingConnectionPool(
+        **settings.EVENTSTREAM_REDIS, max_connections=100, timeout=30, socket_timeout=5, socket_connect_timeout=5
+    )
+)
 
 
 def kicks_pubsub_channel() -> str:
@@ -99,11 +84,10 @@ class RestartSafeRedisStorage:
     a millisecond), and a page resuming from an older id is sent every event of the new start.
     """
 
-    def __init__(self):
-        # The process's one bounded pool, not a client per storage: the library makes a storage per
-        # thread, and a stream served here reads it from a thread of its own (the request's, for its
-        # whole life), so a thousand open streams held a thousand Redis connections.
-        self.redis = events_redis()
+    # The process's one bounded pool, not a client per storage: the library makes a storage per
+    # thread, and a stream served here reads it from a thread of its own (the request's, for its whole
+    # life), so a thousand open streams held a thousand Redis connections.
+    redis = EVENTS_REDIS
 
     def append_event(self, channel, event_type, data):
         counter, start = f"event_counter:{channel}", time.time_ns() // 1_000_000
@@ -167,7 +151,7 @@ def channel_permission_changed(user, channel: str) -> None:
     process, not the library's own only, and with the denial every refused stream gets."""
     if get_channelmanager().can_read_channel(user, channel):
         return
-    events_redis().publish(kicks_pubsub_channel(), json.dumps({"user": user.pk, "channel": channel}))
+    EVENTS_REDIS.publish(kicks_pubsub_channel(), json.dumps({"user": user.pk, "channel": channel}))
     if settings.GRIP_PROXIES:
         # Those Pushpin holds, as publish_kick closes them: the user's that also hold the channel.
         meta = {"require_sub": f"events-{quote(channel)}"}

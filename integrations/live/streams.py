@@ -53,7 +53,7 @@ def claim_stream(user_id, *, until: float | None = None) -> Claim:
     stream, now = uuid.uuid4().hex, time.time()
     expires = until or now + settings.EVENTS_STREAM_MAX_SECONDS + 60
     user_key, all_key = _user_streams_key(user_id), _all_streams_key()
-    with eventstream.events_redis().pipeline() as pipe:
+    with eventstream.EVENTS_REDIS.pipeline() as pipe:
         for key in (user_key, all_key):
             pipe.zremrangebyscore(key, "-inf", now)
             pipe.zadd(key, {stream: expires})
@@ -108,7 +108,7 @@ def end_of(value: str) -> int:
 
 
 def release_stream(user_id, claim: Claim) -> None:
-    with eventstream.events_redis().pipeline() as pipe:
+    with eventstream.EVENTS_REDIS.pipeline() as pipe:
         pipe.zrem(_user_streams_key(user_id), claim.id)
         pipe.zrem(_all_streams_key(), claim.id)
         pipe.execute()
@@ -116,7 +116,7 @@ def release_stream(user_id, claim: Claim) -> None:
 
 def open_stream_count() -> int:
     """Streams open now, in every web process."""
-    return eventstream.events_redis().zcount(_all_streams_key(), time.time(), "+inf")
+    return eventstream.EVENTS_REDIS.zcount(_all_streams_key(), time.time(), "+inf")
 
 
 async def limited(chunks, read_again, *, user_id, claim: Claim):
