@@ -1,6 +1,7 @@
 """django-eventstream behind one module: the only one that imports it or django_grip, and gripcontrol
 but for config (before Django loads, the settings parse GRIP_URL and asgi.py checks Pushpin's
-signature with it).
+signature with it). Pinned in requirements.txt: django-eventstream 5.3.4, django-grip 3.5.2 and
+gripcontrol 4.4.0; tests/test_eventstream_adapter.py fails on others, or when an internal below changes.
 
 The settings plug in RestartSafeRedisStorage and channels.TeamChannelManager. Internals used for want
 of a public way, and what their change breaks:
