@@ -12,7 +12,6 @@ is connected; one connected to the same organization is switched to the installa
 
 import re
 import secrets
-import time
 
 import requests
 from django.contrib import messages
@@ -38,6 +37,7 @@ from integrations.views.onboarding import (
     _problem,
     checked_authorization,
     confirmed_start,
+    new_state,
     start_page,
     team_to_connect,
 )
@@ -60,13 +60,7 @@ def github_app_install(request):
         return start_page(
             request, "integrations:github_app_install", "Install the GitHub App", team, integration, becomes
         )
-    state = secrets.token_urlsafe(32)
-    request.session[STATE_SESSION_KEY] = {
-        "state": state,
-        "created_at": time.time(),
-        "team": team and team.slug,
-        "replaces": integration is not None,
-    }
+    state = new_state(request, STATE_SESSION_KEY, team, replaces=integration is not None)
     return redirect(app.install_url(state=state))
 
 
@@ -98,14 +92,9 @@ def _installed(request):
         return _problem(request, words.NO_INSTALLATION, team=team)
     if not app.configured():
         return _problem(request, AppNotConfigured.message, title=words.APP_NOT_CONFIGURED, status=503, team=team)
-    state = secrets.token_urlsafe(32)
-    request.session[STATE_SESSION_KEY] = {
-        "state": state,
-        "created_at": time.time(),
-        "team": team and team.slug,
-        "installation_id": int(installation_id),
-        "replaces": started.get("replaces", False),
-    }
+    state = new_state(
+        request, STATE_SESSION_KEY, team, installation_id=int(installation_id), replaces=started.get("replaces", False)
+    )
     return redirect(app.authorize_url(state=state, redirect_uri=_setup_uri(request)))
 
 

@@ -74,13 +74,7 @@ def github_connect(request):
     if not confirmed_start(request, integration):
         becomes = f"{request.user.get_username()}'s GitHub account (OAuth), the one you authorize next"
         return start_page(request, "integrations:github_connect", "Connect GitHub", team, integration, becomes)
-    state = secrets.token_urlsafe(32)
-    request.session[STATE_SESSION_KEY] = {
-        "state": state,
-        "created_at": time.time(),
-        "team": team and team.slug,
-        "replaces": integration is not None,
-    }
+    state = new_state(request, STATE_SESSION_KEY, team, replaces=integration is not None)
     # A new sign-in replaces one abandoned at the organization choice.
     request.session.pop(PENDING_SESSION_KEY, None)
     return redirect(authorize_url(state=state, redirect_uri=_redirect_uri(request)))
@@ -221,6 +215,14 @@ def confirmed_start(request, integration: GitHubIntegration | None) -> bool:
     if request.method != "POST":
         return False
     return integration is None or request.POST.get("confirm") == "replace"
+
+
+def new_state(request, session_key: str, team: Team | None, **kept) -> str:
+    """A fresh state for the authorization this session starts, kept under `session_key` with its
+    time, its team and `kept` until GitHub hands it back."""
+    state = secrets.token_urlsafe(32)
+    request.session[session_key] = {"state": state, "created_at": time.time(), "team": team and team.slug, **kept}
+    return state
 
 
 def start_page(request, url_name: str, label: str, team, integration, becomes: str):
