@@ -30,7 +30,6 @@ from integrations.connections import (
 )
 from integrations.github import app
 from integrations.github.errors import AppNotConfigured, GitHubError
-from integrations.models import GitHubIntegration
 from integrations.views.onboarding import (
     _admin_team,
     _github_problem,
@@ -50,10 +49,9 @@ INSTALLATION_ID = re.compile(r"[1-9][0-9]{0,17}")
 @require_http_methods(["GET", "POST"])
 @login_required
 def github_app_install(request):
-    team = team_to_connect(request)
+    team, integration = team_to_connect(request)
     if not app.configured():
         return _problem(request, AppNotConfigured.message, title=words.APP_NOT_CONFIGURED, status=503, team=team)
-    integration = GitHubIntegration.objects.filter(team=team).select_related("connected_by").first() if team else None
     if not confirmed_start(request, integration):
         on = integration.organization_login if integration else "the organization you choose on GitHub"
         becomes = f"the GitHub App's installation on {on}"

@@ -65,12 +65,11 @@ def onboarding(request):
 @require_http_methods(["GET", "POST"])
 @login_required
 def github_connect(request):
-    team = team_to_connect(request)
+    team, integration = team_to_connect(request)
     if not settings.GITHUB_CLIENT_ID:
         return _problem(
             request, words.GITHUB_NOT_CONFIGURED, title=words.GITHUB_NOT_CONFIGURED_TITLE, status=503, team=team
         )
-    integration = GitHubIntegration.objects.filter(team=team).select_related("connected_by").first() if team else None
     if not confirmed_start(request, integration):
         becomes = f"{request.user.get_username()}'s GitHub account (OAuth), the one you authorize next"
         return start_page(request, "integrations:github_connect", "Connect GitHub", team, integration, becomes)
@@ -201,11 +200,14 @@ def _organizations_of(token: str, *, name_sso_hidden=False) -> tuple[list[Organi
     return organizations, hidden
 
 
-def team_to_connect(request) -> Team | None:
-    """The team `?team=SLUG` (or the posted `team`) names, which the user must administer; None
-    for a new team."""
+def team_to_connect(request) -> tuple[Team | None, GitHubIntegration | None]:
+    """The team `?team=SLUG` (or the posted `team`) names, which the user must administer (None for a
+    new team), and its connection if it has one."""
     slug = request.POST.get("team") or request.GET.get("team")
-    return _admin_team(request.user, slug) if slug else None
+    if not slug:
+        return None, None
+    team = _admin_team(request.user, slug)
+    return team, GitHubIntegration.objects.filter(team=team).select_related("connected_by").first()
 
 
 def confirmed_start(request, integration: GitHubIntegration | None) -> bool:
