@@ -120,7 +120,7 @@ def _connect(
             integration = GitHubIntegration.objects.filter(team=team).first()
             if integration is not None:
                 if switch_existing:
-                    if not _connects(integration, organization):
+                    if not is_connected_to(integration, organization):
                         raise WrongOrganization(integration)
                     _switch_confirmed(integration, user, organization, fields, replace=replace)
                 return team, False
@@ -138,7 +138,7 @@ def _connect(
     return team, True
 
 
-def _connects(integration: GitHubIntegration, organization: Organization) -> bool:
+def is_connected_to(integration: GitHubIntegration, organization: Organization) -> bool:
     # By id, which survives renames; integrations saved without one only have the login.
     if integration.organization_id is not None:
         return integration.organization_id == organization.id

@@ -26,7 +26,7 @@ from django.views.decorators.debug import sensitive_variables
 from django.views.decorators.http import require_GET, require_http_methods
 
 from integrations import crypto, words
-from integrations.connections import connect_organization, describe_connection, reconnect
+from integrations.connections import connect_organization, describe_connection, is_connected_to, reconnect
 from integrations.github import app
 from integrations.github.client import GitHubClient
 from integrations.github.errors import (
@@ -163,7 +163,7 @@ def _reconnect(request, integration, token):
     except (GitHubError, requests.RequestException) as error:
         return _github_problem(request, error, team=team)
     # A token of another GitHub account would only fail at the next sync.
-    organization = next((org for org in organizations if _is_organization_of(org, integration)), None)
+    organization = next((org for org in organizations if is_connected_to(integration, org)), None)
     if organization is None:
         return _problem(request, words.NOT_THE_ORGANIZATIONS.format(login=integration.organization_login), team=team)
     reconnect(
@@ -175,13 +175,6 @@ def _reconnect(request, integration, token):
     )
     messages.success(request, "GitHub is connected again. Press Sync Now to update the members.")
     return redirect("integrations:github_members", team_slug=team.slug)
-
-
-def _is_organization_of(organization: Organization, integration: GitHubIntegration) -> bool:
-    # By id, which survives renames; integrations saved without one only have the login.
-    if integration.organization_id is not None:
-        return organization.id == integration.organization_id
-    return organization.login.lower() == integration.organization_login.lower()
 
 
 @sensitive_variables("token")
