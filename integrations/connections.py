@@ -146,16 +146,12 @@ def is_connected_to(integration: GitHubIntegration, organization: Organization) 
 
 
 def _switch_confirmed(integration, user, organization: Organization, fields: dict, *, replace: bool) -> None:
+    """Point an integration at the same organization through another connection: its members and
+    runs stay, the person's token (if any) is dropped, and revoked at GitHub."""
     # The same installation again changes nothing that needs asking; any other connection does.
     same = integration.connection == fields["connection"] and integration.installation_id == fields["installation_id"]
     if not (replace or same):
         raise ReplacementUnconfirmed(integration)
-    _switch(integration, user=user, organization=organization, fields=fields)
-
-
-def _switch(integration: GitHubIntegration, *, user, organization: Organization, fields: dict) -> None:
-    """Point an integration at the same organization through another connection: its members and
-    runs stay, the person's token (if any) is dropped, and revoked at GitHub."""
     revoke_after_commit(integration, keep_installation=fields.get("installation_id"))
     for name, value in fields.items():
         setattr(integration, name, value)
