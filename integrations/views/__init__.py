@@ -1,4 +1,2 @@
-"""The pages and actions of the GitHub integration, thin: each finds the team, checks who may act,
-and calls the member sync or the connecting service. The event stream's view is in
-integrations.live.
-"""
+"""The GitHub integration's pages and actions, thin: each finds the team, checks who may act, and calls
+the member sync or the connecting service (the event stream's view is integrations.live's)."""
