@@ -69,10 +69,6 @@ def _active_member_sql() -> str:
     )
 
 
-def is_member(user, team_id: int) -> bool:
-    return Membership.objects.filter(user=user, team_id=team_id).exists()
-
-
 def create_team(*, name: str, slug_from: str, admin) -> Team:
     """A new team with `admin` as its admin, its slug made from `slug_from`, with a "-N" suffix if
     taken."""
