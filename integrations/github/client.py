@@ -268,16 +268,11 @@ class GitHubClient:
         """
         organizations: list[Organization] = []
         hidden: list[int] = []
-        url: str | None = f"{self.api_url}/user/orgs"
-        params: dict[str, object] | None = {"per_page": MAX_PAGE_SIZE}
-        seen: set[str] = set()
-        while url:
-            response = self._get(url, params=params)
+        for response in self._pages(f"{self.api_url}/user/orgs"):
             # Without read:org GitHub lists only the organizations whose membership is public.
             errors.require_scope(response.headers)
             organizations += schemas.parse(schemas.ORGANIZATIONS, response.body, "the organization list")
             hidden += errors.sso_hidden_organizations(response.headers)
-            url, params = self._next_page(response, seen), None
         return OrganizationList(organizations, list(dict.fromkeys(hidden)))
 
     def user_installations(self) -> list[Installation]:
@@ -287,14 +282,9 @@ class GitHubClient:
         https://docs.github.com/en/rest/apps/installations#list-app-installations-accessible-to-the-user-access-token
         """
         installations: list[Installation] = []
-        url: str | None = f"{self.api_url}/user/installations"
-        params: dict[str, object] | None = {"per_page": MAX_PAGE_SIZE}
-        seen: set[str] = set()
-        while url:
-            response = self._get(url, params=params)
+        for response in self._pages(f"{self.api_url}/user/installations"):
             page = schemas.parse(schemas.InstallationsPage, response.body, "the installation list")
             installations += schemas.installations(page.installations)
-            url, params = self._next_page(response, seen), None
         return installations
 
     def organization(self, organization_id: int) -> Organization:
@@ -572,6 +562,16 @@ class GitHubClient:
 
     def _next_page(self, response: Response, seen: set[str]) -> str | None:
         return next_page(response, seen, api_url=self.api_url)
+
+    def _pages(self, url: str) -> Iterator[Response]:
+        """Every page of a REST list, the largest GitHub serves, following the Link header."""
+        params: dict[str, object] | None = {"per_page": MAX_PAGE_SIZE}
+        seen: set[str] = set()
+        next_url: str | None = url
+        while next_url:
+            response = self._get(next_url, params=params)
+            yield response
+            next_url, params = self._next_page(response, seen), None
 
 
 def next_page(response: Response, seen: set[str], *, api_url: str) -> str | None:
