@@ -302,12 +302,7 @@ class GitHubClient:
 
         https://docs.github.com/en/rest/orgs/members#get-organization-membership-for-a-user
         """
-        url = f"{self.api_url}/orgs/{quote(org_login, safe='')}/memberships/{quote(username, safe='')}"
-        response = self._request("GET", url)
-        if response.status == 404:
-            return None
-        self._raise_for_status(response, org_login=org_login)
-        return schemas.organization_membership(response.body)
+        return self._membership(f"/orgs/{quote(org_login, safe='')}/memberships/{quote(username, safe='')}", org_login)
 
     def own_membership(self, org_login: str) -> schemas.OrganizationMembership | None:
         """The token's own user's membership of the organization (``member.role`` "admin" for an
@@ -318,7 +313,10 @@ class GitHubClient:
 
         https://docs.github.com/en/rest/orgs/members#get-an-organization-membership-for-the-authenticated-user
         """
-        response = self._request("GET", f"{self.api_url}/user/memberships/orgs/{quote(org_login, safe='')}")
+        return self._membership(f"/user/memberships/orgs/{quote(org_login, safe='')}", org_login)
+
+    def _membership(self, path: str, org_login: str) -> schemas.OrganizationMembership | None:
+        response = self._request("GET", f"{self.api_url}{path}")
         if response.status == 404:
             return None
         self._raise_for_status(response, org_login=org_login)
