@@ -143,21 +143,14 @@ def _lock_for(key) -> threading.Lock:
         return _locks.setdefault(key, threading.Lock())
 
 
-@sensitive_variables("app_token")
 def _mint(installation_id: int) -> InstallationToken:
     """POST /app/installations/{installation_id}/access_tokens, as the App.
 
     https://docs.github.com/en/rest/apps/apps#create-an-installation-access-token-for-an-app
     """
-    app_token = app_jwt()
-    headers = {
-        "Authorization": f"Bearer {app_token}",
-        "Accept": "application/vnd.github+json",
-        "X-GitHub-Api-Version": API_VERSION,
-    }
     url = f"{settings.GITHUB_API_URL}/app/installations/{installation_id}/access_tokens"
     with new_session() as session:
-        response, _ = send(session, "POST", url, timeout=(10, 10), headers=headers)
+        response, _ = send(session, "POST", url, timeout=(10, 10), headers=_app_headers())
     error = errors.for_installation_token_status(
         response.status, response.headers, response.body, web_url=settings.GITHUB_WEB_URL
     )
@@ -219,17 +212,10 @@ def installation(installation_id: int) -> Installation | None:
     return None if response.status == 404 else schemas.installation(response.body)
 
 
-@sensitive_variables("app_token")
 def _as_app(session, method: str, url: str, *, params=None, allowed=()) -> Response:
     """A request as the App, with a fresh JWT; an answer other than a success (or an ``allowed``
     status) raised as its error, the JWT refused as the App's credentials."""
-    app_token = app_jwt()
-    headers = {
-        "Authorization": f"Bearer {app_token}",
-        "Accept": "application/vnd.github+json",
-        "X-GitHub-Api-Version": API_VERSION,
-    }
-    response, _ = send(session, method, url, timeout=(10, 10), headers=headers, params=params)
+    response, _ = send(session, method, url, timeout=(10, 10), headers=_app_headers(), params=params)
     if response.status in allowed:
         return response
     if response.status == 401:
@@ -239,6 +225,16 @@ def _as_app(session, method: str, url: str, *, params=None, allowed=()) -> Respo
         logger.warning("GitHub refused the App's %s %s: %s", method, urlsplit(url).path, type(error).__name__)
         raise error
     return response
+
+
+@sensitive_variables("app_token")
+def _app_headers() -> dict[str, str]:
+    app_token = app_jwt()
+    return {
+        "Authorization": f"Bearer {app_token}",
+        "Accept": "application/vnd.github+json",
+        "X-GitHub-Api-Version": API_VERSION,
+    }
 
 
 @sensitive_variables("user_token")
