@@ -96,7 +96,7 @@ def _sync(run_id: int, *, actor: dramatiq.Actor) -> bool:
             result = sync_members(run=run, client=client, on_progress=runs.ProgressReporter(run))
         runs.complete_run(run, result)
     except GitHubError as error:
-        if error.transient and _retries_left():
+        if error.transient and _retries_used() < MAX_RETRIES:
             until = _retry_at(error)
             runs.retry_run_later(run, until=until, message=str(error))
             raise dramatiq.Retry(str(error), delay=_milliseconds_until(until)) from error
@@ -106,7 +106,7 @@ def _sync(run_id: int, *, actor: dramatiq.Actor) -> bool:
     except TimeLimitExceeded:
         runs.fail_run(run, error=words.TIMED_OUT, kind=ErrorKind.INTERRUPTED)
     except Shutdown:
-        if not _retries_left():
+        if _retries_used() >= MAX_RETRIES:
             runs.fail_run(run, error=words.SHUT_DOWN_TOO_OFTEN, kind=ErrorKind.INTERRUPTED)
             raise
         # Back to queued: the Retries middleware enqueues the message again and a worker takes it.
@@ -150,19 +150,16 @@ def _ask_again_if_its_worker_may_be_dead(run_id: int, *, actor: dramatiq.Actor) 
 
 def _send_again(actor: dramatiq.Actor, run_id: int, *, delay: int | timedelta) -> None:
     """The run's message once more, later, with the retries earlier failures used (a wait uses none)."""
-    message = CurrentMessage.get_current_message()
-    retries = message.options.get("retries", 0) if message else 0
-    actor.send_with_options(args=(run_id,), delay=delay, retries=retries)
+    actor.send_with_options(args=(run_id,), delay=delay, retries=_retries_used())
 
 
-def _retries_left() -> bool:
+def _retries_used() -> int:
     message = CurrentMessage.get_current_message()
-    return message is None or message.options.get("retries", 0) < MAX_RETRIES
+    return message.options.get("retries", 0) if message else 0
 
 
 def _retry_at(error: GitHubError) -> datetime:
-    message = CurrentMessage.get_current_message()
-    attempt = message.options.get("retries", 0) if message else 0
+    attempt = _retries_used()
     if isinstance(error, RateLimited) and error.secondary:
         # GitHub asks for longer waits while a secondary limit keeps coming back.
         return max(error.reset_at, timezone.now() + secondary_wait(attempt))
