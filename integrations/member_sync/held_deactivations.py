@@ -21,34 +21,27 @@ def held_members(integration: GitHubIntegration):
 
 def confirm_held_deactivations(*, integration: GitHubIntegration) -> int:
     """Deactivate the held members. Returns how many."""
-    now = timezone.now()
-    with transaction.atomic():
-        count = held_members(integration).update(
-            is_active=False, left_at=now, updated_at=now, deactivation_held_at=None
-        )
-        run = _record_decision(integration, deactivated=count)
-    if run is not None:
-        republish(run)
-    return count
+    return _decide(integration, deactivate=True)
 
 
 def dismiss_held_deactivations(*, integration: GitHubIntegration) -> int:
     """Keep the held members active and drop their holds. Returns how many."""
+    return _decide(integration, deactivate=False)
+
+
+def _decide(integration: GitHubIntegration, *, deactivate: bool) -> int:
+    now = timezone.now()
+    left = {"is_active": False, "left_at": now, "updated_at": now} if deactivate else {}
     with transaction.atomic():
-        count = held_members(integration).update(deactivation_held_at=None)
-        run = _record_decision(integration, deactivated=0)
-    if run is not None:
-        republish(run)
+        count = held_members(integration).update(deactivation_held_at=None, **left)
+        # The latest complete run, which held the members, now holds none: its summary says so.
+        run = integration.member_sync_runs.filter(status=MemberSyncRun.Status.COMPLETE).first()
+        deactivated = count if deactivate else 0
+        if run is None or not (run.members_held or deactivated):
+            return count
+        MemberSyncRun.objects.filter(pk=run.pk).update(
+            members_held=0, members_deactivated=F("members_deactivated") + deactivated
+        )
+        run.refresh_from_db()
+    republish(run)
     return count
-
-
-def _record_decision(integration, *, deactivated):
-    """The latest complete run, which held the members, now holds none: its summary says so."""
-    run = integration.member_sync_runs.filter(status=MemberSyncRun.Status.COMPLETE).first()
-    if run is None or not (run.members_held or deactivated):
-        return None
-    MemberSyncRun.objects.filter(pk=run.pk).update(
-        members_held=0, members_deactivated=F("members_deactivated") + deactivated
-    )
-    run.refresh_from_db()
-    return run
