@@ -7,6 +7,7 @@ import logging
 import threading
 
 import dramatiq
+from django.conf import settings
 
 logger = logging.getLogger(__name__)
 
@@ -68,8 +69,6 @@ class ScheduledFullSyncs(PeriodicCheck):
     name = "scheduled full re-sync"
 
     def interval_seconds(self) -> float:
-        from django.conf import settings
-
         return settings.MEMBER_SYNC_SCHEDULE_CHECK_SECONDS
 
     def check(self):
@@ -87,8 +86,6 @@ class WebhookHealingCheck(PeriodicCheck):
     name = "webhook healing"
 
     def interval_seconds(self) -> float:
-        from django.conf import settings
-
         return settings.MEMBER_SYNC_SCHEDULE_CHECK_SECONDS
 
     def check(self):
