@@ -1,9 +1,6 @@
 """What a person reads, written once: the headlines of a member sync, why a run failed or waits and
-what fixes it, and what connecting GitHub says when it cannot go on. Each error kind is defined
-here, once, and both GitHub's errors (integrations/github/errors.py) and the run's model use it.
-
-The exception for a GitHub answer words its own message next to the answer it maps
-(integrations/github/errors.py): each is one of GitHub's cases, told to a person.
+what fixes it, what connecting GitHub says when it cannot go on, and the one ErrorKind. A GitHub
+answer's message stays beside the answer it maps (integrations/github/errors.py).
 
 A leaf: it imports nothing of the product, so every layer may read it.
 """
