@@ -106,10 +106,6 @@ class GitHubIntegration(models.Model):
         organization = self.organization_login
         return f"{settings.GITHUB_WEB_URL}/organizations/{organization}/settings/installations/{self.installation_id}"
 
-    @property
-    def scope_list(self) -> list[str]:
-        return [scope.strip() for scope in self.scopes.split(",") if scope.strip()]
-
 
 class MemberSyncRun(models.Model):
     """One member sync of one integration, from the request to its end: the run history."""
@@ -174,10 +170,6 @@ class MemberSyncRun(models.Model):
 
     def __str__(self):
         return f"Member sync #{self.pk} of {self.integration.organization_login} ({self.status})"
-
-    @property
-    def is_active(self) -> bool:
-        return self.status in ACTIVE_SYNC_STATUSES
 
     @property
     def remedy(self) -> str:

@@ -71,7 +71,7 @@ def test_it_creates_the_team_the_admin_and_the_integration_and_queues_a_sync(vis
     integration = team.github_integration
     assert integration.organization_login == "acme"
     assert integration.organization_id == oauth.org("acme").id
-    assert integration.scope_list == ["read:org"]
+    assert integration.scopes == "read:org"
     assert integration.connected_by == charlie
     run = integration.member_sync_runs.get()
     assert (run.trigger, run.status, run.requested_by) == (MemberSyncRun.Trigger.ONBOARDING, "queued", charlie)

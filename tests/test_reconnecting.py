@@ -25,7 +25,7 @@ def test_an_admin_gets_a_new_token_and_goes_back_to_the_members_page(visitor, bo
     assert response["Location"] == MEMBERS_PAGE
     integration = GitHubIntegration.objects.get()
     assert integration.access_token not in ("", github_token)
-    assert (integration.scope_list, integration.connected_by) == (["read:org"], bob)
+    assert (integration.scopes, integration.connected_by) == ("read:org", bob)
     assert Team.objects.count() == 1
     assert PENDING_SESSION_KEY not in visitor.session
 
