@@ -37,7 +37,7 @@ class PagesClient:
     def iter_member_pages(self, login):
         for members in self.pages:
             self.api_calls += 1
-            yield MembersPage(members=members, total=None, end_cursor=None, has_next_page=False)
+            yield MembersPage(members=members, total=None, has_next_page=False)
 
 
 def member(github_id, login, **fields):

@@ -44,7 +44,7 @@ def sync(integration, github_ids, *, skipped=0):
     members = [
         OrganizationMember(github_id=n, node_id=f"U_{n}", login=f"user-{n:03d}", role="member") for n in github_ids
     ]
-    page = MembersPage(members=members, total=len(members), end_cursor=None, has_next_page=False, skipped=skipped)
+    page = MembersPage(members=members, total=len(members), has_next_page=False, skipped=skipped)
     run = MemberSyncRun.objects.create(integration=integration, trigger="manual", status=Status.SYNCING)
     runs.complete_run(run, sync_members(run=run, client=OnePage(page)))
     run.refresh_from_db()

@@ -423,7 +423,6 @@ class GitHubClient:
         return MembersPage(
             members=members,
             total=answer.connection.totalCount,
-            end_cursor=answer.connection.pageInfo.endCursor,
             has_next_page=answer.connection.pageInfo.hasNextPage,
             skipped=skipped + len(answer.connection.edges) - len(edges),
         )
@@ -511,7 +510,7 @@ class GitHubClient:
             items = schemas.parse(schemas.ITEMS, response.body, "the member list")
             members, skipped = schemas.members(items, schemas.RestMember, org_login, role="member")
             url, params = self._next_page(response, seen), None
-            yield MembersPage(members=members, total=None, end_cursor=None, has_next_page=bool(url), skipped=skipped)
+            yield MembersPage(members=members, total=None, has_next_page=bool(url), skipped=skipped)
 
     def _require_read_org(self, headers) -> None:
         # An installation's token has the App's permissions, not OAuth scopes: nothing to check.

@@ -87,7 +87,6 @@ class OrganizationMembership(_Strict):
 class MembersPage(_Strict):
     members: list[OrganizationMember]
     total: int | None
-    end_cursor: str | None
     has_next_page: bool
     # Records GitHub sent in a form that cannot be used: the read is then incomplete, and the sync
     # must not deactivate anyone.
