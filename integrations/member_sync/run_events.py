@@ -115,12 +115,13 @@ def republish_unpublished() -> int:
 def shown(run: MemberSyncRun | None, organization: str) -> dict:
     """Return what a page shows of `run`, the latest run of an integration of `organization` (None:
     never synced), as JSON-ready values."""
-    if run is None:
-        return _shown_by_status(Status.PENDING, organization, imported=0)
+    run = run or MemberSyncRun(status=Status.PENDING)
     status = Status(run.status)
     ended = status in (Status.COMPLETE, Status.ERROR)
     return {
-        **_shown_by_status(status, organization, imported=run.total or run.fetched),
+        "status": status.value,
+        "label": status.label,
+        "headline": words.HEADLINES[status].format(organization=organization, imported=run.total or run.fetched),
         "progress": _progress(run) if status == Status.SYNCING else None,
         "waiting": _waiting(run, run.waiting_until) if status == Status.QUEUED and run.waiting_until else None,
         "error": run.error if status == Status.ERROR else "",
@@ -128,22 +129,6 @@ def shown(run: MemberSyncRun | None, organization: str) -> dict:
         "held": run.members_held if status == Status.COMPLETE else 0,
         "skipped": run.members_skipped if status == Status.COMPLETE else 0,
         "finished": _finished(run, run.finished_at) if ended and run.finished_at else None,
-    }
-
-
-def _shown_by_status(status: MemberSyncStatus, organization: str, *, imported: int) -> dict:
-    """What the status alone shows; the rest as for a run with nothing to show beyond it."""
-    return {
-        "status": status.value,
-        "label": status.label,
-        "headline": words.HEADLINES[status].format(organization=organization, imported=imported),
-        "progress": None,
-        "waiting": None,
-        "error": "",
-        "hint": "",
-        "held": 0,
-        "skipped": 0,
-        "finished": None,
     }
 
 
