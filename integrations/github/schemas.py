@@ -311,7 +311,7 @@ def installations(items: list) -> list[Installation]:
         try:
             usable.append(_installation(_WireInstallation.model_validate(item)))
         except ValidationError as error:
-            logger.warning("Skipped an unusable installation record; %s", _detail(error, f"record {index}"))
+            logger.warning("Skipped an unusable installation record; %s", problem_detail(error, f"record {index}"))
     return usable
 
 
@@ -343,14 +343,14 @@ def parse(model, body: bytes, what: str):
     try:
         return validate(body)
     except ValidationError as error:
-        raise MalformedResponse(_detail(error, what)) from None
+        raise MalformedResponse(problem_detail(error, what)) from None
 
 
 def validate(model, data, what: str):
     try:
         return model.model_validate(data)
     except ValidationError as error:
-        raise MalformedResponse(_detail(error, what)) from None
+        raise MalformedResponse(problem_detail(error, what)) from None
 
 
 def members(items: list, wire: type[RestMember | MemberEdge], org_login: str, **fields) -> tuple[list, int]:
@@ -367,12 +367,12 @@ def members(items: list, wire: type[RestMember | MemberEdge], org_login: str, **
         try:
             usable.append(OrganizationMember.model_validate(wire.model_validate(item).fields(**fields)))
         except ValidationError as error:
-            problems.append(_detail(error, f"record {index}"))
+            problems.append(problem_detail(error, f"record {index}"))
     logger.warning("Skipped %d unusable member records of %s; %s", len(problems), org_login, problems[0])
     return usable, len(problems)
 
 
-def _detail(error: ValidationError, what: str) -> str:
+def problem_detail(error: ValidationError, what: str) -> str:
     # Only locations and error kinds: the offending values may be anything, tokens included.
     problems = error.errors(include_input=False, include_url=False)
     if any(problem["type"] == "json_invalid" for problem in problems):

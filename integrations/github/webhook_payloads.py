@@ -12,7 +12,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from integrations.github.schemas import GitHubId, Login
+from integrations.github.schemas import GitHubId, Login, problem_detail
 
 
 def signature_is_valid(body: bytes, signature: str | None, secret: str) -> bool:
@@ -145,6 +145,4 @@ def parse(event: str, payload: dict) -> Event | None:
     try:
         return model.model_validate(payload)
     except ValidationError as error:
-        problems = error.errors(include_input=False, include_url=False)
-        listed = [f"{'.'.join(str(part) for part in problem['loc'])}: {problem['type']}" for problem in problems]
-        raise Unusable(f"{event}.{action}: {'; '.join(listed[:3])}") from None
+        raise Unusable(problem_detail(error, f"{event}.{action}")) from None
