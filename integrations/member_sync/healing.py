@@ -5,11 +5,7 @@ one that failed sent again, once (docs/architecture.md#webhooks).
 GitHub's delivery log lists every attempt, a redelivery as an attempt of its own with the same guid
 and `redelivery: true`. So "once" needs no memory of ours: a guid with an attempt that succeeded is
 delivered, and one with a redelivery among its attempts was asked for already; only the others are
-asked for. A delivery this server answered 400 (a body that does not fit its event) would be
-refused again and is left alone.
-
-Of the worker processes that look at once, one heals: each pass inserts its period's row, whose slot
-is unique, and a worker that finds it taken does nothing.
+asked for. Of the workers that look at once, the one that inserts the period's WebhookHealing heals.
 """
 
 import logging

@@ -2,11 +2,9 @@
 
 `shown`: what a page shows of a run (its badge, headline, progress, waiting line, error, the fix to
 offer and its warnings), written once here: the status include renders it, and every member-sync
-event carries it, so the page's script only puts the given text in place.
-
-The event, built from the run in one place (member_sync_payload), carries the keys listed in
-docs/interfaces.md#the-member-sync-event: never a token, never another team's data. This module is
-the only caller of send_event.
+event carries it, so the page's script only puts the given text in place. The event
+(member_sync_payload) carries the keys of docs/interfaces.md#the-member-sync-event: never a token,
+never another team's data. This module is the only caller of send_event.
 """
 
 import logging

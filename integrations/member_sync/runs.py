@@ -1,6 +1,5 @@
 """The run's state machine: every transition of a member sync run, and nothing else
-(docs/interfaces.md#runs-states-and-triggers). Requesting a run and sending its message is
-integrations/member_sync/tasks.py's.
+(docs/interfaces.md#runs-states-and-triggers).
 
 pending (never synced) → queued → syncing → complete | error
 
@@ -100,16 +99,13 @@ def _active_run(integration: GitHubIntegration) -> MemberSyncRun | None:
 
 
 def run_webhook_change(*, integration: GitHubIntegration, apply: Callable[[], SyncResult]) -> MemberSyncRun | None:
-    """Apply one member change a webhook brought, as a run with trigger `webhook`: queued, syncing,
-    complete with its counts, each published like any run's, so an open members page shows it.
-    Returns that run, or None when another run was under way.
+    """Apply one member change a webhook brought, as a run with trigger `webhook`, published like any
+    run's so that an open members page shows it. Returns that run, or None when another was under way.
 
-    The database allows one queued-or-syncing run per integration, and a full sync may take
-    minutes: a change arriving meanwhile is applied at once all the same, without a run of its own,
-    rather than wait for it. The full sync then keeps it (its apply step leaves alone the members a
-    webhook changed after it began reading, see member_writes), and the page, which reloads its
-    member list when a run ends, shows it when that run ends. The latest run is published once
-    more after the change, for the case where it ended between our attempt and the change.
+    A full sync under way may take minutes, and holds the one active run an integration may have: the
+    change is applied at once without a run of its own. The full sync keeps it (member_writes leaves
+    alone the members a webhook changed after it began reading), and the page shows it when that run
+    ends. The latest run is published once more, in case it ended between our attempt and the change.
     """
     run = _open_webhook_run(integration)
     if run is None:
@@ -250,10 +246,7 @@ def fail_run(
     run: MemberSyncRun, *, error: str, kind: ErrorKind, only_if: QuerySet[MemberSyncRun] | None = None
 ) -> bool:
     """End the run in error, if it is still queued or syncing (and, given `only_if`, still one of
-    those runs: the reaper's stalled ones). Every way a run fails passes here.
-
-    The pages it staged will never be applied: they are deleted with it.
-    """
+    those runs: the reaper's stalled ones), and delete the pages it staged, never to be applied."""
     failed = _transition(
         run,
         from_statuses=ACTIVE_SYNC_STATUSES,

@@ -1,19 +1,15 @@
 """The scheduled full re-sync, every MEMBER_SYNC_EVERY_SECONDS
 (docs/interfaces.md#runs-states-and-triggers).
 
-Each integration is due at most one period after its last full sync started: a run that starts
-sets next_full_sync_at to its start plus the period (integrations/member_sync/runs.py), so Sync Now postpones
-the scheduled sync. An integration never scheduled (connected before the schedule existed, or
-whose runs never started) is given a time within the coming period fixed by its id, so that ten
-thousand of them are spread over the period rather than all due at once.
+Each integration is due at most one period after its last full sync started (runs.py moves
+next_full_sync_at as a run starts, so Sync Now postpones it); one never scheduled is given a time
+fixed by its id, so that ten thousand of them are spread over the period rather than all due at once.
 
-Every worker process looks for due integrations every MEMBER_SYNC_SCHEDULE_CHECK_SECONDS
-(integrations/member_sync/periodic.py) and claims them in the database: in one transaction per batch it reads
-due ids (locking them with FOR UPDATE SKIP LOCKED on PostgreSQL; SQLite's BEGIN IMMEDIATE already
-admits one writer at a time), moves them a period on with a conditional UPDATE … WHERE
-next_full_sync_at <= now whose row count must match, and inserts their runs. Another worker either
-skips those rows or finds them no longer due, so no integration is queued twice, however many
-workers look.
+Every worker process looks for due integrations every MEMBER_SYNC_SCHEDULE_CHECK_SECONDS and claims
+them in the database, in one transaction per batch: it reads due ids (FOR UPDATE SKIP LOCKED on
+PostgreSQL; SQLite's BEGIN IMMEDIATE already admits one writer at a time), moves them a period on
+with a conditional UPDATE whose row count must match, and inserts their runs. Another worker either
+skips those rows or finds them no longer due, so no integration is queued twice.
 
 Why this and not a scheduler made for Dramatiq (dramatiq-crontab, periodiq): both run a scheduler
 process of their own (`manage.py crontab`, `periodiq`) that `make run`, `make cluster` and every

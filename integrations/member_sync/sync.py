@@ -1,10 +1,7 @@
-"""The member sync: read every page of an organization's members from GitHub into the run's stage,
-then apply the stage to the team in one transaction.
-
-It knows nothing of Dramatiq or of events: the caller passes the run, a GitHub client and a
-progress callback. Each page is written to the stage (StagedMember) as it arrives, so a worker
-holds one page in memory whatever the organization's size; nothing touches the members until every
-page has been read, so a run that fails or stops early changes no membership.
+"""The member sync: read every page of an organization's members from GitHub into the run's stage
+(StagedMember, a page at a time), then apply the stage to the team in one transaction, so that a run
+that fails or stops early changes no membership. It knows nothing of Dramatiq or of events: the
+caller passes the run, a GitHub client and a progress callback.
 """
 
 import logging
@@ -111,7 +108,6 @@ def sync_members(
 
 
 def discard_stage(*, run: MemberSyncRun | None = None, integration: GitHubIntegration | None = None) -> None:
-    """Delete the staged rows of a run, or of every run of an integration."""
     if run is not None:
         StagedMember.objects.filter(run=run).delete()
     if integration is not None:
@@ -191,8 +187,7 @@ def stored_fields(member: OrganizationMember) -> dict:
 @transaction.atomic
 def apply_members(*, run: MemberSyncRun, read: ReadSummary) -> dict:
     """Create, update, deactivate and reactivate members to match the run's stage, in one
-    transaction and a fixed number of statements whatever the organization's size. Returns the
-    counts of created, updated, deactivated, held and unchanged members, and the total read.
+    transaction and a fixed number of statements whatever the organization's size; return the counts.
 
     Members missing from the stage are deactivated only when every member could be read, and only
     if they are not too many: more than the MEMBER_SYNC_HOLD_DEACTIVATIONS_* settings allow are

@@ -1,6 +1,6 @@
 """The member sync's queue: requesting a run records it and sends its message once the request
 commits; the Dramatiq actors take the message, claim the run, call the sync service and record the
-outcome. Thin: the run's transitions are integrations/member_sync/runs.py's."""
+outcome through runs."""
 
 import logging
 import random
@@ -176,12 +176,9 @@ def _milliseconds_until(moment: datetime) -> int:
 def request_member_sync(
     *, integration: GitHubIntegration, trigger: str, requested_by: AbstractBaseUser | None = None
 ) -> tuple[MemberSyncRun, bool]:
-    """Queue a sync, or return the run already under way. Returns (run, created).
-
-    The database allows one queued-or-syncing run per integration, so a double click or two admins
-    at once start one run. The message is sent after commit, so the worker never reads before the
-    run exists; if the broker cannot be reached the run ends as an error at once.
-    """
+    """Queue a sync, or return the run already under way (a double click or two admins at once start
+    one run). Returns (run, created). The message is sent after commit, so the worker never reads
+    before the run exists; if the broker cannot be reached the run ends as an error at once."""
     run, created = runs.create_run(integration, trigger=trigger, requested_by=requested_by)
     if created:
         transaction.on_commit(partial(_send, [run]))

@@ -1,7 +1,5 @@
-"""GitHub's webhook deliveries, received (docs/architecture.md#webhooks): quick, as GitHub waits at
-most 10 s. Check the signature and the shape, remember the delivery by id and by body (so one sent
-again is applied once), note it on the integrations it names, and queue it for the actor, which
-applies it through integrations/member_sync/webhooks.py.
+"""GitHub's webhook deliveries, received (docs/architecture.md#webhooks): quickly, as GitHub waits at
+most 10 s. Each is remembered by id and by body, so that one sent again is applied once.
 """
 
 import hashlib

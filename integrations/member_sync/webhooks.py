@@ -1,11 +1,8 @@
-"""GitHub's webhook deliveries, applied by the actor (docs/architecture.md#webhooks); received by
-integrations/member_sync/webhook_inbox.py.
+"""GitHub's webhook deliveries, applied by the actor (docs/architecture.md#webhooks).
 
-GitHub delivers at least once, in no guaranteed order, and never redelivers a failed delivery by
-itself. So a delivery is a hint of what to look at, never what to write: for a member event the
-actor reads that member's membership from GitHub now and writes what GitHub says, so a late,
-repeated or replayed delivery changes nothing that is not true. Deliveries that never arrived are
-healed by integrations/member_sync/healing.py.
+GitHub delivers at least once, in no guaranteed order: a delivery is a hint of what to look at, never
+what to write. For a member event the actor reads that member's membership from GitHub now and writes
+what GitHub says, so a late, repeated or replayed delivery changes nothing that is not true.
 """
 
 import logging
