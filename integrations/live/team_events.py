@@ -1,12 +1,9 @@
 """The team's Server-Sent-Events stream: django-eventstream's stream, behind our rules.
 
-Who may read is decided here before any stream opens, with one answer for a team that does not
-exist and one the user is not in. Served by this process, a user holds a limited number of open
-streams, each for a limited time (integrations/live/streams.py). Behind Pushpin (GRIP), Django answers at
-once with what the stream starts with and Pushpin holds it, under the same cap and lifetime, kept
-through the links Pushpin follows.
-Parameters meant for Pushpin alone or malformed event ids are refused with a 400 instead of escaping
-as a 500 from inside the library.
+Who may read is decided here before any stream opens, with one answer alike for a team that does not
+exist and one the user is not in; a user holds a limited number of open streams, each for a limited
+time (integrations/live/streams.py), served here or held by Pushpin. Parameters meant for Pushpin
+alone and malformed event ids are refused with a 400 instead of escaping as a 500 from the library.
 """
 
 import logging
