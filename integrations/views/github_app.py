@@ -103,6 +103,10 @@ def _authorized(request):
     )
     if problem is not None:
         return problem
+
+    def not_connected(message: str, status: int = 400):
+        return _problem(request, message, title=words.APP_NOT_CONNECTED, status=status, team=team)
+
     # With "Request user authorization during installation" GitHub authorizes right after the
     # install and names the installation here; it is checked like any other.
     installation_id = started.get("installation_id") or request.GET.get("installation_id", "")
@@ -115,13 +119,12 @@ def _authorized(request):
         return _github_problem(request, error, team=team)
     installation = next((each for each in installations if each.id == int(installation_id)), None)
     if installation is None:
-        return _problem(request, words.INSTALLATION_NOT_REACHABLE, title=words.APP_NOT_CONNECTED, status=403, team=team)
+        return not_connected(words.INSTALLATION_NOT_REACHABLE, 403)
     account = installation.account
     if account is None or not installation.on_organization:
-        return _problem(request, words.NOT_AN_ORGANIZATION, title=words.APP_NOT_CONNECTED, team=team)
+        return not_connected(words.NOT_AN_ORGANIZATION)
     if installation.suspended_at is not None:
-        message = words.INSTALLATION_SUSPENDED.format(login=account.login)
-        return _problem(request, message, title=words.APP_NOT_CONNECTED, status=409, team=team)
+        return not_connected(words.INSTALLATION_SUSPENDED.format(login=account.login), 409)
     # Reaching an installation is not enough: any member reaches it, and its token reads more than
     # a plain member may see.
     try:
@@ -136,15 +139,11 @@ def _authorized(request):
             user=request.user, installation=installation, team=team, replace=started.get("replaces", False)
         )
     except WrongOrganization as error:
-        message = words.WRONG_ORGANIZATION.format(
-            connected=error.integration.organization_login, installed=account.login
-        )
-        return _problem(request, message, title=words.APP_NOT_CONNECTED, status=409, team=team)
+        connected_to = error.integration.organization_login
+        return not_connected(words.WRONG_ORGANIZATION.format(connected=connected_to, installed=account.login), 409)
     except ReplacementUnconfirmed as error:
-        message = words.APP_REPLACEMENT_UNCONFIRMED.format(
-            team=error.integration.team.name, now=describe_connection(error.integration)
-        )
-        return _problem(request, message, title=words.APP_NOT_CONNECTED, status=409, team=team)
+        now = describe_connection(error.integration)
+        return not_connected(words.APP_REPLACEMENT_UNCONFIRMED.format(team=error.integration.team.name, now=now), 409)
     if not created:
         messages.success(request, f"{connected.name} now reads {account.login} through the GitHub App.")
         return redirect("integrations:github_members", team_slug=connected.slug)
