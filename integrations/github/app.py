@@ -3,8 +3,7 @@ access tokens minted with it, the installations a user can reach, the App's user
 what the App reads with its JWT: its webhook's deliveries (and redelivers them), an installation.
 
 An installation token is kept in this process until shortly before it expires, then minted again;
-it is never logged, stored or put in an exception. Like the rest of this package it knows nothing of
-Django models: it takes ids and tokens and returns typed records.
+it is never logged, stored or put in an exception.
 
 https://docs.github.com/en/apps/creating-github-apps/authenticating-with-a-github-app/about-authentication-with-a-github-app
 """

@@ -2,10 +2,9 @@
 one small method per call, each naming the GitHub doc it implements, answers validated into the
 records of ``schemas.py``.
 
-It knows nothing of Django models: it takes a token and returns typed records. The token lives only
-in the session's headers: never logged, never in an exception (none is chained to a requests
-exception, which holds the request). Rate limits are raised, not slept through; 5xx answers and
-failed connections are retried with backoff.
+The token lives only in the session's headers: never logged, never in an exception (none is chained
+to a requests exception, which holds the request). Rate limits are raised, not slept through; 5xx
+answers and failed connections are retried with backoff.
 """
 
 import contextvars
@@ -166,8 +165,6 @@ def _timed_out(error: requests.RequestException) -> bool:
 
 
 class _BearerFrom(AuthBase):
-    """The Authorization header of each request from a function that returns the token."""
-
     def __init__(self, token: Callable[[], str]):
         self.token = token
 
@@ -208,10 +205,9 @@ class GitHubClient:
     given with such a function: drops the token it returns, so that the next call mints another.
     GitHub may revoke an installation token before its hour is over; a 401 then renews it and sends
     the request once more, and a second 401 is the error (docs/architecture.md#the-github-app).
-    ``installation``:
-    the token is a GitHub App installation's, whose bot is no member of the organization yet sees
-    every member, so the partial-sight rule (docs/architecture.md#who-may-deactivate) is for a
-    person's token only.
+    ``installation``: the token is a GitHub App installation's, whose bot is no member of the
+    organization yet sees every member, so the partial-sight rule (docs/architecture.md#who-may-deactivate)
+    is for a person's token only.
     """
 
     def __init__(
@@ -305,11 +301,10 @@ class GitHubClient:
         return self._membership(f"/orgs/{quote(org_login, safe='')}/memberships/{quote(username, safe='')}", org_login)
 
     def own_membership(self, org_login: str) -> schemas.OrganizationMembership | None:
-        """The token's own user's membership of the organization (``member.role`` "admin" for an
-        owner); ``member`` None while it is not active (an invitation not yet accepted), and None
-        when GitHub knows no membership (404: not a member, or no such organization). Works with a
-        GitHub App's user token: connecting an installation asks it, an installation's token sees
-        more than a plain member may (docs/architecture.md#the-github-app).
+        """The token's own user's membership of the organization, as organization_membership's
+        (``member.role`` "admin" for an owner). Works with a GitHub App's user token: connecting an
+        installation asks it, as an installation's token sees more than a plain member may
+        (docs/architecture.md#the-github-app).
 
         https://docs.github.com/en/rest/orgs/members#get-an-organization-membership-for-the-authenticated-user
         """

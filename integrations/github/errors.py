@@ -248,7 +248,6 @@ class _ErrorBody(BaseModel):
 
 
 def error_message(body: bytes) -> str:
-    """The ``message`` of a REST error answer, or nothing."""
     try:
         return _ErrorBody.model_validate_json(body).message
     except ValidationError:

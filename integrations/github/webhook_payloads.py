@@ -3,7 +3,7 @@
 https://docs.github.com/en/webhooks/using-webhooks/validating-webhook-deliveries and the
 `x-webhooks` payloads in GitHub's OpenAPI description. A body is trusted only once its signature
 checks out, and even then only in the shape below: a body that does not fit the event its header
-names is refused. A member event is only a hint of whom to look at (docs/architecture.md#webhooks).
+names is refused.
 """
 
 import hashlib
