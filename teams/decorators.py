@@ -13,30 +13,25 @@ from django.http import Http404
 from teams.services import membership_of
 
 
-def _resolve_team(request, team_slug):
-    membership = membership_of(request.user, team_slug)
-    if membership is None:
-        raise Http404("No such team.")
-    request.team = membership.team
-    request.team_membership = membership
-    return membership
-
-
 def login_and_team_required(view):
     @login_required
     @wraps(view)
     def wrapper(request, team_slug, *args, **kwargs):
-        _resolve_team(request, team_slug)
+        membership = membership_of(request.user, team_slug)
+        if membership is None:
+            raise Http404("No such team.")
+        request.team = membership.team
+        request.team_membership = membership
         return view(request, team_slug, *args, **kwargs)
 
     return wrapper
 
 
 def team_admin_required(view):
-    @login_required
+    @login_and_team_required
     @wraps(view)
     def wrapper(request, team_slug, *args, **kwargs):
-        if not _resolve_team(request, team_slug).is_admin:
+        if not request.team_membership.is_admin:
             raise PermissionDenied("Only team admins may do this.")
         return view(request, team_slug, *args, **kwargs)
 
