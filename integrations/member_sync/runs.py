@@ -11,6 +11,7 @@ the integration's member_sync_* fields and published as a member-sync event.
 import logging
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import asdict
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -207,17 +208,10 @@ class ProgressReporter:
 
     def __call__(self, progress: Progress) -> None:
         run = self.run
-        run.fetched, run.total, run.api_calls = progress.fetched, progress.total, progress.api_calls
-        run.rate_limit_remaining = progress.rate_limit_remaining
-        run.rate_limit_reset_at = progress.rate_limit_reset_at
-        MemberSyncRun.objects.filter(pk=run.pk, status=Status.SYNCING).update(
-            fetched=run.fetched,
-            total=run.total,
-            api_calls=run.api_calls,
-            rate_limit_remaining=run.rate_limit_remaining,
-            rate_limit_reset_at=run.rate_limit_reset_at,
-            heartbeat_at=timezone.now(),
-        )
+        fields = asdict(progress)  # named as the run's
+        for name, value in fields.items():
+            setattr(run, name, value)
+        MemberSyncRun.objects.filter(pk=run.pk, status=Status.SYNCING).update(**fields, heartbeat_at=timezone.now())
         if time.monotonic() - self.last_published >= self.min_interval:
             self.last_published = time.monotonic()
             publish_member_sync(run)
