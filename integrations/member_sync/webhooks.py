@@ -64,10 +64,9 @@ def apply(event: str, payload: dict) -> list[GitHubIntegration]:
     return []
 
 
-def prune_deliveries() -> int:
+def prune_deliveries() -> None:
     """Forget deliveries older than DELIVERIES_KEPT: one indexed DELETE."""
-    deleted, _ = WebhookDelivery.objects.filter(received_at__lt=timezone.now() - DELIVERIES_KEPT).delete()
-    return deleted
+    WebhookDelivery.objects.filter(received_at__lt=timezone.now() - DELIVERIES_KEPT).delete()
 
 
 # What apply_member_change returns for a delivery that only a full sync can apply.
