@@ -8,7 +8,6 @@ from teams.models import Team
 
 
 def max_length(model: type[models.Model], name: str) -> int:
-    """The max_length of one of the model's text columns."""
     field = model._meta.get_field(name)
     if not isinstance(field, models.Field) or field.max_length is None:
         raise TypeError(f"{model.__name__}.{name} has no max_length")

@@ -3,9 +3,8 @@
 Web processes and workers are separate processes, and a counter kept in one process's memory
 would see only that process's share (or need prometheus-client's multiprocess mode, its files and
 their cleanup). The database already records every run and Redis holds the queue, so a scrape of
-any web process reads the whole deployment's state from them.
-
-Only for whoever has METRICS_TOKEN or connects from METRICS_ALLOWED_IPS.
+any web process reads the whole deployment's state from them. Only an operator may read it
+(ops/access.py).
 """
 
 import logging

@@ -1,6 +1,5 @@
 """Deactivations a sync held back because they were too many at once
-(docs/architecture.md#who-may-deactivate): an admin confirms them (the members are deactivated) or
-dismisses them (they stay active, unmarked).
+(docs/architecture.md#who-may-deactivate), which an admin confirms or dismisses.
 
 Each is one transaction of conditional UPDATEs: a member a sync has meanwhile seen again is no
 longer held and is left alone, and a second click changes nothing. The run that held them is
