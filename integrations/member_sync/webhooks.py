@@ -55,8 +55,12 @@ def apply(event: str, payload: dict) -> list[GitHubIntegration]:
         return []
     if isinstance(change, MemberChange):
         # A disconnected integration is no longer kept in sync.
-        connected = matching(change).filter(disconnected_at__isnull=True)
-        return [integration for integration in connected if apply_member_change(integration, change) is FULL_SYNC]
+        connected = list(matching(change).filter(disconnected_at__isnull=True))
+        if change.membership.user is None:
+            return connected  # the account was deleted since: a full sync finds who left by their id
+        for integration in connected:
+            apply_member_change(integration, change.membership.user)
+        return []
     if isinstance(change, OrganizationChange):
         _apply_organization_change(change)
     elif isinstance(change, InstallationChange):
@@ -69,17 +73,9 @@ def prune_deliveries() -> None:
     WebhookDelivery.objects.filter(received_at__lt=timezone.now() - DELIVERIES_KEPT).delete()
 
 
-# What apply_member_change returns for a delivery that only a full sync can apply.
-FULL_SYNC = "full sync"
-
-
-def apply_member_change(integration: GitHubIntegration, change: MemberChange) -> MemberSyncRun | str | None:
+def apply_member_change(integration: GitHubIntegration, user: User) -> MemberSyncRun | None:
     """Look at the member the delivery names and write what GitHub says of them now, as a run with
-    trigger `webhook` (runs.run_webhook_change). A delivery that names nobody (the account was
-    deleted since) asks for a full sync (FULL_SYNC), which finds who left by their id."""
-    user = change.membership.user
-    if user is None:
-        return FULL_SYNC
+    trigger `webhook` (runs.run_webhook_change)."""
 
     def read_and_write() -> SyncResult:
         with github_client(integration) as client:
