@@ -38,8 +38,16 @@ class GitHubIntegrationAdmin(admin.ModelAdmin):
         return obj.has_access_token
 
 
+class ReadOnlyAdmin(admin.ModelAdmin):
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
 @admin.register(MemberSyncRun)
-class MemberSyncRunAdmin(admin.ModelAdmin):
+class MemberSyncRunAdmin(ReadOnlyAdmin):
     """Run history, for operators: read only, since runs are written by the worker alone."""
 
     list_display = [
@@ -59,15 +67,9 @@ class MemberSyncRunAdmin(admin.ModelAdmin):
     list_select_related = ["integration", "requested_by"]
     date_hierarchy = "queued_at"
 
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
 
 @admin.register(GitHubMember)
-class GitHubMemberAdmin(admin.ModelAdmin):
+class GitHubMemberAdmin(ReadOnlyAdmin):
     """Members as the last sync left them: read only, since the next sync would undo any edit."""
 
     list_display = ["login", "name", "role", "is_active", "integration", "first_seen_at", "left_at"]
@@ -75,9 +77,3 @@ class GitHubMemberAdmin(admin.ModelAdmin):
     search_fields = ["login", "name", "email", "github_id"]
     list_select_related = ["integration"]
     raw_id_fields = ["integration"]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
