@@ -15,12 +15,11 @@ much as half an opening), and turned-away streams were about two of every three 
 second's pace, so that nobody waits in it for a turn that cannot come in time.
 
 A page's stream turned away is told when to come back, in the stream itself (an EventSource reads no
-status or header): a `stream-busy` event and the SSE `retry` field. Each is given a moment in the
-first of the coming seconds that still has room, a second holding twice as many streams as the
-process let in during the last one, and at least as many as in its best second: thousands of pages
-are so booked over the time the process needs to take them, about one attempt each, instead of each
-trying again blind every few seconds (measured: 5,000 pages made 62,000 attempts, and Pushpin spent a
-core passing them on). Any other request gets 503 with a Retry-After.
+status or header): a `stream-busy` event and the SSE `retry` field, a moment booked in the first
+coming second with room (stream_retry_ms). Thousands of pages are so spread over the time the process
+needs to take them, about one attempt each, instead of each trying again blind every few seconds
+(measured: 5,000 pages made 62,000 attempts, and Pushpin spent a core passing them on). Any other
+request gets 503 with a Retry-After.
 
 Hand-written: uvicorn's --limit-concurrency counts open connections (Pushpin keeps its own open) and
 answers with no Retry-After; the ASGI middleware packages found limit rates, not work in progress.
