@@ -39,15 +39,16 @@ def encrypt(plaintext: str) -> str:
 
 
 def decrypt(ciphertext: str) -> str:
-    try:
-        return _fernet().decrypt(ciphertext.encode()).decode()
-    except InvalidToken as exc:
-        raise TokenUnreadable("The stored GitHub token cannot be decrypted with the configured keys.") from exc
+    return _readable(_fernet().decrypt, ciphertext)
 
 
 def rotate(ciphertext: str) -> str:
     """Re-encrypt under the newest key."""
+    return _readable(_fernet().rotate, ciphertext)
+
+
+def _readable(read, ciphertext: str) -> str:
     try:
-        return _fernet().rotate(ciphertext.encode()).decode()
+        return read(ciphertext.encode()).decode()
     except InvalidToken as exc:
         raise TokenUnreadable("The stored GitHub token cannot be decrypted with the configured keys.") from exc
