@@ -32,11 +32,8 @@ def connect_organization(
     *, user, organization: Organization, token: str, scopes: Sequence[str], team: Team | None = None
 ) -> Team:
     """Create a team for the organization with the user as its admin, or connect `team` (an existing
-    team without an integration), and queue the first member sync.
-
-    A user who already belongs to a team connected to this organization gets that team back, so a
-    second onboarding (or a double submit) does not make another.
-    """
+    team without an integration), and queue the first member sync. A user already in a team connected
+    to this organization gets that team back: a second onboarding (or a double submit) makes no other."""
     team, _ = _connect(
         user=user, organization=organization, team=team, fields={"scopes": ",".join(scopes)}, token=token
     )
@@ -54,15 +51,14 @@ def describe_connection(integration: GitHubIntegration) -> str:
 def connect_installation(
     *, user, installation: Installation, team: Team | None = None, replace: bool = False
 ) -> tuple[Team, bool]:
-    """connect_organization for a GitHub App installation on an organization (the caller checked,
-    with the user's own authorization, that they can reach it): the integration reads GitHub with
-    the installation's tokens, and stores none.
+    """connect_organization for a GitHub App installation on an organization the user can reach (the
+    caller checked, with their own authorization): the integration reads GitHub with the
+    installation's tokens, and stores none. Returns the team, and whether its integration is new.
 
     An integration of this organization already there (the user's team, or `team`) is switched to
-    the installation rather than duplicated, if the user administers its team and confirmed the
-    replacement (`replace`; without it, a connection other than this installation raises
-    ReplacementUnconfirmed); `team` connected to another organization raises WrongOrganization.
-    Returns the team, and whether its integration is new (and its first sync queued).
+    the installation, if the user administers its team and confirmed the replacement (`replace`;
+    else ReplacementUnconfirmed, unless it is this installation); `team` connected to another
+    organization raises WrongOrganization.
     """
     account = installation.account
     if account is None:
@@ -168,10 +164,8 @@ def reconnect(
     *, integration: GitHubIntegration, user, token: str, scopes: Sequence[str], organization: Organization | None = None
 ) -> GitHubIntegration:
     """Give an existing integration a new token, after the old one was revoked or lost a scope.
-
-    `organization`, GitHub's current record of the integration's organization, brings a renamed
-    organization's new login along: the old one no longer resolves.
-    """
+    `organization`, GitHub's current record of it, brings a renamed organization's new login along:
+    the old one no longer resolves."""
     revoke_after_commit(integration)
     integration.access_token = token
     integration.scopes = ",".join(scopes)
