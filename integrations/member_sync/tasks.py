@@ -30,12 +30,11 @@ logger = logging.getLogger(__name__)
 
 
 MAX_RETRIES = 5
-TIME_LIMIT = timedelta(seconds=settings.MEMBER_SYNC_TIME_LIMIT_SECONDS)
 
 
 SYNC_OPTIONS: dict[str, Any] = {
     "max_retries": MAX_RETRIES,
-    "time_limit": int(TIME_LIMIT.total_seconds() * 1000),
+    "time_limit": settings.MEMBER_SYNC_TIME_LIMIT_SECONDS * 1000,
     "notify_shutdown": True,
     # Only a worker shutdown is retried by the middleware's backoff (the actor sets its own delays
     # otherwise): come back soon.
