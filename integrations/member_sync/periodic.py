@@ -64,8 +64,6 @@ class StalledRunReaper(PeriodicCheck):
 
 
 class ScheduledFullSyncs(PeriodicCheck):
-    """Queues the scheduled full re-sync of the integrations that are due (integrations/member_sync/schedule.py)."""
-
     name = "scheduled full re-sync"
 
     def interval_seconds(self) -> float:
