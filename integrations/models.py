@@ -271,10 +271,8 @@ class GitHubMember(models.Model):
 class StagedMember(models.Model):
     """A member as one run read it from GitHub, kept until the run applies its pages in one
     transaction. Pages land here as they arrive, so a worker holds one page in memory, not the
-    organization; a run that fails or is cut short leaves them unapplied, and they are deleted.
-
-    name and email are NULL when GitHub did not say (its REST API lists neither): the member's
-    stored values are then kept.
+    organization; a run that fails or is cut short leaves them unapplied, and they are deleted. A NULL
+    name or email (GitHub did not say: its REST API lists neither) keeps the member's stored one.
     """
 
     run = models.ForeignKey(MemberSyncRun, on_delete=models.CASCADE, related_name="+")

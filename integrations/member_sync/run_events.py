@@ -62,10 +62,9 @@ _unpublished_lock = threading.Lock()
 
 def publish_member_sync(run: MemberSyncRun) -> None:
     """Publish the run's state on its team's channel. A failure to publish is logged, never raised:
-    the run's state is in the database, and it is published again once Redis answers.
-
-    The run's integration is read for its team: load the run with it (select_related), as every
-    progress event would otherwise cost a query."""
+    the run's state is in the database, and it is published again once Redis answers. The run's
+    integration is read for its team: load the run with it (select_related), or every progress event
+    costs a query."""
     team_id = run.integration.team_id
     ended = run.status in (run.Status.COMPLETE, run.Status.ERROR)
     for delay in (*(END_OF_RUN_RETRY_DELAYS if ended else ()), None):

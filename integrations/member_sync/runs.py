@@ -45,10 +45,8 @@ class SyncAlreadyChanging(Exception):
 
 def create_run(integration: GitHubIntegration, **fields: Any) -> tuple[MemberSyncRun, bool]:
     """A new queued run of the integration, mirrored on it, or the run already under way: (run, created).
-
-    An insert the one-active-run constraint refuses is told from any other refusal by the run then
-    found under way, not by the database's words (each names the constraint its own way).
-    """
+    A refused insert is told to be the one-active-run constraint's by the run then found under way, not
+    by the database's words (each names the constraint its own way)."""
     for _attempt in range(2):
         try:
             with transaction.atomic():
@@ -140,12 +138,9 @@ def _open_webhook_run(integration: GitHubIntegration) -> MemberSyncRun | None:
 
 
 def start_run(run_id: int) -> MemberSyncRun | None:
-    """Claim a queued run for this worker, or a syncing one whose worker died. None when the run
-    is finished, taken by a live worker, or gone: the message is then a duplicate.
-
-    The broker hands a message to another worker only after the first has been silent for its
-    heartbeat timeout; a run silent as long has lost its worker too.
-    """
+    """Claim a queued run for this worker, or a syncing one silent for the broker's heartbeat timeout,
+    after which the broker gives its message to another worker: its own has died. None when the run
+    is finished, taken by a live worker, or gone: the message is then a duplicate."""
     now = timezone.now()
     with transaction.atomic():
         claimed = _claimable(run_id, now).update(

@@ -65,10 +65,8 @@ def first_full_sync_at(integration_id: int, now: datetime, every: timedelta) -> 
 
 
 def can_sync():
-    """Integrations whose connection works. Skipped: one GitHub disconnected (the App uninstalled,
-    the organization deleted), an App installation suspended, an App integration without an
-    installation and an OAuth one without a token. A run could only fail; they are due again as
-    soon as they are connected again."""
+    """Integrations whose connection works (not disconnected by GitHub, not suspended, with an
+    installation or a token): a run of any other could only fail. It is due again once connected."""
     oauth_with_token = Q(connection=GitHubIntegration.Connection.OAUTH) & ~Q(encrypted_access_token="")
     installed_app = Q(connection=GitHubIntegration.Connection.APP, installation_id__isnull=False)
     return Q(disconnected_at__isnull=True, installation_suspended_at__isnull=True) & (oauth_with_token | installed_app)

@@ -70,13 +70,11 @@ class ReadSummary:
 
 
 def github_client(integration: GitHubIntegration) -> GitHubClient:
-    """The client a sync reads GitHub with: the person's token, or the App installation's.
-
-    An installation's token is minted here, so that an installation gone or suspended fails the
-    run before it reads anything; and again by the client whenever the kept one nears its end, as a
-    run may outlast a token's hour (MEMBER_SYNC_TIME_LIMIT_SECONDS has no upper bound), or once
-    GitHub refuses it (revoked before its hour was over).
-    """
+    """The client a sync reads GitHub with: the person's token, or the App installation's. An
+    installation's token is minted here, so that an installation gone or suspended fails the run
+    before it reads anything; and again by the client whenever the kept one nears its end (a run may
+    outlast a token's hour: MEMBER_SYNC_TIME_LIMIT_SECONDS has no upper bound), or once GitHub
+    refuses it (revoked before its hour was over)."""
     if integration.connection == GitHubIntegration.Connection.APP:
         installation_id = integration.installation_id
         if installation_id is None:
