@@ -38,11 +38,8 @@ def check_database():
 
 
 def check_redis(url):
-    client = redis.Redis.from_url(url, socket_connect_timeout=TIMEOUT, socket_timeout=TIMEOUT)
-    try:
+    with redis.Redis.from_url(url, socket_connect_timeout=TIMEOUT, socket_timeout=TIMEOUT) as client:
         client.ping()
-    finally:
-        client.close()
 
 
 def check_broker():
