@@ -311,8 +311,7 @@ def _transition(
 def republish(run: MemberSyncRun) -> None:
     """Mirror a finished run on its integration and publish it again, after its counts changed
     outside a transition (an admin decided on the deactivations it held)."""
-    with transaction.atomic():
-        _save_on_integration(run)
+    _save_on_integration(run)
     publish_member_sync(run)
 
 
