@@ -1,9 +1,7 @@
-"""Encryption at rest for OAuth tokens.
-
-Keys come from TOKEN_ENCRYPTION_KEYS, newest first: MultiFernet encrypts with the first and
-decrypts with any, so a new key can be put in front and old tokens stay readable until
-`python manage.py rotate_token_keys` re-encrypts them. Without keys (development), one is derived
-from SECRET_KEY.
+"""Encryption at rest for OAuth tokens, with TOKEN_ENCRYPTION_KEYS, newest first: MultiFernet
+encrypts with the first and decrypts with any, so a new key can be put in front and old tokens stay
+readable until `python manage.py rotate_token_keys` re-encrypts them. Without keys (development),
+one is derived from SECRET_KEY.
 """
 
 import base64

@@ -1,7 +1,5 @@
-"""View decorators that turn the URL's `team_slug` into `request.team`.
-
-A user who is not a member gets 404, so a team's existence does not leak; a member who is not an
-admin gets 403 on admin actions.
+"""View decorators that turn the URL's `team_slug` into `request.team`. A user who is not a member
+gets 404, so a team's existence does not leak; a member who is not an admin gets 403 on admin actions.
 """
 
 from functools import wraps

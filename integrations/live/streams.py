@@ -120,11 +120,9 @@ def open_stream_count() -> int:
 
 
 async def limited(chunks, read_again, *, user_id, claim: Claim):
-    """The stream's chunks until it ends or reaches its maximum lifetime; then its claim is released.
-
-    At the end of its life the browser reconnects by itself with Last-Event-ID and misses nothing:
-    a stream that lasts forever would hold its claim, its thread and its access check forever.
-    """
+    """The stream's chunks until it ends or reaches its maximum lifetime, then its claim released. The
+    browser then reconnects by itself with Last-Event-ID and misses nothing: a stream that lasted
+    forever would hold its claim, its thread and its access check forever."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + settings.EVENTS_STREAM_MAX_SECONDS
     # One timer, not a timeout around every chunk (a task each: at a thousand streams that slowed
