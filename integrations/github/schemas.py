@@ -113,9 +113,7 @@ class Account(_Strict):
     login: Login
 
 
-class InstallationAccount(_Strict):
-    id: GitHubId
-    login: Login
+class InstallationAccount(Account):
     type: Text  # "Organization" or "User"
 
 

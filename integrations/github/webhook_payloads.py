@@ -36,11 +36,8 @@ class Installation(_Payload):
     id: GitHubId
 
 
-class User(_Payload):
+class User(Account):
     """Whom a member event is about: the rest of the member is read from GitHub."""
-
-    id: GitHubId
-    login: Login
 
 
 class Membership(_Payload):
