@@ -530,15 +530,12 @@ class GitHubClient:
         self.api_calls += 1
         response, redirects = send(self.session, method, url, timeout=self.timeout, **kwargs)
         self.api_calls += redirects
-        self._note_rate_limit(response.headers)
-        return response
-
-    def _note_rate_limit(self, headers) -> None:
-        remaining = errors.int_header(headers, "x-ratelimit-remaining")
-        reset = errors.int_header(headers, "x-ratelimit-reset")
+        remaining = errors.int_header(response.headers, "x-ratelimit-remaining")
+        reset = errors.int_header(response.headers, "x-ratelimit-reset")
         if remaining is not None and reset is not None:
             self.rate_limit_remaining = remaining
             self.rate_limit_reset_at = datetime.fromtimestamp(min(reset, 2**32), UTC)
+        return response
 
     def _get(self, url: str, *, params=None, org_login: str | None = None) -> Response:
         response = self._request("GET", url, params=params)
