@@ -1,6 +1,5 @@
-"""How many sign-up attempts a client address may make: SIGNUP_ATTEMPTS_PER_HOUR, counted in the
-shared cache over fixed one-hour windows. Failed attempts count too: they are how a script probes
-for usernames."""
+"""The sign-up attempts a client address may make: SIGNUP_ATTEMPTS_PER_HOUR, counted in the shared
+cache over fixed one-hour windows. Failed ones count too: a script probes for usernames with them."""
 
 from axes.helpers import get_client_ip_address
 from django.conf import settings

@@ -182,8 +182,7 @@ class MemberSyncRun(models.Model):
         return None
 
     def result(self) -> dict | None:
-        """The summary in events (`result`, docs/interfaces.md#the-member-sync-event) and in
-        GitHubIntegration.member_sync_result."""
+        """The summary in events (`result`, docs/interfaces.md#the-member-sync-event) and member_sync_result."""
         if self.status != MemberSyncStatus.COMPLETE:
             return None
         return {

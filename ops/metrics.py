@@ -88,9 +88,8 @@ def run_durations():
 
 
 def queue_depth():
-    """Messages in the syncs' Dramatiq queues (small and large organizations): waiting for a worker,
-    and delayed (retries waiting for their time, a rate limit's reset or a backoff, and large syncs
-    waiting for a slot)."""
+    """Messages in the syncs' Dramatiq queues (small and large organizations): waiting for a worker, and
+    delayed (retries waiting for a rate limit's reset or a backoff, large syncs waiting for a slot)."""
     # A RedisBroker: config/settings.py's DRAMATIQ_BROKER.
     broker = cast(RedisBroker, dramatiq.get_broker())
     gauge = GaugeMetricFamily("member_sync_queue_messages", "Messages in the member sync queue.", labels=["queue"])

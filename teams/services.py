@@ -70,8 +70,7 @@ def _active_member_sql() -> str:
 
 
 def create_team(*, name: str, slug_from: str, admin) -> Team:
-    """A new team with `admin` as its admin, its slug made from `slug_from`, with a "-N" suffix if
-    taken."""
+    """A new team administered by `admin`, its slug made from `slug_from` ("-N" added if taken)."""
     team = _create_with_free_slug(name=name[:TEAM_NAME_LENGTH], base=slugify(slug_from)[:SLUG_BASE_LENGTH].strip("-"))
     Membership.objects.create(team=team, user=admin, role=Membership.Role.ADMIN)
     return team

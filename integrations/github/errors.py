@@ -46,8 +46,7 @@ _IMPLIED_SCOPES = {
 
 
 class GitHubError(Exception):
-    """Base class. ``transient``: the same request may succeed later by itself. ``kind``: who can
-    fix it (integrations.words.ErrorKind)."""
+    """``transient``: the same request may succeed later by itself. ``kind``: who can fix it (ErrorKind)."""
 
     transient = False
     kind = ErrorKind.GITHUB
@@ -434,8 +433,7 @@ def rate_limited(headers, message: str, *, force=False, fallback: datetime | Non
 
 
 def secondary_wait(previous_waits: int) -> timedelta:
-    """How long to wait out a secondary rate limit that named no time: one minute, then twice as long
-    each time it comes back, capped."""
+    """A secondary rate limit's wait when it named none: a minute, doubling each time it comes back, capped."""
     return min(DEFAULT_WAIT * 2 ** min(previous_waits, 10), MAX_SECONDARY_WAIT)
 
 

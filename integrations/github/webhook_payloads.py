@@ -2,8 +2,7 @@
 
 https://docs.github.com/en/webhooks/using-webhooks/validating-webhook-deliveries and the
 `x-webhooks` payloads in GitHub's OpenAPI description. A body is trusted only once its signature
-checks out, and even then only in the shape below: a body that does not fit the event its header
-names is refused.
+checks out, and even then only in the shape below: one that does not fit its header's event is refused.
 """
 
 import hashlib
@@ -61,8 +60,7 @@ class OrganizationChange(_Payload):
 
 
 class InstallationChange(_Payload):
-    """installation.deleted / suspend / unsuspend / new_permissions_accepted: the App's installation on
-    an organization."""
+    """installation.deleted / suspend / unsuspend / new_permissions_accepted, of the App's installation."""
 
     action: Literal["deleted", "suspend", "unsuspend", "new_permissions_accepted"]
     installation: Installation

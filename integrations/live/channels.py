@@ -1,5 +1,4 @@
-"""A team's event channel: its name, its current event id, and who may read it (only the team's
-members)."""
+"""A team's event channel: its name, its current event id, and who may read it: the team's members."""
 
 import logging
 import time

@@ -188,8 +188,7 @@ def _close_here(user_id, channel):
 
 
 class ReconnectingRedisListener:
-    """Receives what every process publishes on the events Redis, reconnecting with backoff for as long
-    as the web process lives."""
+    """Receives what every process publishes on the events Redis, reconnecting with backoff, forever."""
 
     async def start(self):
         # The event loop keeps only a weak reference to a task: this one must not be collected.

@@ -1,6 +1,4 @@
-"""Open event streams: how many one user may hold, and how long one lives: the rules django-eventstream
-(integrations.live.eventstream) has not.
-"""
+"""Open event streams: how many one user may hold and how long one lives, rules django-eventstream lacks."""
 
 import asyncio
 import json
@@ -47,9 +45,8 @@ class Claim(NamedTuple):
 
 
 def claim_stream(user_id, *, until: float | None = None) -> Claim:
-    """Count one more open stream for the user and return its claim, or raise TooManyStreams. The
-    claim counts until it is released, or at the latest `until` (by default, a minute after the
-    longest a stream lives)."""
+    """Count one more open stream for the user and return its claim, or raise TooManyStreams. It counts
+    until released, or at the latest `until` (by default a minute after the longest a stream lives)."""
     stream, now = uuid.uuid4().hex, time.time()
     expires = until or now + settings.EVENTS_STREAM_MAX_SECONDS + 60
     user_key, all_key = _user_streams_key(user_id), _all_streams_key()

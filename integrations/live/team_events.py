@@ -106,8 +106,7 @@ def proxied_team_events(request, team_slug):
 
 
 def link_member(user_id: str, team_slug: str):
-    """The user a next link was issued to and the team's id, if that user may still read the team's
-    events; None otherwise."""
+    """The user a next link was issued to and the team's id, if they may still read its events; else None."""
     found = active_member_of(user_id, team_slug) if user_id.isdecimal() else None
     return (get_user_model()(pk=int(user_id), is_active=True), found[0]) if found else None
 

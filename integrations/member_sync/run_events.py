@@ -62,9 +62,8 @@ _unpublished_lock = threading.Lock()
 
 def publish_member_sync(run: MemberSyncRun) -> None:
     """Publish the run's state on its team's channel. A failure to publish is logged, never raised:
-    the run's state is in the database, and it is published again once Redis answers. The run's
-    integration is read for its team: load the run with it (select_related), or every progress event
-    costs a query."""
+    the run's state is in the database, and it is published again once Redis answers. Load the run
+    with its integration (select_related), read for its team, or every progress event costs a query."""
     team_id = run.integration.team_id
     ended = run.status in (run.Status.COMPLETE, run.Status.ERROR)
     for delay in (*(END_OF_RUN_RETRY_DELAYS if ended else ()), None):
@@ -110,8 +109,8 @@ def republish_unpublished() -> int:
 
 
 def shown(run: MemberSyncRun | None, organization: str) -> dict:
-    """Return what a page shows of `run`, the latest run of an integration of `organization` (None:
-    never synced), as JSON-ready values."""
+    """What a page shows of `run`, the latest run of an integration of `organization` (None: never
+    synced), as JSON-ready values."""
     run = run or MemberSyncRun(status=Status.PENDING)
     status = Status(run.status)
     ended = status in (Status.COMPLETE, Status.ERROR)

@@ -125,8 +125,7 @@ def run_webhook_change(*, integration: GitHubIntegration, apply: Callable[[], Sy
 
 
 def _open_webhook_run(integration: GitHubIntegration) -> MemberSyncRun | None:
-    """A webhook's run, created and claimed at once (no message: the caller is its worker), or None
-    while another run is active."""
+    """A webhook's run, created and claimed at once (the caller is its worker), or None while another is active."""
     try:
         run, created = create_run(integration, trigger=MemberSyncRun.Trigger.WEBHOOK)
     except SyncAlreadyChanging:
@@ -189,8 +188,7 @@ def postpone_run(run_id: int, *, until: datetime, message: str) -> bool:
 
 
 class ProgressReporter:
-    """The sync's progress callback: moves the heartbeat with every page and publishes progress at
-    most a few times a second."""
+    """The sync's progress callback: moves the heartbeat every page, publishes at most a few times a second."""
 
     min_interval = 0.25
 

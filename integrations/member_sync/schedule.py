@@ -56,8 +56,7 @@ def period() -> timedelta | None:
 
 
 def first_full_sync_at(integration_id: int, now: datetime, every: timedelta) -> datetime:
-    """When an integration never scheduled is first due: a point of the coming period fixed by its
-    id, the same in every worker."""
+    """When an integration never scheduled is first due: a point of the coming period fixed by its id."""
     offset = every * ((integration_id * _GOLDEN_FRACTION) % 1)
     window_start = now - (now - _EPOCH) % every
     due = window_start + offset
@@ -73,8 +72,7 @@ def can_sync():
 
 
 def queue_due_full_syncs(*, now: datetime | None = None, batch_size: int = BATCH_SIZE) -> int:
-    """One pass of the schedule: queue a `schedule` run for every due integration. Returns how many
-    were queued."""
+    """One pass of the schedule: queue a `schedule` run for every due integration; return how many."""
     every = period()
     if every is None:
         return 0

@@ -1,6 +1,5 @@
-"""What a page shows of a team's member sync: the status block of the members page and the team
-page's banner, both live over the team's event stream. A read for pages (a selector): it writes
-nothing."""
+"""What a page shows of a team's member sync: the members page's status block and the team page's
+banner, both live over the team's event stream. A read for pages (a selector): it writes nothing."""
 
 import json
 from dataclasses import dataclass

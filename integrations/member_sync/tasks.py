@@ -1,6 +1,5 @@
-"""The member sync's queue: requesting a run records it and sends its message once the request
-commits; the Dramatiq actors take the message, claim the run, call the sync service and record the
-outcome through runs."""
+"""The member sync's queue: a request records the run and sends its message once it commits; the
+Dramatiq actors take the message, claim the run, call the sync service and record the outcome."""
 
 import logging
 import random
@@ -54,9 +53,8 @@ LARGE_SYNC_SLOT_WAIT = timedelta(seconds=5)
 
 @dramatiq.actor(queue_name="member_sync_large", **SYNC_OPTIONS)
 def sync_large_github_members(run_id: int) -> None:
-    """A large organization's sync (_send decides which): on a queue of its own, and only while
-    it holds one of the few slots, so that however many large syncs are due the other worker threads
-    stay free for small teams."""
+    """A large organization's sync (_send decides which): on a queue of its own, and only while it
+    holds one of the few slots, so that however many are due the other threads stay free for small teams."""
     with run_logging.sync_context(run_id):
         if not large_syncs.claim(run_id):
             _wait_for_a_large_sync_slot(run_id)
@@ -83,8 +81,7 @@ def _wait_for_a_large_sync_slot(run_id: int) -> None:
 
 
 def _sync(run_id: int, *, actor: dramatiq.Actor) -> bool:
-    """Claim the run and sync it; False when it could not be claimed (finished, gone, or another
-    worker's)."""
+    """Claim the run and sync it; False when it could not be claimed (finished, gone, another worker's)."""
     run = runs.start_run(run_id)
     if run is None:
         _ask_again_if_its_worker_may_be_dead(run_id, actor=actor)
@@ -185,9 +182,8 @@ def request_member_sync(
 
 
 def request_member_syncs(integration_ids: Sequence[int], *, trigger: str) -> list[MemberSyncRun]:
-    """Queue a run for each of these integrations that has none under way, in a few statements
-    however many they are: the schedule's path. Call it inside a transaction; the messages are sent
-    after it commits."""
+    """Queue a run for each of these integrations with none under way, in a few statements however
+    many they are: the schedule's path. Call it in a transaction; the messages go once it commits."""
     queued = runs.create_runs(integration_ids, trigger=trigger)
     transaction.on_commit(partial(_send, queued))
     return queued

@@ -235,8 +235,7 @@ def start_page(request, url_name: str, label: str, team, integration, becomes: s
 
 
 def _admin_team(user, team_slug) -> Team:
-    """teams.decorators' rule, for a slug that is not in the path: a non-member gets 404, a member
-    who is not an admin 403."""
+    """teams.decorators' rule for a slug not in the path: a non-member gets 404, a non-admin 403."""
     membership = membership_of(user, team_slug)
     if membership is None:
         raise Http404("No such team.")
