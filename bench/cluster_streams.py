@@ -19,7 +19,7 @@ from pathlib import Path
 
 import requests
 
-from bench.stream_clients import StreamClients
+from bench.stream_clients import EventStream, StreamClients
 from bench.support import (
     bench_cluster,
     bench_team,
@@ -30,7 +30,6 @@ from bench.support import (
     sync_now_request,
     timings_row,
 )
-from tests.stack import EventStream
 
 # The open streams at each step, one cluster: the streams of a step stay open through the next.
 STEPS = [int(count) for count in os.environ.get("BENCH_CLUSTER_STREAMS", "5000,10000").split(",")]

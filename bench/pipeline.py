@@ -12,7 +12,7 @@ from datetime import datetime
 
 import requests
 
-from bench.stream_clients import StreamClients
+from bench.stream_clients import EventStream, StreamClients
 from bench.support import (
     bench_database,
     bench_team,
@@ -46,7 +46,7 @@ def main():
 
         django.setup()
         # Imported after setup: they need Django's settings and apps.
-        from tests.stack import EventStream, web_server, worker
+        from tests.stack import web_server, worker
 
         team_slug = "bench"
         cookies = bench_team(team_slug, ORG, control(simulator_url, "tokens", {"scopes": ["read:org"]})["token"])

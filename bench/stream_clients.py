@@ -19,13 +19,16 @@ Each stream is a page's. By default a page whose stream closes stays closed (cou
 dropped). With `reconnect=True` it opens a new one as the page's script does (the policy below),
 from the id of the last event it received: a page is then a sequence of connections, and what they
 all received is searched for a marker as one.
+
+A single stream, read by a thread of the test's or bench's own process, is an `EventStream`: both
+read events with `events()`, the one Server-Sent-Events parser of the tests and benchmarks.
 """
 
 import errno
 import json
 import os
+import queue
 import random
-import re
 import selectors
 import socket
 import struct
@@ -35,6 +38,8 @@ import threading
 import time
 from collections import Counter
 from urllib.parse import quote, urlsplit
+
+import requests
 
 from bench.support import ROOT
 
@@ -57,15 +62,75 @@ RECONNECT_MAX_MS = 4000
 RECONNECT_BASE_MS = 1000
 OPEN_TIMEOUT_MS = 10000
 
-STREAM_OPEN = b"event: stream-open"
-MEMBER_SYNC_ID = b"event: member-sync\nid: "
-# The server's word to come back later (ops/shedding.py): the page does, after the delay it names.
-STREAM_BUSY = re.compile(rb'event: stream-busy\ndata: \{"retry": (\d+)\}')
-# How long a window to spread a reconnection over, at least, if the stream drops (integrations/live/streams.py).
-STREAM_REOPEN = re.compile(rb'event: stream-reopen\ndata: \{"spread": (\d+)\}')
-STREAM_ERROR = re.compile(rb'event: stream-error\n(?:id: .*\n)?data: \{"condition": "([^"]*)"')
 # What JavaScript's encodeURIComponent, with which the page puts the id in its URL, leaves unescaped.
 URI_COMPONENT_SAFE = "-_.!~*'()"
+
+
+def events(lines):
+    """The events in Server-Sent-Events lines, each a dict of its fields (the last of each name),
+    yielded at the blank line that ends it; comments, and events without a type, skipped."""
+    event = {}
+    for line in lines:
+        if not line:
+            if event.get("event"):
+                yield event
+            event = {}
+        elif not line.startswith(":"):
+            field, _, value = line.partition(":")
+            event[field] = value.removeprefix(" ")
+
+
+class EventStream:
+    """One stream, read by a thread; its events arrive on a queue."""
+
+    def __init__(self, url, *, cookies=None, last_event_id=None):
+        headers = {"Accept": "text/event-stream"}
+        if last_event_id:
+            headers["Last-Event-ID"] = last_event_id
+        self.response = requests.get(url, headers=headers, cookies=cookies, stream=True, timeout=(5, 60))
+        self.events = queue.Queue()
+        self.last_event_id = last_event_id
+        self.seen = []  # the types of the events next() went through, skipped ones included
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self):
+        try:
+            for event in events(self.response.iter_lines(decode_unicode=True)):
+                event["received_at"] = time.time()
+                self.events.put(event)
+        except (requests.RequestException, AttributeError, ValueError):
+            pass  # the stream was closed
+        self.events.put(None)
+
+    def next(self, event_type="member-sync", *, timeout=30, where=lambda data: True):
+        """The next event of this type whose data satisfies `where`; skips others."""
+        deadline = time.monotonic() + timeout
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise AssertionError(f"no {event_type} event within {timeout} s")
+            try:
+                event = self.events.get(timeout=remaining)
+            except queue.Empty:
+                continue
+            if event is None:
+                raise AssertionError("the stream closed")
+            self.seen.append(event["event"])
+            if event.get("id") and event["event"] not in ("stream-error",):
+                self.last_event_id = event["id"]
+            if event["event"] == event_type:
+                data = json.loads(event["data"]) if event.get("data") else None
+                if where(data):
+                    self.last_received_at = event["received_at"]
+                    return data
+
+    def close(self):
+        # Shut the socket down first: closing the response alone waits for the reading thread's
+        # recv, which returns only with the next keep-alive, 20 s later.
+        connection = self.response.raw.connection
+        if connection is not None and connection.sock is not None:
+            connection.sock.shutdown(socket.SHUT_RDWR)
+        self.response.close()
 
 
 class StreamClients:
@@ -162,7 +227,7 @@ class _Page:
         self.open = False  # it received `stream-open`
         self.opens = []  # (began_at, arrival of `stream-open`) of each connection that opened
         self.last_event_id = None
-        self.parsed = 0  # how far `received` has been read for event ids
+        self.parsed = 0  # how far `received` has been read for events
         # Reconnections since a stream last opened: when one's delay is drawn, the attempts in a row
         # that did not open.
         self.failures = 0
@@ -183,7 +248,6 @@ class _Page:
             if (level, kind) == (socket.SOL_SOCKET, SO_TIMESTAMP):
                 seconds, microseconds = TIMEVAL.unpack(value[: TIMEVAL.size])
                 arrived = seconds + microseconds / 1e6
-        before = len(self.received)
         self.received += data
         self.chunks.append((len(self.received), arrived))
         if not self.answered:
@@ -194,38 +258,35 @@ class _Page:
             if self.received[self.start : line_end].split(b" ")[1:2] != [b"200"]:
                 return False
             self.answered = True
-        if not self.open and self.received.find(STREAM_OPEN, max(self.start, before - len(STREAM_OPEN))) >= 0:
-            self.open = True
-            self.failures = 0
-            self.opens.append((self.began_at, arrived))
-            if reopen := STREAM_REOPEN.search(self.received, self.start):
-                self.spread = int(reopen.group(1)) / 1000
-        self._read_event_ids()
-        error = STREAM_ERROR.search(self.received, max(self.start, before - 100))
-        if error:
-            self.stream_error = error.group(1).decode()
-            return False
-        busy = STREAM_BUSY.search(self.received, max(self.start, before - 100))
-        if busy:
-            self.come_back_in = int(busy.group(1)) / 1000
-            return False
-        return True
+        return self._read_events(arrived)
 
-    def _read_event_ids(self):
-        """The id of the last `member-sync` event received whole: the page's script takes its ids
-        from those alone, and reads them once the event has ended. Not a `stream-error`'s id
-        ("error"), which a page resuming from would be refused (400) on every attempt. Read where
-        django-eventstream writes it, on the line after the event's type (and Pushpin sends each
-        event in a chunk of its own: no chunk's framing splits one)."""
+    def _read_events(self, arrived):
+        """Acts on the events received whole since the last look, as the page's script does; False
+        once one ends the connection. The HTTP head and chunk framing read as unknown fields, ignored."""
         end = self.received.rfind(b"\n\n", self.parsed)
         if end < 0:
-            return
-        found = self.received.rfind(MEMBER_SYNC_ID, self.parsed, end)
-        if found >= 0:
-            found += len(MEMBER_SYNC_ID)
-            self.last_event_id = self.received[found : self.received.find(b"\n", found)].decode()
-        # From the blank line's second newline, after which the next event's first line starts.
-        self.parsed = end + 1
+            return True
+        lines = self.received[self.parsed : end + 2].decode(errors="replace").splitlines()
+        self.parsed = end + 2
+        for event in events(lines):
+            kind = event["event"]
+            if kind == "stream-open" and not self.open:
+                self.open = True
+                self.failures = 0
+                self.opens.append((self.began_at, arrived))
+            elif kind == "stream-reopen":  # the window to spread a reconnection over, at least
+                self.spread = json.loads(event["data"])["spread"] / 1000
+            elif kind == "member-sync" and event.get("id"):
+                # The script takes its ids from these alone: not from a `stream-error`'s ("error"),
+                # which a page resuming from would be refused (400) on every attempt.
+                self.last_event_id = event["id"]
+            elif kind == "stream-error":
+                self.stream_error = json.loads(event["data"])["condition"]
+                return False
+            elif kind == "stream-busy":  # the server's word to come back later (ops/shedding.py)
+                self.come_back_in = json.loads(event["data"])["retry"] / 1000
+                return False
+        return True
 
     def received_at(self, marker: bytes, start=0):
         found = self.received.find(marker, start)

@@ -81,7 +81,8 @@ def main():
 
 def _deliveries(env, simulator):
     # Imported after setup: they need Django's settings and apps.
-    from tests.stack import EventStream, web_server, worker
+    from bench.stream_clients import EventStream
+    from tests.stack import web_server, worker
 
     organization = requests.get(f"{simulator}/_simulator/orgs/{ORGANIZATION}", timeout=10).json()
     token = control(simulator, "tokens", {"scopes": ["read:org"]})["token"]

@@ -1,23 +1,19 @@
 """The real parts, started for a test by scripts/stack.py: a `rundramatiq` worker and a uvicorn web
 server sharing the test database and Redis, Redis, PostgreSQL and Pushpin of the test's own, and
-`make cluster`; plus small Server-Sent-Events clients."""
+`make cluster`."""
 
-import json
 import os
-import queue
 import shutil
 import signal
 import socket
 import subprocess
 import tempfile
 import threading
-import time
 import uuid
 from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlsplit
 
-import requests
 from django.db import connection
 
 from scripts.stack import (
@@ -108,66 +104,6 @@ def sign_in(context, url, user):
     """Sign `user` in to the server at `url` in a Playwright browser context (in place of any other)."""
     context.clear_cookies()
     context.add_cookies([{"name": name, "value": value, "url": url} for name, value in session_cookies(user).items()])
-
-
-class EventStream:
-    """Reads one Server-Sent-Events stream in a thread; events arrive on a queue."""
-
-    def __init__(self, url, *, cookies=None, last_event_id=None):
-        headers = {"Accept": "text/event-stream"}
-        if last_event_id:
-            headers["Last-Event-ID"] = last_event_id
-        self.response = requests.get(url, headers=headers, cookies=cookies, stream=True, timeout=(5, 60))
-        self.events = queue.Queue()
-        self.last_event_id = last_event_id
-        self.seen = []  # the types of the events next() went through, skipped ones included
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self):
-        event = {}
-        try:
-            for line in self.response.iter_lines(decode_unicode=True):
-                if line == "":
-                    if event.get("event"):
-                        event["received_at"] = time.time()
-                        self.events.put(event)
-                    event = {}
-                elif not line.startswith(":"):
-                    field, _, value = line.partition(":")
-                    event[field] = value.removeprefix(" ")
-        except (requests.RequestException, AttributeError, ValueError):
-            pass  # the stream was closed
-        self.events.put(None)
-
-    def next(self, event_type="member-sync", *, timeout=30, where=lambda data: True):
-        """The next event of this type whose data satisfies `where`; skips others."""
-        deadline = time.monotonic() + timeout
-        while True:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise AssertionError(f"no {event_type} event within {timeout} s")
-            try:
-                event = self.events.get(timeout=remaining)
-            except queue.Empty:
-                continue
-            if event is None:
-                raise AssertionError("the stream closed")
-            self.seen.append(event["event"])
-            if event.get("id") and event["event"] not in ("stream-error",):
-                self.last_event_id = event["id"]
-            if event["event"] == event_type:
-                data = json.loads(event["data"]) if event.get("data") else None
-                if where(data):
-                    self.last_received_at = event["received_at"]
-                    return data
-
-    def close(self):
-        # Shut the socket down first: closing the response alone waits for the reading thread's
-        # recv, which returns only with the next keep-alive, 20 s later.
-        connection = self.response.raw.connection
-        if connection is not None and connection.sock is not None:
-            connection.sock.shutdown(socket.SHUT_RDWR)
-        self.response.close()
 
 
 class OwnRedis:

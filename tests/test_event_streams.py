@@ -10,6 +10,7 @@ import redis
 from django.conf import settings
 from django_eventstream.utils import get_storage
 
+from bench.stream_clients import EventStream
 from integrations.live import eventstream, streams
 from integrations.live.channels import current_event_id, team_channel
 from integrations.member_sync.run_events import publish_member_sync
@@ -17,7 +18,6 @@ from integrations.member_sync.tasks import sync_github_members
 from integrations.models import MemberSyncRun
 from tests.helpers import wait_for
 from tests.stack import (
-    EventStream,
     github_environment,
     own_redis,
     session_cookies,

@@ -10,13 +10,13 @@ import django_grip
 import jwt
 import pytest
 
+from bench.stream_clients import EventStream
 from config.settings import grip_proxies
 from integrations.live import eventstream, streams
 from integrations.live.channels import team_channel
 from teams.models import Membership
 from tests.helpers import free_port, wait_for
 from tests.stack import (
-    EventStream,
     HeldAnswers,
     own_pushpin,
     session_cookies,

@@ -7,9 +7,10 @@ import pytest
 from django.core.exceptions import ImproperlyConfigured
 from django_eventstream import eventstream
 
+from bench.stream_clients import EventStream
 from config.settings import grip_proxies
 from tests.helpers import free_port
-from tests.stack import EventStream, own_pushpin, session_cookies, stack_environment, web_server
+from tests.stack import own_pushpin, session_cookies, stack_environment, web_server
 from tests.test_event_streams import no_open_streams, run_event  # noqa: F401 (an autouse fixture)
 
 

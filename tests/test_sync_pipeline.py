@@ -9,13 +9,12 @@ import pytest
 import requests
 from django.db import connection
 
-from bench.stream_clients import StreamClients
+from bench.stream_clients import EventStream, StreamClients
 from integrations.live.channels import current_event_id
 from integrations.member_sync import tasks
 from integrations.models import GitHubIntegration, MemberSyncRun
 from tests.helpers import wait_for
 from tests.stack import (
-    EventStream,
     github_environment,
     session_cookies,
     stack_environment,
