@@ -467,8 +467,10 @@ EVENTS_MAX_STREAMS_PER_USER = int(env("EVENTS_MAX_STREAMS_PER_USER", 20))
 EVENTS_STREAM_MAX_SECONDS = int(env("EVENTS_STREAM_MAX_SECONDS", 15 * 60))
 # How many streams the site opens again a second after a restart of Pushpin (or of a lone web
 # process): a page whose stream drops spreads its reconnection over the streams open ÷ this
-# (integrations/live/streams.py). Measured on 2 cores with Pushpin and 2 web processes: about 400.
-EVENTS_REOPENINGS_PER_SECOND = int(env("EVENTS_REOPENINGS_PER_SECOND", 400))
+# (integrations/live/streams.py). Measured on 2 cores with Pushpin and 2 web processes
+# (bench.pushpin_restart, 5,000 pages): at 400 they were back in 23.5-27.7 s but Pushpin answered other
+# pages 502 12-22 times, its hand-off to the web processes full; at 350, 28.2-29.3 s and 8.
+EVENTS_REOPENINGS_PER_SECOND = int(env("EVENTS_REOPENINGS_PER_SECOND", 350))
 if EVENTS_REOPENINGS_PER_SECOND < 1:
     raise ImproperlyConfigured("EVENTS_REOPENINGS_PER_SECOND must be a whole number of streams a second, 1 or more.")
 # Requests one web process works on at once (event streams opening: a quarter of them); the rest
