@@ -3,10 +3,12 @@
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.db.models import Q
+from django.http import StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from integrations import words
+from integrations.exports import member_lines
 from integrations.github import app
 from integrations.member_sync.held_deactivations import (
     confirm_held_deactivations,
@@ -147,3 +149,14 @@ def github_members_held_dismiss(request, team_slug):
     """Keep the members a sync held back active."""
     dismiss_held_deactivations(integration=get_object_or_404(GitHubIntegration, team=request.team))
     return redirect("integrations:github_members", team_slug=team_slug)
+
+
+@require_GET
+@team_admin_required
+def github_members_export(request, team_slug):
+    """Every member of the team's integration, active or not, as CSV, streamed (admins only: the file
+    holds the emails GitHub shows)."""
+    integration = get_object_or_404(GitHubIntegration, team=request.team)
+    response = StreamingHttpResponse(member_lines(integration), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{request.team.slug}-github-members.csv"'
+    return response
