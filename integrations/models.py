@@ -267,6 +267,38 @@ class GitHubMember(models.Model):
         return self.login
 
 
+class MemberChange(models.Model):
+    """One change a run made to a member (docs/interfaces.md#what-changed): its kind, and what it was
+    and became. Kept by the member's GitHub id, as the members are: a login is a name of the moment."""
+
+    class Kind(models.TextChoices):
+        ADDED = "added", "Added"
+        REACTIVATED = "reactivated", "Back"
+        DEACTIVATED = "deactivated", "Left"
+        HELD = "held", "Held"
+        ROLE_CHANGED = "role_changed", "Role"
+        LOGIN_CHANGED = "login_changed", "Renamed"
+        PROFILE_CHANGED = "profile_changed", "Profile"
+
+    integration = models.ForeignKey(GitHubIntegration, on_delete=models.CASCADE, related_name="+")
+    run = models.ForeignKey(MemberSyncRun, on_delete=models.CASCADE, related_name="member_changes")
+    github_id = models.BigIntegerField()
+    login = models.CharField(max_length=255)  # the member's login once the change was made
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    before = models.TextField(blank=True)
+    after = models.TextField(blank=True)
+    at = models.DateTimeField()
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["run", "kind"], name="member_changes_of_a_run"),
+            models.Index(fields=["integration", "github_id", "at"], name="member_change_history"),
+        ]
+
+    def __str__(self):
+        return f"{self.login}: {self.kind}"
+
+
 class StagedMember(models.Model):
     """A member as one run read it from GitHub, kept until the run applies its pages in one
     transaction. Pages land here as they arrive, so a worker holds one page in memory, not the

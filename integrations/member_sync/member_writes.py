@@ -13,7 +13,7 @@ import json
 
 from django.db import connection
 
-from integrations.models import GitHubMember, StagedMember
+from integrations.models import GitHubMember, MemberChange, StagedMember
 
 PROFILE_FIELDS = ("node_id", "login", "name", "email", "avatar_url", "role")
 
@@ -119,3 +119,58 @@ def update_staged(*, run_id, integration_id, now, read_since):
     since = connection.ops.adapt_datetimefield_value(read_since)
     with connection.cursor() as cursor:
         cursor.execute(sql, [True, timestamp, run_id, integration_id, since])
+
+
+_CHANGE_COLUMNS = "integration_id, run_id, github_id, login, kind, before, after, at"
+
+
+def _profile(vendor, name, email, avatar_url):
+    build = "json_build_object" if vendor == "postgresql" else "json_object"
+    cast = "::text" if vendor == "postgresql" else ""
+    return f"{build}('name', {name}, 'email', {email}, 'avatar_url', {avatar_url}){cast}"
+
+
+def record_staged_changes(*, run_id, integration_id, now, read_since):
+    """Record what applying the run's stage will change, one row a change, before it is applied: the
+    members it adds and brings back, and the roles, logins and profiles it rewrites (those a webhook
+    changed after `read_since` it leaves alone, and so records nothing of). One INSERT."""
+    kinds = MemberChange.Kind
+    name, email = "COALESCE(s.name, m.name)", "COALESCE(s.email, m.email)"
+    branches = [
+        (kinds.ADDED, "''", "s.login", "m.id IS NULL"),
+        (kinds.REACTIVATED, "''", "''", "m.id IS NOT NULL AND NOT m.is_active"),
+        (kinds.ROLE_CHANGED, "m.role", "s.role", "m.role <> s.role"),
+        (kinds.LOGIN_CHANGED, "m.login", "s.login", "m.login <> s.login"),
+        (
+            kinds.PROFILE_CHANGED,
+            _profile(connection.vendor, "m.name", "m.email", "m.avatar_url"),
+            _profile(connection.vendor, name, email, "s.avatar_url"),
+            f"(m.name <> {name} OR m.email <> {email} OR m.avatar_url <> s.avatar_url)",
+        ),
+    ]
+    selects, params = [], []
+    for kind, before, after, condition in branches:
+        stored = "" if kind == kinds.ADDED else f" AND {_OVERWRITABLE}"
+        selects.append(
+            f"SELECT %s, %s, s.github_id, s.login, %s, {before}, {after}, %s "
+            f"FROM {_table(StagedMember)} AS s LEFT JOIN {_table()} AS m "
+            f"ON m.integration_id = %s AND m.github_id = s.github_id WHERE s.run_id = %s AND {condition}{stored}"
+        )
+        params += [integration_id, run_id, kind.value, now, integration_id, run_id]
+        if stored:
+            params.append(read_since)
+    sql = f"INSERT INTO {_table(MemberChange)} ({_CHANGE_COLUMNS}) {' UNION ALL '.join(selects)}"
+    adapt = connection.ops.adapt_datetimefield_value
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [adapt(p) if p in (now, read_since) else p for p in params])
+
+
+def record_changes_of(members, *, run_id, kind, now):
+    """Record one change of `kind` (deactivated, held) for each member of the queryset. One INSERT."""
+    select, params = members.values_list("integration_id", "github_id", "login").query.sql_with_params()
+    sql = (
+        f"INSERT INTO {_table(MemberChange)} ({_CHANGE_COLUMNS}) "
+        f"SELECT x.integration_id, %s, x.github_id, x.login, %s, '', '', %s FROM ({select}) AS x"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [run_id, kind, connection.ops.adapt_datetimefield_value(now), *params])

@@ -22,11 +22,13 @@ from integrations.github.schemas import OrganizationMember
 from integrations.member_sync.member_writes import (
     PROFILE_FIELDS,
     insert_staged,
+    record_changes_of,
+    record_staged_changes,
     stage_members,
     staged_counts,
     update_staged,
 )
-from integrations.models import GitHubIntegration, GitHubMember, MemberSyncRun, StagedMember, max_length
+from integrations.models import GitHubIntegration, GitHubMember, MemberChange, MemberSyncRun, StagedMember, max_length
 
 logger = logging.getLogger(__name__)
 
@@ -213,6 +215,8 @@ def apply_members(*, run: MemberSyncRun, read: ReadSummary) -> dict:
     )
     # Statements that would write nothing are not sent: a re-sync that finds nothing changed writes
     # no member rows.
+    if counts["created"] or counts["updated"]:
+        record_staged_changes(run_id=run.pk, integration_id=integration.pk, now=now, read_since=read_since)
     if counts["created"]:
         insert_staged(run_id=run.pk, integration_id=integration.pk, now=now)
     if counts["updated"] or counts["released"]:
@@ -223,9 +227,12 @@ def apply_members(*, run: MemberSyncRun, read: ReadSummary) -> dict:
         held = before["held_missing"]  # undecided: those held stay held, nobody else is
     elif _too_many_to_deactivate(before["missing"], of=before["active"]):
         if before["missing"] > before["held_missing"]:
-            missing.filter(deactivation_held_at__isnull=True).update(deactivation_held_at=now)
+            newly_held = missing.filter(deactivation_held_at__isnull=True)
+            record_changes_of(newly_held, run_id=run.pk, kind=MemberChange.Kind.HELD, now=now)
+            newly_held.update(deactivation_held_at=now)
         held = before["missing"]
     elif before["missing"]:
+        record_changes_of(missing, run_id=run.pk, kind=MemberChange.Kind.DEACTIVATED, now=now)
         deactivated = missing.update(is_active=False, left_at=now, updated_at=now, deactivation_held_at=None)
     return {
         "created": counts["created"],

@@ -1,0 +1,82 @@
+"""What changed: every run records each change it made to a member, one row a change, computed from
+the stage as the sync applies it (docs/interfaces.md#what-changed)."""
+
+import pytest
+
+from integrations.models import GitHubIntegration, MemberChange
+from tests.syncing import PagesClient, member, sync
+
+# On PostgreSQL too (.ci/run): the changes are recorded with hand-written SQL, one form per engine.
+pytestmark = pytest.mark.postgres
+
+Kind = MemberChange.Kind
+
+
+@pytest.fixture
+def connected(team):
+    return GitHubIntegration.objects.create(team=team, organization_login="acme")
+
+
+def changes_of(run_id):
+    return sorted(
+        (change.kind, change.github_id, change.login, change.before, change.after)
+        for change in MemberChange.objects.filter(run_id=run_id)
+    )
+
+
+def run_of(integration):
+    return integration.member_sync_runs.order_by("-pk").first().pk
+
+
+def everyone():
+    return [member(n, f"user{n}", name=f"User {n}") for n in range(1, 21)]
+
+
+def test_a_sync_records_each_change_it_made(connected):
+    sync(connected, client=PagesClient(everyone()))
+    members = everyone()[3:]  # three removed
+    members[0] = member(4, "user4-renamed", name="User 4")
+    members[1] = member(5, "user5", name="User 5").model_copy(update={"role": "admin"})
+    members[2] = member(6, "user6", name="Someone Else")
+    members += [member(21, "new21", name="New"), member(22, "new22", name="New")]
+
+    sync(connected, client=PagesClient(members))
+
+    recorded = changes_of(run_of(connected))
+    assert len(recorded) == 8
+    assert [kind for kind, *_ in recorded].count(Kind.DEACTIVATED) == 3
+    assert (Kind.ADDED, 21, "new21", "", "new21") in recorded
+    assert (Kind.LOGIN_CHANGED, 4, "user4-renamed", "user4", "user4-renamed") in recorded
+    assert (Kind.ROLE_CHANGED, 5, "user5", "member", "admin") in recorded
+    [profile] = [change for change in recorded if change[0] == Kind.PROFILE_CHANGED]
+    assert (profile[1], '"User 6"' in profile[3], '"Someone Else"' in profile[4]) == (6, True, True)
+
+
+def test_the_first_import_records_every_member_added(connected):
+    sync(connected, client=PagesClient(everyone()))
+
+    assert {kind for kind, *_ in changes_of(run_of(connected))} == {Kind.ADDED}
+    assert MemberChange.objects.filter(run_id=run_of(connected)).count() == 20
+
+
+def test_an_unchanged_resync_records_nothing(connected):
+    sync(connected, client=PagesClient(everyone()))
+    sync(connected, client=PagesClient(everyone()))
+
+    assert changes_of(run_of(connected)) == []
+
+
+def test_a_member_back_is_recorded_as_reactivated(connected):
+    sync(connected, client=PagesClient(everyone()))
+    sync(connected, client=PagesClient(everyone()[1:]))
+    sync(connected, client=PagesClient(everyone()))
+
+    assert changes_of(run_of(connected)) == [(Kind.REACTIVATED, 1, "user1", "", "")]
+
+
+def test_deactivations_held_back_are_recorded_as_held(connected, settings):
+    settings.MEMBER_SYNC_HOLD_DEACTIVATIONS_MIN = 2
+    sync(connected, client=PagesClient(everyone()))
+    sync(connected, client=PagesClient(everyone()[10:]))
+
+    assert changes_of(run_of(connected)) == [(Kind.HELD, n, f"user{n}", "", "") for n in sorted(range(1, 11))]
