@@ -1,3 +1,5 @@
+import json
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
@@ -297,6 +299,19 @@ class MemberChange(models.Model):
 
     def __str__(self):
         return f"{self.login}: {self.kind}"
+
+    @property
+    def sides(self) -> tuple[str, str]:
+        """Before and after as a person reads them: of a profile, only the fields that changed."""
+        if self.kind != self.Kind.PROFILE_CHANGED:
+            return self.before, self.after
+        before, after = json.loads(self.before), json.loads(self.after)
+        changed = [field for field in before if before[field] != after.get(field)]
+
+        def described(side: dict) -> str:
+            return "; ".join(f"{field}: {side[field]}" for field in changed)
+
+        return described(before), described(after)
 
 
 class StagedMember(models.Model):

@@ -1,6 +1,8 @@
 """What changed: every run records each change it made to a member, one row a change, computed from
 the stage as the sync applies it (docs/interfaces.md#what-changed)."""
 
+import re
+
 import pytest
 
 from integrations.models import GitHubIntegration, MemberChange
@@ -80,3 +82,53 @@ def test_deactivations_held_back_are_recorded_as_held(connected, settings):
     sync(connected, client=PagesClient(everyone()[10:]))
 
     assert changes_of(run_of(connected)) == [(Kind.HELD, n, f"user{n}", "", "") for n in sorted(range(1, 11))]
+
+
+def run_detail(client, run_id, query=""):
+    response = client.get(f"/t/acme/github/members/runs/{run_id}/{query}")
+    assert response.status_code == 200
+    return response.content.decode()
+
+
+def change_rows(html):
+    table = html.split('id="member-changes"', 1)[1].split("</table>", 1)[0]
+    return re.findall(r'<tr data-kind="([a-z_]+)"><td>[^<]*</td><td class="login">([^<]*)</td>', table)
+
+
+def test_the_run_detail_lists_its_changes_one_row_each(client, alice, connected):
+    sync(connected, client=PagesClient(everyone()))
+    members = everyone()[3:]
+    members[0] = member(4, "user4-renamed", name="User 4")
+    members[2] = member(6, "user6", name="Someone Else")
+    sync(connected, client=PagesClient(members))
+    client.force_login(alice)
+
+    html = run_detail(client, run_of(connected))
+
+    assert sorted(change_rows(html)) == [
+        ("deactivated", "user1"), ("deactivated", "user2"), ("deactivated", "user3"),
+        ("login_changed", "user4-renamed"), ("profile_changed", "user6"),
+    ]  # fmt: skip
+    assert "<td>name: User 6</td><td>name: Someone Else</td>" in html
+
+
+def test_the_run_detail_filters_its_changes_by_kind(client, alice, connected):
+    sync(connected, client=PagesClient(everyone()))
+    sync(connected, client=PagesClient([member(4, "user4-renamed", name="User 4"), *everyone()[4:]]))
+    client.force_login(alice)
+
+    html = run_detail(client, run_of(connected), "?kind=deactivated")
+
+    assert sorted(change_rows(html)) == [("deactivated", "user1"), ("deactivated", "user2"), ("deactivated", "user3")]
+    assert 'href="?kind=login_changed">Renamed (1)</a>' in html
+
+
+def test_a_run_that_changed_nobody_says_so(client, alice, connected):
+    sync(connected, client=PagesClient(everyone()))
+    sync(connected, client=PagesClient(everyone()))
+    client.force_login(alice)
+
+    html = run_detail(client, run_of(connected))
+
+    assert change_rows(html) == []
+    assert "This sync changed no member." in html

@@ -115,8 +115,9 @@ def test_its_sql_statement_count_is_bounded(client, alice, integration):
     with CaptureQueriesContext(connection) as queries:
         assert client.get(url(run)).status_code == 200
 
-    # The session and user, the team membership, the run, the latest complete run, the held members.
-    assert len(queries.captured_queries) <= 6
+    # The session and user, the team membership, the run, the latest complete run, the held members,
+    # the count of each kind of change and the changes shown.
+    assert len(queries.captured_queries) <= 8
 
 
 @pytest.mark.django_db(transaction=True)

@@ -2,7 +2,7 @@
 
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.db.models import Q
+from django.db.models import Count, Q
 from django.http import StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
@@ -18,11 +18,12 @@ from integrations.member_sync.held_deactivations import (
 from integrations.member_sync.runs import SyncAlreadyChanging
 from integrations.member_sync.sync_status import integration_of, status_context
 from integrations.member_sync.tasks import request_member_sync
-from integrations.models import GitHubIntegration, GitHubMember, MemberSyncRun, avatar_thumbnail_url
+from integrations.models import GitHubIntegration, GitHubMember, MemberChange, MemberSyncRun, avatar_thumbnail_url
 from teams.decorators import login_and_team_required, team_admin_required
 
 MEMBERS_PER_PAGE = 50
 HELD_SHOWN = 100
+CHANGES_SHOWN = 500
 ROLE_LABELS = dict(GitHubMember.Role.choices)
 
 
@@ -132,7 +133,23 @@ def github_member_sync_run(request, team_slug, run_id):
     latest_complete = runs.filter(status=MemberSyncRun.Status.COMPLETE).values_list("pk", flat=True).first()
     if run.members_held and run.pk == latest_complete:
         context["held_members"] = held_members(run.integration).order_by("login", "pk")[:HELD_SHOWN]
+    context.update(_changes_context(run, request.GET.get("kind", "")))
     return render(request, "integrations/member_sync_run.html", context)
+
+
+def _changes_context(run, kind):
+    """The run's changes, of one kind if asked, the first CHANGES_SHOWN by kind and login, with the
+    count of each kind for the filter."""
+    counts = dict(run.member_changes.values_list("kind").annotate(count=Count("pk")).values_list("kind", "count"))
+    kinds = [(value, label, counts[value]) for value, label in MemberChange.Kind.choices if value in counts]
+    kind = kind if kind in counts else ""
+    changes = run.member_changes.filter(kind=kind) if kind else run.member_changes.all()
+    return {
+        "change_kinds": kinds,
+        "change_kind": kind,
+        "changes": changes.order_by("kind", "login", "pk")[:CHANGES_SHOWN],
+        "changes_total": counts.get(kind, 0) if kind else sum(counts.values()),
+    }
 
 
 @require_POST
