@@ -17,6 +17,11 @@ urlpatterns = [
     path("github/webhook/", github_webhook.github_webhook, name="github_webhook"),
     path("t/<slug:team_slug>/github/members/", members.github_members, name="github_members"),
     path("t/<slug:team_slug>/github/members/sync/", members.github_members_sync, name="github_members_sync"),
+    path(
+        "t/<slug:team_slug>/github/members/<int:github_id>/",
+        members.github_member_history,
+        name="github_member_history",
+    ),
     path("t/<slug:team_slug>/github/members/export/", members.github_members_export, name="github_members_export"),
     path(
         "t/<slug:team_slug>/github/members/sync/progress/",

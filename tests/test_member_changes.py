@@ -132,3 +132,42 @@ def test_a_run_that_changed_nobody_says_so(client, alice, connected):
 
     assert change_rows(html) == []
     assert "This sync changed no member." in html
+
+
+def test_a_renamed_members_history_shows_the_old_and_the_new_login(client, alice, connected):
+    sync(connected, client=PagesClient(everyone()))
+    sync(connected, client=PagesClient([member(1, "user1-renamed", name="User 1"), *everyone()[1:]]))
+    client.force_login(alice)
+
+    response = client.get("/t/acme/github/members/1/")
+
+    assert response.status_code == 200
+    history = response.content.decode().split('id="member-history"', 1)[1]
+    kinds = re.findall(r'<tr data-kind="([a-z_]+)">', history)
+    assert kinds == ["login_changed", "added"]  # newest first
+    assert "<td>user1</td><td>user1-renamed</td>" in history
+
+
+def test_a_members_history_is_for_admins(client, bob, connected):
+    sync(connected, client=PagesClient(everyone()))
+    client.force_login(bob)
+
+    assert client.get("/t/acme/github/members/1/").status_code == 403
+
+
+def test_a_member_not_of_the_team_has_no_history(client, alice, connected):
+    sync(connected, client=PagesClient(everyone()))
+    client.force_login(alice)
+
+    assert client.get("/t/acme/github/members/99/").status_code == 404
+
+
+@pytest.mark.services  # the members page reads its stream's current event id from Redis
+def test_the_member_list_links_each_login_to_its_history_for_admins(client, alice, bob, connected):
+    sync(connected, client=PagesClient(everyone()))
+    client.force_login(alice)
+    page = client.get("/t/acme/github/members/")
+    assert b'<a href="1/">user1</a>' in page.content
+    assert client.get(page.wsgi_request.path + "1/").status_code == 200
+    client.force_login(bob)
+    assert b'<a href="1/">' not in client.get("/t/acme/github/members/").content

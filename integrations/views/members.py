@@ -73,7 +73,7 @@ def member_list_context(request, integration):
     members = members.filter(is_active=(state != "inactive"))
     # Only the columns the table shows, as dictionaries: model instances took twice as long to build,
     # and the template twice as long to read (get_role_display rebuilds the choices at each call).
-    shown = members.values("login", "name", "role", "avatar_url", "left_at").order_by("login", "pk")
+    shown = members.values("github_id", "login", "name", "role", "avatar_url", "left_at").order_by("login", "pk")
     page = Paginator(shown, MEMBERS_PER_PAGE).get_page(request.GET.get("page"))
     rows = [
         {
@@ -177,3 +177,14 @@ def github_members_export(request, team_slug):
     response = StreamingHttpResponse(member_lines(integration), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{request.team.slug}-github-members.csv"'
     return response
+
+
+@require_GET
+@team_admin_required
+def github_member_history(request, team_slug, github_id):
+    """One member's changes, newest first (admins only: a profile's change shows the email)."""
+    integration = get_object_or_404(GitHubIntegration, team=request.team)
+    member = get_object_or_404(GitHubMember, integration=integration, github_id=github_id)
+    changes = MemberChange.objects.filter(integration=integration, github_id=github_id).order_by("-at", "-pk")
+    context = {"team": request.team, "member": member, "changes": changes[:CHANGES_SHOWN]}
+    return render(request, "integrations/member_history.html", context)
