@@ -1,7 +1,10 @@
 """What changed: every run records each change it made to a member, one row a change, computed from
 the stage as the sync applies it (docs/interfaces.md#what-changed)."""
 
+import csv
+import io
 import re
+from datetime import UTC, datetime
 
 import pytest
 
@@ -171,3 +174,24 @@ def test_the_member_list_links_each_login_to_its_history_for_admins(client, alic
     assert client.get(page.wsgi_request.path + "1/").status_code == 200
     client.force_login(bob)
     assert b'<a href="1/">' not in client.get("/t/acme/github/members/").content
+
+
+def test_the_changes_export_lists_every_change_oldest_first(client, alice, connected):
+    sync(connected, client=PagesClient(everyone()[:2]))
+    sync(connected, client=PagesClient([member(1, "user1-renamed", name="User 1")]))
+    first, second = connected.member_sync_runs.order_by("pk").values_list("pk", flat=True)
+    client.force_login(alice)
+
+    response = client.get("/t/acme/github/members/export/?changes=1")
+
+    assert response.streaming
+    assert response["Content-Disposition"] == 'attachment; filename="acme-github-member-changes.csv"'
+    rows = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))
+    assert rows[0] == ["at", "run", "kind", "github_id", "login", "before", "after"]
+    assert sorted(row[1:] for row in rows[1:]) == [
+        [str(first), "added", "1", "user1", "", "user1"],
+        [str(first), "added", "2", "user2", "", "user2"],
+        [str(second), "deactivated", "2", "user2", "", ""],
+        [str(second), "login_changed", "1", "user1-renamed", "user1", "user1-renamed"],
+    ]
+    assert all(row[0].startswith(str(datetime.now(UTC).year)) for row in rows[1:])

@@ -8,7 +8,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from integrations import words
-from integrations.exports import member_lines
+from integrations.exports import change_lines, member_lines
 from integrations.github import app
 from integrations.member_sync.held_deactivations import (
     confirm_held_deactivations,
@@ -171,11 +171,14 @@ def github_members_held_dismiss(request, team_slug):
 @require_GET
 @team_admin_required
 def github_members_export(request, team_slug):
-    """Every member of the team's integration, active or not, as CSV, streamed (admins only: the file
-    holds the emails GitHub shows)."""
+    """Every member of the team's integration, active or not, or with ?changes=1 every change its runs
+    made, as CSV, streamed (admins only: the file holds the emails GitHub shows)."""
     integration = get_object_or_404(GitHubIntegration, team=request.team)
-    response = StreamingHttpResponse(member_lines(integration), content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="{request.team.slug}-github-members.csv"'
+    changes = request.GET.get("changes") == "1"
+    lines = change_lines(integration) if changes else member_lines(integration)
+    response = StreamingHttpResponse(lines, content_type="text/csv; charset=utf-8")
+    name = "github-member-changes" if changes else "github-members"
+    response["Content-Disposition"] = f'attachment; filename="{request.team.slug}-{name}.csv"'
     return response
 
 
