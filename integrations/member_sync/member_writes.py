@@ -148,6 +148,8 @@ def record_staged_changes(*, run_id, integration_id, now, read_since):
             f"(m.name <> {name} OR m.email <> {email} OR m.avatar_url <> s.avatar_url)",
         ),
     ]
+    timestamp = connection.ops.adapt_datetimefield_value(now)
+    since = connection.ops.adapt_datetimefield_value(read_since)
     selects, params = [], []
     for kind, before, after, condition in branches:
         stored = "" if kind == kinds.ADDED else f" AND {_OVERWRITABLE}"
@@ -156,13 +158,12 @@ def record_staged_changes(*, run_id, integration_id, now, read_since):
             f"FROM {_table(StagedMember)} AS s LEFT JOIN {_table()} AS m "
             f"ON m.integration_id = %s AND m.github_id = s.github_id WHERE s.run_id = %s AND {condition}{stored}"
         )
-        params += [integration_id, run_id, kind.value, now, integration_id, run_id]
+        params += [integration_id, run_id, kind.value, timestamp, integration_id, run_id]
         if stored:
-            params.append(read_since)
+            params.append(since)
     sql = f"INSERT INTO {_table(MemberChange)} ({_CHANGE_COLUMNS}) {' UNION ALL '.join(selects)}"
-    adapt = connection.ops.adapt_datetimefield_value
     with connection.cursor() as cursor:
-        cursor.execute(sql, [adapt(p) if p in (now, read_since) else p for p in params])
+        cursor.execute(sql, params)
 
 
 def record_changes_of(members, *, run_id, kind, now):
