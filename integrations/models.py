@@ -150,6 +150,10 @@ class MemberSyncRun(models.Model):
         default=0, help_text="Members GitHub sent in a form that could not be read; nobody was then deactivated."
     )
     api_calls = models.PositiveIntegerField(default=0)
+    # How many member changes of each kind the run recorded ({kind: count}), counted once when it
+    # applies them: the members page and the notifications read it without counting the rows. NULL
+    # (not {}) before then, so that code from before this column can still insert runs.
+    change_counts = models.JSONField(null=True, blank=True)
     # GitHub's rate limit as the run last saw it, for the operator's metrics (ops/metrics.py).
     rate_limit_remaining = models.PositiveIntegerField(null=True, blank=True)
     rate_limit_reset_at = models.DateTimeField(null=True, blank=True)
@@ -182,6 +186,11 @@ class MemberSyncRun(models.Model):
         if self.started_at and self.finished_at:
             return self.finished_at - self.started_at
         return None
+
+    def count_changes(self) -> dict[str, int]:
+        """{kind: count} of the member changes recorded for this run, counted from the rows."""
+        counts = self.member_changes.values_list("kind").annotate(count=models.Count("pk"))
+        return dict(counts.values_list("kind", "count"))
 
     def result(self) -> dict | None:
         """The summary in events (`result`, docs/interfaces.md#the-member-sync-event) and member_sync_result."""
@@ -281,6 +290,7 @@ class MemberChange(models.Model):
         ROLE_CHANGED = "role_changed", "Role"
         LOGIN_CHANGED = "login_changed", "Renamed"
         PROFILE_CHANGED = "profile_changed", "Profile"
+        KEPT = "kept", "Kept"  # a held deactivation an admin dismissed
 
     integration = models.ForeignKey(GitHubIntegration, on_delete=models.CASCADE, related_name="+")
     run = models.ForeignKey(MemberSyncRun, on_delete=models.CASCADE, related_name="member_changes")
@@ -290,11 +300,15 @@ class MemberChange(models.Model):
     before = models.TextField(blank=True)
     after = models.TextField(blank=True)
     at = models.DateTimeField()
+    # The person whose decision it was (confirming or dismissing held deactivations); None for a sync's.
+    by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
 
     class Meta:
         indexes = [
             models.Index(fields=["run", "kind"], name="member_changes_of_a_run"),
             models.Index(fields=["integration", "github_id", "at"], name="member_change_history"),
+            # The schedule prunes rows older than MEMBER_CHANGES_KEEP_DAYS by this.
+            models.Index(fields=["at"], name="member_changes_by_age"),
         ]
 
     def __str__(self):

@@ -225,6 +225,7 @@ def complete_run(run: MemberSyncRun, result: SyncResult) -> bool:
         members_held=result.held,
         members_skipped=result.skipped,
         api_calls=result.api_calls,
+        change_counts=run.count_changes(),
         error="",
     )
 

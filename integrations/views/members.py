@@ -2,7 +2,7 @@
 
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.db.models import Count, Q
+from django.db.models import Q
 from django.http import StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
@@ -140,7 +140,7 @@ def github_member_sync_run(request, team_slug, run_id):
 def _changes_context(run, kind):
     """The run's changes, of one kind if asked, the first CHANGES_SHOWN by kind and login, with the
     count of each kind for the filter."""
-    counts = dict(run.member_changes.values_list("kind").annotate(count=Count("pk")).values_list("kind", "count"))
+    counts = run.change_counts if run.change_counts is not None else run.count_changes()
     kinds = [(value, label, counts[value]) for value, label in MemberChange.Kind.choices if value in counts]
     kind = kind if kind in counts else ""
     changes = run.member_changes.filter(kind=kind) if kind else run.member_changes.all()
