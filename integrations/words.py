@@ -152,3 +152,26 @@ WRONG_ORGANIZATION = (
 
 # Answered to GitHub's delivery log, which whoever set the webhook up reads.
 WEBHOOKS_NOT_CONFIGURED = "Webhooks are not configured on this server (no GITHUB_WEBHOOK_SECRET)."
+
+
+# What a run changed, in one line (the members page): its kinds in this order, each "+2", "−3" or "1 renamed".
+_CHANGE_SUMMARY = (
+    (("added", "reactivated"), "+{count}"),
+    (("deactivated",), "−{count}"),
+    (("held",), "{count} held"),
+    (("kept",), "{count} kept"),
+    (("login_changed",), "{count} renamed"),
+    (("role_changed",), "{count} role changed"),
+    (("profile_changed",), "{count} profile changed"),
+)
+NO_CHANGES = "no changes"
+
+
+def change_summary(counts: dict[str, int]) -> str:
+    """ "+2 · −3 · 1 renamed" for {kind: count} of a run's changes; NO_CHANGES for none."""
+    parts = []
+    for kinds, text in _CHANGE_SUMMARY:
+        count = sum(counts.get(kind, 0) for kind in kinds)
+        if count:
+            parts.append(text.format(count=count))
+    return " · ".join(parts) or NO_CHANGES

@@ -79,6 +79,10 @@ def test_sync_now_to_complete_with_the_members_listed_and_no_polling(browser, en
         expect(status).to_have_attribute("data-status", "complete", timeout=LIVE)
         expect(page.locator("#github-members")).to_contain_text(first_login(github))
         expect(page.locator("#member-sync-status [role=status]")).to_have_text("Complete")
+        # The run's changes in one line, put in place from its event: every member added.
+        members = str(len(github.org("acme").members))
+        expect(page.locator("#member-changes-summary")).to_be_visible()
+        expect(page.locator("#member-changes-summary")).to_have_text(f"Changes: +{members}")
 
     repeated = [request for request, count in Counter(requests).items() if count > 1]
     assert repeated == [], f"requests repeated during the sync: {repeated}"
@@ -399,6 +403,8 @@ def test_a_signed_member_added_delivery_shows_the_member_on_an_open_page_without
 
         expect(page.locator("#github-members td.login")).to_have_text([newcomer.login], timeout=LIVE)
         expect(page.locator("#member-sync-status")).to_have_attribute("data-status", "complete", timeout=LIVE)
+        expect(page.locator("#member-changes-summary")).to_be_visible()
+        expect(page.locator("#member-changes-summary")).to_have_text("Changes: +1")
         assert page.evaluate("window.sameDocument") is True
         assert github.webhooks.get(delivery).status == 202
 

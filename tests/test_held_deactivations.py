@@ -13,7 +13,7 @@ from integrations.github.schemas import MembersPage, OrganizationMember
 from integrations.member_sync import runs
 from integrations.member_sync.held_deactivations import confirm_held_deactivations, dismiss_held_deactivations
 from integrations.member_sync.sync import sync_members
-from integrations.models import GitHubIntegration, GitHubMember, MemberSyncRun
+from integrations.models import GitHubIntegration, GitHubMember, MemberChange, MemberSyncRun
 
 # On PostgreSQL too (.ci/run): member_writes.py's SQL and F() updates.
 pytestmark = pytest.mark.postgres
@@ -82,8 +82,8 @@ def test_a_run_that_would_deactivate_40_percent_holds_them(fifty_members):
     assert fifty_members.member_sync_result["held"] == 20
 
 
-def test_confirm_deactivates_the_held_members(twenty_held):
-    assert confirm_held_deactivations(integration=twenty_held) == 20
+def test_confirm_deactivates_the_held_members(alice, twenty_held):
+    assert confirm_held_deactivations(integration=twenty_held, by=alice) == 20
 
     assert (active(twenty_held), held(twenty_held)) == (30, 0)
     assert not GitHubMember.objects.filter(is_active=False, left_at__isnull=True).exists()
@@ -94,18 +94,34 @@ def test_confirm_deactivates_the_held_members(twenty_held):
     assert (result["held"], result["deactivated"]) == (0, 20)
 
 
-def test_dismiss_keeps_the_held_members_active(twenty_held):
-    assert dismiss_held_deactivations(integration=twenty_held) == 20
+def test_dismiss_keeps_the_held_members_active(alice, twenty_held):
+    assert dismiss_held_deactivations(integration=twenty_held, by=alice) == 20
 
     assert (active(twenty_held), held(twenty_held)) == (50, 0)
     assert MemberSyncRun.objects.first().members_held == 0
 
 
-def test_a_second_confirm_changes_nothing(twenty_held):
-    confirm_held_deactivations(integration=twenty_held)
+def test_a_second_confirm_changes_nothing(alice, twenty_held):
+    confirm_held_deactivations(integration=twenty_held, by=alice)
 
-    assert confirm_held_deactivations(integration=twenty_held) == 0
+    assert confirm_held_deactivations(integration=twenty_held, by=alice) == 0
     assert MemberSyncRun.objects.first().members_deactivated == 20
+
+
+def test_a_decision_is_recorded_with_who_made_it(alice, twenty_held):
+    confirm_held_deactivations(integration=twenty_held, by=alice)
+
+    run = MemberSyncRun.objects.first()
+    decided = run.member_changes.filter(kind="deactivated")
+    assert (decided.count(), set(decided.values_list("by__username", flat=True))) == (20, {"alice"})
+    assert run.change_counts == {"held": 20, "deactivated": 20}
+
+
+def test_a_dismissal_is_recorded_as_kept(alice, twenty_held):
+    dismiss_held_deactivations(integration=twenty_held, by=alice)
+
+    kept = MemberChange.objects.filter(kind="kept")
+    assert (kept.count(), set(kept.values_list("by__username", flat=True))) == (20, {"alice"})
 
 
 def test_a_later_run_that_sees_them_again_drops_the_hold(twenty_held):
@@ -157,9 +173,9 @@ def test_the_thresholds_are_settings(fifty_members, settings):
 
 
 @pytest.mark.parametrize("decide", [confirm_held_deactivations, dismiss_held_deactivations])
-def test_confirm_and_dismiss_tell_open_pages(twenty_held, decide):
+def test_confirm_and_dismiss_tell_open_pages(alice, twenty_held, decide):
     with mock.patch("integrations.member_sync.runs.publish_member_sync") as publish:
-        decide(integration=twenty_held)
+        decide(integration=twenty_held, by=alice)
 
     (run,), _ = publish.call_args
     assert run.result()["held"] == 0
@@ -213,7 +229,7 @@ def test_members_see_the_held_members_but_no_buttons(client, bob, twenty_held):
 
 
 def test_without_held_members_the_section_is_hidden(client, alice, twenty_held):
-    dismiss_held_deactivations(integration=twenty_held)
+    dismiss_held_deactivations(integration=twenty_held, by=alice)
     client.force_login(alice)
 
     assertContains(client.get(URL), 'id="held-deactivations" data-count="0" hidden')

@@ -8,7 +8,10 @@ from datetime import UTC, datetime
 
 import pytest
 
-from integrations.models import GitHubIntegration, MemberChange
+from integrations import words
+from integrations.member_sync import runs
+from integrations.member_sync.sync import sync_members
+from integrations.models import GitHubIntegration, MemberChange, MemberSyncRun
 from tests.syncing import PagesClient, member, sync
 
 # On PostgreSQL too (.ci/run): the changes are recorded with hand-written SQL, one form per engine.
@@ -198,3 +201,28 @@ def test_the_changes_export_lists_every_change_oldest_first(client, alice, conne
         ]
     )
     assert all(row[0].startswith(str(datetime.now(UTC).year)) for row in rows[1:])
+
+
+@pytest.mark.services  # the members page reads its stream's current event id from Redis
+def test_the_members_page_sums_up_the_last_runs_changes_in_one_line(client, bob, connected):
+    sync(connected, client=PagesClient(everyone()))
+    members = everyone()[3:]
+    members[0] = member(4, "user4-renamed", name="User 4")
+    members[1] = member(5, "user5", name="User 5").model_copy(update={"role": "admin"})
+    members += [member(21, "new21", name="New"), member(22, "new22", name="New")]
+    run = MemberSyncRun.objects.create(integration=connected, trigger="manual", status="syncing")
+    runs.complete_run(run, sync_members(run=run, client=PagesClient(members)))
+    client.force_login(bob)  # a plain member reads it too
+
+    html = client.get("/t/acme/github/members/").content.decode()
+
+    summary = re.search(r'<span id="member-changes-summary"[^>]*>(.*?)</span>\s*</p>', html, re.S)
+    assert "hidden" not in summary.group(0).split(">", 1)[0]
+    assert re.sub(r"<[^>]+>", "", summary.group(1)) == "Changes: +2 · −3 · 1 renamed · 1 role changed"
+
+
+def test_the_summary_of_changes_names_each_kind_once_in_a_fixed_order():
+    counts = {"login_changed": 1, "deactivated": 3, "added": 1, "reactivated": 1, "held": 4, "kept": 2}
+
+    assert words.change_summary(counts) == "+2 · −3 · 4 held · 2 kept · 1 renamed"
+    assert words.change_summary({}) == "no changes"

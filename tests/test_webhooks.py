@@ -17,7 +17,7 @@ from integrations.github.webhook_payloads import KNOWN_EVENTS
 from integrations.member_sync import runs, tasks
 from integrations.member_sync.sync import sync_members
 from integrations.member_sync.tasks import apply_github_webhook, sync_github_members
-from integrations.models import GitHubIntegration, GitHubMember, MemberSyncRun, WebhookDelivery
+from integrations.models import GitHubIntegration, GitHubMember, MemberChange, MemberSyncRun, WebhookDelivery
 from tests.conftest import GITHUB_DESCRIPTIONS, GITHUB_PLANS, github_webhook_validator
 from tests.github_webhooks import (
     NEWCOMER,
@@ -346,6 +346,54 @@ def test_member_removed_marks_the_member_inactive(client, secret, integration, b
     assert run.api_calls == 3
 
 
+def changes_recorded(run):
+    return sorted(run.member_changes.values_list("kind", "github_id", "login", "before", "after"))
+
+
+def test_a_webhook_run_records_the_member_it_added(client, secret, integration, broker, github):
+    newcomer = joined(github)
+    deliver(client, "organization", member_event("member_added", integration.organization_id, about(newcomer)))
+    apply_queued(broker)
+
+    run = MemberSyncRun.objects.get()
+    assert changes_recorded(run) == [("added", newcomer.database_id, newcomer.login, "", newcomer.login)]
+    assert run.change_counts == {"added": 1}
+
+
+def test_a_webhook_run_records_a_member_back_under_a_new_login(client, secret, integration, broker, github):
+    newcomer = joined(github)
+    GitHubMember.objects.create(
+        integration=integration, github_id=newcomer.database_id, login="old-login", role=newcomer.role.lower(),
+        is_active=False, left_at=timezone.now(),
+    )  # fmt: skip
+    deliver(client, "organization", member_event("member_added", integration.organization_id, about(newcomer)))
+    apply_queued(broker)
+
+    kinds = [kind for kind, *_ in changes_recorded(MemberSyncRun.objects.get())]
+    assert kinds == ["login_changed", "profile_changed", "reactivated"]
+    login_change = MemberChange.objects.get(kind="login_changed")
+    assert (login_change.before, login_change.after) == ("old-login", newcomer.login)
+
+
+def test_a_webhook_run_records_the_member_who_left(client, secret, integration, broker, github):
+    synced(integration)
+    leaving = left(github, github.org("acme").member(7))
+    deliver(client, "organization", member_event("member_removed", integration.organization_id, about(leaving)))
+    apply_queued(broker)
+
+    run = MemberSyncRun.objects.filter(trigger=Trigger.WEBHOOK).get()
+    assert changes_recorded(run) == [("deactivated", leaving.database_id, leaving.login, "", "")]
+
+
+def test_a_webhook_that_changes_nothing_records_nothing(client, secret, integration, broker, github):
+    synced(integration)
+    staying = github.org("acme").member(7)
+    deliver(client, "organization", member_event("member_added", integration.organization_id, about(staying)))
+    apply_queued(broker)
+
+    assert not MemberChange.objects.filter(run__trigger=Trigger.WEBHOOK).exists()
+
+
 def test_a_member_added_that_arrives_after_their_removal_leaves_them_removed(
     client, secret, integration, broker, github
 ):
@@ -614,9 +662,12 @@ def test_a_webhook_during_a_full_syncs_read_survives_that_sync(client, secret, i
     assert not GitHubMember.objects.get(github_id=leaving.database_id).is_active
     assert GitHubMember.objects.get(github_id=newcomer.database_id).is_active
     assert (result.updated, result.deactivated) == (0, 0)
-    # Applied while the full sync was under way: no run of their own, the full sync's is the one.
+    # Applied while the full sync was under way: no run of their own, the full sync's is the one,
+    # and it records them.
     assert not MemberSyncRun.objects.filter(trigger=Trigger.WEBHOOK).exists()
-    assert MemberSyncRun.objects.get(pk=run.pk).status == Status.COMPLETE
+    run = MemberSyncRun.objects.get(pk=run.pk)
+    assert run.status == Status.COMPLETE
+    assert run.change_counts == {"added": 1, "deactivated": 1}
 
 
 def test_a_full_sync_that_began_after_a_webhook_applies_what_it_read(client, secret, integration, broker, github):
@@ -668,14 +719,15 @@ def test_a_change_arriving_while_runs_start_and_end_at_once_is_applied_without_a
     def refuse(*args, **kwargs):
         raise runs.SyncAlreadyChanging
 
+    finished = MemberSyncRun.objects.create(integration=integration, trigger="manual", status=Status.COMPLETE)
     monkeypatch.setattr(runs, "create_run", refuse)
 
-    assert runs.run_webhook_change(integration=integration, apply=lambda: applied.append(1)) is None
-    assert applied == [1]
+    assert runs.run_webhook_change(integration=integration, apply=applied.append) is None
+    assert applied == [finished]
 
 
 def test_a_change_that_could_not_be_applied_ends_its_run_as_unexpected(integration, broker):
-    def broken():
+    def broken(run):
         raise RuntimeError("a bug")
 
     with pytest.raises(RuntimeError):

@@ -166,12 +166,13 @@ def record_staged_changes(*, run_id, integration_id, now, read_since):
         cursor.execute(sql, params)
 
 
-def record_changes_of(members, *, run_id, kind, now):
-    """Record one change of `kind` (deactivated, held) for each member of the queryset. One INSERT."""
+def record_changes_of(members, *, run_id, kind, now, by_id=None):
+    """Record one change of `kind` (deactivated, held, kept) for each member of the queryset, made by
+    the user `by_id` if a person decided it. One INSERT."""
     select, params = members.values_list("integration_id", "github_id", "login").query.sql_with_params()
     sql = (
-        f"INSERT INTO {_table(MemberChange)} ({_CHANGE_COLUMNS}) "
-        f"SELECT x.integration_id, %s, x.github_id, x.login, %s, '', '', %s FROM ({select}) AS x"
+        f"INSERT INTO {_table(MemberChange)} ({_CHANGE_COLUMNS}, by_id) "
+        f"SELECT x.integration_id, %s, x.github_id, x.login, %s, '', '', %s, %s FROM ({select}) AS x"
     )
     with connection.cursor() as cursor:
-        cursor.execute(sql, [run_id, kind, connection.ops.adapt_datetimefield_value(now), *params])
+        cursor.execute(sql, [run_id, kind, connection.ops.adapt_datetimefield_value(now), by_id, *params])

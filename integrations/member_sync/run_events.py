@@ -139,13 +139,14 @@ def _waiting(run: MemberSyncRun, until: datetime) -> dict:
 
 
 def _finished(run: MemberSyncRun, finished_at: datetime) -> dict:
-    counts = ""
+    counts = changes = ""
     if run.status == Status.COMPLETE:
         counts = (
             f"{run.members_created} created, {run.members_updated} updated, "
             f"{run.members_deactivated} deactivated, {run.members_unchanged} unchanged."
         )
-    return {"counts": counts, **_time(finished_at, "%Y-%m-%d %H:%M UTC")}
+        changes = words.change_summary(run.change_counts or {})
+    return {"counts": counts, "changes": changes, **_time(finished_at, "%Y-%m-%d %H:%M UTC")}
 
 
 def _time(moment: datetime, utc_format: str) -> dict:

@@ -97,24 +97,32 @@ def _active_run(integration: GitHubIntegration) -> MemberSyncRun | None:
     return active
 
 
-def run_webhook_change(*, integration: GitHubIntegration, apply: Callable[[], SyncResult]) -> MemberSyncRun | None:
+def run_webhook_change(
+    *, integration: GitHubIntegration, apply: Callable[[MemberSyncRun], SyncResult]
+) -> MemberSyncRun | None:
     """Apply one member change a webhook brought, as a run with trigger `webhook`, published like any
-    run's so that an open members page shows it. Returns that run, or None when another was under way.
+    run's so that an open members page shows it. `apply` is given the run its changes are recorded
+    for. Returns that run, or None when another was under way.
 
     A full sync under way may take minutes, and holds the one active run an integration may have: the
-    change is applied at once without a run of its own. The full sync keeps it (member_writes leaves
-    alone the members a webhook changed after it began reading), and the page shows it when that run
-    ends. The latest run is published once more, in case it ended between our attempt and the change.
+    change is applied at once without a run of its own, and recorded for that sync. The full sync keeps
+    it (member_writes leaves alone the members a webhook changed after it began reading), and the page
+    shows it when that run ends. The latest run is published once more, in case it ended between our
+    attempt and the change.
     """
     run = _open_webhook_run(integration)
     if run is None:
-        apply()
         latest = MemberSyncRun.objects.filter(integration=integration).select_related("integration").first()
-        if latest is not None:
-            publish_member_sync(latest)
+        if latest is None:  # never happens to a connected integration: its first run is queued with it
+            raise MemberSyncRun.DoesNotExist(f"Integration {integration.pk} has no run to record a change for")
+        apply(latest)  # the run under way, or one that ended meanwhile
+        if latest.status not in ACTIVE_SYNC_STATUSES:
+            latest.change_counts = latest.count_changes()
+            MemberSyncRun.objects.filter(pk=latest.pk).update(change_counts=latest.change_counts)
+        publish_member_sync(latest)
         return None
     try:
-        result = apply()
+        result = apply(run)
     except BaseException as error:  # an Interrupt (a time limit, a shutdown) is one too
         # GitHub's refusal says what to do (reconnect, unsuspend…); a passing failure is tried again.
         said = isinstance(error, GitHubError) and not error.transient

@@ -5,6 +5,7 @@ what to write. For a member event the actor reads that member's membership from 
 what GitHub says, so a late, repeated or replayed delivery changes nothing that is not true.
 """
 
+import json
 import logging
 from dataclasses import replace
 from datetime import timedelta
@@ -13,13 +14,13 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from integrations import words
+from integrations.github import webhook_payloads
 from integrations.github.client import GitHubClient
 from integrations.github.errors import OrganizationNotFound
 from integrations.github.schemas import OrganizationMember
 from integrations.github.webhook_payloads import (
     Event,
     InstallationChange,
-    MemberChange,
     OrganizationChange,
     Unusable,
     User,
@@ -27,7 +28,7 @@ from integrations.github.webhook_payloads import (
 )
 from integrations.member_sync import runs
 from integrations.member_sync.sync import SyncResult, github_client, stored_fields
-from integrations.models import GitHubIntegration, GitHubMember, MemberSyncRun, WebhookDelivery
+from integrations.models import GitHubIntegration, GitHubMember, MemberChange, MemberSyncRun, WebhookDelivery
 
 logger = logging.getLogger(__name__)
 
@@ -53,7 +54,7 @@ def apply(event: str, payload: dict) -> list[GitHubIntegration]:
     except Unusable as problem:
         logger.warning("Ignored a webhook change not in GitHub's shape: %s", problem)
         return []
-    if isinstance(change, MemberChange):
+    if isinstance(change, webhook_payloads.MemberChange):
         # A disconnected integration is no longer kept in sync.
         connected = list(matching(change).filter(disconnected_at__isnull=True))
         if change.membership.user is None:
@@ -77,10 +78,13 @@ def apply_member_change(integration: GitHubIntegration, user: User) -> MemberSyn
     """Look at the member the delivery names and write what GitHub says of them now, as a run with
     trigger `webhook` (runs.run_webhook_change)."""
 
-    def read_and_write() -> SyncResult:
+    def read_and_write(run: MemberSyncRun) -> SyncResult:
         with github_client(integration) as client:
             member = member_now(client, integration, user)
-        result = _write_absent(integration, user) if member is None else _write_present(integration, member)
+        if member is None:
+            result = _write_absent(integration, user, run=run)
+        else:
+            result = _write_present(integration, member, run=run)
         return replace(result, api_calls=client.api_calls)
 
     return runs.run_webhook_change(integration=integration, apply=read_and_write)
@@ -113,9 +117,10 @@ def _result(**counts) -> SyncResult:
     return SyncResult(**{"created": 0, "updated": 0, "deactivated": 0, "unchanged": 0, **counts}, total=1, api_calls=0)
 
 
-def _write_present(integration: GitHubIntegration, member: OrganizationMember) -> SyncResult:
-    """Create the member, or bring them back and refresh what GitHub said of them. webhook_changed_at
-    marks the change, so that a full sync that began reading before it keeps it."""
+def _write_present(integration: GitHubIntegration, member: OrganizationMember, *, run: MemberSyncRun) -> SyncResult:
+    """Create the member, or bring them back and refresh what GitHub said of them, and record for
+    `run` what changed. webhook_changed_at marks the change, so that a full sync that began reading
+    before it keeps it."""
     now = timezone.now()
     fields = stored_fields(member)
     github_id = fields.pop("github_id")
@@ -135,10 +140,12 @@ def _write_present(integration: GitHubIntegration, member: OrganizationMember) -
                         )  # fmt: skip
                 except IntegrityError:
                     continue  # stored meanwhile (a full sync's insert): update it instead
+                _record(run, github_id, said["login"], [(MemberChange.Kind.ADDED, "", said["login"])], now)
                 return _result(created=1)
-            changed = not stored.is_active or any(getattr(stored, field) != value for field, value in said.items())
-            if not changed:
+            changes = _changes(stored, said)
+            if not changes:
                 return _result(unchanged=1)
+            _record(run, github_id, said["login"], changes, now)
             for field, value in said.items():
                 setattr(stored, field, value)
             stored.is_active, stored.left_at, stored.deactivation_held_at = True, None, None
@@ -148,14 +155,47 @@ def _write_present(integration: GitHubIntegration, member: OrganizationMember) -
     raise IntegrityError(f"Member {github_id} could be neither created nor found")
 
 
-def _write_absent(integration: GitHubIntegration, user: User) -> SyncResult:
-    """Mark the member inactive, never delete them. One not stored yet is stored as having left, so
-    that a full sync that read them before they left does not add them."""
+def _changes(stored: GitHubMember, said: dict) -> list[tuple[str, str, str]]:
+    """(kind, before, after) of each change GitHub's word makes to the stored member, as a full sync
+    records them (member_writes.record_staged_changes)."""
+    kinds = MemberChange.Kind
+    changes: list[tuple[str, str, str]] = [] if stored.is_active else [(kinds.REACTIVATED, "", "")]
+    for field, kind in (("role", kinds.ROLE_CHANGED), ("login", kinds.LOGIN_CHANGED)):
+        if field in said and getattr(stored, field) != said[field]:
+            changes.append((kind, getattr(stored, field), said[field]))
+    profile = {field: getattr(stored, field) for field in ("name", "email", "avatar_url")}
+    if any(field in said and profile[field] != said[field] for field in profile):
+        after = {field: said.get(field, value) for field, value in profile.items()}
+        changes.append((kinds.PROFILE_CHANGED, json.dumps(profile), json.dumps(after)))
+    return changes
+
+
+def _record(run: MemberSyncRun, github_id: int, login: str, changes, now) -> None:
+    MemberChange.objects.bulk_create(
+        MemberChange(
+            integration_id=run.integration_id,
+            run=run,
+            github_id=github_id,
+            login=login,
+            kind=kind,
+            before=before,
+            after=after,
+            at=now,
+        )  # fmt: skip
+        for kind, before, after in changes
+    )
+
+
+def _write_absent(integration: GitHubIntegration, user: User, *, run: MemberSyncRun) -> SyncResult:
+    """Mark the member inactive, never delete them, and record it for `run`. One not stored yet is
+    stored as having left, so that a full sync that read them before they left does not add them."""
     now = timezone.now()
     left = {"is_active": False, "left_at": now, "updated_at": now, "deactivation_held_at": None}
     members = GitHubMember.objects.filter(integration=integration, github_id=user.id)
     with transaction.atomic():
         if members.filter(is_active=True).update(**left, webhook_changed_at=now):
+            login = members.values_list("login", flat=True).first() or user.login
+            _record(run, user.id, login, [(MemberChange.Kind.DEACTIVATED, "", "")], now)
             return _result(deactivated=1)
         if members.update(webhook_changed_at=now):
             return _result(unchanged=1)

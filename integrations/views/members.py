@@ -147,7 +147,7 @@ def _changes_context(run, kind):
     return {
         "change_kinds": kinds,
         "change_kind": kind,
-        "changes": changes.order_by("kind", "login", "pk")[:CHANGES_SHOWN],
+        "changes": changes.select_related("by").order_by("kind", "login", "pk")[:CHANGES_SHOWN],
         "changes_total": counts.get(kind, 0) if kind else sum(counts.values()),
     }
 
@@ -156,7 +156,7 @@ def _changes_context(run, kind):
 @team_admin_required
 def github_members_held_confirm(request, team_slug):
     """Deactivate the members a sync held back (docs/architecture.md#who-may-deactivate)."""
-    confirm_held_deactivations(integration=get_object_or_404(GitHubIntegration, team=request.team))
+    confirm_held_deactivations(integration=get_object_or_404(GitHubIntegration, team=request.team), by=request.user)
     return redirect("integrations:github_members", team_slug=team_slug)
 
 
@@ -164,7 +164,7 @@ def github_members_held_confirm(request, team_slug):
 @team_admin_required
 def github_members_held_dismiss(request, team_slug):
     """Keep the members a sync held back active."""
-    dismiss_held_deactivations(integration=get_object_or_404(GitHubIntegration, team=request.team))
+    dismiss_held_deactivations(integration=get_object_or_404(GitHubIntegration, team=request.team), by=request.user)
     return redirect("integrations:github_members", team_slug=team_slug)
 
 
@@ -188,6 +188,7 @@ def github_member_history(request, team_slug, github_id):
     """One member's changes, newest first (admins only: a profile's change shows the email)."""
     integration = get_object_or_404(GitHubIntegration, team=request.team)
     member = get_object_or_404(GitHubMember, integration=integration, github_id=github_id)
-    changes = MemberChange.objects.filter(integration=integration, github_id=github_id).order_by("-at", "-pk")
+    changes = MemberChange.objects.filter(integration=integration, github_id=github_id).select_related("by")
+    changes = changes.order_by("-at", "-pk")
     context = {"team": request.team, "member": member, "changes": changes[:CHANGES_SHOWN]}
     return render(request, "integrations/member_history.html", context)

@@ -89,6 +89,8 @@ function render(root, shown) {
   if (shown.finished) {
     setTime($(root, "finished-at"), shown.finished);
     setText($(root, "finished-counts"), shown.finished.counts);
+    show($(root, "finished-changes"), Boolean(shown.finished.changes));
+    setText($(root, "finished-changes-text"), shown.finished.changes);
   }
   if (root.classList.contains("banner")) {
     root.classList.remove(...[...root.classList].filter((name) => name.startsWith("banner-")));
