@@ -1,7 +1,7 @@
 from django.contrib import admin
 from django_dramatiq.models import Task
 
-from integrations.models import GitHubIntegration, GitHubMember, MemberSyncRun
+from integrations.models import ConnectionChange, GitHubIntegration, GitHubMember, MemberChange, MemberSyncRun
 
 # django_dramatiq's task list, filled only by its AdminMiddleware, which the broker does not use
 # (config/settings.py): it would list no message. The runs' admin below is the history.
@@ -77,3 +77,26 @@ class GitHubMemberAdmin(ReadOnlyAdmin):
     search_fields = ["login", "name", "email", "github_id"]
     list_select_related = ["integration"]
     raw_id_fields = ["integration"]
+
+
+@admin.register(MemberChange)
+class MemberChangeAdmin(ReadOnlyAdmin):
+    """What runs changed, member by member: read only, a record."""
+
+    list_display = ["at", "kind", "login", "github_id", "integration", "run", "by"]
+    list_filter = ["kind"]
+    search_fields = ["login", "github_id", "integration__organization_login"]
+    list_select_related = ["integration", "by"]
+    raw_id_fields = ["integration", "run", "by"]
+    date_hierarchy = "at"
+
+
+@admin.register(ConnectionChange)
+class ConnectionChangeAdmin(ReadOnlyAdmin):
+    """Who connected, replaced or renewed each connection, and when GitHub ended one: read only, a record."""
+
+    list_display = ["at", "kind", "integration", "by", "after"]
+    list_filter = ["kind"]
+    search_fields = ["integration__organization_login", "integration__team__slug"]
+    list_select_related = ["integration", "by"]
+    raw_id_fields = ["integration", "by"]

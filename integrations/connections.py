@@ -20,7 +20,7 @@ from integrations.github import app, oauth
 from integrations.github.errors import GitHubError
 from integrations.github.schemas import Installation, Organization
 from integrations.member_sync.tasks import request_member_sync
-from integrations.models import GitHubIntegration, MemberSyncRun
+from integrations.models import ConnectionChange, GitHubIntegration, MemberSyncRun
 from teams.models import Membership, Team
 from teams.services import create_team
 
@@ -38,14 +38,6 @@ def connect_organization(
         user=user, organization=organization, team=team, fields={"scopes": ",".join(scopes)}, token=token
     )
     return team
-
-
-def describe_connection(integration: GitHubIntegration) -> str:
-    """What a team's connection is now, in a sentence's words, for the page that asks to replace it."""
-    if integration.connection == GitHubIntegration.Connection.APP:
-        return f"the GitHub App's installation on {integration.organization_login}"
-    by = integration.connected_by.get_username() if integration.connected_by else "a former member"
-    return f"{by}'s GitHub account (OAuth), reading {integration.organization_login}"
 
 
 def connect_installation(
@@ -130,6 +122,7 @@ def _connect(
         )
         integration.access_token = token
         integration.save()
+        ConnectionChange.record(integration, ConnectionChange.Kind.CONNECTED, by=user)
         request_member_sync(integration=integration, trigger=MemberSyncRun.Trigger.ONBOARDING, requested_by=user)
     return team, True
 
@@ -148,6 +141,7 @@ def _switch_confirmed(integration, user, organization: Organization, fields: dic
     same = integration.connection == fields["connection"] and integration.installation_id == fields["installation_id"]
     if not (replace or same):
         raise ReplacementUnconfirmed(integration)
+    before = integration.description
     revoke_after_commit(integration, keep_installation=fields.get("installation_id"))
     for name, value in fields.items():
         setattr(integration, name, value)
@@ -157,6 +151,8 @@ def _switch_confirmed(integration, user, organization: Organization, fields: dic
     integration.connected_by = user
     integration.connected_at = timezone.now()
     integration.save()
+    if not same:
+        ConnectionChange.record(integration, ConnectionChange.Kind.REPLACED, by=user, before=before)
 
 
 @sensitive_variables("token")
@@ -166,6 +162,7 @@ def reconnect(
     """Give an existing integration a new token, after the old one was revoked or lost a scope.
     `organization`, GitHub's current record of it, brings a renamed organization's new login along:
     the old one no longer resolves."""
+    before = integration.description
     revoke_after_commit(integration)
     integration.access_token = token
     integration.scopes = ",".join(scopes)
@@ -184,6 +181,7 @@ def reconnect(
         integration.organization_id = organization.id
         fields += ["organization_login", "organization_id"]
     integration.save(update_fields=fields)
+    ConnectionChange.record(integration, ConnectionChange.Kind.RECONNECTED, by=user, before=before)
     return integration
 
 

@@ -99,6 +99,14 @@ class GitHubIntegration(models.Model):
         return ""
 
     @property
+    def description(self) -> str:
+        """What the connection is, in a sentence's words: the page that asks to replace it says it."""
+        if self.connection == self.Connection.APP:
+            return f"the GitHub App's installation on {self.organization_login}"
+        by = self.connected_by.get_username() if self.connected_by else "a former member"
+        return f"{by}'s GitHub account (OAuth), reading {self.organization_login}"
+
+    @property
     def installation_settings_url(self) -> str:
         """The App installation's page in the organization's settings on GitHub, where an owner
         unsuspends it or accepts its new permissions; "" without an installation."""
@@ -326,6 +334,38 @@ class MemberChange(models.Model):
             return "; ".join(f"{field}: {side[field]}" for field in changed)
 
         return described(before), described(after)
+
+
+class ConnectionChange(models.Model):
+    """Who connected a team to GitHub, replaced or renewed its connection, and when GitHub ended it
+    (docs/interfaces.md#what-changed): the connection's own history, beside its members'."""
+
+    class Kind(models.TextChoices):
+        CONNECTED = "connected", "Connected"
+        REPLACED = "replaced", "Replaced"
+        RECONNECTED = "reconnected", "Reconnected"
+        DISCONNECTED = "disconnected", "Disconnected"  # by GitHub: the App uninstalled, the organization deleted
+
+    integration = models.ForeignKey(GitHubIntegration, on_delete=models.CASCADE, related_name="connection_changes")
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    # The person who did it; None when GitHub did.
+    by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    before = models.TextField(blank=True)
+    after = models.TextField(blank=True)
+    at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-at", "-pk"]
+        indexes = [models.Index(fields=["integration", "-at"], name="connection_history")]
+
+    def __str__(self):
+        return f"{self.integration}: {self.kind}"
+
+    @classmethod
+    def record(cls, integration: GitHubIntegration, kind: str, *, by=None, before: str = "") -> "ConnectionChange":
+        """Record a change of the integration's connection, now as it is after it."""
+        after = integration.disconnected_reason if kind == cls.Kind.DISCONNECTED else integration.description
+        return cls.objects.create(integration=integration, kind=kind, by=by, before=before, after=after)
 
 
 class StagedMember(models.Model):

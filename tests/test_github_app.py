@@ -21,7 +21,7 @@ from integrations.github.client import GitHubClient
 from integrations.github.errors import InstallationNotFound, InstallationSuspended
 from integrations.github.schemas import Installation, InstallationAccount, OAuthToken
 from integrations.member_sync.tasks import sync_github_members
-from integrations.models import GitHubIntegration, GitHubMember, MemberSyncRun
+from integrations.models import ConnectionChange, GitHubIntegration, GitHubMember, MemberSyncRun
 from integrations.views.github_app import STATE_SESSION_KEY
 from teams.models import Membership, Team
 from tests.oauth_flow import ONBOARDING, AuthorizePage, assert_nothing_created, start, visit, with_query
@@ -374,6 +374,22 @@ def test_a_team_on_a_persons_token_is_switched_to_the_installation(visitor, alic
     assert switched.members.get().login == "kept"
     assert Team.objects.count() == 1
     assert not MemberSyncRun.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_switching_to_the_installation_is_recorded_with_what_it_replaced(
+    visitor, alice, integration, users_installations
+):
+    visitor.force_login(alice)
+
+    authorize(visitor, team="acme")
+
+    change = ConnectionChange.objects.get()
+    assert (change.kind, change.by) == ("replaced", alice)
+    assert (change.before, change.after) == (
+        "alice's GitHub account (OAuth), reading acme",
+        "the GitHub App's installation on acme",
+    )
 
 
 @pytest.mark.django_db(transaction=True)

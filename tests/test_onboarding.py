@@ -10,7 +10,7 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 
 from integrations.github.schemas import Organization
-from integrations.models import GitHubIntegration, MemberSyncRun
+from integrations.models import ConnectionChange, GitHubIntegration, MemberSyncRun
 from integrations.views.onboarding import PENDING_SESSION_KEY, STATE_SESSION_KEY
 from teams.models import Membership, Team
 from tests.oauth_flow import CONNECT, ONBOARDING, SELECT_ORG, assert_problem, authorize, onboard, visit
@@ -78,6 +78,16 @@ def test_it_creates_the_team_the_admin_and_the_integration_and_queues_a_sync(vis
     assert queued_messages(broker) == 1
     assert STATE_SESSION_KEY not in visitor.session
     assert PENDING_SESSION_KEY not in visitor.session
+
+
+def test_connecting_is_recorded_with_who_connected(visitor, charlie, oauth, broker):
+    visitor.force_login(charlie)
+
+    onboard(visitor, oauth)
+
+    change = ConnectionChange.objects.get()
+    assert (change.kind, change.by, change.before) == ("connected", charlie, "")
+    assert change.after == "charlie's GitHub account (OAuth), reading acme"
 
 
 @pytest.mark.django_db(transaction=True)

@@ -5,7 +5,7 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
-from integrations.models import GitHubIntegration
+from integrations.models import ConnectionChange, GitHubIntegration
 from integrations.views.onboarding import PENDING_SESSION_KEY, STATE_SESSION_KEY
 from teams.models import Membership, Team
 from tests.github.helpers import get
@@ -28,6 +28,20 @@ def test_an_admin_gets_a_new_token_and_goes_back_to_the_members_page(visitor, bo
     assert (integration.scopes, integration.connected_by) == ("read:org", bob)
     assert Team.objects.count() == 1
     assert PENDING_SESSION_KEY not in visitor.session
+
+
+def test_reconnecting_is_recorded_with_who_reconnected(visitor, bob, oauth, integration, github_token):
+    Membership.objects.filter(user=bob).update(role=Membership.Role.ADMIN)
+    visitor.force_login(bob)
+
+    visit(visitor, "get", authorize(visitor, oauth, team="acme"))
+
+    change = ConnectionChange.objects.get()
+    assert (change.kind, change.by) == ("reconnected", bob)
+    assert (change.before, change.after) == (
+        "alice's GitHub account (OAuth), reading acme",
+        "bob's GitHub account (OAuth), reading acme",
+    )
 
 
 def test_an_account_outside_the_organization_is_refused(visitor, alice, oauth, integration, github_token):
@@ -162,3 +176,18 @@ def test_removing_a_connection_revokes_its_token_at_github(oauth, integration, g
 
     assert [(revoked.token, revoked.kind) for revoked in oauth.tokens.revoked] == [(github_token, "gho")]
     assert get(oauth, "/user", github_token).status_code == 401
+
+
+@pytest.mark.services  # the members page reads its stream's current event id from Redis
+def test_admins_read_the_connections_history_on_the_members_page(client, alice, bob, integration):
+    ConnectionChange.record(integration, ConnectionChange.Kind.RECONNECTED, by=alice, before="bob's token")
+    client.force_login(alice)
+
+    page = client.get(MEMBERS_PAGE).content.decode()
+
+    history = page.split('id="connection-history"', 1)[1].split("</details>", 1)[0]
+    assert '<tr data-kind="reconnected">' in history
+    connected_by_alice = "alice&#x27;s GitHub account (OAuth), reading acme"
+    assert f"<td>alice</td><td>bob&#x27;s token</td><td>{connected_by_alice}</td>" in history
+    client.force_login(bob)
+    assert 'id="connection-history"' not in client.get(MEMBERS_PAGE).content.decode()

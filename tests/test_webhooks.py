@@ -17,7 +17,14 @@ from integrations.github.webhook_payloads import KNOWN_EVENTS
 from integrations.member_sync import runs, tasks
 from integrations.member_sync.sync import sync_members
 from integrations.member_sync.tasks import apply_github_webhook, sync_github_members
-from integrations.models import GitHubIntegration, GitHubMember, MemberChange, MemberSyncRun, WebhookDelivery
+from integrations.models import (
+    ConnectionChange,
+    GitHubIntegration,
+    GitHubMember,
+    MemberChange,
+    MemberSyncRun,
+    WebhookDelivery,
+)
 from tests.conftest import GITHUB_DESCRIPTIONS, GITHUB_PLANS, github_webhook_validator
 from tests.github_webhooks import (
     NEWCOMER,
@@ -575,6 +582,16 @@ def test_an_uninstalled_app_disconnects_the_integration_and_says_why(client, sec
         "The GitHub App was uninstalled from acme. Install it again to keep members in sync."
     )
     assert app_integration.last_webhook_at is not None
+
+
+def test_an_uninstall_is_recorded_once_in_the_connections_history(client, secret, app_integration, broker):
+    deliver(client, "installation", installation_event("deleted", 42))
+    deliver(client, "installation", installation_event("deleted", 42), delivery=str(uuid.uuid4()))
+    apply_queued(broker)
+
+    change = ConnectionChange.objects.get()
+    assert (change.kind, change.by) == ("disconnected", None)
+    assert change.after == "The GitHub App was uninstalled from acme. Install it again to keep members in sync."
 
 
 def test_a_suspended_installation_shows_until_it_is_unsuspended(client, secret, app_integration, broker):

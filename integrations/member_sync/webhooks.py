@@ -28,7 +28,14 @@ from integrations.github.webhook_payloads import (
 )
 from integrations.member_sync import runs
 from integrations.member_sync.sync import SyncResult, github_client, stored_fields
-from integrations.models import GitHubIntegration, GitHubMember, MemberChange, MemberSyncRun, WebhookDelivery
+from integrations.models import (
+    ConnectionChange,
+    GitHubIntegration,
+    GitHubMember,
+    MemberChange,
+    MemberSyncRun,
+    WebhookDelivery,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -216,10 +223,7 @@ def _apply_organization_change(change: OrganizationChange) -> None:
                 login = client.organization(change.organization.id).login
                 GitHubIntegration.objects.filter(pk=integration.pk).update(organization_login=login)
             elif not _organization_exists(client, change.organization.id):
-                GitHubIntegration.objects.filter(pk=integration.pk, disconnected_at__isnull=True).update(
-                    disconnected_at=timezone.now(),
-                    disconnected_reason=words.ORGANIZATION_DELETED.format(login=change.organization.login),
-                )
+                _disconnect(integration, words.ORGANIZATION_DELETED.format(login=change.organization.login))
 
 
 def _organization_exists(client: GitHubClient, organization_id: int) -> bool:
@@ -246,9 +250,15 @@ def _apply_installation_change(change: InstallationChange) -> list[GitHubIntegra
 
 def disconnect_uninstalled(integrations) -> None:
     """The App was uninstalled from their organization: they say so and are no longer synced."""
-    now = timezone.now()
     for integration in integrations.filter(disconnected_at__isnull=True):
-        GitHubIntegration.objects.filter(pk=integration.pk, disconnected_at__isnull=True).update(
-            disconnected_at=now,
-            disconnected_reason=words.APP_UNINSTALLED.format(login=integration.organization_login),
-        )
+        _disconnect(integration, words.APP_UNINSTALLED.format(login=integration.organization_login))
+
+
+def _disconnect(integration: GitHubIntegration, reason: str) -> None:
+    """GitHub ended the integration's connection: it says why, is no longer synced, and its history
+    records it, once however many deliveries say so."""
+    with transaction.atomic():
+        disconnecting = GitHubIntegration.objects.filter(pk=integration.pk, disconnected_at__isnull=True)
+        if disconnecting.update(disconnected_at=timezone.now(), disconnected_reason=reason):
+            integration.disconnected_reason = reason
+            ConnectionChange.record(integration, ConnectionChange.Kind.DISCONNECTED)

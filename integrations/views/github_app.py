@@ -26,7 +26,6 @@ from integrations.connections import (
     ReplacementUnconfirmed,
     WrongOrganization,
     connect_installation,
-    describe_connection,
 )
 from integrations.github import app
 from integrations.github.errors import AppNotConfigured, GitHubError
@@ -142,7 +141,7 @@ def _authorized(request):
         connected_to = error.integration.organization_login
         return not_connected(words.WRONG_ORGANIZATION.format(connected=connected_to, installed=account.login), 409)
     except ReplacementUnconfirmed as error:
-        now = describe_connection(error.integration)
+        now = error.integration.description
         return not_connected(words.APP_REPLACEMENT_UNCONFIRMED.format(team=error.integration.team.name, now=now), 409)
     if not created:
         messages.success(request, f"{connected.name} now reads {account.login} through the GitHub App.")

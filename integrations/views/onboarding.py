@@ -26,7 +26,7 @@ from django.views.decorators.debug import sensitive_variables
 from django.views.decorators.http import require_GET, require_http_methods
 
 from integrations import crypto, words
-from integrations.connections import connect_organization, describe_connection, is_connected_to, reconnect
+from integrations.connections import connect_organization, is_connected_to, reconnect
 from integrations.github import app
 from integrations.github.client import GitHubClient
 from integrations.github.errors import (
@@ -228,7 +228,7 @@ def start_page(request, url_name: str, label: str, team, integration, becomes: s
         "label": label,
         "team": team,
         "integration": integration,
-        "now": describe_connection(integration) if integration else "",
+        "now": integration.description if integration else "",
         "becomes": becomes,
     }
     return render(request, "integrations/start_connection.html", context)
