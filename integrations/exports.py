@@ -23,6 +23,7 @@ MEMBER_COLUMNS = ("github_id", "login", "name", "email", "role", "is_active", "l
 CHANGE_COLUMNS = ("at", "run", "kind", "github_id", "login", "before", "after")
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 _ROWS_A_READ = 2000
+_CHARACTERS_A_PIECE = 64 * 1024
 
 
 class _Echo:
@@ -33,22 +34,41 @@ class _Echo:
 
 
 def member_lines(integration: GitHubIntegration) -> Iterator[str]:
-    """The header, then one line per member of the integration, active or not, by GitHub id."""
-    writer = csv.writer(_Echo())
-    yield writer.writerow(MEMBER_COLUMNS)
+    """The header, then one line per member of the integration, active or not, by GitHub id; a
+    piece of about 64 KB of lines at a time."""
     members = GitHubMember.objects.filter(integration=integration).order_by("github_id")
-    for row in members.values_list(*MEMBER_COLUMNS).iterator(chunk_size=_ROWS_A_READ):
-        yield writer.writerow([_cell(value) for value in row])
+    return _pieces(_lines(MEMBER_COLUMNS, members.values_list(*MEMBER_COLUMNS)))
 
 
 def change_lines(integration: GitHubIntegration) -> Iterator[str]:
-    """The header, then one line per change the integration's runs made, oldest first."""
-    writer = csv.writer(_Echo())
-    yield writer.writerow(CHANGE_COLUMNS)
+    """The header, then one line per change the integration's runs made, oldest first; a piece of
+    about 64 KB of lines at a time."""
     changes = MemberChange.objects.filter(integration=integration).order_by("at", "pk")
     fields = ("at", "run_id", "kind", "github_id", "login", "before", "after")
-    for row in changes.values_list(*fields).iterator(chunk_size=_ROWS_A_READ):
+    return _pieces(_lines(CHANGE_COLUMNS, changes.values_list(*fields)))
+
+
+def _lines(header, rows) -> Iterator[str]:
+    writer = csv.writer(_Echo())
+    yield writer.writerow(header)
+    for row in rows.iterator(chunk_size=_ROWS_A_READ):
         yield writer.writerow([_cell(value) for value in row])
+
+
+def _pieces(lines: Iterator[str]) -> Iterator[str]:
+    """The lines joined into pieces of about _CHARACTERS_A_PIECE. The server hands each piece of a
+    streaming response from Django's thread to the event loop and waits (config/threaded_wsgi.py):
+    a line a piece, 100,000 members took 12 s to send (bench.exports)."""
+    piece: list[str] = []
+    length = 0
+    for line in lines:
+        piece.append(line)
+        length += len(line)
+        if length >= _CHARACTERS_A_PIECE:
+            yield "".join(piece)
+            piece, length = [], 0
+    if piece:
+        yield "".join(piece)
 
 
 def _cell(value: object) -> object:
