@@ -10,6 +10,7 @@ BENCHES = (
     "member_sync",
     "pipeline",
     "members_page",
+    "exports",
     "schedule",
     "webhooks",
     "cluster_streams",

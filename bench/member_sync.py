@@ -5,11 +5,20 @@ Each scenario runs in a fresh process (`python -m bench.member_sync --scenario â
 memory is its own. The time spent waiting for GitHub is measured, not estimated: every HTTP call
 of the client is timed, its body included. "own ms/page" is what is left of the wall time per
 page: the product's own work that the reading ahead did not hide behind GitHub's answers.
+
+Recording the changes (issue 23) is measured by the same syncs with the record functions made
+no-ops in the scenario's process, in turn with them (BENCH_RECORDING_RUNS each way, medians): a
+first import of 100,000 members (100,000 changes recorded), and re-syncs of a 100,000-member
+organization after 5,000 changes made on the simulator before each (1,000 each of additions,
+removals, renames, role and profile changes). Its bar is on what recording adds to applying, against
+the whole sync: the read is the same either way, and its noise is larger than the difference.
 """
 
 import argparse
 import json
+import os
 import resource
+import statistics
 import subprocess
 import sys
 import time
@@ -36,6 +45,28 @@ COLUMNS = [
 ]
 
 
+RECORDING_RUNS = int(os.environ.get("BENCH_RECORDING_RUNS", 5))
+CHANGING_ORG, CHANGING_SIZE = "bench-changing", 100_000
+# Made on the simulator before each re-sync: 5,000 changes of five kinds.
+CHANGES = {"add": 1000, "remove": 1000, "rename": 1000, "roles": 1000, "profiles": 1000}
+RECORDING_COLUMNS = [
+    "sync",
+    "members",
+    "changes",
+    "runs",
+    "wall s",
+    "not rec.",
+    "wall +%",
+    "apply s",
+    "not rec. ",
+    "apply +%",
+    "record s",
+    "added %",
+    "peak RSS +MB",
+    "not rec.  ",
+]
+
+
 def org_login(size):
     return f"bench-{size}"
 
@@ -52,25 +83,101 @@ def main():
 
 def run_all():
     rows = []
-    with bench_database() as env, github_simulator(env, {org_login(size): size for size in (100, *SIZES)}) as url:
-        token = control(url, "tokens", {"scopes": ["read:org"]})["token"]
+    orgs = {org_login(size): size for size in (100, *SIZES)} | {CHANGING_ORG: CHANGING_SIZE}
+    with bench_database() as env, github_simulator(env, orgs) as url:
+
+        def scenario(**fields):
+            # A token each: one token's hourly budget (5,000 points, as GitHub's) would not last the bench.
+            token = control(url, "tokens", {"scopes": ["read:org"]})["token"]
+            fields = {"simulator": url, "token": token, "latency_ms": 0, "resync": False, **fields}
+            done = subprocess.run(
+                [sys.executable, "-m", "bench.member_sync", "--scenario", json.dumps(fields)],
+                cwd=ROOT,
+                env=env,
+                capture_output=True,
+                text=True,
+            )
+            if done.returncode:
+                raise SystemExit(f"The scenario {fields} failed:\n{done.stderr}")
+            return json.loads(done.stdout.strip().splitlines()[-1])
+
         scenarios = [(100, 0, False)] + [(size, latency, False) for latency in LATENCIES_MS for size in SIZES]
         scenarios.append((10_000, 0, True))
         for size, latency, resync in scenarios:
             control(url, "latency", {"ms": latency})
-            scenario = {"simulator": url, "token": token, "size": size, "latency_ms": latency, "resync": resync}
-            output = subprocess.run(
-                [sys.executable, "-m", "bench.member_sync", "--scenario", json.dumps(scenario)],
-                cwd=ROOT,
-                env=env,
-                check=True,
-                capture_output=True,
-                text=True,
-            ).stdout
-            rows.append(json.loads(output.strip().splitlines()[-1]))
+            rows.append(scenario(size=size, latency_ms=latency, resync=resync))
+        control(url, "latency", {"ms": 0})
+        recording = recording_rows(scenario, lambda: control(url, f"orgs/{CHANGING_ORG}/changes", CHANGES))
     shown = [row for row in rows if row["members"] != 100]
     print_table("Member sync (new team each run; 'unchanged' = a second sync with nothing changed)", COLUMNS, shown)
-    print_bars(bars(rows))
+    print_table(
+        f"Recording the changes: the same syncs at 0 ms recording and not (the record functions no-ops), "
+        f"in turn, {RECORDING_RUNS} each way, medians",
+        RECORDING_COLUMNS,
+        recording,
+    )
+    print_bars(bars(rows) + recording_bars(recording))
+
+
+def recording_rows(scenario, change_the_organization):
+    """The first import of 100,000 members, and a re-sync of as many after 5,000 changes, each
+    RECORDING_RUNS times recording and as many not, in turn (each in a fresh process)."""
+    imports, resyncs = {True: [], False: []}, {True: [], False: []}
+    changing = scenario(size=CHANGING_SIZE, org=CHANGING_ORG, complete=True)["integration"]
+    for turn in range(RECORDING_RUNS):
+        for record in (True, False) if turn % 2 == 0 else (False, True):
+            imports[record].append(scenario(size=SIZES[-1], record=record, complete=True))
+            change_the_organization()
+            resyncs[record].append(
+                scenario(size=CHANGING_SIZE, integration=changing, record=record, complete=True, resync=True)
+            )
+    return [
+        recording_row(f"first import of {SIZES[-1]:,}", imports),
+        recording_row(f"re-sync of {CHANGING_SIZE:,}, {sum(CHANGES.values()):,} changes", resyncs),
+    ]
+
+
+def recording_row(name, runs):
+    def median(record, column):
+        return statistics.median(run[column] for run in runs[record])
+
+    def more(column):
+        return f"{(median(True, column) / median(False, column) - 1) * 100:+.1f}"
+
+    return {
+        "sync": name,
+        "members": runs[True][0]["members"],
+        "changes": int(median(True, "changes recorded")),
+        "runs": f"{len(runs[True])}+{len(runs[False])}",
+        "wall s": round(median(True, "wall s"), 2),
+        "not rec.": round(median(False, "wall s"), 2),
+        "wall +%": more("wall s"),
+        "apply s": round(median(True, "apply s"), 2),
+        "not rec. ": round(median(False, "apply s"), 2),
+        "apply +%": more("apply s"),
+        "record s": round(median(True, "recording s"), 2),
+        # What recording adds to the sync: the apply's difference against the whole sync not
+        # recording. The read runs the same code either way, and its time varies by 10-20% from run to
+        # run here (the simulator and the sync share two cores), more than recording adds.
+        "added %": f"{(median(True, 'apply s') - median(False, 'apply s')) / median(False, 'wall s') * 100:+.1f}",
+        "peak RSS +MB": median(True, "peak RSS +MB"),
+        "not rec.  ": median(False, "peak RSS +MB"),
+    }
+
+
+def recording_bars(rows):
+    return [
+        bar
+        for row in rows
+        for bar in (
+            (f"{row['sync']}: recording its changes adds at most 15% to the sync's time", float(row["added %"]) <= 15,
+             f"{row['added %']}% (applying {row['apply s']} s against {row['not rec. ']} s, of a sync of "
+             f"{row['not rec.']} s; the walls' medians {row['wall s']} and {row['not rec.']} s, {row['wall +%']}%)"),
+            (f"{row['sync']}: memory flat, recording within 10 MB of not",
+             row["peak RSS +MB"] <= row["not rec.  "] + 10,
+             f"+{row['peak RSS +MB']} MB and +{row['not rec.  ']} MB"),
+        )
+    ]  # fmt: skip
 
 
 def bars(rows):
@@ -116,21 +223,37 @@ def bars(rows):
     ]
 
 
-def run_scenario(*, simulator, token, size, latency_ms, resync):
+def run_scenario(
+    *, simulator, token, size, latency_ms, resync, org=None, integration=None, record=True, complete=False
+):
+    """One sync, timed: of a new team connected to `org` (by default the organization of `size`
+    members), after a first sync when `resync`; or, given `integration`, of that integration's team
+    again (its organization changed since). With record=False the changes are not recorded (the
+    record functions no-ops); with complete=True the time includes counting them, as a run's
+    completion does."""
     import django
 
     django.setup()
     from django.db import connection
 
     from integrations.github.client import GitHubClient
+    from integrations.member_sync import sync
     from integrations.member_sync.sync import apply_members, discard_stage, read_members, sync_members
-    from integrations.models import GitHubIntegration, GitHubMember, MemberSyncRun
+    from integrations.models import GitHubIntegration, GitHubMember, MemberChange, MemberSyncRun
     from teams.models import Team
 
-    slug = f"bench-{size}-{latency_ms}-{int(time.time() * 1000)}"
-    integration = GitHubIntegration.objects.create(
-        team=Team.objects.create(name=slug, slug=slug), organization_login=org_login(size)
-    )
+    if integration is None:
+        slug = f"bench-{size}-{latency_ms}-{int(time.time() * 1000)}"
+        integration = GitHubIntegration.objects.create(
+            team=Team.objects.create(name=slug, slug=slug), organization_login=org or org_login(size)
+        )
+        resync_first = resync
+    else:
+        integration = GitHubIntegration.objects.get(pk=integration)
+        resync_first = False
+    if not record:
+        sync.record_staged_changes = lambda **kwargs: None
+        sync.record_changes_of = lambda *args, **kwargs: None
 
     def new_run():
         return MemberSyncRun.objects.create(integration=integration, trigger="manual", status="syncing")
@@ -138,7 +261,7 @@ def run_scenario(*, simulator, token, size, latency_ms, resync):
     def new_client():
         return GitHubClient(token, api_url=simulator, graphql_url=f"{simulator}/graphql")
 
-    if resync:
+    if resync_first:
         first = new_run()
         sync_members(run=first, client=new_client())
         MemberSyncRun.objects.filter(pk=first.pk).update(status="complete")
@@ -163,15 +286,22 @@ def run_scenario(*, simulator, token, size, latency_ms, resync):
     phase = "stage"
     rows_written = 0
     pages = 0
-    member_table = GitHubMember._meta.db_table
+    recording = 0.0
+    member_table, change_table = (f'"{model._meta.db_table}"' for model in (GitHubMember, MemberChange))
 
     def count(execute, sql, params, many, context):
-        nonlocal rows_written
+        nonlocal rows_written, recording
         statements[phase] += 1
         cursor = context["cursor"]
+        started = time.perf_counter()
         result = execute(sql, params, many, context)
-        if f'"{member_table}"' in sql and sql.lstrip().upper().startswith(("INSERT", "UPDATE")):
+        # The table written: an INSERT of changes reads the members, and writes none.
+        verb, *rest = sql.split(None, 3)
+        written = {"INSERT": rest[1:2], "UPDATE": rest[:1]}.get(verb.upper(), [])
+        if member_table in written:
             rows_written += max(cursor.rowcount, 0)
+        if change_table in written:
+            recording += time.perf_counter() - started
         return result
 
     def on_page(progress):
@@ -186,7 +316,12 @@ def run_scenario(*, simulator, token, size, latency_ms, resync):
         phase = "apply"
         apply_members(run=run, read=read)
         discard_stage(run=run)
+        if complete and record:
+            counting = time.perf_counter()
+            run.count_changes()
+            recording += time.perf_counter() - counting
     finished = time.perf_counter()
+    MemberSyncRun.objects.filter(pk=run.pk).update(status="complete")
     floor = client.api_calls * latency_ms / 1000
     wall = finished - started
     return {
@@ -205,6 +340,9 @@ def run_scenario(*, simulator, token, size, latency_ms, resync):
         "SQL apply": statements["apply"],
         "rows written": rows_written,
         "peak RSS +MB": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 - rss_before, 1),
+        "changes recorded": MemberChange.objects.filter(run=run).count(),
+        "recording s": round(recording, 3),
+        "integration": integration.pk,
     }
 
 

@@ -388,6 +388,11 @@ MEMBER_SYNC_HOLD_DEACTIVATIONS_MIN = int(env("MEMBER_SYNC_HOLD_DEACTIVATIONS_MIN
 MEMBER_SYNC_EVERY_SECONDS = int(env("MEMBER_SYNC_EVERY_SECONDS", 24 * 3600))
 # How often each worker process looks for due integrations (docs/deploy.md#2-environment-variables).
 MEMBER_SYNC_SCHEDULE_CHECK_SECONDS = float(env("MEMBER_SYNC_SCHEDULE_CHECK_SECONDS", 60))
+# How long the change records (MemberChange) are kept: the schedule's pass in every worker prunes
+# older ones, a bounded batch at a time (integrations/member_sync/retention.py); 0 keeps them forever.
+MEMBER_CHANGES_KEEP_DAYS = int(env("MEMBER_CHANGES_KEEP_DAYS", 400))
+if MEMBER_CHANGES_KEEP_DAYS < 0:
+    raise ImproperlyConfigured("MEMBER_CHANGES_KEEP_DAYS is a number of days, or 0 to keep every change.")
 # How often the App's failed webhook deliveries are asked for again (integrations/member_sync/healing.py); 0: never.
 GITHUB_WEBHOOK_HEALING_SECONDS = int(env("GITHUB_WEBHOOK_HEALING_SECONDS", 600))
 

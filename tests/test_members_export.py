@@ -76,6 +76,18 @@ def test_it_reads_the_members_in_the_same_statements_however_many(client, alice,
     assert len(many.captured_queries) == len(few.captured_queries)
 
 
+def test_it_streams_whole_lines_in_pieces_of_many_lines(client, alice, connected):
+    # The server hands each piece over on its own (config/threaded_wsgi.py): not a line each.
+    add_members(connected, 4500, name="A Name", email="someone@example.com")
+    client.force_login(alice)
+
+    pieces = list(client.get(URL).streaming_content)
+
+    assert 1 < len(pieces) <= 8
+    assert all(piece.endswith(b"\r\n") for piece in pieces)
+    assert sum(piece.count(b"\r\n") for piece in pieces) == 4501
+
+
 def test_it_requires_admin(client, bob, connected):
     client.force_login(bob)
 

@@ -64,17 +64,23 @@ class StalledRunReaper(PeriodicCheck):
 
 
 class ScheduledFullSyncs(PeriodicCheck):
+    """Queues the integrations due their scheduled full re-sync, then prunes the change records past
+    MEMBER_CHANGES_KEEP_DAYS, a few batches a pass (also when the re-sync is off)."""
+
     name = "scheduled full re-sync"
 
     def interval_seconds(self) -> float:
         return settings.MEMBER_SYNC_SCHEDULE_CHECK_SECONDS
 
     def check(self):
+        from integrations.member_sync.retention import prune_member_changes
         from integrations.member_sync.schedule import queue_due_full_syncs
 
         queued = queue_due_full_syncs()
         if queued:
             logger.info("Queued the scheduled full re-sync of %d integration(s)", queued)
+        if pruned := prune_member_changes():
+            logger.info("Pruned %d change record(s) older than MEMBER_CHANGES_KEEP_DAYS", pruned)
 
 
 class WebhookHealingCheck(PeriodicCheck):
