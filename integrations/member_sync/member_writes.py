@@ -169,7 +169,8 @@ def record_staged_changes(*, run_id, integration_id, now, read_since):
 def record_changes_of(members, *, run_id, kind, now, by_id=None):
     """Record one change of `kind` (deactivated, held, kept) for each member of the queryset, made by
     the user `by_id` if a person decided it. One INSERT."""
-    select, params = members.values_list("integration_id", "github_id", "login").query.sql_with_params()
+    # No ORDER BY: the rows go into a table, and the members' default order would sort them for nothing.
+    select, params = members.order_by().values_list("integration_id", "github_id", "login").query.sql_with_params()
     sql = (
         f"INSERT INTO {_table(MemberChange)} ({_CHANGE_COLUMNS}, by_id) "
         f"SELECT x.integration_id, %s, x.github_id, x.login, %s, '', '', %s, %s FROM ({select}) AS x"
