@@ -6,30 +6,47 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('integrations', '0008_member_changes'),
+        ("integrations", "0008_member_changes"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='memberchange',
-            name='by',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL),
+            model_name="memberchange",
+            name="by",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="+",
+                to=settings.AUTH_USER_MODEL,
+            ),
         ),
         migrations.AddField(
-            model_name='membersyncrun',
-            name='change_counts',
+            model_name="membersyncrun",
+            name="change_counts",
             field=models.JSONField(blank=True, null=True),
         ),
         migrations.AlterField(
-            model_name='memberchange',
-            name='kind',
-            field=models.CharField(choices=[('added', 'Added'), ('reactivated', 'Back'), ('deactivated', 'Left'), ('held', 'Held'), ('role_changed', 'Role'), ('login_changed', 'Renamed'), ('profile_changed', 'Profile'), ('kept', 'Kept')], max_length=20),
+            model_name="memberchange",
+            name="kind",
+            field=models.CharField(
+                choices=[
+                    ("added", "Added"),
+                    ("reactivated", "Back"),
+                    ("deactivated", "Left"),
+                    ("held", "Held"),
+                    ("role_changed", "Role"),
+                    ("login_changed", "Renamed"),
+                    ("profile_changed", "Profile"),
+                    ("kept", "Kept"),
+                ],
+                max_length=20,
+            ),
         ),
         migrations.AddIndex(
-            model_name='memberchange',
-            index=models.Index(fields=['at'], name='member_changes_by_age'),
+            model_name="memberchange",
+            index=models.Index(fields=["at"], name="member_changes_by_age"),
         ),
     ]
