@@ -1,7 +1,13 @@
 from django.contrib import admin
 from django_dramatiq.models import Task
 
-from integrations.models import GitHubIntegration, GitHubMember, MemberSyncRun
+from integrations.models import (
+    GitHubIntegration,
+    GitHubMember,
+    MemberSyncRun,
+    NotificationDelivery,
+    NotificationEndpoint,
+)
 
 # django_dramatiq's task list, filled only by its AdminMiddleware, which the broker does not use
 # (config/settings.py): it would list no message. The runs' admin below is the history.
@@ -77,3 +83,26 @@ class GitHubMemberAdmin(ReadOnlyAdmin):
     search_fields = ["login", "name", "email", "github_id"]
     list_select_related = ["integration"]
     raw_id_fields = ["integration"]
+
+
+@admin.register(NotificationEndpoint)
+class NotificationEndpointAdmin(ReadOnlyAdmin):
+    """Where each team's notifications go. Never the secret: its encrypted column is not editable,
+    so no form shows it, and no column here names it. Team admins change it on their page."""
+
+    list_display = ["team", "url", "updated_at", "updated_by"]
+    search_fields = ["team__slug", "team__name", "url"]
+    list_select_related = ["team", "updated_by"]
+    fields = ["team", "url", "updated_at", "updated_by"]
+
+
+@admin.register(NotificationDelivery)
+class NotificationDeliveryAdmin(ReadOnlyAdmin):
+    """The delivery log of every team, kept 30 days: read only, written by the worker alone."""
+
+    list_display = ["id", "endpoint", "type", "status", "attempts", "last_status_code", "created_at", "last_attempt_at"]
+    list_filter = ["status", "type"]
+    search_fields = ["message_id", "endpoint__team__slug"]
+    list_select_related = ["endpoint__team"]
+    raw_id_fields = ["endpoint", "run"]
+    date_hierarchy = "created_at"
