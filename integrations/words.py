@@ -152,3 +152,16 @@ WRONG_ORGANIZATION = (
 
 # Answered to GitHub's delivery log, which whoever set the webhook up reads.
 WEBHOOKS_NOT_CONFIGURED = "Webhooks are not configured on this server (no GITHUB_WEBHOOK_SECRET)."
+
+# Notifications (integrations/notifications/): why the settings page refuses a secret or a URL.
+SIGNING_KEY_FORM = "The secret must be whsec_ followed by base64, as the Standard Webhooks specification says."
+SIGNING_KEY_LENGTH = "The secret must hold 24 to 64 bytes (whsec_ and 32 to 88 base64 characters)."
+URL_NOT_VALID = "Enter a full URL, such as https://hooks.example.com/member-sync."
+URL_WITH_USERINFO = "The URL may not hold a user name or password: the signature authenticates each delivery."
+URL_NOT_HTTPS = "The URL must start with https://: notifications are not sent in the clear."
+URL_OWN_SITE = "The URL points at this site itself; give your receiver's."
+URL_HOST_UNKNOWN = "{host} could not be resolved to an address."
+URL_PRIVATE_ADDRESS = (
+    "{host} resolves to {address}, a private, loopback or otherwise internal address: notifications go only "
+    "to public addresses."
+)
