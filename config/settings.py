@@ -458,6 +458,7 @@ DRAMATIQ_BROKER = {
         "integrations.member_sync.periodic.ScheduledFullSyncs",
         "integrations.member_sync.periodic.WebhookHealingCheck",
         "integrations.member_sync.periodic.UnpublishedRunsCheck",
+        "integrations.member_sync.periodic.NotificationUpkeep",
     ],
 }
 

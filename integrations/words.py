@@ -165,3 +165,10 @@ URL_PRIVATE_ADDRESS = (
     "{host} resolves to {address}, a private, loopback or otherwise internal address: notifications go only "
     "to public addresses."
 )
+
+# A delivery's attempt, as its log says it (integrations/notifications/deliveries.py).
+SIGNING_KEY_UNREADABLE = "The stored secret can no longer be read with this server's keys: save a new secret."
+DELIVERY_HTTP_STATUS = "HTTP {status}"
+DELIVERY_TIMED_OUT = "No answer within {seconds} seconds."
+DELIVERY_NO_CONNECTION = "Could not connect: {reason}"
+DELIVERY_REDIRECT = "Redirected to {location}, which is not followed: set the final URL."

@@ -5,8 +5,11 @@ what only it can reach (SSRF). Checked when the URL is saved and again when each
 import pytest
 
 from integrations import words
+from integrations.models import NotificationDelivery
+from integrations.notifications import deliveries
+from integrations.notifications.outbox import new_delivery
 from integrations.notifications.url_safety import destination_problem
-from tests.notifications import resolve_as
+from tests.notifications import endpoint_for, resolve_as
 
 PUBLIC = "93.184.215.14"
 
@@ -99,3 +102,30 @@ def test_the_setting_allows_plain_http_and_this_machine_but_not_the_site_itself(
     assert destination_problem("http://127.0.0.1:9000/hook") == ""
     assert destination_problem("http://10.0.0.8/hook") == ""
     assert destination_problem("http://127.0.0.1:8000/github/webhook/") == words.URL_OWN_SITE
+
+
+def test_a_name_that_resolves_to_a_private_address_by_the_time_of_sending_is_refused_without_retries(dns, team):
+    endpoint = endpoint_for(team, "https://hooks.example.com/member-sync")  # saved while it was public
+    delivery = new_delivery(endpoint, "member_sync.completed", {"team": "acme"})
+    dns["hooks.example.com"] = ["127.0.0.1"]  # rebound
+
+    deliveries.deliver_notification.fn(delivery.pk, 0)
+
+    delivery.refresh_from_db()
+    assert (delivery.status, delivery.attempts, delivery.next_attempt_at) == (
+        NotificationDelivery.Status.FAILED,
+        1,
+        None,
+    )
+    assert "127.0.0.1" in delivery.answer
+    assert delivery.history[0]["status_code"] is None
+
+
+def test_a_url_refused_by_the_rules_of_the_time_of_sending_fails_at_once(dns, team):
+    endpoint = endpoint_for(team, "http://hooks.example.com/member-sync")  # saved under DEBUG, say
+    delivery = new_delivery(endpoint, "member_sync.completed", {"team": "acme"})
+
+    deliveries.deliver_notification.fn(delivery.pk, 0)
+
+    delivery.refresh_from_db()
+    assert (delivery.status, delivery.answer) == (NotificationDelivery.Status.FAILED, words.URL_NOT_HTTPS)

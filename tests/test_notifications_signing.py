@@ -11,6 +11,7 @@ from django.utils import timezone
 from standardwebhooks import Webhook, WebhookVerificationError
 
 from integrations import words
+from integrations.notifications.outbox import body_of, run_data
 from integrations.notifications.signing import new_secret, secret_problem, signed_headers
 from tests.notifications import SECRET
 
@@ -84,6 +85,25 @@ def test_an_unpadded_secret_is_taken_as_the_package_takes_it():
 
     assert secret_problem(unpadded) == ""
     Webhook(unpadded)  # accepted by receivers too
+
+
+def test_the_body_is_type_timestamp_and_data_in_compact_json():
+    at = datetime(2026, 1, 5, 10, 15, 2, 481233, tzinfo=UTC)
+
+    body = body_of("member_sync.failed", {"team": "acme", "run": 7}, at)
+
+    assert (
+        body == '{"type":"member_sync.failed","timestamp":"2026-01-05T10:15:02.481233Z","data":{"team":"acme","run":7}}'
+    )
+
+
+def test_without_a_run_the_data_links_the_members_page(settings):
+    data = run_data(None, "acme", "acme-org")
+
+    assert data == {
+        "team": "acme", "organization": "acme-org", "run": None, "status": None, "error_kind": None,
+        "changes": {}, "url": f"{settings.SITE_URL}/t/acme/github/members/",
+    }  # fmt: skip
 
 
 def test_error_reports_are_scrubbed_of_a_secret():

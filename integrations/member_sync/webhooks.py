@@ -28,6 +28,8 @@ from integrations.github.webhook_payloads import (
 from integrations.member_sync import runs
 from integrations.member_sync.sync import SyncResult, github_client, stored_fields
 from integrations.models import GitHubIntegration, GitHubMember, MemberSyncRun, WebhookDelivery
+from integrations.notifications import outbox
+from integrations.words import ErrorKind
 
 logger = logging.getLogger(__name__)
 
@@ -176,10 +178,11 @@ def _apply_organization_change(change: OrganizationChange) -> None:
                 login = client.organization(change.organization.id).login
                 GitHubIntegration.objects.filter(pk=integration.pk).update(organization_login=login)
             elif not _organization_exists(client, change.organization.id):
-                GitHubIntegration.objects.filter(pk=integration.pk, disconnected_at__isnull=True).update(
-                    disconnected_at=timezone.now(),
-                    disconnected_reason=words.ORGANIZATION_DELETED.format(login=change.organization.login),
-                )
+                reason = words.ORGANIZATION_DELETED.format(login=change.organization.login)
+                if GitHubIntegration.objects.filter(pk=integration.pk, disconnected_at__isnull=True).update(
+                    disconnected_at=timezone.now(), disconnected_reason=reason
+                ):
+                    outbox.connection_broken(integration, kind=ErrorKind.ORGANIZATION, reason=reason)
 
 
 def _organization_exists(client: GitHubClient, organization_id: int) -> bool:
@@ -194,7 +197,12 @@ def _apply_installation_change(change: InstallationChange) -> list[GitHubIntegra
     integrations = matching(change)
     now = timezone.now()
     if change.action == "suspend":
-        integrations.filter(installation_suspended_at__isnull=True).update(installation_suspended_at=now)
+        for integration in integrations.filter(installation_suspended_at__isnull=True):
+            # Each by a conditional UPDATE: a delivery applied twice at once announces it once.
+            if GitHubIntegration.objects.filter(pk=integration.pk, installation_suspended_at__isnull=True).update(
+                installation_suspended_at=now
+            ):
+                outbox.connection_broken(integration, kind=ErrorKind.SUSPENDED, reason=words.SYNCING_SUSPENDED)
     elif change.action in ("unsuspend", "new_permissions_accepted"):
         # The App may read the organization again: sync now rather than at the next scheduled pass.
         integrations.update(installation_suspended_at=None)
@@ -208,7 +216,8 @@ def disconnect_uninstalled(integrations) -> None:
     """The App was uninstalled from their organization: they say so and are no longer synced."""
     now = timezone.now()
     for integration in integrations.filter(disconnected_at__isnull=True):
-        GitHubIntegration.objects.filter(pk=integration.pk, disconnected_at__isnull=True).update(
-            disconnected_at=now,
-            disconnected_reason=words.APP_UNINSTALLED.format(login=integration.organization_login),
-        )
+        reason = words.APP_UNINSTALLED.format(login=integration.organization_login)
+        if GitHubIntegration.objects.filter(pk=integration.pk, disconnected_at__isnull=True).update(
+            disconnected_at=now, disconnected_reason=reason
+        ):
+            outbox.connection_broken(integration, kind=ErrorKind.INSTALLATION, reason=reason)
