@@ -172,3 +172,19 @@ DELIVERY_HTTP_STATUS = "HTTP {status}"
 DELIVERY_TIMED_OUT = "No answer within {seconds} seconds."
 DELIVERY_NO_CONNECTION = "Could not connect: {reason}"
 DELIVERY_REDIRECT = "Redirected to {location}, which is not followed: set the final URL."
+
+# Mail to a team's admins, when one of them must act (integrations/notifications/admin_mail.py).
+MAIL_HELD_SUBJECT = "{team}: {held} deactivations wait for your decision"
+MAIL_HELD = (
+    "A sync of {organization} would have deactivated {held} members at once, more than this team allows "
+    "without a decision, so they stay active until an admin confirms or dismisses it on the members page:\n\n"
+    "{members_url}\n\nThe sync: {run_url}\n"
+)
+MAIL_BROKEN_SUBJECT = "{team}: the connection to GitHub stopped working"
+MAIL_BROKEN = "Members of {organization} are no longer kept in sync.\n\n{error}\n\nWhat to do: {remedy}\n\n{url}\n"
+MAIL_FAILING_SUBJECT = "{team}: the last {streak} syncs of {organization} failed"
+MAIL_FAILING = (
+    "The last {streak} member syncs of {organization} failed. The latest said:\n\n{error}\n\n"
+    "What to do: {remedy}\n\n{url}\n"
+)
+MAIL_FOOTER = "\n--\nYou receive this as an admin of {team} on Member Sync."
