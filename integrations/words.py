@@ -188,3 +188,12 @@ MAIL_FAILING = (
     "What to do: {remedy}\n\n{url}\n"
 )
 MAIL_FOOTER = "\n--\nYou receive this as an admin of {team} on Member Sync."
+
+# The notification settings page's answers (integrations/views/notification_settings.py).
+SIGNING_KEY_REQUIRED = "Give a secret: copy the one offered below, or your receiver's."
+NOTIFICATIONS_SAVED = "Notifications will be sent to {url}."
+NOTIFICATIONS_OFF = "Notifications are off: no URL is set."
+NOTIFICATIONS_NOT_SET = "Save a URL and a secret before sending a test."
+TEST_DELIVERED = "The test was delivered: HTTP {status}."
+TEST_NOT_DELIVERED = "The test was not delivered: {answer}"
+REDELIVERY_QUEUED = "The notification is being sent again; its new row below shows how it goes."

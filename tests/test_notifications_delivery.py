@@ -8,6 +8,7 @@ from datetime import timedelta
 
 import pytest
 from django.conf import settings
+from django.test import Client
 from django.utils import timezone
 
 from integrations.member_sync import runs, tasks, webhooks
@@ -137,6 +138,12 @@ def test_a_failing_endpoint_is_retried_and_the_log_shows_both_attempts(integrati
     assert first.body == second.body  # the same message, signed again at its own time
     assert first.headers["webhook-id"] == second.headers["webhook-id"]
     first.verified(), second.verified()
+    client = Client()
+    client.force_login(alice)
+    page = client.get("/t/acme/github/notifications/").content.decode()
+    assert 'data-status="delivered" data-attempts="2"' in page
+    assert "HTTP 500 · Receiver says no 500" in page
+    assert "HTTP 200 · {&quot;ok&quot;: true}" in page
 
 
 def test_a_delivery_that_never_gets_a_2xx_fails_after_about_a_day_of_retries(integration, broker, receiver, endpoint):
