@@ -1,8 +1,8 @@
 """Error reporting to Sentry, where SENTRY_DSN is set: unhandled errors in views (the Django
 integration) and in actors (the Dramatiq one), and every record logged at ERROR, a failed sync among
-them (integrations/member_sync/runs.py logs each). Tokens and email addresses are scrubbed from all it sends,
-and so are OAuth codes and states, the streams' signed es-meta, JWTs, private keys and whatever an
-Authorization header carries."""
+them (integrations/member_sync/runs.py logs each). Tokens, notification secrets and email addresses
+are scrubbed from all it sends, and so are OAuth codes and states, the streams' signed es-meta, JWTs,
+private keys and whatever an Authorization header carries."""
 
 import re
 
@@ -22,6 +22,7 @@ SECRETS = re.compile(
     | (?-i:(?<=Basic\ ))[A-Za-z0-9+/=]{8,}       # (Basic and GitHub's "token" as written, so that the word
     | (?-i:(?<=token\ ))[^\s"',;]{20,}          #  after "basic" or "token" in a message stays)
     | (?<=Authorization:\ )(?!(?:Bearer|Basic|token)\ )[^\s"',;]+  # one written out, whatever its scheme
+    | \bwhsec_[A-Za-z0-9+/=]{16,}                # a team's notification secret (Standard Webhooks)
     | \beyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]*)?  # JWTs: the App's, es-meta (a JSON header, base64)
     | -----BEGIN[A-Z\ ]*PRIVATE\ KEY-----[\s\S]*?(?:-----END[A-Z\ ]*PRIVATE\ KEY-----|\Z)  # to its end, or the string's
     | [A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}  # email addresses

@@ -186,6 +186,13 @@ EMAIL_HOST_USER = env("EMAIL_HOST_USER")
 EMAIL_HOST_PASSWORD = env("EMAIL_HOST_PASSWORD")
 EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", default=True)
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", "webmaster@localhost")
+# The team admins' notification mail (integrations/notifications/admin_mail.py) goes the same way.
+# Without EMAIL_HOST: printed on the console under DEBUG, so that a newcomer running `make run`
+# sees it; dropped otherwise, as there is nowhere to send it (the worker logs that it was not sent).
+if not EMAIL_HOST:
+    EMAIL_BACKEND = (
+        "django.core.mail.backends.console.EmailBackend" if DEBUG else "django.core.mail.backends.dummy.EmailBackend"
+    )
 
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
@@ -246,6 +253,29 @@ if HTTPS_ONLY:
     SECURE_HSTS_PRELOAD = True
     SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = True
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
+
+
+def default_site_url(*, debug, https_only, allowed_hosts, port):
+    """The site's own address, for links written where no request says it (notifications, mail):
+    under DEBUG the server `make run` starts; otherwise the first host of ALLOWED_HOSTS that names one
+    (not a pattern), over HTTPS unless HTTPS_ONLY is off (a trial on this machine, on PORT)."""
+    if debug:
+        return f"http://127.0.0.1:{port or 8000}"
+    host = next((host for host in allowed_hosts if host != "*" and not host.startswith(".")), "localhost")
+    return f"https://{host}" if https_only else f"http://{host}:{port or 8000}"
+
+
+SITE_URL = env(
+    "SITE_URL",
+    default_site_url(debug=DEBUG, https_only=HTTPS_ONLY, allowed_hosts=ALLOWED_HOSTS, port=env("PORT")),
+).rstrip("/")
+if urlsplit(SITE_URL).scheme not in ("http", "https") or not urlsplit(SITE_URL).hostname:
+    raise ImproperlyConfigured("SITE_URL must be the site's own address, https://HOST (or http://HOST:PORT).")
+
+# Notifications are posted to URLs team admins type (docs/security.md): with this off, only https
+# URLs of public addresses other than this site's own are allowed. On by default under DEBUG, where
+# the receiver is usually on this machine.
+NOTIFICATIONS_ALLOW_PRIVATE_URLS = env_bool("NOTIFICATIONS_ALLOW_PRIVATE_URLS", default=DEBUG)
 
 REDIS_URL = env("REDIS_URL", "redis://127.0.0.1:6379/0")
 # Events get a Redis of their own: django-eventstream publishes on one unprefixed pub/sub channel
@@ -433,6 +463,7 @@ DRAMATIQ_BROKER = {
         "integrations.member_sync.periodic.ScheduledFullSyncs",
         "integrations.member_sync.periodic.WebhookHealingCheck",
         "integrations.member_sync.periodic.UnpublishedRunsCheck",
+        "integrations.member_sync.periodic.NotificationUpkeep",
     ],
 }
 

@@ -1,7 +1,15 @@
 from django.contrib import admin
 from django_dramatiq.models import Task
 
-from integrations.models import ConnectionChange, GitHubIntegration, GitHubMember, MemberChange, MemberSyncRun
+from integrations.models import (
+    ConnectionChange,
+    GitHubIntegration,
+    GitHubMember,
+    MemberChange,
+    MemberSyncRun,
+    NotificationDelivery,
+    NotificationEndpoint,
+)
 
 # django_dramatiq's task list, filled only by its AdminMiddleware, which the broker does not use
 # (config/settings.py): it would list no message. The runs' admin below is the history.
@@ -100,3 +108,26 @@ class ConnectionChangeAdmin(ReadOnlyAdmin):
     search_fields = ["integration__organization_login", "integration__team__slug"]
     list_select_related = ["integration", "by"]
     raw_id_fields = ["integration", "by"]
+
+
+@admin.register(NotificationEndpoint)
+class NotificationEndpointAdmin(ReadOnlyAdmin):
+    """Where each team's notifications go. Never the secret: its encrypted column is not editable,
+    so no form shows it, and no column here names it. Team admins change it on their page."""
+
+    list_display = ["team", "url", "updated_at", "updated_by"]
+    search_fields = ["team__slug", "team__name", "url"]
+    list_select_related = ["team", "updated_by"]
+    fields = ["team", "url", "updated_at", "updated_by"]
+
+
+@admin.register(NotificationDelivery)
+class NotificationDeliveryAdmin(ReadOnlyAdmin):
+    """The delivery log of every team, kept 30 days: read only, written by the worker alone."""
+
+    list_display = ["id", "endpoint", "type", "status", "attempts", "last_status_code", "created_at", "last_attempt_at"]
+    list_filter = ["status", "type"]
+    search_fields = ["message_id", "endpoint__team__slug"]
+    list_select_related = ["endpoint__team"]
+    raw_id_fields = ["endpoint", "run"]
+    date_hierarchy = "created_at"

@@ -434,3 +434,80 @@ class WebhookHealing(models.Model):
 
     def __str__(self):
         return f"Webhook healing at {self.started_at:%Y-%m-%d %H:%M}"
+
+
+class NotificationEndpoint(models.Model):
+    """Where a team's notifications go (docs/interfaces.md#notifications): a URL the team's admins
+    chose and the secret its deliveries are signed with, as the Standard Webhooks specification says.
+    The secret is stored encrypted like the tokens (integrations/crypto.py) and never shown again."""
+
+    team = models.OneToOneField(Team, on_delete=models.CASCADE, related_name="notification_endpoint")
+    url = models.CharField(max_length=2000)
+    # Never the secret itself: see `secret` below. Not editable, so that no form (the admin's) shows it.
+    encrypted_secret = models.TextField(editable=False)
+    updated_at = models.DateTimeField(default=timezone.now)
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+
+    def __str__(self):
+        return f"Notifications of {self.team}"
+
+    @property
+    def secret(self) -> str:
+        """`whsec_<base64>`; raises crypto.TokenUnreadable when no configured key wrote it."""
+        return crypto.decrypt(self.encrypted_secret)
+
+    @secret.setter
+    def secret(self, secret: str) -> None:
+        self.encrypted_secret = crypto.encrypt(secret)
+
+
+class NotificationDelivery(models.Model):
+    """One notification sent, or being sent, to an endpoint: the delivery log its page shows. The
+    body is kept as sent, so that every attempt and a redelivery sign and send the same bytes. Kept
+    for DELIVERIES_KEPT (integrations/notifications/deliveries.py), pruned by age through an index."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        DELIVERED = "delivered", "Delivered"
+        FAILED = "failed", "Failed"
+
+    endpoint = models.ForeignKey(NotificationEndpoint, on_delete=models.CASCADE, related_name="deliveries")
+    # The Standard Webhooks message id (the `webhook-id` header): the same on every attempt and on a
+    # redelivery, so that a receiver can tell the message it already handled.
+    message_id = models.CharField(max_length=64)
+    type = models.CharField(max_length=40)
+    body = models.TextField()
+    # The run it announces, for the log's link; None for a test or a connection a webhook said broke.
+    run = models.ForeignKey(MemberSyncRun, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    # The last attempt: its HTTP status (None: no answer), and the first characters of the answer's
+    # body, or what went wrong.
+    last_status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    answer = models.TextField(blank=True)
+    # Every attempt, oldest first: [{"at", "status_code", "answer"}].
+    history = models.JSONField(default=list, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    last_attempt_at = models.DateTimeField(null=True, blank=True)
+    # While pending: when the next attempt is due. A worker that takes an attempt holds it until
+    # claimed_until, so that two never make the same attempt.
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    claimed_until = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name_plural = "notification deliveries"
+        indexes = [
+            # The page's log: an endpoint's latest deliveries.
+            models.Index(fields=["endpoint", "-created_at"], name="notification_delivery_log"),
+            # Pruning by age.
+            models.Index(fields=["created_at"], name="notification_delivery_age"),
+            # Pending deliveries whose message was lost, looked for by the worker's periodic check.
+            models.Index(
+                fields=["next_attempt_at"], condition=Q(status="pending"), name="notification_delivery_pending"
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.type} {self.message_id} ({self.status})"

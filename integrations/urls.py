@@ -1,7 +1,7 @@
 from django.urls import path
 
 from integrations.live import team_events
-from integrations.views import github_app, github_webhook, members, onboarding
+from integrations.views import github_app, github_webhook, members, notification_settings, onboarding
 
 app_name = "integrations"
 
@@ -42,6 +42,22 @@ urlpatterns = [
         "t/<slug:team_slug>/github/members/runs/<int:run_id>/",
         members.github_member_sync_run,
         name="github_member_sync_run",
+    ),
+    # Where the team's notifications go, Send test, and the delivery log.
+    path(
+        "t/<slug:team_slug>/github/notifications/",
+        notification_settings.github_notifications,
+        name="github_notifications",
+    ),
+    path(
+        "t/<slug:team_slug>/github/notifications/test/",
+        notification_settings.github_notifications_test,
+        name="github_notifications_test",
+    ),
+    path(
+        "t/<slug:team_slug>/github/notifications/deliveries/<int:delivery_id>/redeliver/",
+        notification_settings.github_notifications_redeliver,
+        name="github_notifications_redeliver",
     ),
     # The team's Server-Sent-Events stream; integrations.live.channels decides who may read it.
     path("t/<slug:team_slug>/events/", team_events.team_events, name="github_member_events"),

@@ -175,3 +175,49 @@ def change_summary(counts: dict[str, int]) -> str:
         if count:
             parts.append(text.format(count=count))
     return " · ".join(parts) or NO_CHANGES
+
+
+# Notifications (integrations/notifications/): why the settings page refuses a secret or a URL.
+SIGNING_KEY_FORM = "The secret must be whsec_ followed by base64, as the Standard Webhooks specification says."
+SIGNING_KEY_LENGTH = "The secret must hold 24 to 64 bytes (whsec_ and 32 to 88 base64 characters)."
+URL_NOT_VALID = "Enter a full URL, such as https://hooks.example.com/member-sync."
+URL_WITH_USERINFO = "The URL may not hold a user name or password: the signature authenticates each delivery."
+URL_NOT_HTTPS = "The URL must start with https://: notifications are not sent in the clear."
+URL_OWN_SITE = "The URL points at this site itself; give your receiver's."
+URL_HOST_UNKNOWN = "{host} could not be resolved to an address."
+URL_PRIVATE_ADDRESS = (
+    "{host} resolves to {address}, a private, loopback or otherwise internal address: notifications go only "
+    "to public addresses."
+)
+
+# A delivery's attempt, as its log says it (integrations/notifications/deliveries.py).
+SIGNING_KEY_UNREADABLE = "The stored secret can no longer be read with this server's keys: save a new secret."
+DELIVERY_HTTP_STATUS = "HTTP {status}"
+DELIVERY_TIMED_OUT = "No answer within {seconds} seconds."
+DELIVERY_NO_CONNECTION = "Could not connect: {reason}"
+DELIVERY_REDIRECT = "Redirected to {location}, which is not followed: set the final URL."
+
+# Mail to a team's admins, when one of them must act (integrations/notifications/admin_mail.py).
+MAIL_HELD_SUBJECT = "{team}: {held} deactivations wait for your decision"
+MAIL_HELD = (
+    "A sync of {organization} would have deactivated {held} members at once, more than this team allows "
+    "without a decision, so they stay active until an admin confirms or dismisses it on the members page:\n\n"
+    "{members_url}\n\nThe sync: {run_url}\n"
+)
+MAIL_BROKEN_SUBJECT = "{team}: the connection to GitHub stopped working"
+MAIL_BROKEN = "Members of {organization} are no longer kept in sync.\n\n{error}\n\nWhat to do: {remedy}\n\n{url}\n"
+MAIL_FAILING_SUBJECT = "{team}: the last {streak} syncs of {organization} failed"
+MAIL_FAILING = (
+    "The last {streak} member syncs of {organization} failed. The latest said:\n\n{error}\n\n"
+    "What to do: {remedy}\n\n{url}\n"
+)
+MAIL_FOOTER = "\n--\nYou receive this as an admin of {team} on Member Sync."
+
+# The notification settings page's answers (integrations/views/notification_settings.py).
+SIGNING_KEY_REQUIRED = "Give a secret: copy the one offered below, or your receiver's."
+NOTIFICATIONS_SAVED = "Notifications will be sent to {url}."
+NOTIFICATIONS_OFF = "Notifications are off: no URL is set."
+NOTIFICATIONS_NOT_SET = "Save a URL and a secret before sending a test."
+TEST_DELIVERED = "The test was delivered: HTTP {status}."
+TEST_NOT_DELIVERED = "The test was not delivered: {answer}"
+REDELIVERY_QUEUED = "The notification is being sent again; its new row below shows how it goes."

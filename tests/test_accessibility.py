@@ -17,7 +17,7 @@ def test_axe_finds_what_a_screen_reader_user_would_miss(browser):
 
 
 def test_every_page_has_no_serious_or_critical_violation(browser, github, broker, django_user_model):
-    """Costs about 7 s: axe-core runs on ten pages, each reached in a real browser as a person reaches
+    """Costs about 7 s: axe-core runs on eleven pages, each reached in a real browser as a person reaches
     it."""
     env = stack_environment(DEBUG=1, **github_environment(github))
     found = {}
@@ -51,6 +51,10 @@ def test_every_page_has_no_serious_or_critical_violation(browser, github, broker
         page.locator("#member-sync-run").wait_for()
         check("run detail")
         run_detail = page.url
+        page.goto(f"{web.url}/t/acme/github/members/")
+        page.get_by_role("link", name="Notifications").click()
+        page.locator("#notification-settings").wait_for()
+        check("notification settings")
         page.goto(f"{web.url}/github/callback/?code=x&state=forged")
         check("GitHub connection problem")
         page.goto(f"{web.url}/t/no-such-team/")
@@ -60,5 +64,5 @@ def test_every_page_has_no_serious_or_critical_violation(browser, github, broker
         sign_in(page.context, web.url, member)
         assert page.goto(run_detail).status == 403
         check("refused (a member, not an admin)")
-    assert len(found) == 10
+    assert len(found) == 11
     assert found == {name: [] for name in found}

@@ -67,6 +67,36 @@ def test_plain_http_on_any_host_is_allowed_in_debug():
     assert manage("check", HTTPS_ONLY="0", DEBUG="1").returncode == 0
 
 
+def last_line(result):
+    return result.stdout.strip().splitlines()[-1].split()
+
+
+NOTIFICATION_SETTINGS = (
+    "from django.conf import settings; "
+    "print(settings.NOTIFICATIONS_ALLOW_PRIVATE_URLS, settings.SITE_URL, settings.EMAIL_BACKEND.rsplit('.', 2)[-2])"
+)
+
+
+def test_notifications_go_to_public_https_urls_and_link_the_first_allowed_host_in_production():
+    result = manage("shell", "-c", NOTIFICATION_SETTINGS)
+
+    assert last_line(result) == ["False", "https://members.example.com", "dummy"], result.stderr
+    assert last_line(manage("shell", "-c", NOTIFICATION_SETTINGS, EMAIL_HOST="smtp.example.com"))[-1] == "smtp"
+
+
+def test_under_debug_notifications_may_go_to_this_machine_and_mail_is_printed():
+    result = manage("shell", "-c", NOTIFICATION_SETTINGS, DEBUG="1", PORT="8123")
+
+    assert last_line(result) == ["True", "http://127.0.0.1:8123", "console"], result.stderr
+
+
+def test_a_site_url_that_is_no_http_url_stops_the_start():
+    result = manage("check", SITE_URL="members.example.com")
+
+    assert result.returncode != 0
+    assert "SITE_URL" in result.stderr
+
+
 @pytest.mark.parametrize(
     ("overrides", "named"),
     [

@@ -10,7 +10,7 @@ from django.db import connection
 
 from integrations import crypto
 from integrations.crypto import TokenUnreadable
-from integrations.models import GitHubIntegration
+from integrations.models import GitHubIntegration, NotificationEndpoint
 
 TOKEN = "gho_16C7e42F292c6912E7710c838347Ae178B4a"
 OLD_KEY = Fernet.generate_key().decode()
@@ -158,3 +158,31 @@ def test_the_admin_never_shows_the_token(integration, client, django_user_model)
         assert response.status_code == 200
         assert TOKEN not in response.content.decode()
         assert integration.encrypted_access_token not in response.content.decode()
+
+
+SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+
+
+def endpoint_for(team):
+    endpoint = NotificationEndpoint(team=team, url=f"https://hooks.example.com/{team.slug}")
+    endpoint.secret = SECRET
+    endpoint.save()
+    return endpoint
+
+
+def test_rotation_re_encrypts_notification_secrets_too_and_names_an_unreadable_one(team, other_team, settings):
+    settings.TOKEN_ENCRYPTION_KEYS = [REMOVED_KEY]
+    endpoint_for(other_team)
+    settings.TOKEN_ENCRYPTION_KEYS = [OLD_KEY]
+    kept = endpoint_for(team)
+    settings.TOKEN_ENCRYPTION_KEYS = [NEW_KEY, OLD_KEY]
+    out, err = StringIO(), StringIO()
+
+    with pytest.raises(CommandError, match="0 token.* and 1 notification secret"):
+        call_command("rotate_token_keys", stdout=out, stderr=err)
+
+    assert "Re-encrypted 1 notification secret(s) under the newest key." in out.getvalue()
+    assert err.getvalue() == "Cannot read the notification secret of team globex.\n"
+    assert SECRET not in out.getvalue() + err.getvalue()
+    settings.TOKEN_ENCRYPTION_KEYS = [NEW_KEY]
+    assert NotificationEndpoint.objects.get(pk=kept.pk).secret == SECRET

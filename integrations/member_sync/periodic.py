@@ -113,3 +113,20 @@ class UnpublishedRunsCheck(PeriodicCheck):
 
         if published := republish_unpublished():
             logger.info("Published again the state of %d run(s) whose event had failed", published)
+
+
+class NotificationUpkeep(PeriodicCheck):
+    """Every MEMBER_SYNC_SCHEDULE_CHECK_SECONDS: queues again the notification deliveries whose
+    message was lost, and forgets deliveries past their keep (integrations/notifications/deliveries.py)."""
+
+    name = "notification upkeep"
+
+    def interval_seconds(self) -> float:
+        return settings.MEMBER_SYNC_SCHEDULE_CHECK_SECONDS
+
+    def check(self):
+        from integrations.notifications.deliveries import prune, resend_lost
+
+        if resent := resend_lost():
+            logger.warning("Queued again %d notification delivery(ies) whose message was lost", resent)
+        prune()

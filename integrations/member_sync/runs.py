@@ -26,6 +26,7 @@ from integrations.github.errors import GitHubError
 from integrations.member_sync.run_events import publish_member_sync
 from integrations.member_sync.sync import Progress, SyncResult
 from integrations.models import ACTIVE_SYNC_STATUSES, GitHubIntegration, MemberSyncRun, StagedMember
+from integrations.notifications import outbox
 from integrations.words import ErrorKind
 
 logger = logging.getLogger(__name__)
@@ -298,7 +299,8 @@ def _transition(
     **changes: Any,
 ) -> bool:
     """Move the run if it is still in one of `from_statuses` (and still in the queryset `only_if`),
-    mirror it on the integration in the same transaction, then publish it."""
+    mirror it on the integration in the same transaction, then publish it; a run that ended is
+    announced to the team's notification endpoint and, when one of them must act, its admins."""
     candidates = (only_if if only_if is not None else MemberSyncRun.objects).filter(status__in=from_statuses)
     with transaction.atomic():
         if not candidates.filter(pk=run.pk).update(**changes):
@@ -312,6 +314,9 @@ def _transition(
             "Member sync run %s of team %s failed (%s): %s", run.pk, run.integration.team_id, run.error_kind, run.error
         )
     publish_member_sync(run)
+    if run.status in (Status.COMPLETE, Status.ERROR):
+        # Its notifications and mail leave after the commit (integrations/notifications/outbox.py).
+        outbox.run_ended(run)
     return True
 
 

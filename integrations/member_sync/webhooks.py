@@ -36,6 +36,8 @@ from integrations.models import (
     MemberSyncRun,
     WebhookDelivery,
 )
+from integrations.notifications import outbox
+from integrations.words import ErrorKind
 
 logger = logging.getLogger(__name__)
 
@@ -223,7 +225,8 @@ def _apply_organization_change(change: OrganizationChange) -> None:
                 login = client.organization(change.organization.id).login
                 GitHubIntegration.objects.filter(pk=integration.pk).update(organization_login=login)
             elif not _organization_exists(client, change.organization.id):
-                _disconnect(integration, words.ORGANIZATION_DELETED.format(login=change.organization.login))
+                reason = words.ORGANIZATION_DELETED.format(login=change.organization.login)
+                _disconnect(integration, reason, kind=ErrorKind.ORGANIZATION)
 
 
 def _organization_exists(client: GitHubClient, organization_id: int) -> bool:
@@ -238,7 +241,12 @@ def _apply_installation_change(change: InstallationChange) -> list[GitHubIntegra
     integrations = matching(change)
     now = timezone.now()
     if change.action == "suspend":
-        integrations.filter(installation_suspended_at__isnull=True).update(installation_suspended_at=now)
+        for integration in integrations.filter(installation_suspended_at__isnull=True):
+            # Each by a conditional UPDATE: a delivery applied twice at once announces it once.
+            if GitHubIntegration.objects.filter(pk=integration.pk, installation_suspended_at__isnull=True).update(
+                installation_suspended_at=now
+            ):
+                outbox.connection_broken(integration, kind=ErrorKind.SUSPENDED, reason=words.SYNCING_SUSPENDED)
     elif change.action in ("unsuspend", "new_permissions_accepted"):
         # The App may read the organization again: sync now rather than at the next scheduled pass.
         integrations.update(installation_suspended_at=None)
@@ -251,14 +259,16 @@ def _apply_installation_change(change: InstallationChange) -> list[GitHubIntegra
 def disconnect_uninstalled(integrations) -> None:
     """The App was uninstalled from their organization: they say so and are no longer synced."""
     for integration in integrations.filter(disconnected_at__isnull=True):
-        _disconnect(integration, words.APP_UNINSTALLED.format(login=integration.organization_login))
+        reason = words.APP_UNINSTALLED.format(login=integration.organization_login)
+        _disconnect(integration, reason, kind=ErrorKind.INSTALLATION)
 
 
-def _disconnect(integration: GitHubIntegration, reason: str) -> None:
-    """GitHub ended the integration's connection: it says why, is no longer synced, and its history
-    records it, once however many deliveries say so."""
+def _disconnect(integration: GitHubIntegration, reason: str, *, kind: ErrorKind) -> None:
+    """GitHub ended the integration's connection: it says why, is no longer synced, its history
+    records it and its team is told, once however many deliveries say so."""
     with transaction.atomic():
         disconnecting = GitHubIntegration.objects.filter(pk=integration.pk, disconnected_at__isnull=True)
         if disconnecting.update(disconnected_at=timezone.now(), disconnected_reason=reason):
             integration.disconnected_reason = reason
             ConnectionChange.record(integration, ConnectionChange.Kind.DISCONNECTED)
+            outbox.connection_broken(integration, kind=kind, reason=reason)
