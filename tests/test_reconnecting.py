@@ -178,16 +178,17 @@ def test_removing_a_connection_revokes_its_token_at_github(oauth, integration, g
     assert get(oauth, "/user", github_token).status_code == 401
 
 
-@pytest.mark.services  # the members page reads its stream's current event id from Redis
-def test_admins_read_the_connections_history_on_the_members_page(client, alice, bob, integration):
+@pytest.mark.services  # the team page reads its stream's current event id from Redis
+def test_admins_read_the_connections_history_on_the_team_page(client, alice, bob, integration):
     ConnectionChange.record(integration, ConnectionChange.Kind.RECONNECTED, by=alice, before="bob's token")
+    team_page = reverse("teams:team_home", args=["acme"])
     client.force_login(alice)
 
-    page = client.get(MEMBERS_PAGE).content.decode()
+    page = client.get(team_page).content.decode()
 
     history = page.split('id="connection-history"', 1)[1].split("</details>", 1)[0]
     assert '<tr data-kind="reconnected">' in history
     connected_by_alice = "alice&#x27;s GitHub account (OAuth), reading acme"
     assert f"<td>alice</td><td>bob&#x27;s token</td><td>{connected_by_alice}</td>" in history
     client.force_login(bob)
-    assert 'id="connection-history"' not in client.get(MEMBERS_PAGE).content.decode()
+    assert 'id="connection-history"' not in client.get(team_page).content.decode()

@@ -32,7 +32,6 @@ from teams.decorators import login_and_team_required, team_admin_required
 MEMBERS_PER_PAGE = 50
 HELD_SHOWN = 100
 CHANGES_SHOWN = 500
-CONNECTION_CHANGES_SHOWN = 10
 ROLE_LABELS = dict(GitHubMember.Role.choices)
 
 
@@ -55,10 +54,6 @@ def github_members(request, team_slug):
         shown = list(held[:HELD_SHOWN])
         # Counted only when there are more than shown: most pages have none, and no statement for it.
         context.update(held_count=held.count() if len(shown) == HELD_SHOWN else len(shown), held_members=shown)
-        if context["is_admin"]:
-            context["connection_changes"] = integration.connection_changes.select_related("by")[
-                :CONNECTION_CHANGES_SHOWN
-            ]
     # The App's connection belongs to the organization, not to a person: offered to a team without it,
     # or whose installation is gone or suspended.
     context["offer_github_app"] = (
