@@ -300,7 +300,8 @@ class MemberChange(models.Model):
         PROFILE_CHANGED = "profile_changed", "Profile"
         KEPT = "kept", "Kept"  # a held deactivation an admin dismissed
 
-    integration = models.ForeignKey(GitHubIntegration, on_delete=models.CASCADE, related_name="+")
+    # No index of its own: the indexes below begin with it.
+    integration = models.ForeignKey(GitHubIntegration, on_delete=models.CASCADE, related_name="+", db_index=False)
     run = models.ForeignKey(MemberSyncRun, on_delete=models.CASCADE, related_name="member_changes")
     github_id = models.BigIntegerField()
     login = models.CharField(max_length=255)  # the member's login once the change was made
@@ -315,6 +316,8 @@ class MemberChange(models.Model):
         indexes = [
             models.Index(fields=["run", "kind"], name="member_changes_of_a_run"),
             models.Index(fields=["integration", "github_id", "at"], name="member_change_history"),
+            # The changes export, oldest first, paged by (at, id) (integrations/exports.py).
+            models.Index(fields=["integration", "at", "id"], name="member_changes_exported"),
             # The schedule prunes rows older than MEMBER_CHANGES_KEEP_DAYS by this.
             models.Index(fields=["at"], name="member_changes_by_age"),
         ]
