@@ -5,7 +5,7 @@ MEMBER_CHANGES_KEEP_DAYS, the oldest first, a bounded number of batches a pass
 from datetime import timedelta
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
@@ -106,11 +106,17 @@ def test_a_run_keeps_its_change_counts_once_its_changes_are_pruned(connected):
     assert (run.member_changes.count(), run.change_counts) == (0, {"added": 2})
 
 
-@pytest.mark.skipif(connection.vendor != "sqlite", reason="SQLite's plan; PostgreSQL's depends on its statistics")
 def test_the_oldest_are_found_by_the_index_on_their_time(connected):
     oldest = MemberChange.objects.filter(at__lt=NOW).order_by("at").values("pk")[:1000]
 
-    assert "member_changes_by_age" in oldest.explain()
+    with transaction.atomic():
+        if connection.vendor == "postgresql":
+            # A table this small PostgreSQL reads whole; the question is whether the index can serve.
+            with connection.cursor() as cursor:
+                cursor.execute("SET LOCAL enable_seqscan = off")
+        plan = oldest.explain()
+
+    assert "member_changes_by_age" in plan
 
 
 @pytest.mark.parametrize("every_seconds", [0, 86400])
