@@ -9,8 +9,9 @@ from datetime import UTC, datetime
 import pytest
 
 from integrations import words
-from integrations.member_sync import runs
+from integrations.member_sync import runs, tasks
 from integrations.member_sync.sync import sync_members
+from integrations.member_sync.tasks import sync_github_members
 from integrations.models import GitHubIntegration, MemberChange, MemberSyncRun
 from tests.syncing import PagesClient, member, sync
 
@@ -226,3 +227,43 @@ def test_the_summary_of_changes_names_each_kind_once_in_a_fixed_order():
 
     assert words.change_summary(counts) == "+2 · −3 · 4 held · 2 kept · 1 renamed"
     assert words.change_summary({}) == "no changes"
+
+
+@pytest.mark.services  # the GitHub simulator over HTTP
+def test_the_issues_case_on_github_shows_its_eight_changes_on_every_page_and_export(client, alice, integration, github):
+    sync_now(integration)
+    acme = github.org("acme")
+    acme.remove_members(3)
+    acme.add_members(2)
+    (renamed,) = acme.rename_members(1)
+    acme.change_roles(1)
+    acme.update_profiles(1)
+    run = sync_now(integration)
+    client.force_login(alice)
+
+    kinds = sorted(kind for kind, _ in change_rows(run_detail(client, run.pk)))
+    assert kinds == [*["added"] * 2, *["deactivated"] * 3, "login_changed", "profile_changed", "role_changed"]
+    changes_csv = export(client, "?changes=1")
+    assert sorted(row[2] for row in changes_csv[1:] if row[1] == str(run.pk)) == kinds
+    history = client.get(f"/t/acme/github/members/{renamed.database_id}/").content.decode()
+    [(before, after)] = re.findall(
+        r'<tr data-kind="login_changed">.*?<td class="login">[^<]*</td><td>([^<]*)</td><td>([^<]*)</td>', history
+    )
+    assert (before != after, after) == (True, renamed.login)
+    members_csv = export(client)
+    assert len(members_csv) - 1 == 252  # every member, those who left included
+    assert sorted(row[5] for row in members_csv[1:]).count("false") == 3
+
+
+def sync_now(integration):
+    """A Sync Now's run, synced by the actor's function as a worker would."""
+    run, _ = tasks.request_member_sync(integration=integration, trigger=MemberSyncRun.Trigger.MANUAL)
+    sync_github_members.fn(run.pk)
+    run.refresh_from_db()
+    return run
+
+
+def export(client, query=""):
+    response = client.get(f"/t/acme/github/members/export/{query}")
+    assert response.status_code == 200
+    return list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))
