@@ -1,8 +1,7 @@
 from django.contrib.auth import login
-from django.contrib.auth.forms import UserCreationForm
-from django.contrib.auth.models import User
 from django.shortcuts import redirect, render
 
+from accounts.forms import SignupForm
 from accounts.signup_limit import allow_signup_attempt
 
 
@@ -11,7 +10,7 @@ def signup(request):
         return redirect("home")
     if request.method == "POST" and not allow_signup_attempt(request):
         return render(request, "registration/too_many_attempts.html", status=429)
-    form: UserCreationForm[User] = UserCreationForm(request.POST if request.method == "POST" else None)
+    form = SignupForm(request.POST if request.method == "POST" else None)
     if form.is_bound and form.is_valid():
         user = form.save()
         login(request, user, backend="django.contrib.auth.backends.ModelBackend")

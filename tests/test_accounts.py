@@ -24,6 +24,26 @@ def test_it_signs_up_logs_in_and_lands_on_onboarding(client, db):
 
 
 @pytest.mark.services  # sign-ups are counted in the Redis cache
+def test_it_keeps_the_email_address_given_at_sign_up(client, db):
+    client.post(
+        "/accounts/signup/",
+        {"username": "dana", "email": "dana@example.com", "password1": NEW_PASSWORD, "password2": NEW_PASSWORD},
+    )
+
+    assert User.objects.get(username="dana").email == "dana@example.com"
+
+
+@pytest.mark.services  # sign-ups are counted in the Redis cache
+def test_it_refuses_an_email_address_that_is_not_one(client, db):
+    response = client.post(
+        "/accounts/signup/", {"username": "dana", "email": "dana", "password1": NEW_PASSWORD, "password2": NEW_PASSWORD}
+    )
+
+    assertContains(response, "Enter a valid email address.")
+    assert not User.objects.filter(username="dana").exists()
+
+
+@pytest.mark.services  # sign-ups are counted in the Redis cache
 def test_it_refuses_a_duplicate_username_with_the_form_error(client, alice):
     response = client.post(
         "/accounts/signup/", {"username": "alice", "password1": NEW_PASSWORD, "password2": NEW_PASSWORD}

@@ -13,6 +13,7 @@ from integrations.member_sync.run_events import publish_member_sync
 from integrations.models import GitHubIntegration, GitHubMember, MemberSyncRun
 from tests import github_webhooks
 from tests.helpers import LIVE, free_port, wait_for
+from tests.notifications import Receiver
 from tests.oauth_flow import onboard_in_browser
 from tests.stack import github_environment, own_redis, sign_in, stack_environment, web_server, worker
 
@@ -410,3 +411,31 @@ def test_a_signed_member_added_delivery_shows_the_member_on_an_open_page_without
 
     run = MemberSyncRun.objects.get()
     assert (run.trigger, run.status, run.members_created) == ("webhook", "complete", 1)
+
+
+def test_an_admin_sets_up_notifications_and_sees_the_test_delivered(browser, env, alice, integration):
+    """Costs 3-5 s: a web server and a browser page of their own, and a receiver on this machine
+    (which DEBUG's NOTIFICATIONS_ALLOW_PRIVATE_URLS lets the product post to)."""
+    receiver = Receiver()
+    try:
+        with web_server(env) as web:
+            page = logged_in_page(browser, web, alice)
+            page.goto(f"{web.url}/t/acme/github/members/")
+            page.get_by_role("link", name="Notifications").click()
+            secret = page.locator("#new-secret").input_value()
+            page.get_by_label("Endpoint URL").fill(receiver.url)
+            page.get_by_label("Secret", exact=True).fill(secret)
+            page.get_by_role("button", name="Save").click()
+            expect(page.locator("#notification-deliveries")).to_be_visible()
+
+            page.get_by_role("button", name="Send test").click()
+
+            row = page.locator("#notification-deliveries tr[data-type=test]")
+            expect(row).to_be_visible()
+            expect(row).to_have_attribute("data-status", "delivered")
+            expect(row.locator("td.http-status")).to_have_text("200")
+            expect(page.get_by_role("button", name="Redeliver")).to_be_visible()
+        [message] = receiver.received
+        assert message.verified(secret)["type"] == "test"
+    finally:
+        receiver.close()

@@ -286,3 +286,12 @@ def test_the_log_lists_the_latest_deliveries_newest_first(admin_client, team):
     assert rows == [("member_sync.held", "pending", "0"), ("member_sync.completed", "failed", "8")]
     assert "Service Unavailable" in page
     assert page.count(">Redeliver</button>") == 2
+
+
+def test_the_page_says_how_many_admins_mail_cannot_reach(admin_client, team, alice):
+    page = admin_client.get(PAGE).content.decode()
+    assert "1 admin of this team has no email address" in page
+
+    alice.email = "alice@example.com"
+    alice.save()
+    assert 'id="admins-without-email"' not in admin_client.get(PAGE).content.decode()

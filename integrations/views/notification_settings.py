@@ -14,6 +14,7 @@ from integrations.models import NotificationDelivery, NotificationEndpoint
 from integrations.notifications import deliveries, outbox, signing
 from integrations.notifications.url_safety import destination_problem
 from teams.decorators import team_admin_required
+from teams.models import Membership
 
 DELIVERIES_SHOWN = 50
 
@@ -84,6 +85,10 @@ def github_notifications(request, team_slug):
         # Offered to copy, random at each render; stored only once saved.
         "new_secret": signing.new_secret(),
         "event_types": outbox.TYPES,
+        # Mail reaches only the admins with an address: the page says how many have none.
+        "admins_without_email": Membership.objects.filter(
+            team=request.team, role=Membership.Role.ADMIN, user__is_active=True, user__email=""
+        ).count(),
     }
     return render(request, "integrations/notification_settings.html", context, status=400 if form.errors else 200)
 
