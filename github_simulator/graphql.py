@@ -35,6 +35,14 @@ type Organization {
   id: ID!
   login: String!
   membersWithRole(after: String, first: Int): OrganizationMemberConnection!
+  team(slug: String!): Team
+  teams(
+    after: String
+    first: Int
+    privacy: TeamPrivacy
+    rootTeamsOnly: Boolean = false
+    userLogins: [String!]
+  ): TeamConnection!
   viewerIsAMember: Boolean!
 }
 
@@ -67,6 +75,65 @@ type RateLimit {
   remaining: Int!
   resetAt: DateTime!
   used: Int!
+}
+
+type Team {
+  childTeams(after: String, first: Int, immediateOnly: Boolean = true): TeamConnection!
+  combinedSlug: String!
+  databaseId: Int
+  description: String
+  id: ID!
+  members(
+    after: String
+    first: Int
+    membership: TeamMembershipType = ALL
+    role: TeamMemberRole
+  ): TeamMemberConnection!
+  name: String!
+  parentTeam: Team
+  privacy: TeamPrivacy!
+  slug: String!
+}
+
+type TeamConnection {
+  edges: [TeamEdge]
+  nodes: [Team]
+  pageInfo: PageInfo!
+  totalCount: Int!
+}
+
+type TeamEdge {
+  cursor: String!
+  node: Team
+}
+
+type TeamMemberConnection {
+  edges: [TeamMemberEdge]
+  nodes: [User]
+  pageInfo: PageInfo!
+  totalCount: Int!
+}
+
+type TeamMemberEdge {
+  cursor: String!
+  node: User!
+  role: TeamMemberRole!
+}
+
+enum TeamMemberRole {
+  MAINTAINER
+  MEMBER
+}
+
+enum TeamMembershipType {
+  ALL
+  CHILD_TEAM
+  IMMEDIATE
+}
+
+enum TeamPrivacy {
+  SECRET
+  VISIBLE
 }
 
 type User {
