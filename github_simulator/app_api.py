@@ -173,7 +173,10 @@ _JWT_ENDPOINTS = (
 
 
 # What an installation needs the Members permission for; without it GitHub refuses them to its tokens.
-_MEMBER_PATHS = re.compile(r"/(?:orgs/[^/]+|organizations/\d+)/(?:members|memberships/[^/]+)")
+# The member endpoints, teams' among them: GitHub's Members permission covers teams too.
+_MEMBER_PATHS = re.compile(
+    r"/(?:orgs/[^/]+|organizations/\d+)/(?:members|memberships/[^/]+|teams(?:/.*)?|team/\d+(?:/.*)?)"
+)
 NOT_ACCESSIBLE = "Resource not accessible by integration"
 
 

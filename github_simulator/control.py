@@ -84,6 +84,53 @@ def _change_org(simulator, body, login):
     return json_response(200, {**_summary(org), **members, "deliveries": deliveries})
 
 
+def _teams(simulator, body, login):
+    org = simulator.org(login)
+    return json_response(200, [team_summary(org, team) for team in org.teams])
+
+
+def _create_team(simulator, body, login):
+    options = {name: body[name] for name in ("description", "privacy", "parent") if name in body}
+    options.update({name: tuple(body[name]) for name in ("maintainers", "members") if name in body})
+    team, deliveries = simulator.create_team(login, _required(body, "name"), **options)
+    return json_response(201, {**team_summary(simulator.org(login), team), "deliveries": deliveries})
+
+
+def _edit_team(simulator, body, login, slug):
+    team, deliveries = simulator.edit_team(login, slug, **body)
+    return json_response(200, {**team_summary(simulator.org(login), team), "deliveries": deliveries})
+
+
+def _delete_team(simulator, body, login, slug):
+    deleted, deliveries = simulator.delete_team(login, slug)
+    return json_response(200, {"deleted": [team.slug for team in deleted], "deliveries": deliveries})
+
+
+def _set_team_membership(simulator, body, login, slug, member):
+    team, deliveries = simulator.set_team_membership(login, slug, member, body.get("role", "member"))
+    return json_response(200, {**team_summary(simulator.org(login), team), "deliveries": deliveries})
+
+
+def _remove_team_membership(simulator, body, login, slug, member):
+    team, deliveries = simulator.remove_team_membership(login, slug, member)
+    return json_response(200, {**team_summary(simulator.org(login), team), "deliveries": deliveries})
+
+
+def team_summary(org, team) -> dict:
+    """A team as the control API shows it: its immediate members by login, with their roles."""
+    parent = org.teams.parent(team)
+    return {
+        "id": team.id,
+        "node_id": team.node_id,
+        "slug": team.slug,
+        "name": team.name,
+        "description": team.description,
+        "privacy": team.privacy,
+        "parent": None if parent is None else parent.slug,
+        "members": {org.member(index).login: role for index, role in org.teams.memberships(team).items()},
+    }
+
+
 def _delete_org(simulator, body, login):
     return json_response(200, {"deliveries": simulator.delete_org(login)})
 
@@ -174,6 +221,12 @@ _ENDPOINTS = (
     ("GET", r"orgs/([^/]+)", _org),
     ("POST", r"orgs/([^/]+)/changes", _change_org),
     ("DELETE", r"orgs/([^/]+)", _delete_org),
+    ("GET", r"orgs/([^/]+)/teams", _teams),
+    ("POST", r"orgs/([^/]+)/teams", _create_team),
+    ("POST", r"orgs/([^/]+)/teams/([^/]+)", _edit_team),
+    ("DELETE", r"orgs/([^/]+)/teams/([^/]+)", _delete_team),
+    ("POST", r"orgs/([^/]+)/teams/([^/]+)/memberships/([^/]+)", _set_team_membership),
+    ("DELETE", r"orgs/([^/]+)/teams/([^/]+)/memberships/([^/]+)", _remove_team_membership),
     ("GET", r"app", _app),
     ("POST", r"app", _configure_app),
     ("POST", r"app/installations", _install_app),

@@ -8,6 +8,7 @@ without data; the simulator finds them while it executes, and then drops the dat
 import base64
 import binascii
 import functools
+import json
 import time
 from dataclasses import dataclass, field
 
@@ -17,6 +18,7 @@ from github_simulator import faults
 from github_simulator.avatars import avatar_url
 from github_simulator.messages import Response, github_error, json_response
 from github_simulator.organizations import ADMIN, VIEWER, Member, SimulatedOrg
+from github_simulator.teams import SECRET, Team
 
 # Every type, field and argument here is GitHub's (tests/github/test_simulator_conformance.py checks each
 # against tests/vendor/github/schema.graphql); the fields are a subset.
@@ -35,6 +37,14 @@ type Organization {
   id: ID!
   login: String!
   membersWithRole(after: String, first: Int): OrganizationMemberConnection!
+  team(slug: String!): Team
+  teams(
+    after: String
+    first: Int
+    privacy: TeamPrivacy
+    rootTeamsOnly: Boolean = false
+    userLogins: [String!]
+  ): TeamConnection!
   viewerIsAMember: Boolean!
 }
 
@@ -67,6 +77,65 @@ type RateLimit {
   remaining: Int!
   resetAt: DateTime!
   used: Int!
+}
+
+type Team {
+  childTeams(after: String, first: Int, immediateOnly: Boolean = true): TeamConnection!
+  combinedSlug: String!
+  databaseId: Int
+  description: String
+  id: ID!
+  members(
+    after: String
+    first: Int
+    membership: TeamMembershipType = ALL
+    role: TeamMemberRole
+  ): TeamMemberConnection!
+  name: String!
+  parentTeam: Team
+  privacy: TeamPrivacy!
+  slug: String!
+}
+
+type TeamConnection {
+  edges: [TeamEdge]
+  nodes: [Team]
+  pageInfo: PageInfo!
+  totalCount: Int!
+}
+
+type TeamEdge {
+  cursor: String!
+  node: Team
+}
+
+type TeamMemberConnection {
+  edges: [TeamMemberEdge]
+  nodes: [User]
+  pageInfo: PageInfo!
+  totalCount: Int!
+}
+
+type TeamMemberEdge {
+  cursor: String!
+  node: User!
+  role: TeamMemberRole!
+}
+
+enum TeamMemberRole {
+  MAINTAINER
+  MEMBER
+}
+
+enum TeamMembershipType {
+  ALL
+  CHILD_TEAM
+  IMMEDIATE
+}
+
+enum TeamPrivacy {
+  SECRET
+  VISIBLE
 }
 
 type User {
@@ -215,7 +284,7 @@ def _members(source, info, after=None, first=None):
     }
 
 
-def _check_page(info, first) -> None:
+def _check_page(info, first, connection="membersWithRole") -> None:
     token = info.context.token
     if token.installation is not None and not token.grants("read:org"):
         # An App's token has permissions, not scopes: GitHub says FORBIDDEN, and the field is null.
@@ -223,19 +292,125 @@ def _check_page(info, first) -> None:
     if not token.grants("read:org"):
         granted = "[" + ", ".join(f"'{scope}'" for scope in token.scopes) + "]"
         message = (
-            "Your token has not been granted the required scopes to execute this query. The 'membersWithRole' field "
+            f"Your token has not been granted the required scopes to execute this query. The '{connection}' field "
             f"requires one of the following scopes: ['read:org'], but your token has only been granted the: {granted} "
             f"scopes. Please modify your token's scopes at: {info.context.simulator.url}/settings/tokens."
         )
         raise GitHubGraphQLError("INSUFFICIENT_SCOPES", message)
     if first is None:
-        message = "You must provide a `first` or `last` value to properly paginate the `membersWithRole` connection."
+        message = f"You must provide a `first` or `last` value to properly paginate the `{connection}` connection."
         raise GitHubGraphQLError("MISSING_PAGINATION_BOUNDARIES", message)
     if not 1 <= first <= MAX_PAGE:
         message = (
-            f"Requesting {first} records on the `membersWithRole` connection exceeds the `first` limit of 100 records."
+            f"Requesting {first} records on the `{connection}` connection exceeds the `first` limit of 100 records."
         )
         raise GitHubGraphQLError("EXCESSIVE_PAGINATION", message)
+
+
+# Teams: listed in GitHub's order (by slug), to each token the teams visible to it (Teams.visible_to).
+# A team's cursor holds its place in that order (slug and id), so that paging survives a team deleted
+# or created meanwhile; a team member's cursor is the member's, members being in the order of ids.
+
+
+def _encode_team_cursor(team: Team) -> str:
+    key = json.dumps([team.slug, team.id], separators=(",", ":")).encode()
+    return base64.b64encode(_CURSOR_PREFIX[:-2] + b"\x92" + key).decode()
+
+
+def _decode_team_cursor(cursor: str | None) -> tuple[str, int] | None:
+    if cursor is None:
+        return None
+    try:
+        raw = base64.b64decode(cursor, validate=True)
+        prefix = _CURSOR_PREFIX[:-2] + b"\x92"
+        if raw.startswith(prefix):
+            slug, team_id = json.loads(raw[len(prefix) :])
+            if isinstance(slug, str) and isinstance(team_id, int):
+                return slug, team_id
+    except (binascii.Error, ValueError, TypeError):
+        pass
+    raise GitHubGraphQLError("INVALID_CURSOR_ARGUMENTS", f"`{cursor}` does not appear to be a valid cursor.")
+
+
+def _team_connection(org: SimulatedOrg, teams: list[Team], first: int, after: str | None) -> dict:
+    key = _decode_team_cursor(after)
+    following = [team for team in teams if key is None or (team.slug, team.id) > key]
+    edges = [{"cursor": _encode_team_cursor(team), "node": _team_object(org, team)} for team in following[:first]]
+    return {
+        "totalCount": len(teams),
+        "pageInfo": {"hasNextPage": len(following) > first, "endCursor": edges[-1]["cursor"] if edges else None},
+        "edges": edges,
+        "nodes": [edge["node"] for edge in edges],
+    }
+
+
+def _team_object(org: SimulatedOrg, team: Team) -> dict:
+    return {
+        "_org": org,
+        "_team": team,
+        "combinedSlug": f"{org.login}/{team.slug}",
+        "databaseId": team.id,
+        "description": team.description,
+        "id": team.node_id,
+        "name": team.name,
+        "privacy": "SECRET" if team.privacy == SECRET else "VISIBLE",
+        "slug": team.slug,
+    }
+
+
+def _org_teams(source, info, first=None, after=None, privacy=None, rootTeamsOnly=False, userLogins=None):  # noqa: N803
+    org: SimulatedOrg = source["_org"]
+    _check_page(info, first, "teams")
+    teams = org.teams.visible_to(info.context.token)
+    if privacy is not None:
+        teams = [team for team in teams if (team.privacy == SECRET) == (privacy == "SECRET")]
+    if rootTeamsOnly:
+        teams = [team for team in teams if team.parent_id is None]
+    if userLogins is not None:
+        indices = {member.index for login in userLogins if (member := org.member_by_login(login))}
+        teams = [team for team in teams if indices.intersection(team.members)]
+    return _team_connection(org, teams, first, after)
+
+
+def _org_team(source, info, slug):
+    org: SimulatedOrg = source["_org"]
+    team = org.teams.find(slug)
+    return _team_object(org, team) if team is not None and team in org.teams.visible_to(info.context.token) else None
+
+
+def _parent_team(source, info):
+    parent = source["_org"].teams.parent(source["_team"])
+    return None if parent is None else _team_object(source["_org"], parent)
+
+
+def _child_teams(source, info, first=None, after=None, immediateOnly=True):  # noqa: N803
+    org, team = source["_org"], source["_team"]
+    _check_page(info, first, "childTeams")
+    teams = org.teams.children(team) if immediateOnly else org.teams.descendants(team)
+    return _team_connection(org, teams, first, after)
+
+
+def _team_members(source, info, first=None, after=None, membership="ALL", role=None):
+    """A team's members: its own (IMMEDIATE), its child teams' (CHILD_TEAM) or both (ALL, GitHub's
+    default), each edge with the member's role on the team: MAINTAINER or MEMBER (a member through a
+    child team only is a MEMBER)."""
+    org, team = source["_org"], source["_team"]
+    _check_page(info, first, "members")
+    roles = org.teams.memberships(team, membership)
+    listed = [(index, member_role) for index, member_role in roles.items() if role in (None, member_role.upper())]
+    start = _decode_cursor(after)
+    following = [(index, member_role) for index, member_role in listed if start is None or index > start]
+    web_url = info.context.simulator.url
+    edges = [
+        {"cursor": encode_cursor(index), "node": _user(org.member(index), web_url), "role": member_role.upper()}
+        for index, member_role in following[:first]
+    ]
+    return {
+        "totalCount": len(listed),
+        "pageInfo": {"hasNextPage": len(following) > first, "endCursor": edges[-1]["cursor"] if edges else None},
+        "edges": edges,
+        "nodes": [edge["node"] for edge in edges],
+    }
 
 
 def _user(member: Member, web_url: str) -> dict:
@@ -292,6 +467,11 @@ SCHEMA.query_type.fields["rateLimit"].resolve = _rate_limit
 SCHEMA.query_type.fields["viewer"].resolve = lambda _root, info: _user(VIEWER, info.context.simulator.url)
 SCHEMA.type_map["Organization"].fields["membersWithRole"].resolve = _members
 SCHEMA.type_map["User"].fields["organizationVerifiedDomainEmails"].resolve = _verified_emails
+SCHEMA.type_map["Organization"].fields["teams"].resolve = _org_teams
+SCHEMA.type_map["Organization"].fields["team"].resolve = _org_team
+SCHEMA.type_map["Team"].fields["parentTeam"].resolve = _parent_team
+SCHEMA.type_map["Team"].fields["childTeams"].resolve = _child_teams
+SCHEMA.type_map["Team"].fields["members"].resolve = _team_members
 
 
 @functools.lru_cache(maxsize=256)

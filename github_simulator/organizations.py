@@ -5,13 +5,16 @@ give the same members every time and a 50,000-member organization costs no memor
 changes are stored. Member 0 of every organization is the viewer, octocat, until remove_viewer().
 """
 
-import base64
 import hashlib
 import threading
 import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from itertools import islice
+
+from github_simulator.ids import mix as _mix
+from github_simulator.ids import node_id
+from github_simulator.teams import Teams
 
 ADMIN = "ADMIN"
 MEMBER = "MEMBER"
@@ -20,7 +23,6 @@ MEMBER = "MEMBER"
 FIRST_NAMES = "Ada Alan Amara Chloé Emeka Grace Hiroshi Jiří José Linus Margaret Priya Radia Zoë".split()
 LAST_NAMES = "Curie Díaz Dijkstra Hopper Lamarr Liskov Lovelace Müller Nakamura Okafor Perlman Turing".split()
 
-_MASK = (1 << 64) - 1
 _FIRST_ORG_ID = 1_000_000
 # Each organization's members get a block of ids of their own; every id stays below 2**31 because
 # databaseId is a GraphQL Int.
@@ -43,12 +45,6 @@ class Member:
     verified_email: bool  # has an email on one of the organization's verified domains
 
 
-def node_id(prefix: str, database_id: int) -> str:
-    """Return GitHub's next-generation global id: the type's prefix and the msgpack of [0, databaseId]."""
-    packed = b"\x92\x00" + (b"\xce" + database_id.to_bytes(4, "big") if database_id > 0x7F else bytes([database_id]))
-    return f"{prefix}_{base64.urlsafe_b64encode(packed).decode().rstrip('=')}"
-
-
 def slug(name: str) -> str:
     """Return the ASCII letters a login is made of: "Zoë" gives "zoe"."""
     return unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode().lower()
@@ -59,14 +55,6 @@ VIEWER = Member(0, 1, node_id("U", 1), "octocat", "The Octocat", "octocat@github
 
 def _seed(login: str) -> int:
     return int.from_bytes(hashlib.blake2b(login.lower().encode(), digest_size=8).digest(), "big")
-
-
-def _mix(value: int) -> int:
-    """splitmix64: spreads consecutive member indices over unrelated-looking attributes."""
-    value = (value + 0x9E3779B97F4A7C15) & _MASK
-    value = ((value ^ (value >> 30)) * 0xBF58476D1CE4E5B9) & _MASK
-    value = ((value ^ (value >> 27)) * 0x94D049BB133111EB) & _MASK
-    return value ^ (value >> 31)
 
 
 def _base36(value: int) -> str:
@@ -89,7 +77,7 @@ def _random_name(random: int) -> tuple[str, str, str]:
 class SimulatedOrg:
     """One organization: its members in a stable order, and the changes made to them since creation."""
 
-    def __init__(self, lock, login: str, size: int, slot: int):
+    def __init__(self, lock, login: str, size: int, slot: int, teams: int = 0):
         self._lock = lock
         self.login = login
         self.slot = slot
@@ -108,6 +96,8 @@ class SimulatedOrg:
         # On the simulator's lock, which every request holds while it is answered: a held request
         # gives it up while it waits, so that the others go on.
         self._released = threading.Condition(lock)
+        self.teams = Teams(lock, self)
+        self.teams.generate(teams, size, self.seed)
 
     @property
     def name(self) -> str:
@@ -144,6 +134,9 @@ class SimulatedOrg:
     def members(self) -> list[Member]:
         with self._lock:
             return [self.member(index) for index in self.indices()]
+
+    def is_member(self, index: int) -> bool:
+        return 0 <= index < self._end and index not in self._removed
 
     def member(self, index: int) -> Member:
         generated = self._generated(index)
@@ -199,21 +192,22 @@ class SimulatedOrg:
     def remove_members(self, n: int) -> list[Member]:
         with self._lock:
             removed = [self.member(index) for index in self._pick(n)]
-            self._removed.update(member.index for member in removed)
+            for member in removed:
+                self._leave(member.index)
             return removed
 
     def remove_member(self, login: str) -> Member:
         with self._lock:
             if (member := self.member_by_login(login)) is None:
                 raise KeyError(f"{login} is not a member of {self.login}.")
-            self._removed.add(member.index)
+            self._leave(member.index)
             return member
 
     def remove_viewer(self) -> None:
         """Take octocat out of the organization: from then on it sees only the public members, as GitHub
         shows a token whose user is no member."""
         with self._lock:
-            self._removed.add(0)
+            self._leave(0)
 
     def set_viewer_role(self, role: str) -> None:
         """Make octocat an owner ("admin", as at the start) or a plain member ("member") of the
@@ -259,6 +253,11 @@ class SimulatedOrg:
         """Rename the organization itself; it keeps its id, and its old login stops resolving."""
         with self._lock:
             self.login = new_login
+
+    def _leave(self, index: int) -> None:
+        """The member leaves the organization, and so every team of it, as on GitHub."""
+        self._removed.add(index)
+        self.teams.forget_member(index)
 
     def _is_public(self, index: int) -> bool:
         return index == 0 or _mix(self.seed + index) % 3 == 0
@@ -321,8 +320,9 @@ class Organizations:
         with self.lock:
             return iter(sorted(self._by_id.values(), key=lambda org: org.login.lower()))
 
-    def add(self, login: str, size: int) -> SimulatedOrg:
-        """Create an organization; one with the same login is replaced (and keeps its id)."""
+    def add(self, login: str, size: int, teams: int = 0) -> SimulatedOrg:
+        """Create an organization, with `teams` generated teams; one with the same login is replaced
+        (and keeps its id)."""
         with self.lock:
             if (existing := self.find(login)) is not None:
                 existing.release()
@@ -333,7 +333,7 @@ class Organizations:
             slot = _seed(login) % _BLOCKS
             while slot in taken:
                 slot = (slot + 1) % _BLOCKS
-            org = self._by_id[_FIRST_ORG_ID + slot] = SimulatedOrg(self.lock, login, size, slot)
+            org = self._by_id[_FIRST_ORG_ID + slot] = SimulatedOrg(self.lock, login, size, slot, teams)
             return org
 
     def find(self, login: str) -> SimulatedOrg | None:

@@ -2,6 +2,7 @@
 GitHub's OpenAPI descriptions (tests/vendor/github/rest.*.json: github.com's and Enterprise Server's)."""
 
 import re
+import time
 from dataclasses import dataclass
 from itertools import islice
 from urllib.parse import unquote, urlencode
@@ -19,6 +20,7 @@ from github_simulator.faults import (
 )
 from github_simulator.messages import Response, github_error, json_response, redirect
 from github_simulator.organizations import ADMIN, MEMBER, VIEWER, Member, SimulatedOrg
+from github_simulator.teams import MAINTAINER, Team
 
 DEFAULT_PER_PAGE = 30
 MAX_PER_PAGE = 100
@@ -184,7 +186,95 @@ def _rate_limit(simulator, token, request):
     return json_response(200, {"resources": resources, "rate": resources["core"]})
 
 
+# Teams. GitHub lists to a token the teams visible to it (Teams.visible_to); any other team is a 404.
+
+
+def _teams(simulator, token, request, org=None, org_id=None):
+    found, refusal = _find_org(simulator, request, login=org, org_id=org_id)
+    if refusal:
+        return refusal
+    teams = found.teams.visible_to(token)
+    return _team_page(simulator, request, found, teams, f"{request.api_url}/organizations/{found.id}/teams")
+
+
+def _team(simulator, token, request, org=None, org_id=None, team_slug=None, team_id=None):
+    found, team, refusal = _find_team(simulator, token, request, org, org_id, team_slug, team_id)
+    return refusal or json_response(200, _full_team(found, team, request.api_url, simulator.url))
+
+
+def _child_teams(simulator, token, request, org=None, org_id=None, team_slug=None, team_id=None):
+    found, team, refusal = _find_team(simulator, token, request, org, org_id, team_slug, team_id)
+    if refusal:
+        return refusal
+    visible = {id(visible) for visible in found.teams.visible_to(token)}
+    children = [child for child in found.teams.children(team) if id(child) in visible]
+    base = f"{request.api_url}/organizations/{found.id}/team/{team.id}/teams"
+    return _team_page(simulator, request, found, children, base)
+
+
+def _team_members(simulator, token, request, org=None, org_id=None, team_slug=None, team_id=None):
+    """GitHub's "List team members": the team's members and its child teams', each with its `role` on
+    the team and whether it is `inherited` from a child team, in the order of their accounts' ids."""
+    found, team, refusal = _find_team(simulator, token, request, org, org_id, team_slug, team_id)
+    if refusal:
+        return refusal
+    role = request.query.get("role", "all")
+    if role not in ("all", "member", "maintainer"):
+        errors = [{"resource": "TeamMember", "field": "role", "code": "invalid"}]
+        return json_response(422, {"message": "Validation Failed", "errors": errors, "documentation_url": REST_DOCS})
+    immediate = found.teams.memberships(team, "IMMEDIATE")
+    everyone = found.teams.memberships(team, "ALL")
+    listed = [(index, member_role) for index, member_role in everyone.items() if role in ("all", member_role)]
+    page, per_page = _paging(request)
+    body = [
+        {
+            **_simple_user(found.member(index), request.api_url, simulator.url),
+            "role": member_role,
+            "inherited": index not in immediate,
+        }
+        for index, member_role in listed[(page - 1) * per_page : page * per_page]
+    ]
+    base = f"{request.api_url}/organizations/{found.id}/team/{team.id}/members"
+    return json_response(200, body, _link(base, request, page, _pages(len(listed), per_page)))
+
+
+def _team_membership(simulator, token, request, username, org=None, org_id=None, team_slug=None, team_id=None):
+    """GitHub's "Get team membership for a user": active, with the role; a member of a child team is
+    a member of the team; an owner of the organization is its maintainer, as GitHub's description says."""
+    found, team, refusal = _find_team(simulator, token, request, org, org_id, team_slug, team_id)
+    if refusal:
+        return refusal
+    member = found.member_by_login(username)
+    everyone = found.teams.memberships(team, "ALL")
+    if member is None or member.index not in everyone:
+        return github_error(404, "Not Found", REST_DOCS)
+    role = MAINTAINER if member.role == ADMIN else everyone[member.index]
+    url = f"{request.api_url}/organizations/{found.id}/team/{team.id}/memberships/{member.login}"
+    return json_response(200, {"url": url, "role": role, "state": "active"})
+
+
+def _find_team(simulator, token, request, org, org_id, team_slug, team_id):
+    found, refusal = _find_org(simulator, request, login=org, org_id=org_id)
+    if refusal:
+        return None, None, refusal
+    team = found.teams.find(team_slug) if team_slug is not None else found.teams.get(int(team_id))
+    if team is None or team not in found.teams.visible_to(token):
+        return None, None, github_error(404, "Not Found", REST_DOCS)
+    return found, team, None
+
+
+def _team_page(simulator, request, org: SimulatedOrg, teams: list[Team], base: str) -> Response:
+    page, per_page = _paging(request)
+    body = [
+        _simple_team(org, team, request.api_url, simulator.url)
+        for team in teams[(page - 1) * per_page : page * per_page]
+    ]
+    return json_response(200, body, _link(base, request, page, _pages(len(teams), per_page)))
+
+
 _ORG = r"(?:orgs/(?P<org>[^/]+)|organizations/(?P<org_id>\d+))"
+# A team by its slug, or by the organization's id and its own (the route GitHub's own URLs use).
+_TEAM = r"(?:orgs/(?P<org>[^/]+)/teams/(?P<team_slug>[^/]+)|organizations/(?P<org_id>\d+)/team/(?P<team_id>\d+))"
 ROUTES = (
     Route(re.compile(r"/user"), _user, for_users=True),
     Route(re.compile(r"/user/orgs"), _user_orgs, "admin:org, read:org, repo, user, write:org", for_users=True),
@@ -199,6 +289,11 @@ ROUTES = (
     Route(re.compile(r"/user/memberships/orgs/(?P<org>[^/]+)"), _viewer_membership, for_users=True),
     Route(re.compile(r"/users/(?P<username>[^/]+)"), _any_user),
     Route(re.compile(r"/rate_limit"), _rate_limit, charged=False),
+    Route(re.compile(rf"/{_ORG}/teams"), _teams),
+    Route(re.compile(rf"/{_TEAM}"), _team),
+    Route(re.compile(rf"/{_TEAM}/teams"), _child_teams),
+    Route(re.compile(rf"/{_TEAM}/members"), _team_members),
+    Route(re.compile(rf"/{_TEAM}/memberships/(?P<username>[^/]+)"), _team_membership),
 )
 
 
@@ -319,3 +414,45 @@ def _full_org(org: SimulatedOrg, api_url: str, web_url: str) -> dict:
         "updated_at": "2025-01-22T12:00:00Z",
         "archived_at": None,
     }
+
+
+def _simple_team(org: SimulatedOrg, team: Team, api_url: str, web_url: str, *, with_parent=True) -> dict:
+    """GitHub's "team" (a listing's item, with its parent) or, with_parent=False, "team-simple"."""
+    api = f"{api_url}/organizations/{org.id}/team/{team.id}"
+    body = {
+        "id": team.id,
+        "node_id": team.node_id,
+        "url": api,
+        "html_url": f"{web_url}/orgs/{org.login}/teams/{team.slug}",
+        "name": team.name,
+        "slug": team.slug,
+        "description": team.description,
+        "privacy": team.privacy,
+        "notification_setting": "notifications_enabled",
+        "permission": "pull",
+        "members_url": f"{api}/members{{/member}}",
+        "repositories_url": f"{api}/repos",
+        "type": "organization",
+        "organization_id": org.id,
+    }
+    if with_parent:
+        parent = org.teams.parent(team)
+        body["parent"] = None if parent is None else _simple_team(org, parent, api_url, web_url, with_parent=False)
+    return body
+
+
+def _full_team(org: SimulatedOrg, team: Team, api_url: str, web_url: str) -> dict:
+    """GitHub's "team-full"."""
+    return {
+        **_simple_team(org, team, api_url, web_url),
+        "members_count": len(org.teams.memberships(team, "ALL")),
+        "repos_count": 0,
+        "created_at": _timestamp(team.created_at),
+        "updated_at": _timestamp(team.updated_at),
+        "organization": _full_org(org, api_url, web_url),
+    }
+
+
+def _timestamp(seconds: float) -> str:
+    # Generated teams were made when the organization was (its created_at).
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(seconds)) if seconds else "2015-06-01T12:00:00Z"

@@ -9,6 +9,7 @@ from github_simulator.faults import Fault, FaultBook
 from github_simulator.oauth import Codes
 from github_simulator.organizations import Member, Organizations, SimulatedOrg
 from github_simulator.server import SimulatorServer
+from github_simulator.teams import Team
 from github_simulator.tokens import RATE_LIMIT, Tokens
 from github_simulator.webhooks import Webhooks
 
@@ -23,8 +24,12 @@ class Simulator:
     installation tokens for JWTs signed with its private key, and sending webhook deliveries to its
     webhook URL when membership changes through the methods below or the control API."""
 
-    def __init__(self, orgs=None, latency_ms=0, host="127.0.0.1", port=0, *, rate_limit=RATE_LIMIT, app=None):
+    def __init__(
+        self, orgs=None, latency_ms=0, host="127.0.0.1", port=0, *, rate_limit=RATE_LIMIT, app=None, teams=None
+    ):
         self._initial_orgs = dict(orgs or {})
+        # The number of generated teams of each organization that has some (by login).
+        self._initial_teams = {login.lower(): count for login, count in (teams or {}).items()}
         self._address = (host, port)
         # Everything the simulator remembers between requests is behind this one lock.
         self.lock = threading.RLock()
@@ -76,7 +81,7 @@ class Simulator:
         with self.lock:
             self.orgs.clear()
             for login, size in self._initial_orgs.items():
-                self.orgs.add(login, size)
+                self.orgs.add(login, size, self._initial_teams.get(login.lower(), 0))
             self.faults.clear()
             self.codes.clear()
             self.tokens.set_rate_limit(self._initial_rate_limit)
@@ -88,8 +93,8 @@ class Simulator:
             self.installations.clear()
             self.webhooks.clear()
 
-    def add_org(self, login: str, size: int) -> SimulatedOrg:
-        return self.orgs.add(login, size)
+    def add_org(self, login: str, size: int, teams: int = 0) -> SimulatedOrg:
+        return self.orgs.add(login, size, teams)
 
     def org(self, login: str) -> SimulatedOrg:
         if (org := self.orgs.find(login)) is None:
@@ -182,6 +187,56 @@ class Simulator:
             self.tokens.revoke_installation(installation)
         self.orgs.remove(org)
         return guids
+
+    # Teams. Each change returns the team as it is afterwards (or the teams deleted) and the GUIDs of the
+    # deliveries sent: `team` created, edited and deleted, and `membership` added and removed (scope
+    # team). A new role on a team sends nothing, as on GitHub, whose membership event has no such action.
+
+    def create_team(self, login: str, name: str, **options) -> tuple[Team, list[str]]:
+        """options: description, privacy ("closed" or "secret"; GitHub's default: secret, closed for a
+        child team), parent (a slug), maintainers and members (logins)."""
+        org = self.org(login)
+        with self.lock:
+            team = org.teams.create(name, **options)
+            return team, self._send("team", self._installation_on(org), webhooks.team_event(self, org, "created", team))
+
+    def edit_team(self, login: str, slug: str, **changes) -> tuple[Team, list[str]]:
+        """changes: name (the slug follows it), description, privacy, parent (a slug, or None: a root team)."""
+        org = self.org(login)
+        with self.lock:
+            team, before = org.teams.edit(slug, **changes)
+            payload = webhooks.team_event(self, org, "edited", team, before)
+            return team, self._send("team", self._installation_on(org), payload)
+
+    def delete_team(self, login: str, slug: str) -> tuple[list[Team], list[str]]:
+        """Delete the team and its child teams (a `team` deleted delivery for each)."""
+        org = self.org(login)
+        with self.lock:
+            installation = self._installation_on(org)
+            # The payloads name each team's parent: made before the teams are gone.
+            doomed = org.teams.by_slug(slug)
+            payloads = [
+                webhooks.team_event(self, org, "deleted", team) for team in (doomed, *org.teams.descendants(doomed))
+            ]
+            deleted = org.teams.delete(slug)
+            return deleted, [guid for payload in payloads for guid in self._send("team", installation, payload)]
+
+    def set_team_membership(self, login: str, slug: str, member: str, role: str = "member") -> tuple[Team, list[str]]:
+        """Add the organization's member to the team, or give it another role there."""
+        org = self.org(login)
+        with self.lock:
+            team, index, before = org.teams.set_membership(slug, member, role)
+            if before is not None:
+                return team, []
+            payload = webhooks.team_membership_event(self, org, "added", team, org.member(index))
+            return team, self._send("membership", self._installation_on(org), payload)
+
+    def remove_team_membership(self, login: str, slug: str, member: str) -> tuple[Team, list[str]]:
+        org = self.org(login)
+        with self.lock:
+            team, index = org.teams.remove_membership(slug, member)
+            payload = webhooks.team_membership_event(self, org, "removed", team, org.member(index))
+            return team, self._send("membership", self._installation_on(org), payload)
 
     def _member_events(self, org: SimulatedOrg, action: str, members: list[Member]) -> list[str]:
         installation = self._installation_on(org)

@@ -20,7 +20,8 @@ from urllib.parse import urlsplit
 
 from github_simulator.app_api import installation_body
 from github_simulator.organizations import VIEWER, Member, SimulatedOrg
-from github_simulator.rest import _simple_org, _simple_user
+from github_simulator.rest import _simple_org, _simple_team, _simple_user
+from github_simulator.teams import Team
 
 TIMEOUT_SECONDS = 10  # GitHub gives a receiver ten seconds to answer
 HOOK_ID = 510_000_001  # the App's webhook
@@ -322,6 +323,26 @@ def organization_renamed(simulator, org: SimulatedOrg, old_login: str) -> dict:
 
 def organization_deleted(simulator, org: SimulatedOrg) -> dict:
     return {"action": "deleted", **_organization_and_sender(simulator, org)}
+
+
+def team_event(simulator, org: SimulatedOrg, action: str, team: Team, changes: dict | None = None) -> dict:
+    """`team` created, edited (with `changes`: each changed attribute's previous value) or deleted."""
+    body = _simple_team(org, team, simulator.url, simulator.url)
+    if action == "deleted":
+        body["deleted"] = True
+    extra = {"changes": changes or {}} if action == "edited" else {}
+    return {"action": action, **extra, "team": body, **_organization_and_sender(simulator, org)}
+
+
+def team_membership_event(simulator, org: SimulatedOrg, action: str, team: Team, member: Member) -> dict:
+    """`membership` added or removed, with scope team: a member joined or left the team itself."""
+    return {
+        "action": action,
+        "scope": "team",
+        "member": _simple_user(member, simulator.url, simulator.url),
+        "team": _simple_team(org, team, simulator.url, simulator.url),
+        **_organization_and_sender(simulator, org),
+    }
 
 
 def installation_event(simulator, installation, action: str) -> dict:

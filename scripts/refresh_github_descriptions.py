@@ -13,6 +13,7 @@ import contextlib
 import dataclasses
 import importlib
 import json
+import os
 import re
 import subprocess
 import sys
@@ -82,6 +83,11 @@ REST_OPERATIONS = {
     "/orgs/{org}/memberships/{username}": ("get",),
     "/orgs/{org}/public_members": ("get",),
     "/orgs/{org}/public_members/{username}": ("get",),
+    "/orgs/{org}/teams": ("get",),
+    "/orgs/{org}/teams/{team_slug}": ("get",),
+    "/orgs/{org}/teams/{team_slug}/members": ("get",),
+    "/orgs/{org}/teams/{team_slug}/memberships/{username}": ("get",),
+    "/orgs/{org}/teams/{team_slug}/teams": ("get",),
     "/rate_limit": ("get",),
     "/user": ("get",),
     "/user/installations": ("get",),
@@ -91,7 +97,7 @@ REST_OPERATIONS = {
     "/users/{username}": ("get",),
 }
 # The webhook events (X-GitHub-Event) the product receives or the simulator sends, every action of each.
-WEBHOOK_EVENTS = ("installation", "membership", "organization")
+WEBHOOK_EVENTS = ("installation", "membership", "organization", "team")
 # Top-level keys kept beside the paths or webhooks; "tags" lists every tag of the whole API.
 DESCRIPTION_KEYS = ("openapi", "info", "servers", "externalDocs")
 
@@ -196,6 +202,9 @@ def newest_ghes(pack: Pack, suffix: str) -> str:
 def project_graphql() -> tuple[list[str], str]:
     """The product's GraphQL documents and the simulator's SDL, imported from this checkout."""
     sys.path.insert(0, str(ROOT))
+    # The product's modules read Django's settings on import: the development ones, which need no secrets.
+    for name, value in (("DJANGO_SETTINGS_MODULE", "config.settings"), ("DEBUG", "1"), ("SECRET_KEY", "refresh")):
+        os.environ.setdefault(name, value)
     documents = [getattr(importlib.import_module(module), name) for module, name in GRAPHQL_DOCUMENTS]
     module, name = SIMULATOR_SDL
     return documents, getattr(importlib.import_module(module), name)

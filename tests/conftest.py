@@ -122,7 +122,7 @@ def _unit_tests_stay_in_process(request, monkeypatch):
 @pytest.fixture(scope="session")
 def github_simulator():
     """One simulator for the whole session: starting a server per test would cost more than the tests."""
-    simulator = Simulator(orgs={"acme": 250})
+    simulator = Simulator(orgs={"acme": 250}, teams={"acme": 20})
     simulator.start()
     yield simulator
     simulator.stop()

@@ -22,6 +22,13 @@ def _organization(value: str) -> tuple[str, int]:
     return login, int(size)
 
 
+def _teams(value: str) -> tuple[str, int]:
+    login, _, count = value.partition("=")
+    if not login or not count.isdigit():
+        raise ValueError(value)
+    return login, int(count)
+
+
 class Command(BaseCommand):
     help = "Serve the GitHub simulator (docs/github-simulator.md) until SIGTERM or Ctrl-C."
 
@@ -34,6 +41,13 @@ class Command(BaseCommand):
             type=_organization,
             metavar="LOGIN=N",
             help="An organization of N members (octocat among them); repeatable. Default: acme=250.",
+        )
+        parser.add_argument(
+            "--teams",
+            action="append",
+            type=_teams,
+            metavar="LOGIN=T",
+            help="T teams in the organization LOGIN, nested about three deep, its members in them; repeatable.",
         )
         parser.add_argument("--latency", type=int, default=0, metavar="MS", help="Added to every request.")
         app = parser.add_argument_group("the simulator as a GitHub App")
@@ -50,11 +64,16 @@ class Command(BaseCommand):
         app.add_argument("--app-webhook-secret", help="What deliveries are signed with. Default: unsigned.")
         app.add_argument("--app-setup-url", help="Where the install page sends the user with installation_id.")
 
-    def handle(self, *args, host, port, org, latency, **options):
+    def handle(self, *args, host, port, org, teams, latency, **options):
         # SIGTERM is how make run and the tests stop the simulator: a clean exit, like Ctrl-C.
         signal.signal(signal.SIGTERM, _interrupt)
         simulator = Simulator(
-            orgs=dict(org) if org else DEFAULT_ORGS, latency_ms=latency, host=host, port=port, app=_app(options)
+            orgs=dict(org) if org else DEFAULT_ORGS,
+            teams=dict(teams or ()),
+            latency_ms=latency,
+            host=host,
+            port=port,
+            app=_app(options),
         )
         try:
             simulator.start()
