@@ -24,6 +24,10 @@ from tests.test_cluster import onboard
 # One xdist worker runs the whole module: its tests share one cluster, started once.
 pytestmark = pytest.mark.xdist_group("test_cluster_faults")
 
+# The longest Pushpin holds a stream before it follows the next link (integrations/live/eventstream.py,
+# held_by_pushpin), which replays what the stream missed.
+NEXT_LINK_SECONDS = 120
+
 # Long enough for a worker to notice that Redis, a worker or PostgreSQL came back.
 RECOVERY = 120
 
@@ -260,7 +264,12 @@ def test_pushpin_restarted_under_200_open_pages_brings_every_page_back_and_the_s
     the event id the page was rendered with, a Pushpin killed and started again under them, and a sync
     run while they come back, whose end every page receives (live, or replayed as it reopens). A
     guard: 200 pages came back before issue 21's work too; bench.pushpin_restart measures the storms
-    of 1,000 and 5,000."""
+    of 1,000 and 5,000.
+
+    A few reopened streams in a hundred may miss the end as it is published (docs/reliability.md,
+    "did not receive the run's end"; the cause is not settled): each has it once Pushpin follows its
+    next link, at most NEXT_LINK_SECONDS later. The test waits that long before it calls a page
+    without the end, so a run with such a miss costs up to two minutes more."""
     github.add_org("acme", size=30)
     page = onboard(browser, cluster, "petra")
     expect(page.locator("#member-sync-banner")).to_have_attribute("data-status", "complete", timeout=LIVE)
@@ -292,6 +301,6 @@ def test_pushpin_restarted_under_200_open_pages_brings_every_page_back_and_the_s
         assert [status for status in answers if status != 200] == []
         run = wait_for(lambda: ended(cluster, "petra", after=before), timeout=RECOVERY, message="the run")
         marker = f'"run": {run["id"]}, "status": "complete"'.encode()
-        assert len(pages.wait_for_all(marker, timeout=60)) == 200
+        assert len(pages.wait_for_all(marker, timeout=NEXT_LINK_SECONDS + 10)) == 200
     finally:
         pages.close()
