@@ -1,7 +1,7 @@
 from django.urls import path
 
 from integrations.live import team_events
-from integrations.views import github_app, github_webhook, members, notification_settings, onboarding
+from integrations.views import github_app, github_webhook, member_changes, members, notification_settings, onboarding
 
 app_name = "integrations"
 
@@ -19,10 +19,12 @@ urlpatterns = [
     path("t/<slug:team_slug>/github/members/sync/", members.github_members_sync, name="github_members_sync"),
     path(
         "t/<slug:team_slug>/github/members/<int:github_id>/",
-        members.github_member_history,
+        member_changes.github_member_history,
         name="github_member_history",
     ),
-    path("t/<slug:team_slug>/github/members/export/", members.github_members_export, name="github_members_export"),
+    path(
+        "t/<slug:team_slug>/github/members/export/", member_changes.github_members_export, name="github_members_export"
+    ),
     path(
         "t/<slug:team_slug>/github/members/sync/progress/",
         members.github_members_sync_progress,
