@@ -61,6 +61,8 @@ PACKAGES = {
 GRAPHQL_DOCUMENTS = (
     ("integrations.github.client", "MEMBERS_QUERY"),
     ("integrations.github.client", "MEMBERS_QUERY_WITHOUT_VERIFIED_EMAILS"),
+    ("integrations.github.client", "TEAMS_QUERY"),
+    ("integrations.github.client", "TEAM_MEMBERS_QUERY"),
 )
 SIMULATOR_SDL = ("github_simulator.graphql", "SDL")
 

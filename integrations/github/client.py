@@ -34,7 +34,7 @@ from integrations.github.errors import (
     QueryTooLarge,
     ViewerNotMember,
 )
-from integrations.github.schemas import Installation, MembersPage, Organization
+from integrations.github.schemas import Installation, MembersPage, Organization, Team, TeamMembership, TeamsPage
 
 logger = logging.getLogger(__name__)
 
@@ -64,6 +64,55 @@ query OrganizationMembers($login: String!, $first: Int!, $after: String) {
 """
 # For a token that may not read verified-domain emails: the rest of the page is still worth having.
 MEMBERS_QUERY_WITHOUT_VERIFIED_EMAILS = MEMBERS_QUERY.replace(" organizationVerifiedDomainEmails(login: $login)", "")
+
+# https://docs.github.com/en/graphql/reference/objects#organization (teams)
+# https://docs.github.com/en/graphql/reference/objects#team (parentTeam; members with membership: IMMEDIATE,
+# a member's own place in the team, not through a child team: the tree gives those)
+# A page of teams carries the first TEAM_MEMBERS_FIRST members of each: GitHub charges a query by the
+# nodes it may return (teams × members), and most teams are small; a larger one continues on its own
+# cursor (TEAM_MEMBERS_QUERY), 100 a page.
+TEAMS_QUERY = """
+query OrganizationTeams($login: String!, $first: Int!, $after: String, $membersFirst: Int!) {
+  organization(login: $login) {
+    login viewerIsAMember
+    teams(first: $first, after: $after) {
+      totalCount
+      pageInfo { hasNextPage endCursor }
+      edges {
+        node {
+          databaseId id slug name description privacy
+          parentTeam { databaseId }
+          members(membership: IMMEDIATE, first: $membersFirst) {
+            totalCount
+            pageInfo { hasNextPage endCursor }
+            edges { role node { databaseId login } }
+          }
+        }
+      }
+    }
+  }
+  rateLimit { cost remaining resetAt }
+}
+"""
+# https://docs.github.com/en/graphql/reference/objects#organization (team(slug:))
+TEAM_MEMBERS_QUERY = """
+query TeamMembers($login: String!, $slug: String!, $first: Int!, $after: String) {
+  organization(login: $login) {
+    team(slug: $slug) {
+      databaseId
+      members(membership: IMMEDIATE, first: $first, after: $after) {
+        totalCount
+        pageInfo { hasNextPage endCursor }
+        edges { role node { databaseId login } }
+      }
+    }
+  }
+  rateLimit { cost remaining resetAt }
+}
+"""
+TEAM_MEMBERS_FIRST = 25
+_TEAM_EDGES = ["organization", "teams", "edges"]
+_TEAM_MEMBER_EDGES = ["organization", "team", "members", "edges"]
 
 
 class Response(NamedTuple):
@@ -453,6 +502,156 @@ class GitHubClient:
                     reset_at=self._reset_at,
                 )
 
+    def iter_team_pages(
+        self, org_login: str, *, page_size: int = MAX_PAGE_SIZE, members_first: int = TEAM_MEMBERS_FIRST
+    ) -> Iterator[TeamsPage]:
+        """The organization's teams the token may see, one page after another by cursor, each with
+        every one of its immediate members and their roles (a child team's members are not its
+        parent's here). A team with more members than its page carries continues on its own cursor
+        before the page is handed out. As iter_member_pages: the next page of teams is asked for
+        while the caller works on this one, one request at a time, and a query GitHub gives up on
+        is asked again at half the size.
+
+        https://docs.github.com/en/graphql/reference/objects#organization
+        https://docs.github.com/en/graphql/reference/objects#team
+        https://docs.github.com/en/graphql/guides/using-pagination-in-the-graphql-api
+        https://docs.github.com/en/graphql/overview/rate-limits-and-query-limits-for-the-graphql-api
+        """
+        size, cursor = max(1, min(page_size, MAX_PAGE_SIZE)), None
+        members_first = max(1, min(members_first, MAX_PAGE_SIZE))
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="github-next-page") as ahead:
+            asked = _submit(ahead, self._teams_answer, org_login, size, members_first, cursor)
+            while True:
+                try:
+                    connection, broken = _result(asked)
+                except QueryTooLarge:
+                    size = _halved(size, "teams")
+                    asked = _submit(ahead, self._teams_answer, org_login, size, members_first, cursor)
+                    continue
+                page_info = connection.pageInfo
+                if page_info.hasNextPage:
+                    asked = _submit(ahead, self._teams_answer, org_login, size, members_first, page_info.endCursor)
+                    time.sleep(0)
+                yield self._teams_page(connection, broken, org_login, ahead)
+                if not page_info.hasNextPage:
+                    return
+                cursor = page_info.endCursor
+
+    def _teams_answer(self, login: str, first: int, members_first: int, after: str | None):
+        """One page of the teams query, checked for every error that sinks it, and the teams an
+        error inside their record spoiled."""
+        variables = {"login": login, "first": first, "after": after, "membersFirst": members_first}
+        data, broken = self._graphql(TEAMS_QUERY, variables, login, _TEAM_EDGES)
+        answer = schemas.validate(schemas.TeamsData, data, "the team page")
+        if answer.rateLimit is not None:
+            self._reset_at = answer.rateLimit.resetAt
+        if answer.organization is None:
+            raise OrganizationNotFound(login)
+        # A person outside the organization is shown no teams at all, which is no answer.
+        if not answer.organization.viewerIsAMember and not self.installation:
+            raise ViewerNotMember(login)
+        connection = answer.organization.teams
+        _require_advance(connection.pageInfo, after, "the team list")
+        return connection, broken
+
+    def _teams_page(self, connection, broken: set[int], login: str, ahead) -> TeamsPage:
+        teams: list[Team] = []
+        memberships: list[TeamMembership] = []
+        skipped = len(broken)
+        for index, edge in enumerate(connection.edges):
+            if index in broken:
+                continue
+            if (found := schemas.team(edge)) is None:
+                skipped += 1
+                continue
+            team, node = found
+            teams.append(team)
+            usable, unusable = schemas.team_memberships(node.members.edges, team.github_id, team.slug)
+            memberships += usable
+            skipped += unusable
+            if node.members.pageInfo.hasNextPage:
+                _require_advance(node.members.pageInfo, None, f"the members of team {team.slug}")
+                unread = node.members.totalCount - len(node.members.edges)
+                more, unusable = self._more_team_members(ahead, login, team, node.members.pageInfo.endCursor, unread)
+                memberships += more
+                skipped += unusable
+        return TeamsPage(
+            teams=teams,
+            memberships=memberships,
+            total=connection.totalCount,
+            has_next_page=connection.pageInfo.hasNextPage,
+            skipped=skipped,
+        )
+
+    def _more_team_members(
+        self, ahead, login: str, team: Team, after: str | None, remaining: int
+    ) -> tuple[list[TeamMembership], int]:
+        """The rest of a team's immediate members, from its own cursor on, asked by the thread that
+        asks for every page. A team gone (or renamed) since its page left them unread: they count
+        as skipped, the read incomplete."""
+        memberships: list[TeamMembership] = []
+        skipped, size = 0, MAX_PAGE_SIZE
+        while after is not None:
+            try:
+                connection = _result(_submit(ahead, self._team_members_answer, login, team, size, after))
+            except QueryTooLarge:
+                size = _halved(size, "team members")
+                continue
+            if connection is None:
+                logger.warning("Team %s of %s went away while its members were read", team.slug, login)
+                return memberships, skipped + max(1, remaining)
+            usable, unusable = schemas.team_memberships(connection.edges, team.github_id, team.slug)
+            memberships += usable
+            skipped += unusable
+            remaining -= len(connection.edges)
+            after = connection.pageInfo.endCursor if connection.pageInfo.hasNextPage else None
+        return memberships, skipped
+
+    def _team_members_answer(self, login: str, team: Team, first: int, after: str):
+        """One page of a team's immediate members on the team's own cursor; None when GitHub no
+        longer has that team under that slug."""
+        variables = {"login": login, "slug": team.slug, "first": first, "after": after}
+        data, broken = self._graphql(TEAM_MEMBERS_QUERY, variables, login, _TEAM_MEMBER_EDGES)
+        answer = schemas.validate(schemas.TeamMembersData, data, "the team's member page")
+        if answer.rateLimit is not None:
+            self._reset_at = answer.rateLimit.resetAt
+        if answer.organization is None:
+            raise OrganizationNotFound(login)
+        found = answer.organization.team
+        if found is None or found.databaseId != team.github_id:
+            return None
+        connection = found.members
+        _require_advance(connection.pageInfo, after, f"the members of team {team.slug}")
+        # An edge an error spoiled is left out here, and counted by team_memberships as unusable.
+        edges = [None if index in broken else edge for index, edge in enumerate(connection.edges)]
+        return connection.model_copy(update={"edges": edges})
+
+    def _graphql(self, query: str, variables: dict, login: str, record_path: list[str]) -> tuple[dict | None, set[int]]:
+        """POST a query and raise for the errors that sink its answer; its data, and the indices of
+        the records (the edges at ``record_path``) an error spoiled, which are skipped and counted."""
+        response = self._request("POST", self.graphql_url, json={"query": query, "variables": variables})
+        if response.status == 404:
+            # No GraphQL API (an old GitHub Enterprise Server): teams are read over GraphQL only.
+            raise GitHubUnavailable("it has no GraphQL API, which reading teams needs")
+        if response.status in (502, 504):  # GitHub's 10 s limit on a query
+            raise QueryTooLarge
+        self._raise_for_status(response, org_login=login)
+        answer = schemas.parse(schemas.GraphQLAnswer, response.body, "the GraphQL answer")
+        kinds: dict[str, schemas.GraphQLError] = {}
+        broken: set[int] = set()
+        depth = len(record_path)
+        for error in answer.errors:
+            path = error.path
+            if path[:depth] == record_path and len(path) > depth and type(path[depth]) is int:
+                broken.add(path[depth])
+                continue
+            kind = errors.graphql_error_kind(error.type, error.message, path, error.extensions)
+            kinds.setdefault(kind, error)
+        self._raise_first(kinds, ("rate_limited", "too_large", "scopes", "permissions"), response.headers, login)
+        self._require_read_org(response.headers)
+        self._raise_first(kinds, ("sso", "restricted", "not_found", "other"), response.headers, login)
+        return answer.data, broken
+
     def iter_member_pages_rest(self, org_login: str) -> Iterator[MembersPage]:
         """The organization's members over REST: the admins first, then every member, the role taken
         from the admin list. Membership comes from the one full listing alone, so a member whose role
@@ -561,6 +760,19 @@ class GitHubClient:
             response = self._get(next_url, params=params)
             yield response
             next_url, params = self._next_page(response, seen), None
+
+
+def _halved(size: int, what: str) -> int:
+    """The page size after GitHub gave up on a query, not below MIN_PAGE_SIZE."""
+    if size // 2 < MIN_PAGE_SIZE:
+        raise GitHubUnavailable(f"it could not answer even {size} {what} a page")
+    logger.info("GitHub gave up on the %s query: asking for %d a page", what, size // 2)
+    return size // 2
+
+
+def _require_advance(page_info, after: str | None, what: str) -> None:
+    if page_info.hasNextPage and (not page_info.endCursor or page_info.endCursor == after):
+        raise MalformedResponse(f"{what}: pageInfo.endCursor: did not advance")
 
 
 def next_page(response: Response, seen: set[str], *, api_url: str) -> str | None:

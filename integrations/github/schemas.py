@@ -21,6 +21,9 @@ from integrations.github.errors import MalformedResponse
 logger = logging.getLogger(__name__)
 
 _LOGIN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,254}")
+# GitHub makes a slug of the name: lower-case letters, digits, "-", "_" and "." (a name it cannot
+# make one of gets its own; https://docs.github.com/en/rest/teams/teams#create-a-team).
+_SLUG = re.compile(r"[a-z0-9_.-]{1,255}")
 _CONTROL_OR_SURROGATE = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
 _WEB_URL = re.compile(r"https?://[A-Za-z0-9.:-]+(?:[/?#][!-~]*)?")
 
@@ -38,6 +41,12 @@ def _login(value: str) -> str:
 def _node_id(value: str) -> str:
     if not 0 < len(value) <= 255 or _CONTROL_OR_SURROGATE.search(value):
         raise ValueError("not a node id")
+    return value
+
+
+def _slug(value: str) -> str:
+    if not _SLUG.fullmatch(value):
+        raise ValueError("not a team slug")
     return value
 
 
@@ -90,6 +99,40 @@ class MembersPage(_Strict):
     has_next_page: bool
     # Records GitHub sent in a form that cannot be used: the read is then incomplete, and the sync
     # must not deactivate anyone.
+    skipped: int = 0
+
+
+class Team(_Strict):
+    """One of the organization's GitHub teams. ``privacy`` as REST names it: "closed" (GraphQL's
+    VISIBLE, seen by every member) or "secret". ``parent_id``: the parent team's id, None at the root."""
+
+    github_id: GitHubId
+    node_id: Annotated[str, AfterValidator(_node_id)]
+    slug: Annotated[str, AfterValidator(_slug)]
+    name: Text
+    description: Text = ""
+    privacy: Literal["closed", "secret"]
+    parent_id: GitHubId | None = None
+
+
+class TeamMembership(_Strict):
+    """A member's own place in a team (GraphQL ``membership: IMMEDIATE``): not through a child team."""
+
+    team_id: GitHubId
+    github_id: GitHubId
+    login: Login
+    role: Literal["member", "maintainer"]
+
+
+class TeamsPage(_Strict):
+    """One page of the organization's teams with every immediate membership of each of them."""
+
+    teams: list[Team]
+    memberships: list[TeamMembership]
+    total: int | None
+    has_next_page: bool
+    # Teams and memberships GitHub sent in a form that cannot be used, or could not finish listing:
+    # the read is then incomplete (as MembersPage.skipped).
     skipped: int = 0
 
 
@@ -277,6 +320,105 @@ class GraphQLError(BaseModel):
 class GraphQLAnswer(_Strict):
     data: dict[str, Any] | None = None
     errors: list[GraphQLError] = []
+
+
+class _TeamMemberUser(_Strict):
+    databaseId: int
+    login: str
+
+
+class TeamMemberEdge(_Strict):
+    """https://docs.github.com/en/graphql/reference/objects#teammemberedge"""
+
+    role: Literal["MAINTAINER", "MEMBER"]
+    node: _TeamMemberUser
+
+    def fields(self, team_id: int) -> dict:
+        node = self.node
+        return {"team_id": team_id, "github_id": node.databaseId, "login": node.login, "role": self.role.lower()}
+
+
+class _ParentTeam(_Strict):
+    databaseId: int | None = None
+
+
+class TeamNode(_Strict):
+    """https://docs.github.com/en/graphql/reference/objects#team, as the teams query asks for it."""
+
+    databaseId: int | None
+    id: str
+    slug: str
+    name: str
+    description: str | None = None
+    privacy: Literal["SECRET", "VISIBLE"]
+    parentTeam: _ParentTeam | None = None
+    members: MembersConnection
+
+    def fields(self) -> dict:
+        return {
+            "github_id": self.databaseId,
+            "node_id": self.id,
+            "slug": self.slug,
+            "name": self.name,
+            "description": self.description or "",
+            "privacy": "secret" if self.privacy == "SECRET" else "closed",
+            "parent_id": self.parentTeam.databaseId if self.parentTeam else None,
+        }
+
+
+class TeamsConnection(_Strict):
+    totalCount: Annotated[int, Field(ge=0)]
+    pageInfo: _PageInfo
+    edges: list[Any]  # validated one by one, as MembersConnection's
+
+
+class _GraphQLTeamsOrganization(_Strict):
+    login: Login
+    viewerIsAMember: bool
+    teams: TeamsConnection
+
+
+class TeamsData(_Strict):
+    organization: _GraphQLTeamsOrganization | None
+    rateLimit: _RateLimit | None = None
+
+
+class _GraphQLTeamMembers(_Strict):
+    databaseId: int | None
+    members: MembersConnection
+
+
+class _GraphQLTeamOrganization(_Strict):
+    team: _GraphQLTeamMembers | None
+
+
+class TeamMembersData(_Strict):
+    organization: _GraphQLTeamOrganization | None
+    rateLimit: _RateLimit | None = None
+
+
+def team(edge) -> tuple[Team, TeamNode] | None:
+    """The team of one edge of organization.teams and its wire node, or None when it is unusable
+    (logged; the caller counts it)."""
+    try:
+        node = TeamNode.model_validate(edge.get("node") if isinstance(edge, dict) else None)
+        return Team.model_validate(node.fields()), node
+    except ValidationError as error:
+        logger.warning("Skipped an unusable team record; %s", problem_detail(error, "a team"))
+        return None
+
+
+def team_memberships(edges: list, team_id: int, slug: str) -> tuple[list[TeamMembership], int]:
+    """The usable memberships among a team's member edges, and how many were not."""
+    usable, problems = [], []
+    for index, edge in enumerate(edges):
+        try:
+            usable.append(TeamMembership.model_validate(TeamMemberEdge.model_validate(edge).fields(team_id)))
+        except ValidationError as error:
+            problems.append(problem_detail(error, f"record {index}"))
+    if problems:
+        logger.warning("Skipped %d unusable membership records of team %s; %s", len(problems), slug, problems[0])
+    return usable, len(problems)
 
 
 class TokenAnswer(_Strict):

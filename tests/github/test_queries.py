@@ -5,7 +5,12 @@ scripts/refresh_github_descriptions.py has run, if GitHub has it)."""
 import pytest
 from graphql import build_schema, parse, validate, validate_schema
 
-from integrations.github.client import MEMBERS_QUERY, MEMBERS_QUERY_WITHOUT_VERIFIED_EMAILS
+from integrations.github.client import (
+    MEMBERS_QUERY,
+    MEMBERS_QUERY_WITHOUT_VERIFIED_EMAILS,
+    TEAM_MEMBERS_QUERY,
+    TEAMS_QUERY,
+)
 from tests.conftest import GITHUB_DESCRIPTIONS
 
 
@@ -15,8 +20,10 @@ def test_the_vendored_part_of_githubs_schema_is_a_valid_schema():
     assert validate_schema(schema) == []
 
 
-@pytest.mark.parametrize("document", [MEMBERS_QUERY, MEMBERS_QUERY_WITHOUT_VERIFIED_EMAILS])
-def test_the_member_queries_validate_against_githubs_schema(github_graphql_schema, document):
+@pytest.mark.parametrize(
+    "document", [MEMBERS_QUERY, MEMBERS_QUERY_WITHOUT_VERIFIED_EMAILS, TEAMS_QUERY, TEAM_MEMBERS_QUERY]
+)
+def test_the_queries_validate_against_githubs_schema(github_graphql_schema, document):
     assert validate(github_graphql_schema, parse(document)) == []
 
 
