@@ -449,17 +449,20 @@ class GitHubClient:
             self._members_query = MEMBERS_QUERY_WITHOUT_VERIFIED_EMAILS
             return self._member_answer(login, first, after)
         data = schemas.validate(schemas.MembersData, answer.data, "the member page")
+        connection = self._organization(data, login).membersWithRole
+        _require_advance(connection.pageInfo, after, "the member list")
+        return _MemberAnswer(connection, broken_edges)
+
+    def _organization(self, data, login: str):
+        """The organization of a member or team page, once GitHub's rate limit is noted from it: a
+        person outside the organization is shown only what is public (SPEC §6), which is no answer."""
         if data.rateLimit is not None:
             self._reset_at = data.rateLimit.resetAt
         if data.organization is None:
             raise OrganizationNotFound(login)
         if not data.organization.viewerIsAMember and not self.installation:
             raise ViewerNotMember(login)
-        connection = data.organization.membersWithRole
-        page_info = connection.pageInfo
-        if page_info.hasNextPage and (not page_info.endCursor or page_info.endCursor == after):
-            raise MalformedResponse("the member list: pageInfo.endCursor: did not advance")
-        return _MemberAnswer(connection, broken_edges)
+        return data.organization
 
     def _members_page(self, answer: "_MemberAnswer", login: str) -> MembersPage:
         edges = [edge for index, edge in enumerate(answer.connection.edges) if index not in answer.broken_edges]
@@ -483,11 +486,15 @@ class GitHubClient:
                 broken_edges.add(error.path[3])
         if "verified_emails" in kinds and self._members_query is MEMBERS_QUERY:
             return None
+        self._raise_for_kinds(kinds, headers, login)
+        return broken_edges
+
+    def _raise_for_kinds(self, kinds: dict, headers, login: str) -> None:
+        """Raise for the first GraphQL error, by kind, that sinks the whole answer."""
         self._raise_first(kinds, ("rate_limited", "too_large", "scopes", "permissions"), headers, login)
         # A token without read:org can cause the errors below: say what is missing instead.
         self._require_read_org(headers)
         self._raise_first(kinds, ("sso", "restricted", "not_found", "other"), headers, login)
-        return broken_edges
 
     def _raise_first(self, kinds: dict, order: tuple[str, ...], headers, login: str) -> None:
         for kind in order:
@@ -543,14 +550,7 @@ class GitHubClient:
         variables = {"login": login, "first": first, "after": after, "membersFirst": members_first}
         data, broken = self._graphql(TEAMS_QUERY, variables, login, _TEAM_EDGES)
         answer = schemas.validate(schemas.TeamsData, data, "the team page")
-        if answer.rateLimit is not None:
-            self._reset_at = answer.rateLimit.resetAt
-        if answer.organization is None:
-            raise OrganizationNotFound(login)
-        # A person outside the organization is shown no teams at all, which is no answer.
-        if not answer.organization.viewerIsAMember and not self.installation:
-            raise ViewerNotMember(login)
-        connection = answer.organization.teams
+        connection = self._organization(answer, login).teams
         _require_advance(connection.pageInfo, after, "the team list")
         return connection, broken
 
@@ -647,9 +647,7 @@ class GitHubClient:
                 continue
             kind = errors.graphql_error_kind(error.type, error.message, path, error.extensions)
             kinds.setdefault(kind, error)
-        self._raise_first(kinds, ("rate_limited", "too_large", "scopes", "permissions"), response.headers, login)
-        self._require_read_org(response.headers)
-        self._raise_first(kinds, ("sso", "restricted", "not_found", "other"), response.headers, login)
+        self._raise_for_kinds(kinds, response.headers, login)
         return answer.data, broken
 
     def iter_member_pages_rest(self, org_login: str) -> Iterator[MembersPage]:
